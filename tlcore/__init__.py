@@ -1,0 +1,1 @@
+"""Transfer Learning Studio engine: data, backbones, strategies, training, runs. No UI code here."""

@@ -1,0 +1,173 @@
+"""Command line: the same engine as the app, without a browser.
+
+    python -m tlcore train DATA --backbone mobilenet_v2 --strategy feature_extraction --epochs 10
+    python -m tlcore predict RUN_DIR IMAGE...
+    python -m tlcore export RUN_DIR [--out DIR]
+    python -m tlcore backbones
+    python -m tlcore weights fetch mobilenet_v2 efficientnet_lite0
+    python -m tlcore worker RUN_DIR          (used by the app's runner)
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import STRATEGIES, ConfigError, RunConfig
+
+
+class UserError(Exception):
+    """Bad input: printed as one line, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tlcore", description="Transfer Learning Studio engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train on an image folder or zip and print one JSON line of results")
+    train.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
+    train.add_argument("--backbone", default="mobilenet_v2")
+    train.add_argument("--strategy", default="feature_extraction", choices=STRATEGIES)
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--image-size", type=int, default=128)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--lr", type=float, default=None)
+    train.add_argument("--val-fraction", type=float, default=0.2)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="auto")
+    train.add_argument("--head", default="linear", choices=("linear", "mlp"))
+    train.add_argument("--head-epochs", type=int, default=5, help="fine_tune: head warm-up epochs")
+    train.add_argument("--unfreeze-stages", type=int, default=0, help="fine_tune: last N stages (0: all)")
+    train.add_argument("--no-augment", action="store_true")
+    train.add_argument("--early-stop", type=int, default=0, metavar="PATIENCE")
+    train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
+    train.add_argument("--runs-dir", default=None)
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    predict = sub.add_parser("predict", help="top classes for images, one JSON line each")
+    predict.add_argument("run_dir")
+    predict.add_argument("images", nargs="+")
+    predict.add_argument("--top", type=int, default=3)
+
+    export = sub.add_parser("export", help="write TorchScript, .pt2 and ONNX files with labels and preprocessing")
+    export.add_argument("run_dir")
+    export.add_argument("--out", default=None)
+
+    sub.add_parser("backbones", help="the backbone catalog and whether each one's weights are available")
+
+    weights = sub.add_parser("weights", help="pre-fetch pretrained weights")
+    weights_sub = weights.add_subparsers(dest="action", required=True)
+    fetch = weights_sub.add_parser("fetch")
+    fetch.add_argument("names", nargs="+")
+
+    worker = sub.add_parser("worker", help="execute one run folder (started by the app's runner)")
+    worker.add_argument("run_dir")
+    return parser
+
+
+def command_train(args) -> int:
+    import time
+
+    from . import runs
+    from .cli_progress import ProgressBar
+    from .worker import execute_run
+
+    data = Path(args.data).expanduser()
+    if not data.exists():
+        raise UserError(f"No such file or folder: {data}")
+    config = RunConfig(data=str(data.resolve()), backbone=args.backbone, strategy=args.strategy,
+                       epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
+                       val_fraction=args.val_fraction, seed=args.seed, device=args.device, head=args.head,
+                       augment=not args.no_augment, early_stop_patience=args.early_stop,
+                       head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
+                       weights_file=args.weights_file)
+    run_dir = runs.create_run(config, args.runs_dir)
+    started = time.perf_counter()
+    callbacks = []
+    if not args.quiet:
+        callbacks.append(ProgressBar())
+    status = execute_run(run_dir, callbacks=callbacks)
+    result = {"run_id": run_dir.name, "run_dir": str(run_dir), "status": status["state"],
+              "best_val_acc": status.get("best_val_acc"), "final_val_acc": status.get("final_val_acc"),
+              "epochs": status.get("epochs_run"), "wall_s": round(time.perf_counter() - started, 2),
+              "train_images_per_s": status.get("train_images_per_s")}
+    if status.get("error"):
+        result["error"] = status["error"]
+        print(f"error: {status['error']}", file=sys.stderr)
+    print(json.dumps(result), flush=True)
+    return 0 if status["state"] == "succeeded" else 1
+
+
+def command_predict(args) -> int:
+    from .export import Predictor
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "model_best.pt").exists():
+        raise UserError(f"{run_dir} holds no trained model (model_best.pt); is the run finished?")
+    predictor = Predictor(run_dir)
+    failed = False
+    for image in args.images:
+        outcome = predictor.predict_file(image, args.top) if Path(image).is_file() else {"error": "no such file"}
+        failed |= "error" in outcome
+        print(json.dumps({"image": image, **outcome}), flush=True)
+    return 1 if failed else 0
+
+
+def command_export(args) -> int:
+    from .export import export_run
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "model_best.pt").exists():
+        raise UserError(f"{run_dir} holds no trained model (model_best.pt); is the run finished?")
+    written = export_run(run_dir, args.out)
+    print(json.dumps({name: str(path) for name, path in written.items()}))
+    return 0
+
+
+def command_backbones(args) -> int:
+    from .backbones import list_backbones
+    from .weights import weights_status
+
+    print(f"{'name':20} {'params':>8} {'top-1':>6} {'dim':>5}  weights")
+    for spec in list_backbones():
+        status = weights_status(spec.name)
+        state = f"available ({status.source})" if status.available else "not available"
+        print(f"{spec.name:20} {spec.params_m:7.1f}M {spec.imagenet_top1:6.1f} {spec.feature_dim:5d}  {state}")
+    return 0
+
+
+def command_weights(args) -> int:
+    from .weights import fetch_weights
+
+    for name in args.names:
+        path = fetch_weights(name)
+        print(f"{name}: {path}")
+    return 0
+
+
+def command_worker(args) -> int:
+    from .worker import run_worker
+
+    return run_worker(args.run_dir)
+
+
+COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
+            "backbones": command_backbones, "weights": command_weights, "worker": command_worker}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .data import DataError
+    from .weights import WeightsUnavailable
+
+    try:
+        return COMMANDS[args.command](args)
+    except (UserError, ConfigError, DataError, WeightsUnavailable, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

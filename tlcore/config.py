@@ -1,0 +1,84 @@
+"""RunConfig: every choice of one run, validated, saved with the run as config.json."""
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STRATEGIES = ("feature_extraction", "fine_tune", "scratch")
+HEADS = ("linear", "mlp")
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be trained, with the reason in one sentence."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run from its folder alone."""
+
+    data: str
+    backbone: str = "mobilenet_v2"
+    strategy: str = "feature_extraction"
+    epochs: int = 10
+    image_size: int = 128
+    batch_size: int = 32
+    lr: float | None = None  # None: the strategy's own default
+    val_fraction: float = 0.2
+    seed: int = 0
+    device: str = "auto"
+    head: str = "linear"
+    augment: bool = True  # used by strategies that train on images
+    early_stop_patience: int = 0  # epochs without improvement; 0 disables
+    head_epochs: int = 5  # fine_tune: epochs of head-only warm-up on cached embeddings
+    unfreeze_stages: int = 0  # fine_tune: 0 unfreezes the whole body, N the last N stages
+    weights_file: str | None = None  # a user's own weights for the backbone
+    name: str = ""  # a label the person chose
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first setting that cannot work."""
+        if not self.data:
+            raise ConfigError("No dataset was given.")
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"Unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}.")
+        if self.head not in HEADS:
+            raise ConfigError(f"Unknown head '{self.head}'; choose one of {', '.join(HEADS)}.")
+        checks = [
+            (1 <= self.epochs <= 1000, "Epochs must be between 1 and 1000."),
+            (32 <= self.image_size <= 512, "Image size must be between 32 and 512 pixels."),
+            (1 <= self.batch_size <= 1024, "Batch size must be between 1 and 1024."),
+            (self.lr is None or 0 < self.lr < 10, "Learning rate must be a positive number below 10."),
+            (0 < self.val_fraction < 0.9, "The validation fraction must be between 0 and 0.9."),
+            (self.early_stop_patience >= 0, "Early-stopping patience cannot be negative."),
+            (0 <= self.head_epochs <= 200, "Head warm-up epochs must be between 0 and 200."),
+            (self.unfreeze_stages >= 0, "The number of stages to unfreeze cannot be negative."),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RunConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Unknown settings in the run configuration: {', '.join(unknown)}.")
+        return cls(**values)
+
+    def save(self, path: Path) -> None:
+        from .runs import write_json_atomic
+
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: Path) -> "RunConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

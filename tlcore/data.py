@@ -1,0 +1,497 @@
+"""Turn an image folder or zip into a validated dataset manifest: safe extraction, checks, split.
+
+Every image is decoded once here (through the image cache), so problems surface on the data page
+instead of in the middle of training.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import random
+import re
+import shutil
+import stat
+import zipfile
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tlcore import paths
+from tlcore.imagecache import ImageCache, ImageProblem, content_key
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
+                              ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"})
+ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar",
+                                ".zst"})
+JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints",
+                        "__pycache__"})
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+                 "validation": "val", "test": "test", "testing": "test"}
+MIN_IMAGES_PER_CLASS = 2
+FEW_IMAGES = 10
+IMBALANCE_RATIO = 3.0
+SMALL_IMAGE_SIDE = 32
+_EXTRACTED_MARKER = ".tlstudio-extracted.json"  # hidden, so scanning ignores it
+_CHUNK = 1 << 20
+
+
+class DataError(ValueError):
+    """A dataset the studio refuses; ``str(error)`` is one sentence naming the problem.
+
+    ``skipped`` carries the files that were set aside before the refusal, so the UI can show why.
+    """
+
+    def __init__(self, message: str, skipped: list[Skipped] | None = None):
+        super().__init__(message)
+        self.skipped = skipped or []
+
+
+@dataclass
+class Sample:
+    path: str  # absolute path
+    label: int
+    split: str  # "train" | "val" | "test"
+    key: str  # content key in the image cache
+
+
+@dataclass
+class Skipped:
+    path: str  # relative to the dataset root (or the entry name inside a zip)
+    reason: str
+
+
+@dataclass
+class Manifest:
+    root: str
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    split_given: bool = False
+    image_size: int = 224
+
+    def split(self, name: str) -> list[Sample]:
+        """The samples of one split, in manifest order."""
+        return [sample for sample in self.samples if sample.split == name]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Class name -> split -> number of images (train and val always, test when present)."""
+        has_test = any(s.split == "test" for s in self.samples)
+        splits = ["train", "val", "test"] if has_test else ["train", "val"]
+        table = {name: dict.fromkeys(splits, 0) for name in self.classes}
+        for sample in self.samples:
+            table[self.classes[sample.label]][sample.split] += 1
+        return table
+
+    def fingerprint(self) -> str:
+        """A hash of what training sees (contents, labels, splits, classes, size), not of paths."""
+        rows = sorted((s.key, s.label, s.split) for s in self.samples)
+        payload = json.dumps({"classes": self.classes, "image_size": self.image_size, "rows": rows})
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Manifest:
+        """Rebuild a manifest from ``to_dict`` output."""
+        return cls(root=str(d["root"]), classes=list(d["classes"]),
+                   samples=[Sample(**s) for s in d["samples"]],
+                   skipped=[Skipped(**s) for s in d.get("skipped", [])],
+                   warnings=list(d.get("warnings", [])), split_given=bool(d.get("split_given")),
+                   image_size=int(d.get("image_size", 224)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write as JSON atomically."""
+        _write_json_atomic(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Manifest:
+        """Read a manifest written by ``save``."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def is_junk(name: str) -> bool:
+    """Whether a file or folder name is OS or tool clutter that is never data."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES
+
+
+def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
+         val_fraction: float = 0.2, seed: int = 0, extract_dir: Path | None = None,
+         on_progress: Callable[[int, int], None] | None = None) -> Manifest:
+    """Validate a dataset folder or zip, decode every image into the cache, and split it.
+
+    Args:
+        source: a folder of class folders, a folder with train/ and val/ (optionally test/) of
+            class folders, or a .zip of either.
+        cache: where decoded images go.
+        image_size: side of the square arrays stored in the cache.
+        val_fraction: share of each class set aside for validation when no split is given.
+        seed: makes the drawn split reproducible.
+        extract_dir: where a zip is extracted (default: the studio's data folder).
+        on_progress: called with (files done, files total) as files are checked.
+
+    Returns:
+        The manifest: classes, usable samples, skipped files with reasons, warnings.
+
+    Raises:
+        DataError: the dataset cannot be trained on; the message says why.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise DataError(f"The validation fraction must be between 0 and 1, not {val_fraction}.")
+    root, skipped = _materialize(Path(source).expanduser(), extract_dir)
+    root, split_dirs = _resolve_layout(root.resolve())
+    classes, found = _find_files(root, split_dirs, skipped)
+    if len(classes) < 2:
+        images_at_top = sum(1 for _, rel, cls, _ in found if cls is None)
+        raise DataError(_too_few_classes(classes, root, images_at_top), skipped)
+    label_of = {name: index for index, name in enumerate(classes)}
+    samples: list[Sample] = []
+    small_images = 0
+    for done, (path, rel, class_name, split) in enumerate(found, 1):
+        reason = _unusable(path, root, class_name)
+        if reason is None:
+            try:
+                key = cache.ensure(path, image_size)
+            except ImageProblem as problem:
+                reason = problem.reason
+        if reason is not None:
+            skipped.append(Skipped(rel, reason))
+        else:
+            samples.append(Sample(str(path), label_of[class_name], split, key))
+            size = cache.original_size(key)
+            small_images += bool(size and min(size) < SMALL_IMAGE_SIDE)
+        if on_progress is not None:
+            on_progress(done, len(found))
+    _refuse_unusable_classes(classes, samples, skipped, split_dirs)
+    warnings = []
+    if split_dirs is None or "val" not in split_dirs:
+        _draw_validation(samples, classes, val_fraction, seed)
+        if split_dirs is not None:
+            warnings.append(f"No val/ folder was found, so {val_fraction:.0%} of each class in "
+                            "train/ was set aside for validation.")
+    warnings += _dataset_warnings(classes, samples, root, split_dirs, small_images, image_size)
+    return Manifest(str(root), classes, samples, skipped, warnings,
+                    split_given=split_dirs is not None and "val" in split_dirs,
+                    image_size=image_size)
+
+
+def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *, max_entries: int = 50_000,
+                max_total_bytes: int = 4 * 1024**3) -> list[Skipped]:
+    """Extract a zip entry by entry, never writing outside ``dest``, links, or nested archives.
+
+    Args:
+        zip_path: the zip file.
+        dest: the folder to extract into (created).
+        max_entries: more entries than this refuses the zip.
+        max_total_bytes: more bytes actually written than this refuses the zip; counted while
+            streaming, because a zip bomb's headers lie about sizes.
+
+    Returns:
+        The entries that were not extracted, with reasons (junk like __MACOSX is left out).
+
+    Raises:
+        DataError: not a zip, or over a cap (the partial extraction is removed).
+    """
+    zip_path, dest = Path(zip_path), Path(dest)
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise DataError(f"'{zip_path.name}' is not a valid zip file.") from error
+    created_dest = not dest.exists()
+    dest.mkdir(parents=True, exist_ok=True)
+    dest_root = dest.resolve()
+    skipped, written, total = [], [], 0
+    try:
+        with archive:
+            count = len(archive.infolist())
+            if count > max_entries:
+                raise DataError(f"The zip '{zip_path.name}' has {count:,} entries, more than the "
+                                f"{max_entries:,} allowed, so it was refused.")
+            for info in archive.infolist():
+                reason, relative = _entry_destination(info)
+                if reason is not None:
+                    skipped.append(Skipped(info.filename, reason))
+                elif relative is not None and _is_inside(target := dest_root / relative, dest_root):
+                    written.append(target)
+                    try:
+                        total += _write_entry(archive, info, target, max_total_bytes - total)
+                    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError,
+                            RuntimeError, OSError) as error:
+                        skipped.append(Skipped(info.filename, f"could not be extracted ({error})"))
+                if total > max_total_bytes:
+                    raise DataError(f"The zip '{zip_path.name}' unpacks to more than "
+                                    f"{_human_bytes(max_total_bytes)}, so it was refused.")
+    except DataError:
+        if created_dest:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:  # never delete what was there before
+            for path in (p for p in written if p.is_file()):
+                path.unlink()
+        raise
+    return skipped
+
+
+def _write_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
+                 allowance: int) -> int:
+    """Stream one entry to disk, stopping once past ``allowance`` bytes; returns bytes written."""
+    if info.is_dir():  # kept, so an empty class folder is still seen as a class
+        target.mkdir(parents=True, exist_ok=True)
+        return 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        with archive.open(info) as source, open(target, "wb") as sink:
+            while written <= allowance and (chunk := source.read(_CHUNK)):
+                sink.write(chunk)
+                written += len(chunk)
+    except BaseException:
+        if target.is_file():  # half an entry would later look like a corrupt image
+            target.unlink()
+        raise
+    return written
+
+
+def load_split_arrays(manifest: Manifest, cache: ImageCache,
+                      split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split's images and labels from the cache, decoding any that went missing.
+
+    Args:
+        manifest: the scanned dataset.
+        cache: the cache it was scanned into.
+        split: "train", "val" or "test".
+
+    Returns:
+        (uint8 [N, S, S, 3] images, int64 [N] labels).
+    """
+    samples = manifest.split(split)
+    for sample in samples:
+        if not cache.has(sample.key, manifest.image_size):  # e.g. the cache was cleared
+            cache.ensure(sample.path, manifest.image_size, key=sample.key)
+    images = cache.load_stack([s.key for s in samples], manifest.image_size)
+    labels = np.fromiter((s.label for s in samples), dtype=np.int64, count=len(samples))
+    return images, labels
+
+
+def _materialize(source: Path, extract_dir: Path | None) -> tuple[Path, list[Skipped]]:
+    """The folder to scan: the source itself, or where its zip was (or already is) extracted."""
+    if source.is_dir():
+        return source, []
+    if not source.exists():
+        raise DataError(f"The dataset source '{source}' does not exist.")
+    if not (source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source))):
+        raise DataError(f"'{source.name}' is neither a folder nor a .zip file.")
+    zip_key = content_key(source)
+    dest = Path(extract_dir) if extract_dir else paths.data_dir() / f"{source.stem}-{zip_key[:8]}"
+    marker = dest / _EXTRACTED_MARKER
+    if marker.is_file():  # the same zip was extracted before: reuse it
+        done = json.loads(marker.read_text())
+        if done.get("zip_key") == zip_key:
+            return dest, [Skipped(**s) for s in done["skipped"]]
+    if dest.exists() and (extract_dir is None or marker.is_file()):
+        shutil.rmtree(dest)  # ours: an interrupted extraction, or another zip's files
+    skipped = extract_zip(source, dest)
+    _write_json_atomic(marker, {"zip_key": zip_key, "skipped": [asdict(s) for s in skipped]})
+    return dest, skipped
+
+
+def _visible(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not is_junk(p.name))
+
+
+def _resolve_layout(root: Path) -> tuple[Path, dict[str, Path] | None]:
+    """Unwrap lone wrapper folders, then detect a given train/val(/test) split."""
+    for _ in range(8):
+        children = _visible(root)
+        if len(children) == 1 and children[0].is_dir() and any(
+                p.is_dir() for p in _visible(children[0])):
+            root = children[0]
+        else:
+            break
+    split_dirs: dict[str, Path] = {}
+    for child in _visible(root):
+        split = SPLIT_ALIASES.get(child.name.lower())
+        if child.is_dir() and split and split not in split_dirs:
+            split_dirs[split] = child
+    is_split = "train" in split_dirs and len(split_dirs) >= 2
+    return root, (split_dirs if is_split else None)
+
+
+def _find_files(root: Path, split_dirs: dict[str, Path] | None, skipped: list[Skipped]):
+    """Class names and every candidate file as (path, relative path, class or None, split)."""
+    tops = {"train": root} if split_dirs is None else split_dirs
+    if split_dirs is not None:
+        for extra in (p for p in _visible(root) if p not in split_dirs.values()):
+            skipped.append(Skipped(extra.name, "not inside train/, val/ or test/; not used"))
+    classes: set[str] = set()
+    found = []
+    for split, top in tops.items():
+        classes.update(p.name for p in _visible(top) if p.is_dir())
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = [d for d in dirnames if not is_junk(d)]
+            for name in filenames:
+                if not is_junk(name):
+                    path = Path(dirpath) / name
+                    parts = path.relative_to(top).parts
+                    found.append((path, path.relative_to(root).as_posix(),
+                                  parts[0] if len(parts) > 1 else None, split))
+    found.sort(key=lambda item: item[1])  # a stable order makes the drawn split reproducible
+    return sorted(classes), found
+
+
+def _unusable(path: Path, root: Path, class_name: str | None) -> str | None:
+    """Why a file is not even decoded, or None if it is a candidate image."""
+    if class_name is None:
+        return "not inside a class folder"
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return f"not an image file ({path.suffix or 'no extension'})"
+    if path.is_symlink() and not _is_inside(path, root):
+        return "a link to a file outside the dataset folder"
+    return None
+
+
+def _too_few_classes(classes: list[str], root: Path, images_at_top: int) -> str:
+    if classes:
+        return f"Found only 1 class ('{classes[0]}'); at least 2 class folders are needed."
+    hint = f" The {images_at_top} files at the top level" if images_at_top else " The images"
+    return (f"Found no class folders in '{root.name}'.{hint} need to be in one sub-folder per "
+            "class, e.g. cats/ and dogs/.")
+
+
+def _refuse_unusable_classes(classes, samples, skipped, split_dirs) -> None:
+    distinct = defaultdict(set)  # identical copies of an image teach nothing new
+    in_train = set()
+    for sample in samples:
+        distinct[sample.label].add(sample.key)
+        if sample.split == "train":
+            in_train.add(sample.label)
+    short = [(name, len(distinct[label])) for label, name in enumerate(classes)
+             if len(distinct[label]) < MIN_IMAGES_PER_CLASS]
+    if short:
+        name, count = short[0]
+        others = f" (also too few: {_quote_list(n for n, _ in short[1:])})" if short[1:] else ""
+        depth = 1 if split_dirs else 0  # the class folder's position in a relative path
+        class_skips = [s for s in skipped if s.path.split("/")[depth:depth + 1] == [name]]
+        hint = (f" {len(class_skips)} of its files were skipped, e.g. '{class_skips[0].path}': "
+                f"{class_skips[0].reason}." if class_skips else "")
+        plural = "s" * (count != 1)
+        raise DataError(f"Class '{name}' has only {count} usable image{plural}; every class needs "
+                        f"at least {MIN_IMAGES_PER_CLASS}{others}.{hint}", skipped)
+    if split_dirs is not None:
+        missing = [name for label, name in enumerate(classes) if label not in in_train]
+        if missing:
+            raise DataError(f"Class '{missing[0]}' has no images in train/; every class needs "
+                            "training images.", skipped)
+
+
+def _draw_validation(samples: list[Sample], classes: list[str], val_fraction: float,
+                     seed: int) -> None:
+    """Move a stratified, seeded share of each class's train samples to "val", in place.
+
+    Identical copies move together, so a duplicate can never sit on both sides of the split.
+    Each class gets its own generator, so adding images to one class leaves the others' split.
+    """
+    groups: dict[int, dict[str, list[Sample]]] = defaultdict(dict)
+    for sample in samples:
+        if sample.split == "train":
+            groups[sample.label].setdefault(sample.key, []).append(sample)
+    for label, by_key in groups.items():
+        keys = list(by_key)  # first-seen order, which follows the sorted file paths
+        random.Random(f"{seed}:{classes[label]}").shuffle(keys)
+        n_val = min(max(1, round(len(keys) * val_fraction)), len(keys) - 1)
+        for key in keys[:n_val]:
+            for sample in by_key[key]:
+                sample.split = "val"
+
+
+def _dataset_warnings(classes, samples, root, split_dirs, small_images, image_size) -> list[str]:
+    warnings = []
+    by_key = defaultdict(list)
+    for sample in samples:
+        by_key[sample.key].append(sample)
+
+    def same_files(groups) -> str:
+        return _quote_list(" = ".join(Path(s.path).relative_to(root).as_posix() for s in group)
+                           for group in groups)
+
+    cross_class = [group for group in by_key.values() if len({s.label for s in group}) > 1]
+    if cross_class:
+        examples = same_files(cross_class)
+        warnings.append(f"{len(cross_class)} image(s) appear in more than one class (identical "
+                        f"files): {examples}. A model cannot learn two labels for one image.")
+    leaks = [group for group in by_key.values()
+             if len({s.split for s in group}) > 1 and any(s.split == "train" for s in group)]
+    if leaks:
+        examples = same_files(leaks)
+        warnings.append(f"{len(leaks)} image(s) are in train and also in val or test (identical "
+                        f"files): {examples}. Validation accuracy will look better than it is.")
+    per_label = Counter(s.label for s in samples)
+    counts = [per_label[label] for label in range(len(classes))]
+    if split_dirs and "val" in split_dirs:
+        in_val = {s.label for s in samples if s.split == "val"}
+        no_val = [name for label, name in enumerate(classes) if label not in in_val]
+        if no_val:
+            warnings.append(f"No validation images for {_quote_list(no_val)}, so accuracy on "
+                            "those classes cannot be measured.")
+    if max(counts) > IMBALANCE_RATIO * min(counts):
+        big, small = counts.index(max(counts)), counts.index(min(counts))
+        warnings.append(f"Classes are imbalanced: '{classes[big]}' has {counts[big]} images and "
+                        f"'{classes[small]}' only {counts[small]}; accuracy alone can mislead.")
+    few = [f"'{n}' ({c})" for n, c in zip(classes, counts, strict=True) if c < FEW_IMAGES]
+    if few:
+        warnings.append(f"Classes with fewer than {FEW_IMAGES} images: {', '.join(few)}; results "
+                        "on so few examples vary a lot.")
+    if small_images:
+        warnings.append(f"{small_images} image(s) are smaller than {SMALL_IMAGE_SIDE} px on their "
+                        f"shorter side and were enlarged to {image_size} px; they may train "
+                        "poorly.")
+    return warnings
+
+
+def _entry_destination(info: zipfile.ZipInfo) -> tuple[str | None, str | None]:
+    """(reason to skip and report, or None; safe relative path, or None to drop silently)."""
+    name = info.filename.replace("\\", "/")  # some Windows tools write backslashes
+    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
+        return "absolute path; not extracted", None
+    normal = posixpath.normpath(name)
+    if normal == ".." or normal.startswith("../"):
+        return "points outside the dataset folder; not extracted", None
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "symbolic link; not extracted", None
+    parts = [part for part in normal.split("/") if part not in ("", ".")]
+    if not parts or any(is_junk(part) for part in parts):
+        return None, None
+    if not info.is_dir() and Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS:
+        return "archive inside the zip; not extracted (unpack it first)", None
+    if info.flag_bits & 0x1:
+        return "encrypted entry; not extracted", None
+    return None, "/".join(parts)
+
+
+def _is_inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(root)
+
+
+def _quote_list(items, cap: int = 5) -> str:
+    items = list(items)
+    shown = ", ".join(f"'{item}'" for item in items[:cap])
+    return shown + (f" and {len(items) - cap} more" if len(items) > cap else "")
+
+
+def _human_bytes(count: int) -> str:
+    return f"{count / 1024**3:.1f} GB" if count >= 1024**3 else f"{count / 1024**2:.1f} MB" \
+        if count >= 1024**2 else f"{count:,} bytes"
+
+
+def _write_json_atomic(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(data, indent=1))
+    os.replace(temp, path)

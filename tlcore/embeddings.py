@@ -1,0 +1,72 @@
+"""Backbone embeddings computed once per (dataset, backbone, weights, image size) and kept on disk.
+
+Feature extraction trains a head on these, so its epochs cost milliseconds instead of a full
+forward pass of the backbone each time.
+"""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .inputs import to_model_input
+from .train import StopRequested, autocast_for
+
+
+def embedding_key(*parts) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+@torch.inference_mode()
+def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, batch_size: int = 64,
+                       on_progress=None, should_stop=lambda: False) -> np.ndarray:
+    """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
+
+    Args:
+        images: uint8 [N, H, W, 3].
+    Returns:
+        float32 [N, feature_dim].
+    """
+    backbone.eval()
+    autocast, _ = autocast_for(device)
+    spec = backbone.spec
+    out = np.empty((len(images), spec.feature_dim), dtype=np.float32)
+    for start in range(0, len(images), batch_size):
+        if should_stop():
+            raise StopRequested()
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        x = to_model_input(batch, spec.mean, spec.std, device)
+        with autocast:
+            features = backbone(x)
+        out[start:start + len(batch)] = features.float().cpu().numpy()
+        if on_progress:
+            on_progress(min(start + batch_size, len(images)), len(images))
+    return out
+
+
+class EmbeddingCache:
+    """float32 embedding arrays on disk, one file per key, written atomically."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root) / "embeddings"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.npy"
+
+    def get_or_compute(self, key: str, compute) -> tuple[np.ndarray, bool]:
+        """Returns (embeddings, was_cached)."""
+        path = self.path(key)
+        if path.exists():
+            try:
+                return np.load(path), True
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)  # a damaged file is recomputed, not trusted
+        values = compute()
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, values)
+        os.replace(tmp, path)
+        return values, False

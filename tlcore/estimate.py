@@ -1,0 +1,133 @@
+"""How long a run would take here: a short real measurement of a backbone on this device.
+
+The measurement times a few batches of random images through the backbone (forward only, and
+forward + backward + optimizer step when the strategy trains the body) at the run's image size,
+the way the worker runs it (channels_last, mixed precision on CUDA). The estimate then counts the
+images a strategy pushes through the network.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .backbones import create_backbone, get_spec
+from .device import configure_cpu_threads, describe_device, resolve_device
+from .strategies import get_strategy
+from .train import autocast_for
+
+WORKER_START_S = 6.0  # a worker process imports torch and loads weights before its first batch
+HEAD_EPOCH_S = 0.05  # an epoch of a linear head on cached features, per 1,000 images
+EMBED_BATCH = 64  # the batch size of compute_embeddings and of validation
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Images per second of one backbone at one image size on one device, as measured."""
+
+    backbone: str
+    image_size: int
+    device_label: str
+    eval_images_per_s: float  # forward only, eval mode (embeddings, validation)
+    train_images_per_s: float | None  # forward + backward + step; None when not measured
+    build_s: float  # building the network, a stand-in for loading it in the worker
+
+
+def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
+                       batch_size: int = 16, batches: int = 2, budget_s: float = 4.0) -> Throughput:
+    """Time a few batches of random images through a backbone (random weights: speed is the same).
+
+    Args:
+        backbone: a registered backbone name.
+        image_size: side of the square input (a backbone with a fixed size uses its own).
+        device: "auto", "cpu", "cuda", ...
+        train: also time training steps through the whole network.
+        batch_size: images per timed batch.
+        batches: timed batches per mode, after one warm-up batch; fewer when one takes longer than budget_s.
+        budget_s: stop timing a mode once this much time was spent on it.
+
+    Returns:
+        The throughput. Raises ValueError for an unknown backbone or an unusable device.
+    """
+    configure_cpu_threads()
+    target = resolve_device(device)
+    size = get_spec(backbone).fixed_image_size or image_size
+    started = time.perf_counter()
+    model = create_backbone(backbone, pretrained=False).to(target, memory_format=torch.channels_last)
+    build_s = time.perf_counter() - started
+    x = torch.rand(batch_size, 3, size, size, device=target).contiguous(memory_format=torch.channels_last)
+    autocast, _ = autocast_for(target)
+
+    def forward():
+        with torch.inference_mode(), autocast:
+            model(x)
+
+    model.eval()
+    eval_ips = batch_size / _seconds_per_batch(forward, target, batches, budget_s)
+    train_ips = None
+    if train:
+        model.train()
+        head = nn.Linear(model.spec.feature_dim, 10).to(target)
+        optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-4)
+        labels = torch.zeros(batch_size, dtype=torch.long, device=target)
+
+        def step():
+            with autocast:
+                loss = nn.functional.cross_entropy(head(model(x)).float(), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        train_ips = batch_size / _seconds_per_batch(step, target, batches, budget_s)
+    return Throughput(backbone, size, describe_device(target)["label"], round(eval_ips, 1),
+                      round(train_ips, 1) if train_ips else None, round(build_s, 2))
+
+
+def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, train_images: int,
+                     val_images: int, head_epochs: int = 0) -> float:
+    """Seconds a run would take, from a measured throughput and the images its strategy processes.
+
+    Args:
+        throughput: from measure_throughput (with train rates for strategies that train the body).
+        strategy: "feature_extraction", "fine_tune" or "scratch".
+        epochs: the run's epochs (for fine_tune: the epochs after the head warm-up).
+        train_images, val_images: the dataset's split sizes.
+        head_epochs: fine_tune's warm-up epochs on cached features.
+
+    Returns:
+        The estimate, worker start-up included; an upper bound where features are cached already.
+    """
+    plan = get_strategy(strategy)  # an unknown name raises ValueError here
+    all_images = train_images + val_images
+    head_s = HEAD_EPOCH_S * all_images / 1000
+    embed_s = all_images / throughput.eval_images_per_s
+    if plan.name == "feature_extraction":
+        work = embed_s + epochs * head_s
+    else:
+        if throughput.train_images_per_s is None:
+            raise ValueError(f"Estimating '{strategy}' needs a measurement of training steps.")
+        epoch_s = train_images / throughput.train_images_per_s + val_images / throughput.eval_images_per_s
+        warm_up = embed_s + head_epochs * head_s if plan.name == "fine_tune" and head_epochs else 0.0
+        work = warm_up + epochs * epoch_s
+    return round(WORKER_START_S + throughput.build_s + work, 1)
+
+
+def _seconds_per_batch(run_batch, device: torch.device, batches: int, budget_s: float) -> float:
+    run_batch()  # warm-up: first calls allocate and pick kernels
+    _synchronize(device)
+    timings = []
+    while len(timings) < max(1, batches) and sum(timings) < budget_s:
+        started = time.perf_counter()
+        run_batch()
+        _synchronize(device)
+        timings.append(time.perf_counter() - started)
+    return sum(timings) / len(timings)
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

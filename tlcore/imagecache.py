@@ -1,0 +1,282 @@
+"""Decode each image once into a compact uint8 array on disk, keyed by the file's content.
+
+Training epochs read these arrays instead of JPEGs. Only numpy and Pillow are used here so that
+the data page can validate a folder without importing torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+MAX_IMAGE_PIXELS = 80_000_000
+"""Images with more pixels than this are refused: decoding them could exhaust memory."""
+
+_HASH_CHUNK = 1 << 20
+_HEX_KEY_LENGTH = 32
+_WHITE = (255, 255, 255)
+
+
+class ImageProblem(Exception):
+    """An image file that cannot be used; ``reason`` is a short sentence for the user."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def content_key(path: str | os.PathLike) -> str:
+    """Hash a file's bytes, so identical images share one cache entry wherever they live.
+
+    Args:
+        path: the file to hash.
+
+    Returns:
+        The first 32 hex characters of the file's sha256.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()[:_HEX_KEY_LENGTH]
+
+
+def load_rgb(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Decode an image fully into 8-bit RGB, upright, transparency composited onto white.
+
+    Args:
+        path: the image file.
+        max_pixels: images with more pixels than this are refused.
+
+    Returns:
+        A loaded RGB image (first frame of an animation).
+
+    Raises:
+        ImageProblem: the file is empty, not an image, corrupt, or too large.
+    """
+    image, _ = _decode(path, max_pixels=max_pixels, keep_side=None)
+    return image
+
+
+def resize_center_crop(img: Image.Image, size: int) -> np.ndarray:
+    """Resize the shorter side to ``size`` (antialiased bilinear), then take the centre square.
+
+    Matches torchvision's ``Compose([Resize(size), CenterCrop(size)])`` on PIL images, but
+    resamples only the cropped region so a very elongated image never allocates its full
+    resized form.
+
+    Args:
+        img: an RGB image.
+        size: side of the square output in pixels.
+
+    Returns:
+        A uint8 array of shape [size, size, 3].
+    """
+    width, height = img.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(size * long / short)  # torchvision truncates the long side the same way
+    new_w, new_h = (size, new_long) if width <= height else (new_long, size)
+    top = int(round((new_h - size) / 2.0))
+    left = int(round((new_w - size) / 2.0))
+    if (new_w, new_h) == (width, height):  # torchvision skips resampling at the exact size
+        out = img.crop((left, top, left + size, top + size))
+    else:
+        # The box in source coordinates that maps onto the crop: Pillow then samples exactly
+        # the output pixels a full resize would have produced there.
+        scale_x, scale_y = width / new_w, height / new_h
+        box = (left * scale_x, top * scale_y, (left + size) * scale_x, (top + size) * scale_y)
+        out = img.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    return np.asarray(out.convert("RGB"), dtype=np.uint8)
+
+
+class ImageCache:
+    """Resized uint8 pixels on disk under ``root``, one ``.npy`` per (content key, size).
+
+    Nothing is held in memory per image, so ingesting any number of images costs the same RAM.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS):
+        self.root = Path(root)
+        self.max_pixels = max_pixels
+
+    def pixels_path(self, key: str, size: int) -> Path:
+        """Where the array for (key, size) lives."""
+        return self.root / "pixels" / str(size) / key[:2] / f"{key}.npy"
+
+    def info_path(self, key: str) -> Path:
+        """Where the original width and height of an image are kept (independent of size)."""
+        return self.root / "info" / key[:2] / f"{key}.json"
+
+    def has(self, key: str, size: int) -> bool:
+        """Whether the (key, size) array is already stored."""
+        return self.pixels_path(key, size).is_file()
+
+    def ensure(self, path: str | os.PathLike, size: int, key: str | None = None) -> str:
+        """Make sure the image at ``path`` is stored at ``size``, decoding it only if missing.
+
+        Args:
+            path: the image file.
+            size: side of the square stored array.
+            key: the file's content key when the caller already has it.
+
+        Returns:
+            The content key.
+
+        Raises:
+            ImageProblem: the image cannot be used.
+        """
+        if key is None:
+            key = _key_or_problem(path)
+        if self.has(key, size) and self.info_path(key).is_file():
+            return key
+        # Keep at least twice the target resolution so JPEG's fast DCT downscale costs no detail
+        # that the antialiased resize would have kept.
+        image, original_size = _decode(path, max_pixels=self.max_pixels, keep_side=2 * size)
+        pixels = resize_center_crop(image, size)
+        _atomic_write(self.info_path(key), lambda f: f.write(_info_bytes(original_size)))
+        _atomic_write(self.pixels_path(key, size), lambda f: np.save(f, pixels))
+        return key
+
+    def original_size(self, key: str) -> tuple[int, int] | None:
+        """The (width, height) the image had before resizing, or None if never ingested."""
+        try:
+            info = json.loads(self.info_path(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return int(info["width"]), int(info["height"])
+
+    def load(self, key: str, size: int) -> np.ndarray:
+        """Read one stored array, uint8 [size, size, 3]."""
+        return np.load(self.pixels_path(key, size), allow_pickle=False)
+
+    def load_stack(self, keys: list[str], size: int) -> np.ndarray:
+        """Read many stored arrays into one preallocated uint8 [N, size, size, 3] array."""
+        stack = np.empty((len(keys), size, size, 3), dtype=np.uint8)
+        for index, key in enumerate(keys):
+            stack[index] = np.load(self.pixels_path(key, size), mmap_mode="r", allow_pickle=False)
+        return stack
+
+
+def _key_or_problem(path: str | os.PathLike) -> str:
+    try:
+        return content_key(path)
+    except OSError as error:
+        raise ImageProblem(f"the file could not be read ({error.strerror or error})") from error
+
+
+def _decode(path, *, max_pixels: int,
+            keep_side: int | None) -> tuple[Image.Image, tuple[int, int]]:
+    """Open, check, decode and convert; returns the RGB image and its upright original size.
+
+    ``keep_side`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale while its shorter side stays at
+    least that long; None decodes at full size.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            raise ImageProblem("empty file")
+        # Pillow's own bomb guard warns at its global limit; ours is stricter and checked below,
+        # so the warning would only be noise. Its hard error (twice its limit) is caught.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as image:
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageProblem(f"image is {width}x{height} pixels, over the "
+                                   f"{max_pixels / 1e6:g} megapixel limit")
+            image.seek(0)  # first frame of an animation
+            if keep_side and image.format == "JPEG" and min(width, height) >= 2 * keep_side:
+                scale = min(width, height) / keep_side
+                image.draft("RGB", (int(width / scale), int(height / scale)))
+            image.load()
+            loaded_size = image.size
+            upright = _apply_orientation(image)
+            rgb = _to_rgb(upright)
+            rgb.load()
+    except ImageProblem:
+        raise
+    except Image.DecompressionBombError as error:
+        claimed = re.search(r"\((\d+) pixels\)", str(error))  # Pillow names the pixel count
+        size = f"has {int(claimed.group(1)) / 1e6:.0f} megapixels" if claimed else "is"
+        limit = f"{max_pixels / 1e6:g} megapixel limit"
+        raise ImageProblem(f"image {size}, over the {limit}") from error
+    except UnidentifiedImageError as error:
+        raise ImageProblem("not an image Pillow can read") from error
+    except FileNotFoundError as error:
+        raise ImageProblem("the file does not exist") from error
+    except PermissionError as error:
+        raise ImageProblem("the file could not be read (permission denied)") from error
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:
+        # Pillow's plugins signal damaged data with any of these.
+        raise ImageProblem("truncated or corrupt image data") from error
+    swapped = upright.size != loaded_size
+    return rgb, ((height, width) if swapped else (width, height))
+
+
+def _apply_orientation(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except Exception:  # a broken EXIF block should not cost the image; keep it as stored
+        return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    mode = image.mode
+    if mode == "RGB":
+        return image
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return Image.fromarray(_high_depth_to_uint8(np.asarray(image), mode)).convert("RGB")
+    try:
+        if (mode == "P" and "transparency" in image.info) or mode in ("PA", "LA", "La", "RGBa"):
+            image = image.convert("RGBA")
+        if image.mode == "RGBA":
+            # Transparent areas become white, as most viewers show them; black would invent
+            # dark borders that a model might learn from.
+            background = Image.new("RGBA", image.size, _WHITE + (255,))
+            return Image.alpha_composite(background, image).convert("RGB")
+        return image.convert("RGB")
+    except (ValueError, OSError) as error:
+        raise ImageProblem(f"colour mode {mode} cannot be converted to RGB") from error
+
+
+def _high_depth_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """Scale 16-bit, 32-bit integer or float pixels into 0..255 without clipping to white."""
+    values = values.astype(np.float64)
+    if mode.startswith("I;16"):
+        scaled = values / 257.0
+    else:
+        low, high = float(values.min()), float(values.max())
+        if mode == "F" and low >= 0.0 and high <= 1.0:
+            scaled = values * 255.0  # the usual convention for float images
+        elif low >= 0.0 and high <= 255.0:
+            scaled = values
+        elif low >= 0.0 and high <= 65535.0:
+            scaled = values / 257.0  # 16-bit data that Pillow opened as 32-bit "I"
+        else:
+            scaled = (values - low) * (255.0 / max(high - low, 1e-12))
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def _info_bytes(original_size: tuple[int, int]) -> bytes:
+    return json.dumps({"width": original_size[0], "height": original_size[1]}).encode()
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Write through a temp file in the same folder, then rename, so readers never see halves."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(temp_name, target)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,76 @@
+"""Turn cached uint8 arrays into model-ready batches: normalize, augment, batch, move to the device.
+
+Images arrive decoded and resized (imagecache), so a batch costs a copy and a few tensor ops,
+never a JPEG decode.
+"""
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def to_model_input(images: torch.Tensor, mean, std, device: torch.device) -> torch.Tensor:
+    """uint8 NHWC -> normalized float NCHW in channels_last, which is the fast layout for convolutions on CPU and GPU."""
+    x = images.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255)
+    mean = torch.tensor(mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(std, device=device).view(1, 3, 1, 1)
+    return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
+
+
+def augment(x: torch.Tensor, generator: torch.Generator, min_scale: float = 0.6) -> torch.Tensor:
+    """Random resized crop and horizontal flip for a whole batch in one grid_sample.
+
+    One affine warp per image keeps augmentation vectorized: on a CPU a per-image Python loop
+    would cost more than the convolutions it feeds.
+    """
+    n = x.shape[0]
+    area = torch.empty(n).uniform_(min_scale, 1.0, generator=generator)
+    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
+    ratio = log_ratio.exp()
+    scale_x = (area * ratio).sqrt().clamp(max=1.0)
+    scale_y = (area / ratio).sqrt().clamp(max=1.0)
+    shift_x = (1 - scale_x) * torch.empty(n).uniform_(-1, 1, generator=generator)
+    shift_y = (1 - scale_y) * torch.empty(n).uniform_(-1, 1, generator=generator)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale_x * flip
+    theta[:, 0, 2] = shift_x
+    theta[:, 1, 1] = scale_y
+    theta[:, 1, 2] = shift_y
+    theta = theta.to(x.device, x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return out.contiguous(memory_format=torch.channels_last)
+
+
+class ArrayBatches:
+    """Mini-batches over arrays held in memory (uint8 images or float embeddings)."""
+
+    def __init__(self, inputs, labels, batch_size: int, shuffle: bool, generator: torch.Generator | None = None):
+        self.inputs = torch.from_numpy(np.ascontiguousarray(inputs)) if isinstance(inputs, np.ndarray) else inputs
+        self.labels = torch.as_tensor(labels, dtype=torch.long)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        if torch.cuda.is_available() and self.inputs.device.type == "cpu":
+            # Pinned host memory lets copies to the GPU overlap with compute.
+            self.inputs = self.inputs.pin_memory()
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    @property
+    def num_samples(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            index = order[start:start + self.batch_size]
+            if not self.shuffle:
+                yield self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            else:
+                yield self.inputs[index], self.labels[index]

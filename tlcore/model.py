@@ -1,0 +1,51 @@
+"""The trained model: a backbone's pooled features into a small head, plus saving and loading it."""
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .backbones import Backbone, create_backbone
+from .config import RunConfig
+
+
+def create_head(feature_dim: int, num_classes: int, kind: str = "linear") -> nn.Module:
+    """A linear layer, or a small MLP for features that are not linearly separable."""
+    if kind == "mlp":
+        return nn.Sequential(nn.Linear(feature_dim, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, num_classes))
+    return nn.Linear(feature_dim, num_classes)
+
+
+class Classifier(nn.Module):
+    """Backbone + head; takes normalized float NCHW images and returns logits."""
+
+    def __init__(self, backbone: Backbone, num_classes: int, head: str = "linear"):
+        super().__init__()
+        self.backbone = backbone
+        self.head = create_head(backbone.spec.feature_dim, num_classes, head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(x))
+
+
+def create_classifier(config: RunConfig, num_classes: int, pretrained: bool) -> Classifier:
+    backbone = create_backbone(config.backbone, pretrained=pretrained, weights_file=config.weights_file if pretrained else None)
+    return Classifier(backbone, num_classes, config.head)
+
+
+def save_checkpoint(path: Path, model: Classifier, config: RunConfig, labels: list[str], **meta) -> None:
+    """A state_dict with what is needed to rebuild the model; never a pickled module."""
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+    payload = {"state_dict": state, "config": config.to_dict(), "labels": list(labels), "meta": meta}
+    tmp = Path(path).with_suffix(".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> tuple[Classifier, RunConfig, list[str], dict]:
+    """Rebuild the classifier from a checkpoint; strict, so a mismatch is an error rather than silence."""
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    config = RunConfig.from_dict(payload["config"])
+    labels = payload["labels"]
+    model = create_classifier(config, len(labels), pretrained=False)
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.eval(), config, labels, payload.get("meta", {})

@@ -1,0 +1,211 @@
+"""Background runner: a queue on disk, one worker process at a time, cancel, recovery.
+
+The queue is the run store itself: a queued run is a folder whose status says "queued", so a
+restarted server, a second browser or a second server process sees the same queue. Dispatch is
+serialized across processes with a file lock on the runs folder.
+"""
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import runs
+from .config import RunConfig
+
+HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead even if its PID lives
+CANCEL_GRACE_S = 10.0
+WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line  # after a cancel request, wait this long for the worker before signalling it
+
+
+def pid_alive(pid: int | None, check_command: bool = True) -> bool:
+    """Whether pid is a live process and, where /proc tells and check_command asks, a tlcore one
+    rather than a reused PID. A child between fork and exec still shows its parent's command line,
+    so a freshly started worker is checked without it."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc (macOS): the PID answering is all we can know
+    if stat.split(")")[-1].split()[0] == "Z":
+        return False  # a zombie has finished; only its exit code is left
+    return not check_command or b"tlcore" in cmdline
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "The training process disappeared."
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = " The system may have run out of memory." if name == "SIGKILL" else ""
+        return f"The training process was killed by {name} before it finished.{hint}"
+    return f"The training process exited with code {code} before it finished."
+
+
+class Runner:
+    """Starts queued runs as `python -m tlcore worker RUN_DIR`, one at a time. Thread-safe."""
+
+    def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5, max_parallel: int = 1):
+        self.runs_dir = runs.resolve_runs_dir(runs_dir)
+        self.poll_s = poll_s
+        self.max_parallel = max_parallel
+        self._children: dict[str, subprocess.Popen] = {}
+        self._cancel_asked: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reconcile()
+
+    # -- public API --------------------------------------------------------------------------
+    def submit(self, config: RunConfig) -> str:
+        """Queue a run; returns its id."""
+        run_dir = runs.create_run(config, self.runs_dir)
+        self._wake.set()
+        return run_dir.name
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def cancel(self, run_id: str) -> None:
+        """A queued run is cancelled at once; a running one is asked to stop and signalled if it does not."""
+        run_dir = self.run_dir(run_id)
+        with self._lock, self._dispatch_lock():
+            state = runs.read_status(run_dir).get("state")
+            if state == "queued":
+                runs.update_status(run_dir, state="cancelled", ended_at=time.time(), error=None)
+            elif state == "running":
+                runs.request_cancel(run_dir)
+                self._cancel_asked.setdefault(run_id, time.monotonic())
+        self._wake.set()
+
+    def queued(self) -> list[str]:
+        """Queued run ids, next to start first."""
+        waiting = [r for r in runs.list_runs(self.runs_dir) if r.state == "queued"]
+        return [r.run_id for r in sorted(waiting, key=lambda r: (r.created_at, r.run_id))]
+
+    def active(self) -> list[str]:
+        return [r.run_id for r in runs.list_runs(self.runs_dir) if r.state == "running"]
+
+    def start(self) -> "Runner":
+        """Start the dispatch thread (idempotent)."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._loop, name="tlcore-runner", daemon=True)
+                self._thread.start()
+        return self
+
+    def stop(self, cancel_running: bool = False) -> None:
+        if cancel_running:
+            for run_id in self.active():
+                self.cancel(run_id)
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def wait(self, run_id: str, timeout: float = 600) -> dict:
+        """Block until the run reaches a final state (for scripts and tests)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.tick()
+            status = runs.read_status(self.run_dir(run_id))
+            if status.get("state") in runs.FINAL_STATES:
+                return status
+            time.sleep(self.poll_s)
+        raise TimeoutError(f"Run {run_id} did not finish within {timeout} s.")
+
+    # -- the dispatch loop --------------------------------------------------------------------
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # the loop must outlive one bad run folder
+                print(f"runner: {exc!r}", file=sys.stderr)
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    @contextmanager
+    def _dispatch_lock(self):
+        with open(self.runs_dir / ".dispatch.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def tick(self) -> None:
+        """Check running workers, escalate stale cancels, start the next queued run if a slot is free."""
+        with self._lock, self._dispatch_lock():
+            running = 0
+            for summary in runs.list_runs(self.runs_dir):
+                if summary.state == "running":
+                    running += self._check_running(summary)
+            for run_id in self.queued():
+                if running >= self.max_parallel:
+                    break
+                self._launch(run_id)
+                running += 1
+
+    def reconcile(self) -> None:
+        """At start-up: runs left 'running' by a worker that is gone become 'interrupted'."""
+        with self._lock, self._dispatch_lock():
+            for summary in runs.list_runs(self.runs_dir):
+                if summary.state == "running" and not self._worker_alive(summary):
+                    runs.update_status(summary.run_dir, state="interrupted", ended_at=time.time(),
+                                       error="The server stopped while this run was training, so it was interrupted.")
+
+    def _worker_alive(self, summary) -> bool:
+        status = summary.status
+        heartbeat = status.get("heartbeat_at") or status.get("started_at") or 0
+        settled = time.time() - (status.get("started_at") or 0) > WORKER_START_S
+        return pid_alive(status.get("pid"), check_command=settled) and time.time() - heartbeat < HEARTBEAT_STALE_S
+
+    def _check_running(self, summary) -> int:
+        """Returns 1 if the run still holds a slot, 0 once its worker is found dead."""
+        child = self._children.get(summary.run_id)
+        code = child.poll() if child else None
+        alive = code is None and self._worker_alive(summary)
+        if alive:
+            asked = self._cancel_asked.get(summary.run_id)
+            if asked and time.monotonic() - asked > CANCEL_GRACE_S and summary.status.get("pid"):
+                os.kill(summary.status["pid"], signal.SIGKILL if time.monotonic() - asked > 3 * CANCEL_GRACE_S
+                        else signal.SIGTERM)
+            return 1
+        self._children.pop(summary.run_id, None)
+        status = runs.read_status(summary.run_dir)  # the worker may have finished since we listed
+        if status.get("state") == "running":
+            if summary.run_id in self._cancel_asked:
+                runs.update_status(summary.run_dir, state="cancelled", ended_at=time.time(), error=None)
+            else:
+                runs.update_status(summary.run_dir, state="failed", ended_at=time.time(),
+                                   error=describe_exit(code if child else None))
+        self._cancel_asked.pop(summary.run_id, None)
+        return 0
+
+    def _launch(self, run_id: str) -> None:
+        run_dir = self.run_dir(run_id)
+        log = open(run_dir / "worker.log", "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        # A plain process, not multiprocessing: under `streamlit run` a spawned child would re-run the app.
+        child = subprocess.Popen([sys.executable, "-m", "tlcore", "worker", str(run_dir)],
+                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+        log.close()
+        self._children[run_id] = child
+        # Mark it running with the PID now, so the next tick does not start it twice.
+        runs.update_status(run_dir, state="running", pid=child.pid, started_at=time.time(),
+                           heartbeat_at=time.time())

@@ -1,0 +1,169 @@
+"""The run store: one folder per run, the only channel between a training worker and the UI.
+
+Layout of a run folder:
+    config.json    what was asked (RunConfig)
+    status.json    state, heartbeat, progress, error; rewritten atomically
+    events.jsonl   append-only batch and epoch events
+    manifest.json  the dataset as scanned (classes, samples, skipped files, warnings)
+    labels.json    class names in label order
+    model_best.pt  checkpoint: state_dict + config + labels (never a pickled model)
+    cancel         present when someone asked the run to stop
+    worker.log     the worker process's own output
+"""
+import json
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import paths
+from .config import RunConfig
+
+STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
+FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
+
+
+def write_json_atomic(path: Path, value) -> None:
+    """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(value, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
+def resolve_runs_dir(runs_dir: str | Path | None = None) -> Path:
+    path = Path(runs_dir).expanduser() if runs_dir else paths.runs_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def create_run(config: RunConfig, runs_dir: str | Path | None = None) -> Path:
+    """Make a new run folder holding the config and a queued status.
+
+    Returns:
+        The run folder; its name is the run id.
+    """
+    runs_dir = resolve_runs_dir(runs_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_id = f"{stamp}-{config.backbone}-{config.strategy}-{secrets.token_hex(2)}"
+    run_dir = runs_dir / run_id
+    run_dir.mkdir()
+    config.save(run_dir / "config.json")
+    write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time()})
+    (run_dir / "events.jsonl").touch()
+    return run_dir
+
+
+def load_config(run_dir: Path) -> RunConfig:
+    return RunConfig.load(Path(run_dir) / "config.json")
+
+
+def read_status(run_dir: Path) -> dict:
+    return read_json(Path(run_dir) / "status.json", default={"state": "failed", "error": "The run's status file is missing."})
+
+
+def update_status(run_dir: Path, **fields) -> dict:
+    """Merge fields into status.json. Only one process writes a run's status at a time:
+    the worker while it lives, the runner before it starts and after it has died."""
+    status = read_status(run_dir)
+    status.update(fields)
+    write_json_atomic(Path(run_dir) / "status.json", status)
+    return status
+
+
+def append_event(run_dir: Path, event: dict) -> None:
+    """Append one event as one line; a single O_APPEND write keeps lines whole for readers."""
+    line = json.dumps(event, separators=(",", ":")) + "\n"
+    fd = os.open(Path(run_dir) / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
+    """Read the events appended since byte offset; a line still being written is left for next time.
+
+    Returns:
+        (events, new_offset)
+    """
+    try:
+        with open(Path(run_dir) / "events.jsonl", "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = chunk.rfind(b"\n") + 1
+    events = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
+    return events, offset + end
+
+
+def request_cancel(run_dir: Path) -> None:
+    (Path(run_dir) / "cancel").touch()
+
+
+def cancel_requested(run_dir: Path) -> bool:
+    return (Path(run_dir) / "cancel").exists()
+
+
+@dataclass
+class RunSummary:
+    """One line of the runs table."""
+
+    run_id: str
+    run_dir: Path
+    config: RunConfig | None
+    status: dict
+
+    @property
+    def state(self) -> str:
+        return self.status.get("state", "failed")
+
+    @property
+    def created_at(self) -> float:
+        return self.status.get("created_at", 0.0)
+
+
+def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
+    """All runs, newest first. A folder without a readable config is listed as failed, not hidden."""
+    runs = []
+    for run_dir in resolve_runs_dir(runs_dir).iterdir():
+        if not run_dir.is_dir() or run_dir.name.startswith("."):
+            continue
+        try:
+            config = load_config(run_dir)
+        except (OSError, ValueError, TypeError):
+            config = None
+        runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir)))
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)
+
+
+class EventLog:
+    """Events of one run, read incrementally: each refresh reads only what was appended."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self.events: list[dict] = []
+        self._offset = 0
+
+    def refresh(self) -> list[dict]:
+        new, self._offset = read_events(self.run_dir, self._offset)
+        self.events.extend(new)
+        return new
+
+    def of_type(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e.get("type") == kind]

@@ -1,0 +1,112 @@
+"""Strategies decide what trains, at which rate, and on what inputs. The loop never asks their names.
+
+A strategy is a small function from a model and a config to a list of phases
+(fastai's freeze -> fit -> unfreeze -> fit, written as data).
+"""
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from .config import RunConfig
+from .model import Classifier
+
+HEAD_LR = 3e-3  # a fresh linear head on fixed features tolerates a high rate
+BODY_LR_FACTOR = 0.1  # pretrained layers move ten times slower than the new head
+WEIGHT_DECAY = 1e-4
+
+
+@dataclass
+class Phase:
+    """A stretch of epochs with one set of trainable parameters."""
+
+    name: str
+    epochs: int
+    inputs: str  # "embeddings": cached backbone features; "images": pixels through the whole model
+    module: nn.Module  # maps this phase's inputs to logits
+    param_groups: list[dict]
+    train_modules: list[nn.Module] = field(default_factory=list)  # in train mode; all else stays in eval
+    augment: bool = False
+    # Pretrained BatchNorm statistics stay as they are: re-estimating them from a few small batches
+    # of a new domain makes eval-mode outputs drift from what training saw (measured: 0.93 -> 0.40).
+    freeze_norm_stats: bool = True
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    title: str
+    summary: str
+    pretrained: bool
+    plan: Callable[[Classifier, RunConfig], list[Phase]]
+
+
+_STRATEGIES: dict[str, StrategySpec] = {}
+
+
+def register_strategy(name: str, *, title: str, summary: str, pretrained: bool):
+    def decorator(plan):
+        if name in _STRATEGIES:
+            raise ValueError(f"Strategy '{name}' is already registered.")
+        _STRATEGIES[name] = StrategySpec(name, title, summary, pretrained, plan)
+        return plan
+    return decorator
+
+
+def get_strategy(name: str) -> StrategySpec:
+    if name not in _STRATEGIES:
+        raise ValueError(f"Unknown strategy '{name}'; choose one of {', '.join(_STRATEGIES)}.")
+    return _STRATEGIES[name]
+
+
+def list_strategies() -> list[StrategySpec]:
+    return list(_STRATEGIES.values())
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(trainable)
+
+
+def _head_phase(model: Classifier, epochs: int, lr: float) -> Phase:
+    return Phase("head", epochs, "embeddings", model.head,
+                 [{"params": list(model.head.parameters()), "lr": lr, "weight_decay": WEIGHT_DECAY}],
+                 train_modules=[model.head])
+
+
+@register_strategy("feature_extraction", title="Feature extraction",
+                   summary="Fast. The pretrained backbone stays frozen; only a new head learns, on features computed once.",
+                   pretrained=True)
+def feature_extraction(model: Classifier, config: RunConfig) -> list[Phase]:
+    set_trainable(model.backbone, False)
+    return [_head_phase(model, config.epochs, config.lr or HEAD_LR)]
+
+
+@register_strategy("fine_tune", title="Fine-tuning",
+                   summary="Slower, usually more accurate. The head learns first, then the backbone adapts at a lower rate.",
+                   pretrained=True)
+def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
+    set_trainable(model.backbone, False)
+    phases = [_head_phase(model, config.head_epochs, HEAD_LR)] if config.head_epochs else []
+    stages = model.backbone.stages()
+    unfrozen = stages[-config.unfreeze_stages:] if config.unfreeze_stages else stages
+    for stage in unfrozen:
+        set_trainable(stage, True)
+    head_lr = config.lr or 1e-3
+    body_params = [p for stage in unfrozen for p in stage.parameters()]
+    phases.append(Phase(
+        "body", config.epochs, "images", model,
+        [{"params": list(model.head.parameters()), "lr": head_lr, "weight_decay": WEIGHT_DECAY},
+         {"params": body_params, "lr": head_lr * BODY_LR_FACTOR, "weight_decay": WEIGHT_DECAY}],
+        train_modules=[model.head, *unfrozen], augment=config.augment))
+    return phases
+
+
+@register_strategy("scratch", title="From scratch",
+                   summary="Baseline. The same network from random weights, to show what pretraining bought.",
+                   pretrained=False)
+def scratch(model: Classifier, config: RunConfig) -> list[Phase]:
+    set_trainable(model, True)
+    return [Phase("all", config.epochs, "images", model,
+                  [{"params": list(model.parameters()), "lr": config.lr or 1e-3, "weight_decay": WEIGHT_DECAY}],
+                  train_modules=[model], augment=config.augment, freeze_norm_stats=False)]

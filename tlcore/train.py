@@ -1,0 +1,204 @@
+"""The training loop: one loop for every strategy, plain functions, no IO inside.
+
+fit() walks a strategy's phases; each epoch is train_one_epoch() + evaluate(). Events go out
+through duck-typed callbacks (on_fit_start, on_batch_end, on_epoch_end, on_fit_end); a
+should_stop() flag comes in and is checked every batch.
+"""
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .inputs import ArrayBatches
+from .metrics import accuracy, confusion_matrix, per_class_scores
+from .strategies import Phase
+
+EVENTS = ("on_fit_start", "on_phase_start", "on_batch_end", "on_epoch_end", "on_fit_end")
+
+
+class StopRequested(Exception):
+    """Someone asked the run to stop; raised between batches."""
+
+
+class TrainingFailed(Exception):
+    """Training cannot go on (a NaN loss, say); the message is for people."""
+
+
+@dataclass
+class PhaseData:
+    """What one phase trains and validates on, and how a raw batch becomes model input."""
+
+    train: ArrayBatches
+    val: ArrayBatches
+    prepare: Callable[[torch.Tensor, bool], torch.Tensor]  # (raw batch, training) -> input on the device
+
+
+@dataclass
+class FitResult:
+    best_val_acc: float = 0.0
+    best_epoch: int = 0
+    final_val_acc: float = 0.0
+    epochs_run: int = 0
+    stopped_early: bool = False
+    train_images: int = 0
+    train_seconds: float = 0.0
+    best_state: dict | None = field(default=None, repr=False)
+
+    @property
+    def train_images_per_s(self) -> float:
+        return self.train_images / self.train_seconds if self.train_seconds else 0.0
+
+
+def call(callbacks, event: str, **kwargs) -> None:
+    for callback in callbacks:
+        method = getattr(callback, event, None)
+        if method is not None:
+            method(**kwargs)
+
+
+def autocast_for(device: torch.device):
+    """Mixed precision on CUDA (bf16 where supported, else fp16); full precision elsewhere."""
+    if device.type != "cuda":
+        return contextlib.nullcontext(), None
+    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
+    return torch.autocast("cuda", dtype=dtype), scaler
+
+
+def train_one_epoch(module, data: PhaseData, optimizer, scheduler, *, device, epoch: int,
+                    should_stop, on_batch) -> dict:
+    """One pass over the training batches. Returns mean loss, accuracy, images and seconds."""
+    autocast, scaler = autocast_for(device)
+    total_loss = correct = seen = 0
+    start = time.perf_counter()
+    for step, (raw, y) in enumerate(data.train, start=1):
+        if should_stop():
+            raise StopRequested()
+        x = data.prepare(raw, True)
+        y = y.to(device, non_blocking=True)
+        with autocast:
+            logits = module(x)
+            loss = F.cross_entropy(logits.float(), y)
+        if not torch.isfinite(loss):
+            raise TrainingFailed(f"The loss became {loss.item()} at epoch {epoch}, step {step}. "
+                                 "Try a lower learning rate.")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+        batch_loss = loss.item()
+        total_loss += batch_loss * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+        on_batch(step=step, steps=len(data.train), loss=batch_loss)
+    seconds = time.perf_counter() - start
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
+            "images": seen, "seconds": seconds}
+
+
+@torch.inference_mode()
+def evaluate(module, data: PhaseData, *, device, num_classes: int) -> dict:
+    """Loss, accuracy and confusion matrix on the validation batches."""
+    autocast, _ = autocast_for(device)
+    total_loss = 0.0
+    targets, predictions = [], []
+    for raw, y in data.val:
+        x = data.prepare(raw, False)
+        y = y.to(device)
+        with autocast:
+            logits = module(x).float()
+        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        targets.append(y.cpu())
+        predictions.append(logits.argmax(1).cpu())
+    targets = torch.cat(targets).numpy()
+    predictions = torch.cat(predictions).numpy()
+    confusion = confusion_matrix(targets, predictions, num_classes)
+    return {"val_loss": total_loss / max(len(targets), 1), "val_acc": accuracy(confusion),
+            "confusion": confusion.tolist(), "per_class": per_class_scores(confusion)}
+
+
+def set_phase_modes(model, phase: Phase) -> None:
+    """Everything in eval mode (frozen BatchNorm keeps its statistics) except what this phase trains."""
+    model.eval()
+    for module in phase.train_modules:
+        module.train()
+    if phase.freeze_norm_stats:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
+def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, device: torch.device,
+        num_classes: int, callbacks=(), should_stop=lambda: False, early_stop_patience: int = 0) -> FitResult:
+    """Train through the phases, keeping the weights of the best validation epoch.
+
+    Args:
+        data_for: builds a phase's data; called once per phase, so cached features are computed lazily.
+        early_stop_patience: end a phase after this many epochs without a better validation accuracy (0: never).
+    Returns:
+        FitResult, with best_state the best epoch's state_dict (on the CPU).
+    """
+    result = FitResult(best_val_acc=-1.0)
+    total_epochs = sum(p.epochs for p in phases)
+    call(callbacks, "on_fit_start", phases=phases, total_epochs=total_epochs)
+    outcome, error = "succeeded", None
+    try:
+        for index, phase in enumerate(phases):
+            if phase.epochs == 0:
+                continue
+            data = data_for(phase)
+            set_phase_modes(model, phase)
+            optimizer = torch.optim.AdamW(phase.param_groups)
+            total_steps = max(1, phase.epochs * len(data.train))
+            # Cosine decay to a tenth: settles the head without a tuning knob for people to get wrong.
+            scheduler = torch.optim.lr_scheduler.LambdaLR(
+                optimizer, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, total_steps) / total_steps)))
+            call(callbacks, "on_phase_start", phase=phase, index=index, steps_per_epoch=len(data.train),
+                 train_size=data.train.num_samples, val_size=data.val.num_samples)
+            stale = 0
+            for _ in range(phase.epochs):
+                epoch = result.epochs_run + 1
+
+                def on_batch(**batch):
+                    call(callbacks, "on_batch_end", phase=phase, epoch=epoch, **batch)
+
+                stats = train_one_epoch(phase.module, data, optimizer, scheduler, device=device, epoch=epoch,
+                                        should_stop=should_stop, on_batch=on_batch)
+                stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes))
+                set_phase_modes(model, phase)
+                result.epochs_run = epoch
+                result.train_images += stats["images"]
+                result.train_seconds += stats["seconds"]
+                result.final_val_acc = stats["val_acc"]
+                improved = stats["val_acc"] > result.best_val_acc
+                if improved:
+                    result.best_val_acc, result.best_epoch = stats["val_acc"], epoch
+                    result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                    stale = 0
+                else:
+                    stale += 1
+                call(callbacks, "on_epoch_end", phase=phase, epoch=epoch, total_epochs=total_epochs,
+                     improved=improved, lr=optimizer.param_groups[0]["lr"], **stats)
+                if early_stop_patience and stale >= early_stop_patience:
+                    result.stopped_early = True
+                    break
+    except StopRequested:
+        outcome = "cancelled"
+        raise
+    except BaseException as exc:
+        outcome, error = "failed", exc
+        raise
+    finally:
+        result.best_val_acc = max(result.best_val_acc, 0.0)
+        call(callbacks, "on_fit_end", result=result, outcome=outcome, error=error)
+    return result

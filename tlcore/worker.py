@@ -1,0 +1,189 @@
+"""Execute one run folder: data -> backbone + weights -> strategy -> loop, everything recorded on disk.
+
+The CLI calls execute_run() in its own process; the app's runner starts
+`python -m tlcore worker RUN_DIR`, which calls the same function.
+"""
+import hashlib
+import json
+import os
+import signal
+import threading
+import time
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from . import paths, runs
+from .config import ConfigError
+from .data import DataError, load_split_arrays, scan
+from .device import configure_cpu_threads, describe_device, resolve_device
+from .embeddings import EmbeddingCache, compute_embeddings, embedding_key
+from .imagecache import ImageCache
+from .inputs import ArrayBatches, augment, to_model_input
+from .model import create_classifier, save_checkpoint
+from .recorder import RunRecorder, StatusWriter
+from .strategies import get_strategy
+from .train import PhaseData, StopRequested, TrainingFailed, fit
+from .weights import WeightsUnavailable
+
+# Errors whose message is already written for people; anything else is reported with its type.
+EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, ValueError, MemoryError)
+
+
+class CancelFlag:
+    """True once a cancel file appears in the run folder or the process gets SIGTERM/SIGINT."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.signalled = threading.Event()
+        self._last_check = 0.0
+        self._requested = False
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.signalled.set())
+
+    def __call__(self) -> bool:
+        if self.signalled.is_set() or self._requested:
+            return True
+        now = time.monotonic()
+        if now - self._last_check > 0.1:  # a stat per batch is cheap, but cached-feature batches take microseconds
+            self._last_check = now
+            self._requested = runs.cancel_requested(self.run_dir)
+        return self._requested
+
+
+def weights_identity(config) -> str:
+    """What makes two backbones' features the same: name, weights, and a user file's contents."""
+    if not config.weights_file:
+        return f"{config.backbone}:pretrained"
+    digest = hashlib.sha256(Path(config.weights_file).read_bytes()).hexdigest()[:16]
+    return f"{config.backbone}:file:{digest}"
+
+
+@contextmanager
+def timed(timings: dict, name: str):
+    """Add the seconds spent in the block to timings[name], for the run's final report."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def make_phase_data(phase, *, model, manifest, arrays, config, device, status, should_stop, generator, timings):
+    """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise."""
+    spec = model.backbone.spec
+    if phase.inputs == "embeddings":
+        cache = EmbeddingCache(paths.cache_dir())
+        features = {}
+        for split, (images, labels) in arrays.items():
+            key = embedding_key(manifest.fingerprint(), split, weights_identity(config), config.image_size)
+
+            def compute(images=images, split=split):
+                def report(done, total):
+                    status.update(stage={"name": "embedding", "split": split, "done": done, "total": total})
+                with timed(timings, "embedding_s"):
+                    return compute_embeddings(model.backbone, images, device=device, on_progress=report,
+                                              should_stop=should_stop)
+
+            features[split], _ = cache.get_or_compute(key, compute)
+        return PhaseData(
+            train=ArrayBatches(features["train"], arrays["train"][1], config.batch_size, True, generator),
+            val=ArrayBatches(features["val"], arrays["val"][1], 256, False),
+            prepare=lambda x, training: x.to(device, non_blocking=True))
+
+    def prepare(raw, training):
+        x = to_model_input(raw, spec.mean, spec.std, device)
+        return augment(x, generator) if training and phase.augment else x
+
+    return PhaseData(
+        train=ArrayBatches(arrays["train"][0], arrays["train"][1], config.batch_size, True, generator),
+        val=ArrayBatches(arrays["val"][0], arrays["val"][1], 64, False),
+        prepare=prepare)
+
+
+def execute_run(run_dir: Path, callbacks=()) -> dict:
+    """Train the run described by run_dir/config.json and record everything in run_dir.
+
+    Returns:
+        The final status dict (state succeeded, failed or cancelled, with metrics or an error).
+    """
+    run_dir = Path(run_dir)
+    started = time.perf_counter()
+    status = StatusWriter(run_dir)
+    should_stop = CancelFlag(run_dir)
+    if threading.current_thread() is threading.main_thread():
+        should_stop.install_signal_handlers()
+    timings: dict[str, float] = {}
+    status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
+    status.start_heartbeat()
+    try:
+        config = runs.load_config(run_dir)
+        configure_cpu_threads()
+        device = resolve_device(config.device)
+        status.update(device=describe_device(device))
+        torch.manual_seed(config.seed)
+        generator = torch.Generator().manual_seed(config.seed)
+
+        status.update(stage={"name": "scanning", "done": 0, "total": 0})
+        cache = ImageCache(paths.cache_dir())
+        with timed(timings, "scan_s"):
+            manifest = scan(Path(config.data), cache=cache, image_size=config.image_size,
+                            val_fraction=config.val_fraction, seed=config.seed,
+                            on_progress=lambda done, total: status.update(
+                                stage={"name": "scanning", "done": done, "total": total}))
+        manifest.save(run_dir / "manifest.json")
+        runs.write_json_atomic(run_dir / "labels.json", manifest.classes)
+        runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
+                                    "counts": manifest.counts(), "skipped": len(manifest.skipped),
+                                    "warnings": manifest.warnings})
+        with timed(timings, "load_arrays_s"):
+            arrays = {split: load_split_arrays(manifest, cache, split) for split in ("train", "val")}
+
+        strategy = get_strategy(config.strategy)
+        status.update(stage={"name": "loading backbone"})
+        with timed(timings, "backbone_s"):
+            model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained)
+            model = model.to(device, memory_format=torch.channels_last)
+        phases = strategy.plan(model, config)
+        status.update(stage={"name": "training"})
+
+        recorder = RunRecorder(run_dir, status)
+        with timed(timings, "fit_s"):
+            result = fit(model, phases,
+                         lambda phase: make_phase_data(phase, model=model, manifest=manifest, arrays=arrays,
+                                                       config=config, device=device, status=status,
+                                                       should_stop=should_stop, generator=generator,
+                                                       timings=timings),
+                         device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
+                         should_stop=should_stop, early_stop_patience=config.early_stop_patience)
+        model.load_state_dict(result.best_state)
+        save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
+                        epoch=result.best_epoch, val_acc=result.best_val_acc)
+        final = dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),
+                     final_val_acc=round(result.final_val_acc, 5), best_epoch=result.best_epoch,
+                     epochs_run=result.epochs_run, stopped_early=result.stopped_early,
+                     train_images_per_s=round(result.train_images_per_s, 1))
+    except StopRequested:
+        final = dict(state="cancelled", error=None)
+    except EXPECTED_ERRORS as exc:
+        final = dict(state="failed", error=str(exc))
+    except Exception as exc:  # a bug or an environment fault: keep the details in the log, a sentence in the UI
+        traceback.print_exc()
+        final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
+    finally:
+        status.stop_heartbeat()
+    final.update(ended_at=time.time(), wall_s=round(time.perf_counter() - started, 2), stage=None, timings=timings)
+    status.update(**final)
+    runs.append_event(run_dir, {"type": "end", "time": time.time(), **{k: v for k, v in final.items()}})
+    return status.status
+
+
+def run_worker(run_dir: str) -> int:
+    """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed."""
+    final = execute_run(Path(run_dir))
+    print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
+    return 0 if final["state"] != "failed" else 1

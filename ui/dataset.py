@@ -1,0 +1,82 @@
+"""Getting a dataset in: scanning it with a progress bar, and which server folders may be opened."""
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from tlcore import paths
+from tlcore.data import DataError, Skipped, scan
+from tlcore.imagecache import ImageCache
+from ui.state import ChosenDataset, DataProblem, choose_dataset, refuse_dataset
+
+SCAN_IMAGE_SIZE = 128  # RunConfig's default image size: a run at that size finds every image decoded
+LOOPBACK_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
+ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"
+
+
+def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped] = ()) -> ChosenDataset | None:
+    """Scan a dataset with a progress bar and make it the session's dataset.
+
+    Returns:
+        The dataset, or None when it was refused (the reason is kept for the Data page to show).
+    """
+    bar = st.progress(0.0, text=f"Checking the images of '{label}'…")
+
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 50) == 0:  # ~50 updates, not one message per file
+            bar.progress(done / total, text=f"Checking the images of '{label}': {done} of {total}")
+
+    try:
+        manifest = scan(source, cache=ImageCache(paths.cache_dir()), image_size=SCAN_IMAGE_SIZE,
+                        on_progress=report)
+    except DataError as error:
+        refuse_dataset(DataProblem(label, str(error), [*upload_skipped, *error.skipped]))
+        return None
+    except OSError as error:
+        refuse_dataset(DataProblem(label, f"'{label}' could not be read: {error.strerror or error}."))
+        return None
+    finally:
+        bar.empty()
+    dataset = ChosenDataset(str(source), label, manifest, list(upload_skipped))
+    choose_dataset(dataset)
+    return dataset
+
+
+def allowed_roots() -> list[Path]:
+    """Server folders the Data page may open.
+
+    TLSTUDIO_ALLOWED_ROOTS (os.pathsep-separated) decides when set. Otherwise the person's home and
+    the studio's data folder, but only when the app listens on this machine alone: on a network,
+    anyone who can reach the page could read the server's files.
+    """
+    configured = os.environ.get(ALLOWED_ROOTS_ENV)
+    if configured is not None:
+        return [Path(p).expanduser().resolve() for p in configured.split(os.pathsep) if p.strip()]
+    if served_locally():
+        return [Path.home().resolve(), paths.data_dir().resolve()]
+    return []
+
+
+def served_locally() -> bool:
+    return (st.get_option("server.address") or "") in LOOPBACK_ADDRESSES
+
+
+def resolve_server_path(text: str, roots: list[Path]) -> Path:
+    """The typed path, resolved (links followed), if it lies inside an allowed root.
+
+    Raises:
+        DataError: empty, relative, outside the allowed roots, or missing.
+    """
+    text = text.strip()
+    if not text:
+        raise DataError("Type the path of a folder (or .zip file) on the server.")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise DataError(f"'{text}' is not a full path; start it with / (or ~ for your home folder).")
+    real = path.resolve()
+    if not any(real == root or real.is_relative_to(root) for root in roots):
+        where = ", ".join(str(r) for r in roots) or "none"
+        raise DataError(f"'{text}' is outside the folders this app may open (allowed: {where}).")
+    if not real.exists():
+        raise DataError(f"'{text}' does not exist.")
+    return real

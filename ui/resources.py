@@ -1,0 +1,64 @@
+"""Engine objects the app holds across reruns and sessions: the runner, the device, predictors, measurements."""
+import streamlit as st
+
+from tlcore import paths
+from tlcore.backbones import list_backbones
+from tlcore.device import configure_cpu_threads, describe_device, resolve_device
+from tlcore.estimate import Throughput, measure_throughput
+from tlcore.export import Predictor
+from tlcore.runner import Runner
+from tlcore.weights import weights_status
+
+
+def get_runner() -> Runner:
+    """The app's one runner for the current studio home, started on first use."""
+    return _runner_for(str(paths.runs_dir()))
+
+
+@st.cache_resource(show_spinner=False, on_release=lambda runner: runner.stop())
+def _runner_for(runs_dir: str) -> Runner:
+    # Keyed on the runs folder: another TLSTUDIO_HOME (a test, a second studio) gets its own runner.
+    # "Clear cache" drops it; the queue lives on disk, so the next runner picks up where it left.
+    return Runner(runs_dir).start()
+
+
+@st.cache_resource(show_spinner=False)
+def device_info() -> dict:
+    """What "auto" trains on here: {"kind", "name", "memory_gb", "threads", "amp", "label"}."""
+    configure_cpu_threads()  # the same thread count a worker uses, so the label tells the truth
+    return describe_device(resolve_device("auto"))
+
+
+@st.cache_resource(show_spinner=False)
+def device_choices() -> list[str]:
+    """The device settings that work here: auto and cpu always, cuda/mps where present."""
+    choices = ["auto", "cpu"]
+    for kind in ("cuda", "mps"):
+        try:
+            resolve_device(kind)
+            choices.append(kind)
+        except ValueError:
+            pass
+    return choices
+
+
+@st.cache_data(ttl=300, show_spinner="Checking which pretrained weights are available…")
+def weights_table() -> dict[str, dict]:
+    """Backbone name -> {"available", "source", "detail"}; rechecked every few minutes."""
+    table = {}
+    for spec in list_backbones():
+        status = weights_status(spec.name)
+        table[spec.name] = {"available": status.available, "source": status.source, "detail": status.detail}
+    return table
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def throughput(backbone: str, image_size: int, device: str, train: bool) -> Throughput:
+    """A short measurement of a backbone on this device (see tlcore.estimate), once per setting."""
+    return measure_throughput(backbone, image_size, device, train=train)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def predictor(run_dir: str, model_mtime: float) -> Predictor:
+    """A run's best model, loaded once (the file's time in the key reloads a rewritten model)."""
+    return Predictor(run_dir)

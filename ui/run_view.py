@@ -1,0 +1,130 @@
+"""A run's live view, rebuilt from its folder on every refresh: progress, curves, confusion, scores.
+
+While the run is queued or running the view is a fragment that reruns every LIVE_REFRESH_S; once
+the run reaches a final state it asks for one full rerun, after which it no longer refreshes.
+"""
+from pathlib import Path
+
+import streamlit as st
+
+from tlcore import plots
+from tlcore.runs import FINAL_STATES, load_config, read_json, read_status
+from ui import format as fmt
+from ui.resources import get_runner
+from ui.state import event_log
+
+LIVE_REFRESH_S = 1.5
+LOG_TAIL_LINES = 30
+
+
+def run_view_ui(run_dir: Path) -> None:
+    """The live view of one run; refreshes itself while the run is not finished."""
+    live = read_status(run_dir).get("state") not in FINAL_STATES
+    st.fragment(_run_view, run_every=LIVE_REFRESH_S if live else None)(str(run_dir), live)
+
+
+def _run_view(run_dir: str, was_live: bool) -> None:
+    run_dir = Path(run_dir)
+    status = read_status(run_dir)
+    state = status.get("state")
+    if was_live and state in FINAL_STATES:
+        st.rerun()  # a full rerun updates the runs table and stops this view's timer
+    header_ui(run_dir, status)
+    if state in ("queued", "running"):
+        progress_ui(run_dir, status)
+    else:
+        outcome_ui(run_dir, status)
+    events = event_log(run_dir).events
+    curves_ui(run_dir, events)
+    confusion_ui(run_dir, events, status)
+
+
+def header_ui(run_dir: Path, status: dict) -> None:
+    try:
+        config = load_config(run_dir)
+    except (OSError, ValueError, TypeError):
+        st.subheader(run_dir.name)
+        st.caption("The run's settings could not be read.")
+        return
+    st.subheader(config.name or run_dir.name)
+    device = (status.get("device") or {}).get("label", config.device)
+    st.caption(f"{config.backbone} · {config.strategy.replace('_', ' ')} · {config.epochs} epochs · "
+               f"{config.image_size} px · batch {config.batch_size} · {device} · run `{run_dir.name}`")
+
+
+def progress_ui(run_dir: Path, status: dict) -> None:
+    if status.get("state") == "queued":
+        queue = get_runner().queued()
+        place = queue.index(run_dir.name) + 1 if run_dir.name in queue else None
+        st.info(f"Waiting for its turn: {fmt.state_text('queued', place)}. Runs train one at a time.")
+    else:
+        fraction, text = fmt.progress_text(status)
+        st.progress(min(max(fraction, 0.0), 1.0), text=text)
+    st.button("Cancel this run", key=f"cancel_{run_dir.name}", icon=":material/stop_circle:",
+              on_click=get_runner().cancel, args=(run_dir.name,))
+
+
+def outcome_ui(run_dir: Path, status: dict) -> None:
+    state = status.get("state")
+    took = fmt.duration(fmt.run_seconds(status))
+    if state == "succeeded":
+        st.success(f"Finished in {took}: best validation accuracy {fmt.percent(status.get('best_val_acc'))} "
+                   f"at epoch {status.get('best_epoch')} of {status.get('epochs_run')}"
+                   f"{' (stopped early)' if status.get('stopped_early') else ''}.")
+        st.page_link("pages/predict.py", label="Try it on new images and download the model",
+                     icon=":material/arrow_forward:", query_params={"run": run_dir.name})
+    elif state == "cancelled":
+        st.info(f"Cancelled after {took}.")
+    else:
+        st.error(status.get("error") or f"The run ended as {state} without saying why.")
+        log_tail = _log_tail(run_dir / "worker.log")
+        if log_tail:
+            with st.expander("Technical details (the training process's log)"):
+                st.code(log_tail, language=None)
+
+
+def curves_ui(run_dir: Path, events: list[dict]) -> None:
+    loss, accuracy = st.columns(2)
+    loss.plotly_chart(plots.loss_figure(events), key=f"loss_{run_dir.name}")
+    accuracy.plotly_chart(plots.accuracy_figure(events), key=f"accuracy_{run_dir.name}")
+
+
+def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
+    epochs = [e for e in events if e.get("type") == "epoch"]
+    if not epochs:
+        return
+    # A finished run's model is its best epoch, so that is the matrix worth reading.
+    best = status.get("best_epoch") if status.get("state") == "succeeded" else None
+    shown = next((e for e in epochs if e["epoch"] == best), epochs[-1])
+    labels = _labels(run_dir, events, len(shown["confusion"]))
+    which = "best epoch" if best == shown["epoch"] else "latest epoch"
+    matrix, scores = st.columns([3, 2])
+    with matrix:
+        normalized = st.toggle("Show shares of each true class", key=f"normalize_{run_dir.name}")
+        st.plotly_chart(plots.confusion_figure(shown["confusion"], labels, normalized),
+                        key=f"confusion_{run_dir.name}")
+        st.caption(f"Validation images, epoch {shown['epoch']} ({which}). Rows: true class; columns: predicted.")
+    with scores:
+        st.markdown("**Per class** (validation)")
+        per_class = shown["per_class"]
+        st.dataframe(
+            [{"class": label, "precision": p, "recall": r, "F1": f, "images": n}
+             for label, p, r, f, n in zip(labels, per_class["precision"], per_class["recall"],
+                                          per_class["f1"], per_class["support"])],
+            hide_index=True, key=f"per_class_{run_dir.name}",
+            column_config={name: st.column_config.NumberColumn(format="percent")
+                           for name in ("precision", "recall", "F1")})
+
+
+def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:
+    dataset = next((e for e in events if e.get("type") == "dataset"), None)
+    labels = dataset["classes"] if dataset else read_json(run_dir / "labels.json", default=None)
+    return list(labels) if labels and len(labels) == count else [str(i) for i in range(count)]
+
+
+def _log_tail(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-LOG_TAIL_LINES:])
