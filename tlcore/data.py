@@ -1,36 +1,30 @@
-"""Turn an image folder or zip into a validated dataset manifest: safe extraction, checks, split.
+"""Scan an image folder or zip into a validated, split dataset manifest.
 
 Every image is decoded once here (through the image cache), so problems surface on the data page
 instead of in the middle of training.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import posixpath
 import random
-import re
 import shutil
-import stat
 import zipfile
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from tlcore import paths
+from tlcore.archive import _is_inside, extract_zip
 from tlcore.imagecache import ImageCache, ImageProblem, content_key
+from tlcore.manifest import DataError, Manifest, Sample, Skipped, is_junk
+from tlcore.runs import write_json_atomic
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
                               ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"})
-ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar",
-                                ".zst"})
-JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints",
-                        "__pycache__"})
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
                  "validation": "val", "test": "test", "testing": "test"}
 MIN_IMAGES_PER_CLASS = 2
@@ -38,89 +32,6 @@ FEW_IMAGES = 10
 IMBALANCE_RATIO = 3.0
 SMALL_IMAGE_SIDE = 32
 _EXTRACTED_MARKER = ".tlstudio-extracted.json"  # hidden, so scanning ignores it
-_CHUNK = 1 << 20
-
-
-class DataError(ValueError):
-    """A dataset the studio refuses; ``str(error)`` is one sentence naming the problem.
-
-    ``skipped`` carries the files that were set aside before the refusal, so the UI can show why.
-    """
-
-    def __init__(self, message: str, skipped: list[Skipped] | None = None):
-        super().__init__(message)
-        self.skipped = skipped or []
-
-
-@dataclass
-class Sample:
-    path: str  # absolute path
-    label: int
-    split: str  # "train" | "val" | "test"
-    key: str  # content key in the image cache
-
-
-@dataclass
-class Skipped:
-    path: str  # relative to the dataset root (or the entry name inside a zip)
-    reason: str
-
-
-@dataclass
-class Manifest:
-    root: str
-    classes: list[str]
-    samples: list[Sample]
-    skipped: list[Skipped] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    split_given: bool = False
-    image_size: int = 224
-
-    def split(self, name: str) -> list[Sample]:
-        """The samples of one split, in manifest order."""
-        return [sample for sample in self.samples if sample.split == name]
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """Class name -> split -> number of images (train and val always, test when present)."""
-        has_test = any(s.split == "test" for s in self.samples)
-        splits = ["train", "val", "test"] if has_test else ["train", "val"]
-        table = {name: dict.fromkeys(splits, 0) for name in self.classes}
-        for sample in self.samples:
-            table[self.classes[sample.label]][sample.split] += 1
-        return table
-
-    def fingerprint(self) -> str:
-        """A hash of what training sees (contents, labels, splits, classes, size), not of paths."""
-        rows = sorted((s.key, s.label, s.split) for s in self.samples)
-        payload = json.dumps({"classes": self.classes, "image_size": self.image_size, "rows": rows})
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    def to_dict(self) -> dict:
-        """A JSON-safe dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Manifest:
-        """Rebuild a manifest from ``to_dict`` output."""
-        return cls(root=str(d["root"]), classes=list(d["classes"]),
-                   samples=[Sample(**s) for s in d["samples"]],
-                   skipped=[Skipped(**s) for s in d.get("skipped", [])],
-                   warnings=list(d.get("warnings", [])), split_given=bool(d.get("split_given")),
-                   image_size=int(d.get("image_size", 224)))
-
-    def save(self, path: str | os.PathLike) -> None:
-        """Write as JSON atomically."""
-        _write_json_atomic(Path(path), self.to_dict())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Manifest:
-        """Read a manifest written by ``save``."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
-
-
-def is_junk(name: str) -> bool:
-    """Whether a file or folder name is OS or tool clutter that is never data."""
-    return name.startswith(".") or name.lower() in JUNK_NAMES
 
 
 def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
@@ -183,82 +94,6 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
                     image_size=image_size)
 
 
-def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *, max_entries: int = 50_000,
-                max_total_bytes: int = 4 * 1024**3) -> list[Skipped]:
-    """Extract a zip entry by entry, never writing outside ``dest``, links, or nested archives.
-
-    Args:
-        zip_path: the zip file.
-        dest: the folder to extract into (created).
-        max_entries: more entries than this refuses the zip.
-        max_total_bytes: more bytes actually written than this refuses the zip; counted while
-            streaming, because a zip bomb's headers lie about sizes.
-
-    Returns:
-        The entries that were not extracted, with reasons (junk like __MACOSX is left out).
-
-    Raises:
-        DataError: not a zip, or over a cap (the partial extraction is removed).
-    """
-    zip_path, dest = Path(zip_path), Path(dest)
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise DataError(f"'{zip_path.name}' is not a valid zip file.") from error
-    created_dest = not dest.exists()
-    dest.mkdir(parents=True, exist_ok=True)
-    dest_root = dest.resolve()
-    skipped, written, total = [], [], 0
-    try:
-        with archive:
-            count = len(archive.infolist())
-            if count > max_entries:
-                raise DataError(f"The zip '{zip_path.name}' has {count:,} entries, more than the "
-                                f"{max_entries:,} allowed, so it was refused.")
-            for info in archive.infolist():
-                reason, relative = _entry_destination(info)
-                if reason is not None:
-                    skipped.append(Skipped(info.filename, reason))
-                elif relative is not None and _is_inside(target := dest_root / relative, dest_root):
-                    written.append(target)
-                    try:
-                        total += _write_entry(archive, info, target, max_total_bytes - total)
-                    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError,
-                            RuntimeError, OSError) as error:
-                        skipped.append(Skipped(info.filename, f"could not be extracted ({error})"))
-                if total > max_total_bytes:
-                    raise DataError(f"The zip '{zip_path.name}' unpacks to more than "
-                                    f"{_human_bytes(max_total_bytes)}, so it was refused.")
-    except DataError:
-        if created_dest:
-            shutil.rmtree(dest, ignore_errors=True)
-        else:  # never delete what was there before
-            for path in (p for p in written if p.is_file()):
-                path.unlink()
-        raise
-    return skipped
-
-
-def _write_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
-                 allowance: int) -> int:
-    """Stream one entry to disk, stopping once past ``allowance`` bytes; returns bytes written."""
-    if info.is_dir():  # kept, so an empty class folder is still seen as a class
-        target.mkdir(parents=True, exist_ok=True)
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    written = 0
-    try:
-        with archive.open(info) as source, open(target, "wb") as sink:
-            while written <= allowance and (chunk := source.read(_CHUNK)):
-                sink.write(chunk)
-                written += len(chunk)
-    except BaseException:
-        if target.is_file():  # half an entry would later look like a corrupt image
-            target.unlink()
-        raise
-    return written
-
-
 def load_split_arrays(manifest: Manifest, cache: ImageCache,
                       split: str) -> tuple[np.ndarray, np.ndarray]:
     """Load one split's images and labels from the cache, decoding any that went missing.
@@ -298,7 +133,7 @@ def _materialize(source: Path, extract_dir: Path | None) -> tuple[Path, list[Ski
     if dest.exists() and (extract_dir is None or marker.is_file()):
         shutil.rmtree(dest)  # ours: an interrupted extraction, or another zip's files
     skipped = extract_zip(source, dest)
-    _write_json_atomic(marker, {"zip_key": zip_key, "skipped": [asdict(s) for s in skipped]})
+    write_json_atomic(marker, {"zip_key": zip_key, "skipped": [asdict(s) for s in skipped]})
     return dest, skipped
 
 
@@ -455,43 +290,7 @@ def _dataset_warnings(classes, samples, root, split_dirs, small_images, image_si
     return warnings
 
 
-def _entry_destination(info: zipfile.ZipInfo) -> tuple[str | None, str | None]:
-    """(reason to skip and report, or None; safe relative path, or None to drop silently)."""
-    name = info.filename.replace("\\", "/")  # some Windows tools write backslashes
-    if name.startswith("/") or re.match(r"^[A-Za-z]:", name):
-        return "absolute path; not extracted", None
-    normal = posixpath.normpath(name)
-    if normal == ".." or normal.startswith("../"):
-        return "points outside the dataset folder; not extracted", None
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "symbolic link; not extracted", None
-    parts = [part for part in normal.split("/") if part not in ("", ".")]
-    if not parts or any(is_junk(part) for part in parts):
-        return None, None
-    if not info.is_dir() and Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS:
-        return "archive inside the zip; not extracted (unpack it first)", None
-    if info.flag_bits & 0x1:
-        return "encrypted entry; not extracted", None
-    return None, "/".join(parts)
-
-
-def _is_inside(path: Path, root: Path) -> bool:
-    return Path(os.path.realpath(path)).is_relative_to(root)
-
-
 def _quote_list(items, cap: int = 5) -> str:
     items = list(items)
     shown = ", ".join(f"'{item}'" for item in items[:cap])
     return shown + (f" and {len(items) - cap} more" if len(items) > cap else "")
-
-
-def _human_bytes(count: int) -> str:
-    return f"{count / 1024**3:.1f} GB" if count >= 1024**3 else f"{count / 1024**2:.1f} MB" \
-        if count >= 1024**2 else f"{count:,} bytes"
-
-
-def _write_json_atomic(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temp.write_text(json.dumps(data, indent=1))
-    os.replace(temp, path)

@@ -45,18 +45,32 @@ def augment(x: torch.Tensor, generator: torch.Generator, min_scale: float = 0.6)
     return out.contiguous(memory_format=torch.channels_last)
 
 
-class ArrayBatches:
-    """Mini-batches over arrays held in memory (uint8 images or float embeddings)."""
+GPU_RESIDENT_FRACTION = 0.25  # hold a dataset on the GPU when it takes at most this share of free memory
 
-    def __init__(self, inputs, labels, batch_size: int, shuffle: bool, generator: torch.Generator | None = None):
+
+class ArrayBatches:
+    """Mini-batches over arrays held in memory (uint8 images or float embeddings).
+
+    On a GPU the whole array moves to device memory once when it fits, so a batch is an index
+    operation on the GPU; otherwise each batch goes through pinned host memory, whose copies
+    overlap with compute.
+    """
+
+    def __init__(self, inputs, labels, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,
+                 device: torch.device | None = None):
         self.inputs = torch.from_numpy(np.ascontiguousarray(inputs)) if isinstance(inputs, np.ndarray) else inputs
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
-        if torch.cuda.is_available() and self.inputs.device.type == "cpu":
-            # Pinned host memory lets copies to the GPU overlap with compute.
-            self.inputs = self.inputs.pin_memory()
+        self.pin = False
+        if device is not None and device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if self.inputs.nbytes <= GPU_RESIDENT_FRACTION * free:
+                self.inputs = self.inputs.to(device)
+                self.labels = self.labels.to(device)
+            else:
+                self.pin = True
 
     def __len__(self) -> int:
         return math.ceil(len(self.labels) / self.batch_size)
@@ -67,10 +81,11 @@ class ArrayBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
         for start in range(0, n, self.batch_size):
-            index = order[start:start + self.batch_size]
-            if not self.shuffle:
-                yield self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+            if order is None:
+                x, y = self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]
             else:
-                yield self.inputs[index], self.labels[index]
+                index = order[start:start + self.batch_size].to(self.inputs.device)
+                x, y = self.inputs[index], self.labels[index]
+            yield (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)

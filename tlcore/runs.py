@@ -32,6 +32,7 @@ def write_json_atomic(path: Path, value) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(value, f, indent=1)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be read
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -91,8 +91,8 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
 
             features[split], _ = cache.get_or_compute(key, compute)
         return PhaseData(
-            train=ArrayBatches(features["train"], arrays["train"][1], config.batch_size, True, generator),
-            val=ArrayBatches(features["val"], arrays["val"][1], 256, False),
+            train=ArrayBatches(features["train"], arrays["train"][1], config.batch_size, True, generator, device),
+            val=ArrayBatches(features["val"], arrays["val"][1], 256, False, device=device),
             prepare=lambda x, training: x.to(device, non_blocking=True))
 
     def prepare(raw, training):
@@ -100,8 +100,8 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
         return augment(x, generator) if training and phase.augment else x
 
     return PhaseData(
-        train=ArrayBatches(arrays["train"][0], arrays["train"][1], config.batch_size, True, generator),
-        val=ArrayBatches(arrays["val"][0], arrays["val"][1], 64, False),
+        train=ArrayBatches(arrays["train"][0], arrays["train"][1], config.batch_size, True, generator, device),
+        val=ArrayBatches(arrays["val"][0], arrays["val"][1], 64, False, device=device),
         prepare=prepare)
 
 
@@ -125,6 +125,8 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
         configure_cpu_threads()
         device = resolve_device(config.device)
         status.update(device=describe_device(device))
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
 

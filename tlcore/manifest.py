@@ -1,0 +1,97 @@
+"""The dataset types: a scanned dataset's manifest, its samples, skipped files and refusals."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tlcore.runs import write_json_atomic
+
+JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints",
+                        "__pycache__"})
+
+
+class DataError(ValueError):
+    """A dataset the studio refuses; ``str(error)`` is one sentence naming the problem.
+
+    ``skipped`` carries the files that were set aside before the refusal, so the UI can show why.
+    """
+
+    def __init__(self, message: str, skipped: list[Skipped] | None = None):
+        super().__init__(message)
+        self.skipped = skipped or []
+
+
+@dataclass
+class Sample:
+    path: str  # absolute path
+    label: int
+    split: str  # "train" | "val" | "test"
+    key: str  # content key in the image cache
+
+
+@dataclass
+class Skipped:
+    path: str  # relative to the dataset root (or the entry name inside a zip)
+    reason: str
+
+
+@dataclass
+class Manifest:
+    root: str
+    classes: list[str]
+    samples: list[Sample]
+    skipped: list[Skipped] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    split_given: bool = False
+    image_size: int = 224
+
+    def split(self, name: str) -> list[Sample]:
+        """The samples of one split, in manifest order."""
+        return [sample for sample in self.samples if sample.split == name]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Class name -> split -> number of images (train and val always, test when present)."""
+        has_test = any(s.split == "test" for s in self.samples)
+        splits = ["train", "val", "test"] if has_test else ["train", "val"]
+        table = {name: dict.fromkeys(splits, 0) for name in self.classes}
+        for sample in self.samples:
+            table[self.classes[sample.label]][sample.split] += 1
+        return table
+
+    def fingerprint(self) -> str:
+        """A hash of what training sees (contents, labels, splits, classes, size), not of paths."""
+        rows = sorted((s.key, s.label, s.split) for s in self.samples)
+        payload = json.dumps({"classes": self.classes, "image_size": self.image_size, "rows": rows})
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict:
+        """A JSON-safe dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Manifest:
+        """Rebuild a manifest from ``to_dict`` output."""
+        return cls(root=str(d["root"]), classes=list(d["classes"]),
+                   samples=[Sample(**s) for s in d["samples"]],
+                   skipped=[Skipped(**s) for s in d.get("skipped", [])],
+                   warnings=list(d.get("warnings", [])), split_given=bool(d.get("split_given")),
+                   image_size=int(d.get("image_size", 224)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write as JSON atomically, creating the folder if needed."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Manifest:
+        """Read a manifest written by ``save``."""
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def is_junk(name: str) -> bool:
+    """Whether a file or folder name is OS or tool clutter that is never data."""
+    return name.startswith(".") or name.lower() in JUNK_NAMES
