@@ -170,3 +170,10 @@ def test_early_stopping_ends_a_phase():
     assert result.stopped_early and result.epochs_run < 200
     assert result.best_epoch == result.epochs_run - 3  # stopped exactly `patience` epochs after the best
     assert result.best_val_acc >= 0.85
+
+
+def test_an_image_size_the_backbone_cannot_take_is_refused_before_any_work(dataset, home):
+    run_dir, status = train(dataset, home, backbone="vit_b_16", image_size=128)
+    assert status["state"] == "failed"
+    assert status["error"] == "ViT-B/16 takes 224 px images only; set the image size to 224."
+    assert not (run_dir / "manifest.json").exists()

@@ -92,7 +92,7 @@ def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
     unfrozen = stages[-config.unfreeze_stages:] if config.unfreeze_stages else stages
     for stage in unfrozen:
         set_trainable(stage, True)
-    head_lr = config.lr or 1e-3
+    head_lr = config.lr or 3e-4  # the head is already trained: a gentle rate keeps it from being knocked off
     body_params = [p for stage in unfrozen for p in stage.parameters()]
     phases.append(Phase(
         "body", config.epochs, "images", model,

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from . import paths, runs
+from .backbones import get_spec
 from .config import ConfigError
 from .data import DataError, load_split_arrays, scan
 from .device import configure_cpu_threads, describe_device, resolve_device
@@ -73,6 +74,16 @@ def timed(timings: dict, name: str):
         timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
+def check_image_size(config) -> None:
+    """Refuse, before any work, an image size the backbone cannot take."""
+    spec = get_spec(config.backbone)
+    if spec.fixed_image_size and config.image_size != spec.fixed_image_size:
+        raise ConfigError(f"{spec.title} takes {spec.fixed_image_size} px images only; "
+                          f"set the image size to {spec.fixed_image_size}.")
+    if config.image_size < spec.min_image_size:
+        raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
+
+
 def make_phase_data(phase, *, model, manifest, arrays, config, device, status, should_stop, generator, timings):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise."""
     spec = model.backbone.spec
@@ -122,6 +133,7 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
     status.start_heartbeat()
     try:
         config = runs.load_config(run_dir)
+        check_image_size(config)
         configure_cpu_threads()
         device = resolve_device(config.device)
         status.update(device=describe_device(device))
