@@ -11,11 +11,11 @@ st.set_page_config(page_title="Transfer Learning Studio", page_icon=":material/m
                    layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/folder_open:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
-    st.Page("pages/predict.py", title="Predict & export", icon=":material/online_prediction:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/folder_open:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("app_pages/predict.py", title="Predict & export", icon=":material/online_prediction:"),
 ]
 
 page = st.navigation(PAGES)

@@ -69,7 +69,7 @@ def test_folder_upload_is_saved_scanned_and_reported(home):
     files = [(f"pets/{p.relative_to(source).as_posix()}", p.read_bytes(), "image/png")
              for p in sorted(source.rglob("*.png"))]
     files.append(("pets/cats/notes.txt", b"not an image", "text/plain"))
-    at = open_app("pages/data.py")
+    at = open_app("app_pages/data.py")
     uploader = next(u for u in at.file_uploader if u.accept_directory)
     uploader.set_value(files).run()
     assert not at.exception
@@ -88,21 +88,31 @@ def test_folder_upload_is_saved_scanned_and_reported(home):
 
 
 def test_server_folder_outside_allowed_roots_is_refused(home):
-    at = open_folder(open_app("pages/data.py"), Path("/etc"))
+    at = open_folder(open_app("app_pages/data.py"), Path("/etc"))
     assert not at.exception
     assert "outside the folders this app may open" in texts(at.error)
 
 
 def test_folder_with_one_class_shows_the_reason(home):
     folder = make_image_folder(home / "one", {"cats": 5})
-    at = open_folder(open_app("pages/data.py"), folder)
+    at = open_folder(open_app("app_pages/data.py"), folder)
     assert not at.exception
     assert "Found only 1 class ('cats')" in texts(at.error)
     assert not at.header  # no report for a refused dataset
 
 
+def test_refused_upload_is_named_as_uploaded_and_removed(home):
+    source = make_image_folder(home / "src", {"cats": 4})
+    files = [(f"pets/{p.relative_to(source).as_posix()}", p.read_bytes(), "image/png") for p in source.rglob("*.png")]
+    at = open_app("app_pages/data.py")
+    next(u for u in at.file_uploader if u.accept_directory).set_value(files).run()
+    assert not at.exception
+    assert "Found only 1 class ('cats')" in texts(at.error) and "upload-" not in texts(at.error)
+    assert not list((home / "studio" / "data").glob("upload-*"))
+
+
 def test_upload_that_is_not_a_zip_shows_the_reason(home):
-    at = open_app("pages/data.py")
+    at = open_app("app_pages/data.py")
     next(u for u in at.file_uploader if not u.accept_directory).set_value(
         ("photos.zip", b"these bytes are no zip", "application/zip")).run()
     assert not at.exception
@@ -111,9 +121,25 @@ def test_upload_that_is_not_a_zip_shows_the_reason(home):
 
 
 def test_train_page_without_dataset_points_to_data(home):
-    at = open_app("pages/train.py")
+    at = open_app("app_pages/train.py")
     assert "First choose the images" in texts(at.info)
     assert not at.button
+
+
+def test_backbone_without_weights_is_marked_and_offers_scratch(home):
+    at = open_app()
+    next(b for b in at.button if b.label == "Try the sample dataset").click().run()
+    picker = at.selectbox[0]
+    assert "weights not available here" in picker.format_func("resnet18")
+    assert "weights not available here" not in picker.format_func("mobilenet_v2")
+    picker.select("resnet18").run()
+    assert "pretrained weights are not available here" in texts(at.warning)
+    assert next(b for b in at.button if b.label == "Start training").disabled
+    at.radio[0].set_value("scratch").run()
+    assert not at.warning and not next(b for b in at.button if b.label == "Start training").disabled
+    at.selectbox[0].select("vit_b_16").run()  # a backbone with one fixed image size
+    assert not at.exception
+    assert next(s for s in at.select_slider if s.label.startswith("Image size")).value == 224
 
 
 def test_failed_run_shows_its_error_in_words(home):
@@ -121,23 +147,24 @@ def test_failed_run_shows_its_error_in_words(home):
     runs.update_status(run_dir, state="failed", error="The dataset source 'gone' does not exist.")
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["run"] = run_dir.name
-    at.run().switch_page("pages/runs.py").run()
+    at.run().switch_page("app_pages/runs.py").run()
     assert not at.exception
     assert "The dataset source 'gone' does not exist." in texts(at.error)
 
 
 def test_train_watch_predict_export(home, offline_weights):
     folder = make_image_folder(home / "shapes", {"circles": 10, "squares": 10})
-    at = open_folder(open_app("pages/data.py"), folder)
+    at = open_folder(open_app("app_pages/data.py"), folder)
     assert "Check before training: shapes" in texts(at.header)
 
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.slider(key="epochs_feature_extraction").set_value(2)
     next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(64)
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     assert at.title[0].value == "Runs"
     run_id = at.query_params["run"]
+    at.switch_page("app_pages/runs.py")  # AppTest would otherwise rerun the page it was last sent to
 
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while not at.success and time.monotonic() < deadline:
@@ -152,12 +179,12 @@ def test_train_watch_predict_export(home, offline_weights):
     assert "share of each true class" in str(at.get("plotly_chart")[2].proto.spec)
     assert list(at.dataframe[-1].value["class"]) == ["circles", "squares"]  # per-class scores
 
-    at.switch_page("pages/predict.py").run()
+    at.switch_page("app_pages/predict.py").run()
     assert not at.exception
     upload = ("circle.png", image_bytes(make_image(0, 999)), "image/png")
     at.file_uploader(key=f"predict_images_{run_id}").set_value([upload]).run()
     assert not at.exception
-    assert any(m.value.startswith(("**circles**", "**squares**")) for m in at.markdown)
+    assert any(m.value.startswith(("**circles**", "**squares**")) for m in at.markdown), repr(at.main.children)
 
     at.multiselect[0].set_value(["torchscript"])
     next(b for b in at.button if b.label == "Prepare the download").click().run()

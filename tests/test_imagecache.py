@@ -249,3 +249,15 @@ def test_memory_does_not_grow_with_images_ingested(tmp_path):
     after_many = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     assert after_many - after_few < 40_000  # 40 more images (12 KB of pixels each) left nothing
+
+
+def test_load_rgb_reads_an_uploaded_file_object(tmp_path):
+    import io
+
+    from imagegen import image_bytes, make_image
+    from tlcore.imagecache import load_rgb
+
+    upload = io.BytesIO(image_bytes(make_image(0, 1, (30, 20))))
+    assert load_rgb(upload).size == (30, 20)
+    with pytest.raises(ImageProblem, match="empty file"):
+        load_rgb(io.BytesIO(b""))

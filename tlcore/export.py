@@ -96,7 +96,7 @@ class Predictor:
     @torch.inference_mode()
     def predict_arrays(self, images: np.ndarray, top_k: int = 3) -> list[list[tuple[str, float]]]:
         """uint8 [N, S, S, 3] at the run's image size -> top classes with probabilities, per image."""
-        x = to_model_input(torch.from_numpy(images), self.spec.mean, self.spec.std, torch.device("cpu"))
+        x = to_model_input(torch.from_numpy(np.array(images, dtype=np.uint8)), self.spec.mean, self.spec.std, torch.device("cpu"))
         probabilities = self.model(x).softmax(1)
         top = probabilities.topk(min(top_k, len(self.labels)), dim=1)
         return [[(self.labels[i], round(float(p), 5)) for p, i in zip(values, indices)]

@@ -52,7 +52,7 @@ def load_rgb(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> 
     """Decode an image fully into 8-bit RGB, upright, transparency composited onto white.
 
     Args:
-        path: the image file.
+        path: the image file, or a binary file object (an uploaded file).
         max_pixels: images with more pixels than this are refused.
 
     Returns:
@@ -179,7 +179,7 @@ def _decode(path, *, max_pixels: int,
     least that long; None decodes at full size.
     """
     try:
-        if os.path.getsize(path) == 0:
+        if _byte_size(path) == 0:
             raise ImageProblem("empty file")
         # Pillow's own bomb guard warns at its global limit; ours is stricter and checked below,
         # so the warning would only be noise. Its hard error (twice its limit) is caught.
@@ -218,6 +218,16 @@ def _decode(path, *, max_pixels: int,
         raise ImageProblem("truncated or corrupt image data") from error
     swapped = upright.size != loaded_size
     return rgb, ((height, width) if swapped else (width, height))
+
+
+def _byte_size(source) -> int:
+    """Size of a path or of a seekable file object (an upload), leaving the object's position alone."""
+    if hasattr(source, "seek"):
+        position = source.tell()
+        size = source.seek(0, os.SEEK_END)
+        source.seek(position)
+        return size
+    return os.path.getsize(source)
 
 
 def _apply_orientation(image: Image.Image) -> Image.Image:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
+import tempfile
 import time
 import unicodedata
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from . import paths
-from .data import DataError, Skipped, extract_zip, is_junk
+from .archive import extract_zip
+from .manifest import DataError, Skipped, is_junk
 
 MAX_COMPONENT_BYTES = 150  # well under every file system's 255-byte limit, leaving room for a suffix
 MAX_TOTAL_BYTES = 4 * 1024**3
@@ -150,6 +154,19 @@ def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None) -> U
         shutil.rmtree(incoming, ignore_errors=True)
     count = sum(1 for p in dest.rglob("*") if p.is_file())
     return Upload(dest, PurePosixPath(zip_name).stem or "uploaded zip", count, skipped)
+
+
+@contextmanager
+def temporary_copy(file: UploadedFileLike) -> Iterator[Path]:
+    """One uploaded file written to a private temporary folder, for readers that need a path.
+
+    The file keeps only its (cleaned) extension; the folder is removed on exit.
+    """
+    suffix = PurePosixPath(safe_component(file.name.replace("\\", "/").rsplit("/", 1)[-1]) or "").suffix
+    with tempfile.TemporaryDirectory(prefix="tlstudio-upload-") as folder:
+        target = Path(folder) / f"upload{suffix}"
+        _copy(file, target, MAX_TOTAL_BYTES)
+        yield target
 
 
 def _plan_paths(files) -> tuple[list[tuple[UploadedFileLike, PurePosixPath]], list[Skipped]]:

@@ -5,14 +5,17 @@ from pathlib import Path
 import streamlit as st
 
 from tlcore import paths
-from tlcore.data import DataError, Skipped, scan
+from tlcore.data import scan
 from tlcore.imagecache import ImageCache
+from tlcore.manifest import DataError, Skipped
+from tlcore.samples import install_sample
 from ui.state import ChosenDataset, DataProblem, choose_dataset, refuse_dataset
 
 SCAN_IMAGE_SIZE = 128  # RunConfig's default image size: a run at that size finds every image decoded
 VAL_FRACTION = 0.2  # RunConfig's default, so the report shows the split a default run trains on
 LOOPBACK_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
 ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"
+SAMPLE_LABEL = "Fashion sample (built in)"
 
 
 def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped] = ()) -> ChosenDataset | None:
@@ -31,7 +34,9 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
         manifest = scan(source, cache=ImageCache(paths.cache_dir()), image_size=SCAN_IMAGE_SIZE,
                         val_fraction=VAL_FRACTION, on_progress=report)
     except DataError as error:
-        refuse_dataset(DataProblem(label, str(error), [*upload_skipped, *error.skipped]))
+        # An upload's folder has a generated name; the person knows it by theirs.
+        message = str(error).replace(Path(source).name, label)
+        refuse_dataset(DataProblem(label, message, [*upload_skipped, *error.skipped]))
         return None
     except OSError as error:
         refuse_dataset(DataProblem(label, f"'{label}' could not be read: {error.strerror or error}."))
@@ -41,6 +46,11 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
     dataset = ChosenDataset(str(source), label, manifest, list(upload_skipped))
     choose_dataset(dataset)
     return dataset
+
+
+def use_sample() -> ChosenDataset | None:
+    """The built-in sample (written to the data folder on first use), scanned and chosen."""
+    return scan_and_choose(install_sample(), SAMPLE_LABEL)
 
 
 def allowed_roots() -> list[Path]:

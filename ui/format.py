@@ -4,8 +4,6 @@ from pathlib import Path
 
 from tlcore.runs import RunSummary
 
-STATE_ICONS = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "⏹️",
-               "interrupted": "⚠️"}
 STAGE_WORDS = {"scanning": "Checking images", "embedding": "Computing features once",
                "loading backbone": "Loading the pretrained network", "training": "Training"}
 
@@ -37,9 +35,7 @@ def run_seconds(status: dict) -> float | None:
 
 
 def state_text(state: str, queue_place: int | None = None) -> str:
-    if state == "queued" and queue_place:
-        return f"{STATE_ICONS['queued']} queued (#{queue_place} in line)"
-    return f"{STATE_ICONS.get(state, '')} {state}".strip()
+    return f"queued (#{queue_place} in line)" if state == "queued" and queue_place else state
 
 
 def dataset_label(summary: RunSummary) -> str:
@@ -58,12 +54,11 @@ def run_name(summary: RunSummary) -> str:
 
 
 def run_title(summary: RunSummary) -> str:
-    """One line naming a run in pickers: name, strategy, state, when."""
+    """One line naming a run in pickers: name, strategy, when (its state changes; the title does not)."""
     if summary.config is None:
-        return f"{summary.run_id} · unreadable"
-    started = time.strftime("%d %b %H:%M", time.localtime(summary.created_at))
-    return (f"{run_name(summary)} · {summary.config.strategy.replace('_', ' ')} · "
-            f"{state_text(summary.state)} · {started}")
+        return f"{summary.run_id} (settings unreadable)"
+    created = time.strftime("%d %b %H:%M:%S", time.localtime(summary.created_at))
+    return f"{run_name(summary)} · {summary.config.strategy.replace('_', ' ')} · {created}"
 
 
 def progress_text(status: dict) -> tuple[float, str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from tlcore import plots
-from tlcore.runs import FINAL_STATES, load_config, read_json, read_status
+from tlcore.runs import FINAL_STATES, RunSummary, load_config, read_json, read_status
 from ui import format as fmt
 from ui.resources import get_runner
 from ui.state import event_log
@@ -40,15 +40,15 @@ def _run_view(run_dir: str, was_live: bool) -> None:
 
 
 def header_ui(run_dir: Path, status: dict) -> None:
+    st.subheader(run_dir.name)
     try:
         config = load_config(run_dir)
     except (OSError, ValueError, TypeError):
-        st.subheader(run_dir.name)
         st.caption("The run's settings could not be read.")
         return
-    st.subheader(config.name or run_dir.name)
+    name = fmt.run_name(RunSummary(run_dir.name, run_dir, config, status))
     device = (status.get("device") or {}).get("label", config.device)
-    st.caption(f"{config.backbone} · {config.strategy.replace('_', ' ')} · {config.epochs} epochs · "
+    st.caption(f"{name} · {config.backbone} · {config.strategy.replace('_', ' ')} · {config.epochs} epochs · "
                f"{config.image_size} px · batch {config.batch_size} · {device} · run `{run_dir.name}`")
 
 
@@ -71,7 +71,7 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
         st.success(f"Finished in {took}: best validation accuracy {fmt.percent(status.get('best_val_acc'))} "
                    f"at epoch {status.get('best_epoch')} of {status.get('epochs_run')}"
                    f"{' (stopped early)' if status.get('stopped_early') else ''}.")
-        st.page_link("pages/predict.py", label="Try it on new images and download the model",
+        st.page_link("app_pages/predict.py", label="Try it on new images and download the model",
                      icon=":material/arrow_forward:", query_params={"run": run_dir.name})
     elif state == "cancelled":
         st.info(f"Cancelled after {took}.")

@@ -32,7 +32,7 @@ def active_run_ui() -> None:
         fraction, text = fmt.progress_text(run.status)
         st.markdown(f"**Training:** {fmt.run_name(run)}")
         st.progress(min(max(fraction, 0.0), 1.0), text=text)
-        st.page_link("pages/runs.py", label="Watch it live", icon=":material/monitoring:",
+        st.page_link("app_pages/runs.py", label="Watch it live", icon=":material/monitoring:",
                      query_params={"run": run.run_id})
     if waiting:
         st.caption(f"{waiting} more waiting in the queue.")

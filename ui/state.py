@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from tlcore.data import Manifest, Skipped
+from tlcore.manifest import Manifest, Skipped
 from tlcore.runs import EventLog
 
 DATASET = "dataset"

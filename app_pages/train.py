@@ -21,7 +21,7 @@ MEASURED = "measured_throughput"
 def dataset_ui(dataset: ChosenDataset) -> None:
     st.markdown(f"Training on **{dataset.label}**: {len(dataset.manifest.classes)} classes, "
                 f"{dataset.size('train')} training and {dataset.size('val')} validation images.")
-    st.page_link("pages/data.py", label="Use another dataset", icon=":material/folder_open:")
+    st.page_link("app_pages/data.py", label="Use another dataset", icon=":material/folder_open:")
 
 
 def backbone_ui() -> BackboneSpec:
@@ -136,14 +136,14 @@ def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec,
         return
     run_id = get_runner().submit(config)
     select_run(run_id)
-    st.switch_page("pages/runs.py", query_params={"run": run_id})
+    st.switch_page("app_pages/runs.py", query_params={"run": run_id})
 
 
 st.title("Train")
 chosen = chosen_dataset()
 if chosen is None:
     st.info("First choose the images to train on.")
-    st.page_link("pages/data.py", label="Go to Data", icon=":material/folder_open:")
+    st.page_link("app_pages/data.py", label="Go to Data", icon=":material/folder_open:")
 else:
     dataset_ui(chosen)
     backbone = backbone_ui()

@@ -65,7 +65,7 @@ st.title("Runs")
 all_runs = list_runs()
 if not all_runs:
     st.info("No runs yet.")
-    st.page_link("pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
 else:
     runs_table_ui()
     shown = run_picker_ui(all_runs)

@@ -5,6 +5,7 @@ from tlcore.data import IMAGE_EXTENSIONS
 from tlcore.export import FORMATS, export_zip
 from tlcore.imagecache import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
+from tlcore.uploads import temporary_copy
 from ui import format as fmt
 from ui.resources import predictor
 from ui.state import select_run, selected_run_id
@@ -25,7 +26,7 @@ def run_picker_ui(runs: list[RunSummary]) -> RunSummary:
     if st.session_state.get(PICKER) != current:
         st.session_state[PICKER] = current
     st.selectbox("Model of run", list(by_id), key=PICKER,
-                 format_func=lambda run_id: f"{fmt.run_title(by_id[run_id])} · "
+                 format_func=lambda run_id: f"{fmt.run_title(by_id[run_id])} · accuracy "
                                             f"{fmt.percent(by_id[run_id].status.get('best_val_acc'))}",
                  on_change=lambda: select_run(st.session_state[PICKER]))
     select_run(current)
@@ -45,14 +46,15 @@ def predict_ui(run: RunSummary) -> None:
                              accept_multiple_files=True, key=f"predict_images_{run.run_id}")
     for file in files or []:
         picture, answer = st.columns([1, 3])
-        try:
-            file.seek(0)
-            picture.image(load_rgb(file), width=160, caption=file.name)
-        except ImageProblem as problem:
-            picture.error(f"{file.name}: {problem.reason}")
-            continue
-        file.seek(0)
-        result = model.predict_file(file)
+        # The engine's image reader needs a path (it cannot size a file-like object), so each
+        # upload is read from a private temporary copy.
+        with temporary_copy(file) as path:
+            try:
+                picture.image(load_rgb(path), width=160, caption=file.name)
+            except ImageProblem as problem:
+                picture.error(f"{file.name}: {problem.reason}")
+                continue
+            result = model.predict_file(path)
         if "error" in result:
             answer.error(result["error"])
             continue
@@ -89,7 +91,7 @@ st.title("Predict & export")
 runs = finished_runs()
 if not runs:
     st.info("No finished run yet: a model appears here once a run has succeeded.")
-    st.page_link("pages/train.py", label="Start a run on the Train page", icon=":material/model_training:")
+    st.page_link("app_pages/train.py", label="Start a run on the Train page", icon=":material/model_training:")
 else:
     chosen_run = run_picker_ui(runs)
     predict_ui(chosen_run)

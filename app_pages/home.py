@@ -2,12 +2,10 @@
 import streamlit as st
 
 from tlcore.runs import list_runs
-from tlcore.samples import install_sample
 from ui import format as fmt
-from ui.dataset import scan_and_choose
+from ui.dataset import SAMPLE_LABEL, use_sample
 from ui.state import data_problem
 
-SAMPLE_LABEL = "Fashion sample (built in)"
 RECENT_RUNS = 5
 
 
@@ -24,8 +22,8 @@ def quick_start_ui() -> None:
     st.subheader("Start in one click")
     st.caption("200 pictures of clothing in 5 categories, built in: no upload, no download.")
     if st.button("Try the sample dataset", type="primary", icon=":material/rocket_launch:"):
-        if scan_and_choose(install_sample(), SAMPLE_LABEL) is not None:
-            st.switch_page("pages/train.py")
+        if use_sample() is not None:
+            st.switch_page("app_pages/train.py")
     problem = data_problem()
     if problem is not None and problem.label == SAMPLE_LABEL:
         st.error(problem.message)
@@ -34,10 +32,10 @@ def quick_start_ui() -> None:
 def steps_ui() -> None:
     st.subheader("Or step by step")
     data, train, runs, predict = st.columns(4)
-    data.page_link("pages/data.py", label="1. Bring your images", icon=":material/folder_open:")
-    train.page_link("pages/train.py", label="2. Choose how to train", icon=":material/model_training:")
-    runs.page_link("pages/runs.py", label="3. Watch it learn", icon=":material/monitoring:")
-    predict.page_link("pages/predict.py", label="4. Try it and download", icon=":material/online_prediction:")
+    data.page_link("app_pages/data.py", label="1. Bring your images", icon=":material/folder_open:")
+    train.page_link("app_pages/train.py", label="2. Choose how to train", icon=":material/model_training:")
+    runs.page_link("app_pages/runs.py", label="3. Watch it learn", icon=":material/monitoring:")
+    predict.page_link("app_pages/predict.py", label="4. Try it and download", icon=":material/online_prediction:")
 
 
 def recent_runs_ui() -> None:
@@ -48,7 +46,8 @@ def recent_runs_ui() -> None:
     for run in runs:
         best = run.status.get("best_val_acc")
         accuracy = f" · best accuracy {fmt.percent(best)}" if best is not None else ""
-        st.page_link("pages/runs.py", label=f"{fmt.run_title(run)}{accuracy}", query_params={"run": run.run_id})
+        st.page_link("app_pages/runs.py", label=f"{fmt.run_title(run)} · {fmt.state_text(run.state)}{accuracy}",
+                     query_params={"run": run.run_id})
 
 
 intro_ui()

@@ -1,12 +1,14 @@
 """Data: bring a dataset in (folder, zip, server folder, ready-made) and check it before training."""
+import shutil
+
 import streamlit as st
 
 from tlcore import paths, plots
-from tlcore.data import DataError
 from tlcore.imagecache import ImageCache
-from tlcore.samples import install_fashion_mnist, install_sample
+from tlcore.manifest import DataError
+from tlcore.samples import install_fashion_mnist
 from tlcore.uploads import Upload, save_folder_upload, save_zip_upload
-from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose
+from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
 from ui.state import ChosenDataset, DataProblem, chosen_dataset, data_problem, refuse_dataset
 
 UPLOADER_GENERATION = "uploader_generation"
@@ -70,7 +72,7 @@ def ready_made_ui() -> None:
     with sample:
         st.markdown("**Fashion sample** · 5 kinds of clothing · 200 small pictures · built in")
         if st.button("Use the sample", key="use_sample"):
-            scan_and_choose(install_sample(), "Fashion sample (built in)")
+            use_sample()
     with fashion:
         st.markdown("**Fashion-MNIST** · the same 5 kinds · 40 to train and 100 to check on, each")
         if st.button("Use Fashion-MNIST", key="use_fashion_mnist"):
@@ -103,8 +105,8 @@ def _save_upload(save, label: str) -> None:
 
 def pending_scan_ui() -> None:
     upload: Upload | None = st.session_state.pop(PENDING_SCAN, None)
-    if upload is not None:
-        scan_and_choose(upload.path, upload.name, upload.skipped)
+    if upload is not None and scan_and_choose(upload.path, upload.name, upload.skipped) is None:
+        shutil.rmtree(upload.path, ignore_errors=True)  # refused: a new upload is needed anyway
 
 
 # -- the pre-flight report -------------------------------------------------------------------------
@@ -141,7 +143,7 @@ def summary_ui(dataset: ChosenDataset) -> None:
     how = "as given by its train/ and val/ folders" if manifest.split_given else \
         f"drawn at random ({VAL_FRACTION:.0%} of each class), the same every time"
     st.caption(f"Validation images are never trained on; they measure the model. Split {how}.")
-    st.page_link("pages/train.py", label="Looks good: choose how to train", icon=":material/arrow_forward:")
+    st.page_link("app_pages/train.py", label="Looks good: choose how to train", icon=":material/arrow_forward:")
 
 
 def split_table_ui(dataset: ChosenDataset) -> None:

@@ -1,0 +1,36 @@
+"""The time estimate: a real (tiny) measurement, and arithmetic that follows each strategy."""
+import pytest
+
+from tlcore.estimate import WORKER_START_S, Throughput, estimate_seconds, measure_throughput
+
+RATE = Throughput("mobilenet_v2", 128, "CPU · 2 threads", eval_images_per_s=100.0, train_images_per_s=25.0,
+                  build_s=0.5)
+
+
+def test_measurement_times_real_batches():
+    rate = measure_throughput("mobilenet_v2", 32, "cpu", train=True, batch_size=2, batches=1)
+    assert rate.eval_images_per_s > 0 and rate.train_images_per_s > 0 and rate.build_s >= 0
+    assert rate.image_size == 32 and "CPU" in rate.device_label
+
+
+def test_feature_extraction_embeds_once_whatever_the_epochs():
+    few = estimate_seconds(RATE, "feature_extraction", epochs=1, train_images=800, val_images=200)
+    many = estimate_seconds(RATE, "feature_extraction", epochs=100, train_images=800, val_images=200)
+    assert few == pytest.approx(WORKER_START_S + 0.5 + 1000 / 100, abs=0.2)
+    assert many - few < 10  # a hundred head epochs cost seconds, not another pass over the images
+
+
+def test_strategies_that_train_the_body_pay_per_epoch():
+    epoch_s = 800 / 25 + 200 / 100
+    scratch = estimate_seconds(RATE, "scratch", epochs=3, train_images=800, val_images=200)
+    assert scratch == pytest.approx(WORKER_START_S + 0.5 + 3 * epoch_s, abs=0.1)
+    fine_tune = estimate_seconds(RATE, "fine_tune", epochs=3, train_images=800, val_images=200, head_epochs=5)
+    assert fine_tune > scratch  # the same epochs plus the warm-up on features
+
+
+def test_training_strategies_need_a_training_measurement():
+    forward_only = Throughput("mobilenet_v2", 128, "CPU", 100.0, None, 0.5)
+    with pytest.raises(ValueError, match="training steps"):
+        estimate_seconds(forward_only, "fine_tune", epochs=1, train_images=10, val_images=2)
+    with pytest.raises(ValueError, match="Unknown strategy"):
+        estimate_seconds(RATE, "magic", epochs=1, train_images=10, val_images=2)

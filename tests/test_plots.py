@@ -1,0 +1,68 @@
+"""The figures show what the events say."""
+import pytest
+
+from tlcore import plots
+
+
+def epoch_event(epoch, phase="head", val_acc=0.5, train_acc=0.6):
+    return {"type": "epoch", "phase": phase, "epoch": epoch, "epochs": 3, "train_loss": 1.0 / epoch,
+            "val_loss": 1.2 / epoch, "train_acc": train_acc, "val_acc": val_acc,
+            "confusion": [[3, 1], [0, 4]], "per_class": {}}
+
+
+def batch_event(epoch, step, steps=4, phase="head", loss=0.9):
+    return {"type": "batch", "phase": phase, "epoch": epoch, "step": step, "steps": steps, "loss": loss}
+
+
+def traces(figure):
+    return {trace.name: trace for trace in figure.data}
+
+
+def test_loss_figure_places_batches_within_their_epoch():
+    events = [{"type": "fit_start"}, batch_event(1, 2), batch_event(1, 4), epoch_event(1),
+              batch_event(2, 4), epoch_event(2)]
+    lines = traces(plots.loss_figure(events))
+    assert list(lines["train (batches)"].x) == [0.5, 1.0, 2.0]
+    assert list(lines["train"].x) == [1, 2] and list(lines["validation"].y) == [1.2, 0.6]
+
+
+def test_accuracy_figure_marks_the_best_validation_epoch():
+    events = [epoch_event(1, val_acc=0.5), epoch_event(2, val_acc=0.8), epoch_event(3, val_acc=0.7)]
+    lines = traces(plots.accuracy_figure(events))
+    assert list(lines["validation"].y) == [0.5, 0.8, 0.7]
+    assert list(lines["best"].x) == [2] and list(lines["best"].y) == [0.8]
+
+
+def test_a_new_phase_is_marked_where_it_starts():
+    events = [epoch_event(1, "head"), epoch_event(2, "head"), batch_event(3, 4, phase="body"), epoch_event(3, "body")]
+    figure = plots.loss_figure(events)
+    assert [shape.x0 for shape in figure.layout.shapes] == [2]
+    assert "body" in figure.layout.annotations[0].text
+
+
+@pytest.mark.parametrize("figure", [plots.loss_figure([]), plots.accuracy_figure([]), plots.compare_figure({})])
+def test_empty_figures_say_what_will_appear(figure):
+    assert not figure.data and figure.layout.annotations
+
+
+def test_confusion_figure_counts_and_shares():
+    counts = plots.confusion_figure([[3, 1], [0, 4]], ["cats", "dogs"], normalized=False)
+    assert [list(row) for row in counts.data[0].z] == [[3, 1], [0, 4]]
+    assert list(counts.data[0].y) == ["cats", "dogs"] and counts.layout.yaxis.autorange == "reversed"
+    shares = plots.confusion_figure([[3, 1], [0, 4]], ["cats", "dogs"], normalized=True)
+    assert [list(row) for row in shares.data[0].z] == [[0.75, 0.25], [0.0, 1.0]]
+    assert list(plots.confusion_figure([[0, 0], [0, 2]], ["a", "b"], normalized=True).data[0].z[0]) == [0.0, 0.0]
+
+
+def test_class_counts_figure_stacks_splits():
+    figure = plots.class_counts_figure({"cats": {"train": 8, "val": 2}, "dogs": {"train": 4, "val": 1}})
+    bars = traces(figure)
+    assert list(bars) == ["train", "validation"] and figure.layout.barmode == "stack"
+    assert list(bars["train"].y) == [8, 4] and list(bars["validation"].x) == ["cats", "dogs"]
+
+
+def test_compare_figure_has_one_line_per_run_with_epochs():
+    figure = plots.compare_figure({"run a": [epoch_event(1, val_acc=0.4), epoch_event(2, val_acc=0.6)],
+                                   "run b": [epoch_event(1, val_acc=0.7)], "run c": [batch_event(1, 1)]})
+    lines = traces(figure)
+    assert list(lines) == ["run a", "run b"] and list(lines["run a"].y) == [0.4, 0.6]
