@@ -45,13 +45,18 @@ class FitResult:
     final_val_acc: float = 0.0
     epochs_run: int = 0
     stopped_early: bool = False
-    train_images: int = 0
-    train_seconds: float = 0.0
+    # Training throughput per kind of input: a step on cached features is a hundred times cheaper
+    # than one through the backbone, so mixing them would flatter a fine-tune's figure.
+    images_by_inputs: dict = field(default_factory=dict)
+    seconds_by_inputs: dict = field(default_factory=dict)
     best_state: dict | None = field(default=None, repr=False)
 
     @property
     def train_images_per_s(self) -> float:
-        return self.train_images / self.train_seconds if self.train_seconds else 0.0
+        """Images/s of the phases that ran images through the backbone, else of the feature phases."""
+        kind = "images" if "images" in self.images_by_inputs else "embeddings"
+        seconds = self.seconds_by_inputs.get(kind, 0.0)
+        return self.images_by_inputs.get(kind, 0) / seconds if seconds else 0.0
 
 
 def call(callbacks, event: str, **kwargs) -> None:
@@ -177,8 +182,9 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                 stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes))
                 set_phase_modes(model, phase)
                 result.epochs_run = epoch
-                result.train_images += stats["images"]
-                result.train_seconds += stats["seconds"]
+                kind = phase.inputs
+                result.images_by_inputs[kind] = result.images_by_inputs.get(kind, 0) + stats["images"]
+                result.seconds_by_inputs[kind] = result.seconds_by_inputs.get(kind, 0.0) + stats["seconds"]
                 result.final_val_acc = stats["val_acc"]
                 improved = stats["val_acc"] > result.best_val_acc
                 if improved:

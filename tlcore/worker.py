@@ -64,6 +64,18 @@ def weights_identity(config) -> str:
     return f"{config.backbone}:file:{digest}"
 
 
+def throttled(report, interval_s: float = 0.25):
+    """A progress callback that passes on at most a few calls a second, and always the last one."""
+    last = [0.0]
+
+    def call(done, total):
+        now = time.monotonic()
+        if done >= total or now - last[0] >= interval_s:
+            last[0] = now
+            report(done, total)
+    return call
+
+
 @contextmanager
 def timed(timings: dict, name: str):
     """Add the seconds spent in the block to timings[name], for the run's final report."""
@@ -97,7 +109,7 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
                 def report(done, total):
                     status.update(stage={"name": "embedding", "split": split, "done": done, "total": total})
                 with timed(timings, "embedding_s"):
-                    return compute_embeddings(model.backbone, images, device=device, on_progress=report,
+                    return compute_embeddings(model.backbone, images, device=device, on_progress=throttled(report),
                                               should_stop=should_stop)
 
             features[split], _ = cache.get_or_compute(key, compute)
@@ -128,7 +140,7 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
     should_stop = CancelFlag(run_dir)
     if threading.current_thread() is threading.main_thread():
         should_stop.install_signal_handlers()
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
     status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
     status.start_heartbeat()
     try:
@@ -147,8 +159,8 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
         with timed(timings, "scan_s"):
             manifest = scan(Path(config.data), cache=cache, image_size=config.image_size,
                             val_fraction=config.val_fraction, seed=config.seed,
-                            on_progress=lambda done, total: status.update(
-                                stage={"name": "scanning", "done": done, "total": total}))
+                            on_progress=throttled(lambda done, total: status.update(
+                                stage={"name": "scanning", "done": done, "total": total})))
         manifest.save(run_dir / "manifest.json")
         runs.write_json_atomic(run_dir / "labels.json", manifest.classes)
         runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,

@@ -1,0 +1,182 @@
+"""Helpers shared by the benchmark scripts in bench/ (imported as `common`; not a script itself).
+
+The machine header, engine and reference runs in subprocesses that print one JSON line, the
+Fashion-MNIST data, timing loops, medians and markdown tables.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+OUT = BENCH / "out"
+FMNIST_CLASSES = "5,6,7,8,9"  # sandal, shirt, sneaker, bag, ankle boot
+if str(ROOT) not in sys.path:  # the scripts import tlcore from the checkout they live in
+    sys.path.insert(0, str(ROOT))
+
+
+def emit(**record) -> None:
+    """One measurement as one JSON line, flushed so a tee'd log keeps up."""
+    print(json.dumps(record), flush=True)
+
+
+def resolve_device(choice: str = "auto") -> str:
+    """The concrete device ("cpu", "cuda", ...) that "auto" means here, as the engine picks it."""
+    from tlcore.device import resolve_device as resolve
+
+    return str(resolve(choice))
+
+
+def cpu_threads() -> int:
+    """The intra-op thread count the engine uses; references get the same for a fair comparison."""
+    from tlcore.device import usable_cpu_count
+
+    return usable_cpu_count()
+
+
+def machine_info(device: str = "cpu") -> dict:
+    import torch
+    import torchvision
+    from tlcore.device import describe_device
+
+    info = {"cpu": describe_device("cpu")["name"], "cores": os.cpu_count(), "usable_cores": cpu_threads(),
+            "gpu": None, "device": device, "python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "platform": platform.platform()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def print_header(title: str, device: str = "cpu", settings: dict | None = None) -> dict:
+    """Print what ran where: a readable block, then the same as a JSON line."""
+    info = machine_info(device)
+    print(f"# {title}")
+    print(f"# machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
+          f"GPU: {info['gpu'] or 'none'}; device: {device}")
+    print(f"# python {info['python']}, torch {info['torch']}, torchvision {info['torchvision']}")
+    emit(machine=info, settings=settings)
+    return info
+
+
+def run_json(cmd, env=None) -> dict:
+    """Run a command that prints one JSON line last; returns it with the process's own wall time."""
+    cmd = [str(part) for part in cmd]
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_s"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def ensure_fmnist(train_per_class: int = 40, val_per_class: int = 100, seed: int = 0, path=None) -> Path:
+    """Fashion-MNIST classes 5-9 as train/ and val/ image folders (bench/make_fmnist.py), made once."""
+    path = Path(path or Path(tempfile.gettempdir()) /
+                f"tlstudio-bench-fmnist-{train_per_class}-{val_per_class}-s{seed}")
+    if not (path / "val").exists():
+        subprocess.run([sys.executable, BENCH / "make_fmnist.py", path, "--classes", FMNIST_CLASSES,
+                        "--train-per-class", str(train_per_class), "--val-per-class", str(val_per_class),
+                        "--seed", str(seed)], check=True)
+    return path
+
+
+def reference_run(data, *, mode: str, epochs: int, image_size: int, backbone: str = "mobilenet_v2",
+                  device: str = "cpu", lr: float | None = None) -> dict:
+    """bench/reference_loop.py, the loop a user writes from a tutorial, with the engine's thread count."""
+    cmd = [sys.executable, BENCH / "reference_loop.py", data, "--mode", mode, "--epochs", epochs,
+           "--image-size", image_size, "--backbone", backbone, "--device", device, "--threads", cpu_threads()]
+    return run_json(cmd + (["--lr", lr] if lr else []))
+
+
+def engine_run(data, *, backbone: str, strategy: str, epochs: int, image_size: int, device: str = "auto",
+               seed: int = 0, home=None, extra=()) -> dict:
+    """`python -m tlcore train ... --quiet`, with the run's timings and per-phase figures added.
+
+    Args:
+        home: the studio home (TLSTUDIO_HOME); None uses a fresh empty one, so nothing is cached.
+    """
+    with tempfile.TemporaryDirectory(prefix="tlstudio-bench-home-") as fresh:
+        env = dict(os.environ, TLSTUDIO_HOME=str(home or fresh))
+        result = run_json([sys.executable, "-m", "tlcore", "train", data, "--backbone", backbone,
+                           "--strategy", strategy, "--epochs", epochs, "--image-size", image_size,
+                           "--device", device, "--seed", seed, "--quiet", *extra], env)
+        run_dir = Path(result["run_dir"])
+        result["timings"] = json.loads((run_dir / "status.json").read_text()).get("timings", {})
+        result["phases"] = phase_stats(run_dir)
+    return result
+
+
+def phase_stats(run_dir: Path) -> dict:
+    """Per phase, from events.jsonl: training-set size, epochs, summed train-only seconds (epoch_s),
+    and wall seconds from the phase's start to its last epoch event (training + validation)."""
+    phases = {}
+    for line in (Path(run_dir) / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event.get("type") == "phase_start":
+            phases[event["phase"]] = {"inputs": event["inputs"], "train_size": event["train_size"],
+                                      "epochs": 0, "train_s": 0.0, "start": event["time"], "wall_s": 0.0}
+        elif event.get("type") == "epoch":
+            phase = phases[event["phase"]]
+            phase["epochs"] += 1
+            phase["train_s"] += event["epoch_s"]
+            phase["wall_s"] = round(event["time"] - phase["start"], 3)
+    for phase in phases.values():
+        phase.pop("start")
+        phase["train_s"] = round(phase["train_s"], 3)
+    return phases
+
+
+def median(values) -> float:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def speedup(reference: float, ours: float) -> str:
+    """How many times less time ours takes; "2.0x" means twice as fast."""
+    return f"{reference / ours:.1f}x" if ours else "n/a"
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    cells = [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so a timer measures the work and not its launch."""
+    import torch
+
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def time_iterations(step, *, warmup: int, iters: int, device: str = "cpu") -> list[float]:
+    """Seconds of each of `iters` calls of step(), after `warmup` untimed ones."""
+    for _ in range(warmup):
+        step()
+    sync(device)
+    times = []
+    for _ in range(iters):
+        started = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def matmul_peak_gflops(device: str, n: int, dtype=None, repeats: int = 10) -> float:
+    """Best 2*n^3/t of a square torch.matmul: this machine's practical peak for that dtype."""
+    import torch
+
+    dtype = dtype or torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = min(time_iterations(lambda: torch.matmul(a, b), warmup=2, iters=repeats, device=device))
+    return 2 * n ** 3 / best / 1e9

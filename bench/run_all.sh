@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Run every benchmark of issue 5 with its default settings; each one's output goes to bench/out/<name>.txt.
+# usage: bench/run_all.sh [--device auto|cpu|cuda]   (the arguments go to every script; all take --device)
+# Run it on a quiet machine: figures are medians of repeats, but a busy neighbour still skews them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+mkdir -p bench/out
+failed=()
+for script in feature_extraction fine_tune throughput ingest ui_rerun data_efficiency; do
+    echo "== $script $(date -Is)"
+    "$PY" "bench/$script.py" "$@" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
+done
+echo "== done $(date -Is)${failed[*]:+; failed: ${failed[*]}}"
+[ ${#failed[@]} -eq 0 ]
