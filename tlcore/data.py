@@ -10,6 +10,7 @@ import os
 import random
 import shutil
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict
@@ -19,6 +20,7 @@ import numpy as np
 
 from tlcore import paths
 from tlcore.archive import _is_inside, extract_zip
+from tlcore.cpus import usable_cpu_count
 from tlcore.imagecache import ImageCache, ImageProblem, content_key
 from tlcore.manifest import DataError, Manifest, Sample, Skipped, is_junk
 from tlcore.runs import write_json_atomic
@@ -66,21 +68,30 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
     label_of = {name: index for index, name in enumerate(classes)}
     samples: list[Sample] = []
     small_images = 0
-    for done, (path, rel, class_name, split) in enumerate(found, 1):
+
+    def check(item) -> tuple[str | None, str | None]:
+        """(reason the file is unusable, or None; its content key once decoded into the cache)."""
+        path, _, class_name, _ = item
         reason = _unusable(path, root, class_name)
-        if reason is None:
-            try:
-                key = cache.ensure(path, image_size)
-            except ImageProblem as problem:
-                reason = problem.reason
         if reason is not None:
-            skipped.append(Skipped(rel, reason))
-        else:
-            samples.append(Sample(str(path), label_of[class_name], split, key))
-            size = cache.original_size(key)
-            small_images += bool(size and min(size) < SMALL_IMAGE_SIDE)
-        if on_progress is not None:
-            on_progress(done, len(found))
+            return reason, None
+        try:
+            return None, cache.ensure(path, image_size)
+        except ImageProblem as problem:
+            return problem.reason, None
+
+    # Pillow releases the GIL while it decodes and resizes, so threads use every core.
+    with ThreadPoolExecutor(max_workers=usable_cpu_count()) as pool:
+        checked = zip(found, pool.map(check, found))  # results in order, as they complete
+        for done, ((path, rel, class_name, split), (reason, key)) in enumerate(checked, 1):
+            if reason is not None:
+                skipped.append(Skipped(rel, reason))
+            else:
+                samples.append(Sample(str(path), label_of[class_name], split, key))
+                size = cache.original_size(key)
+                small_images += bool(size and min(size) < SMALL_IMAGE_SIDE)
+            if on_progress is not None:
+                on_progress(done, len(found))
     _refuse_unusable_classes(classes, samples, skipped, split_dirs)
     warnings = []
     if split_dirs is None or "val" not in split_dirs:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import torch
 
+from .cpus import usable_cpu_count
+
 _DEVICE_KINDS = ("auto", "cuda", "mps", "cpu")
 _cpu_threads_configured = False
 
@@ -94,29 +96,6 @@ def configure_cpu_threads() -> int:
         torch.set_num_threads(usable_cpu_count())
     _cpu_threads_configured = True
     return torch.get_num_threads()
-
-
-def usable_cpu_count() -> int:
-    """Cores this process may actually use: its CPU affinity, capped by a cgroup CPU quota."""
-    try:
-        count = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no affinity API
-        count = os.cpu_count() or 1
-    # Containers often limit CPU by quota rather than affinity; os.cpu_count() overstates both.
-    quota = _cgroup_cpu_quota()
-    if quota is not None:
-        count = min(count, quota)
-    return max(1, count)
-
-
-def _cgroup_cpu_quota() -> int | None:
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-    except (OSError, ValueError):
-        return None
-    if quota == "max":
-        return None
-    return max(1, int(int(quota) / int(period)))
 
 
 def _mps_available() -> bool:
