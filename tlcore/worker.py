@@ -113,6 +113,7 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
                                               should_stop=should_stop)
 
             features[split], _ = cache.get_or_compute(key, compute)
+        status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
         return PhaseData(
             train=ArrayBatches(features["train"], arrays["train"][1], config.batch_size, True, generator, device),
             val=ArrayBatches(features["val"], arrays["val"][1], 256, False, device=device),
