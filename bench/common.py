@@ -180,3 +180,10 @@ def matmul_peak_gflops(device: str, n: int, dtype=None, repeats: int = 10) -> fl
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = min(time_iterations(lambda: torch.matmul(a, b), warmup=2, iters=repeats, device=device))
     return 2 * n ** 3 / best / 1e9
+
+
+def reference_and_engine(records: list[dict]):
+    """Per (backbone, image size, epochs), in first-seen order: (key, reference records, engine records)."""
+    for key in dict.fromkeys((r["backbone"], r["image_size"], r["epochs"]) for r in records):
+        pick = [r for r in records if (r["backbone"], r["image_size"], r["epochs"]) == key]
+        yield key, [r for r in pick if r["what"] == "reference"], [r for r in pick if r["what"] == "engine"]

@@ -14,7 +14,7 @@ Prints one JSON line per run, then a markdown table of medians.
 """
 import argparse
 
-from common import (emit, engine_run, ensure_fmnist, markdown_table, median, print_header, reference_run,
+from common import (reference_and_engine, emit, engine_run, ensure_fmnist, markdown_table, median, print_header, reference_run,
                     resolve_device, speedup)
 
 TIMINGS = ("scan_s", "load_arrays_s", "backbone_s", "embedding_s", "head_s")
@@ -46,10 +46,7 @@ def measure(data, *, backbone: str, image_size: int, epochs: int, device: str, r
 def table(records: list[dict]) -> str:
     """Medians per (backbone, size): wall times, the speed-up, accuracies, the engine's time split."""
     rows = []
-    for key in dict.fromkeys((r["backbone"], r["image_size"], r["epochs"]) for r in records):
-        pick = [r for r in records if (r["backbone"], r["image_size"], r["epochs"]) == key]
-        ref = [r for r in pick if r["what"] == "reference"]
-        ours = [r for r in pick if r["what"] == "engine"]
+    for key, ref, ours in reference_and_engine(records):
         ref_wall, our_wall = median(r["wall_s"] for r in ref), median(r["wall_s"] for r in ours)
         split = " / ".join(f"{median(r['timings'].get(t) for r in ours):.1f}" for t in TIMINGS)
         rows.append([key[0], key[1], key[2], len(ref), f"{ref_wall:.1f}", f"{our_wall:.1f}",

@@ -19,7 +19,7 @@ Target: engine images/s at least the reference's, best validation accuracy at le
 """
 import argparse
 
-from common import (emit, engine_run, ensure_fmnist, markdown_table, median, print_header, reference_run,
+from common import (reference_and_engine, emit, engine_run, ensure_fmnist, markdown_table, median, print_header, reference_run,
                     resolve_device)
 
 
@@ -55,10 +55,7 @@ def measure(data, *, backbone: str, image_size: int, epochs: int, device: str, r
 def table(records: list[dict]) -> str:
     """Two rows per (backbone, size, epochs): the reference, then the engine against it."""
     rows = []
-    for key in dict.fromkeys((r["backbone"], r["image_size"], r["epochs"]) for r in records):
-        pick = [r for r in records if (r["backbone"], r["image_size"], r["epochs"]) == key]
-        ref = [r for r in pick if r["what"] == "reference"]
-        ours = [r for r in pick if r["what"] == "engine"]
+    for key, ref, ours in reference_and_engine(records):
         ref_rate, our_rate = median(r["images_per_s"] for r in ref), median(r["images_per_s"] for r in ours)
         label = f"{key[0]}, {key[1]} px, {key[2]} epochs"
         rows.append([f"reference `--mode finetune` ({label})", len(ref), f"{median(r['wall_s'] for r in ref):.1f}",
