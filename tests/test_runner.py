@@ -85,7 +85,7 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(dataset, runs_dir):
         asked = time.monotonic()
         runner.cancel(running)
         wait_for(lambda: state(runner, running) == "cancelled", timeout=15)
-        assert time.monotonic() - asked < 5
+        assert time.monotonic() - asked < 10  # "within a few seconds", with slack for a loaded 2-core machine
     finally:
         runner.stop()
 

@@ -18,8 +18,8 @@ from . import runs
 from .config import RunConfig
 
 HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead even if its PID lives
-CANCEL_GRACE_S = 10.0
-WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line  # after a cancel request, wait this long for the worker before signalling it
+CANCEL_GRACE_S = 10.0  # after a cancel request, wait this long for the worker before signalling it
+WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line
 
 
 def pid_alive(pid: int | None, check_command: bool = True) -> bool:
@@ -42,6 +42,14 @@ def pid_alive(pid: int | None, check_command: bool = True) -> bool:
     if stat.split(")")[-1].split()[0] == "Z":
         return False  # a zombie has finished; only its exit code is left
     return not check_command or b"tlcore" in cmdline
+
+
+def reap(child: subprocess.Popen) -> int | None:
+    """The exit code of a child found dead (a zombie is reaped at once); None if it still runs."""
+    try:
+        return child.wait(timeout=1)
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def describe_exit(code: int | None) -> str:
@@ -186,6 +194,8 @@ class Runner:
                         else signal.SIGTERM)
             return 1
         self._children.pop(summary.run_id, None)
+        if child and code is None:
+            code = reap(child)  # it died between poll() and the liveness check
         status = runs.read_status(summary.run_dir)  # the worker may have finished since we listed
         if status.get("state") == "running":
             if summary.run_id in self._cancel_asked:
