@@ -1,0 +1,1 @@
+"""The whole product in a real browser (Playwright, Debian's Chromium), used the way a person uses it."""
