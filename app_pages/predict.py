@@ -5,12 +5,10 @@ from tlcore.data import IMAGE_EXTENSIONS
 from tlcore.export import FORMATS, export_zip
 from tlcore.imagecache import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
-from tlcore.uploads import temporary_copy
 from ui import format as fmt
 from ui.resources import predictor
-from ui.state import select_run, selected_run_id
+from ui.run_picker import run_picker_ui
 
-PICKER = "predict_run_picker"
 EXPORTS = "export_zip"
 FORMAT_WORDS = {"torchscript": "TorchScript (.pt)", "pt2": "torch.export (.pt2)", "onnx": "ONNX (.onnx)"}
 
@@ -19,18 +17,8 @@ def finished_runs() -> list[RunSummary]:
     return [run for run in list_runs() if run.state == "succeeded" and (run.run_dir / "model_best.pt").is_file()]
 
 
-def run_picker_ui(runs: list[RunSummary]) -> RunSummary:
-    by_id = {run.run_id: run for run in runs}
-    wanted = selected_run_id()
-    current = wanted if wanted in by_id else runs[0].run_id
-    if st.session_state.get(PICKER) != current:
-        st.session_state[PICKER] = current
-    st.selectbox("Model of run", list(by_id), key=PICKER,
-                 format_func=lambda run_id: f"{fmt.run_title(by_id[run_id])} · accuracy "
-                                            f"{fmt.percent(by_id[run_id].status.get('best_val_acc'))}",
-                 on_change=lambda: select_run(st.session_state[PICKER]))
-    select_run(current)
-    return by_id[current]
+def model_line(run: RunSummary) -> str:
+    return f"{fmt.run_title(run)} · accuracy {fmt.percent(run.status.get('best_val_acc'))}"
 
 
 def predict_ui(run: RunSummary) -> None:
@@ -46,21 +34,16 @@ def predict_ui(run: RunSummary) -> None:
                              accept_multiple_files=True, key=f"predict_images_{run.run_id}")
     for file in files or []:
         picture, answer = st.columns([1, 3])
-        # The engine's image reader needs a path (it cannot size a file-like object), so each
-        # upload is read from a private temporary copy.
-        with temporary_copy(file) as path:
-            try:
-                picture.image(load_rgb(path), width=160, caption=file.name)
-            except ImageProblem as problem:
-                picture.error(f"{file.name}: {problem.reason}")
-                continue
-            result = model.predict_file(path)
-        if "error" in result:
-            answer.error(result["error"])
+        try:
+            image = load_rgb(file)  # decoded from the upload in memory: nothing is written to disk
+        except ImageProblem as problem:
+            picture.error(f"{file.name}: {problem.reason}")
             continue
-        best = result["top"][0]
+        picture.image(image, width=160, caption=file.name)
+        top = model.predict_image(image)
+        best = top[0]
         answer.markdown(f"**{best['label']}** · {fmt.percent(best['probability'])}")
-        answer.dataframe([{"class": t["label"], "probability": t["probability"]} for t in result["top"]],
+        answer.dataframe([{"class": t["label"], "probability": t["probability"]} for t in top],
                          hide_index=True, key=f"top_{run.run_id}_{file.file_id}",
                          column_config={"probability": st.column_config.ProgressColumn(
                              format="percent", min_value=0.0, max_value=1.0)})
@@ -93,6 +76,7 @@ if not runs:
     st.info("No finished run yet: a model appears here once a run has succeeded.")
     st.page_link("app_pages/train.py", label="Start a run on the Train page", icon=":material/model_training:")
 else:
-    chosen_run = run_picker_ui(runs)
+    chosen_run = run_picker_ui(runs, "Model of run", key="predict_run_picker", describe=model_line,
+                               warn_missing=False)  # an unfinished run is simply not offered yet
     predict_ui(chosen_run)
     export_ui(chosen_run)

@@ -6,10 +6,10 @@ from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
 from ui.resources import get_runner
 from ui.run_view import run_view_ui
-from ui.state import event_log, select_run, selected_run_id
+from ui.run_picker import run_picker_ui
+from ui.state import event_log
 
 TABLE_REFRESH_S = 3.0
-PICKER = "run_picker"
 
 
 def runs_table_ui() -> None:
@@ -29,26 +29,10 @@ def _runs_table(was_busy: bool) -> None:
           "dataset": fmt.dataset_label(run),
           "backbone": run.config.backbone if run.config else "—",
           "strategy": run.config.strategy.replace("_", " ") if run.config else "—",
-          "best accuracy": run.status.get("best_val_acc"),
-          "duration": fmt.duration(fmt.run_seconds(run.status)),
+          "best accuracy": fmt.accuracy_text(run),
+          "time": fmt.time_text(run),
           "id": run.run_id} for run in runs],
-        hide_index=True, key="runs_table",
-        column_config={"best accuracy": st.column_config.NumberColumn(format="percent")})
-
-
-def run_picker_ui(runs: list[RunSummary]) -> RunSummary:
-    """The run to show live: the one the URL or this session names, else the newest."""
-    by_id = {run.run_id: run for run in runs}
-    wanted = selected_run_id()
-    if wanted and wanted not in by_id:
-        st.warning(f"There is no run '{wanted}'; showing the newest one instead.")
-    current = wanted if wanted in by_id else runs[0].run_id
-    if st.session_state.get(PICKER) != current:  # a link or a new run asked for another one
-        st.session_state[PICKER] = current
-    st.selectbox("Show run", list(by_id), format_func=lambda run_id: fmt.run_title(by_id[run_id]),
-                 key=PICKER, on_change=lambda: select_run(st.session_state[PICKER]))
-    select_run(current)
-    return by_id[current]
+        hide_index=True, key="runs_table")
 
 
 def compare_ui(runs: list[RunSummary]) -> None:
@@ -68,6 +52,6 @@ if not all_runs:
     st.page_link("app_pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
 else:
     runs_table_ui()
-    shown = run_picker_ui(all_runs)
+    shown = run_picker_ui(all_runs, "Show run", key="run_picker")
     run_view_ui(shown.run_dir)
     compare_ui(all_runs)

@@ -7,8 +7,7 @@ import pytest
 
 from imagegen import image_bytes, make_image, make_image_folder, write_zip_entries, zip_folder
 from tlcore.manifest import DataError
-from tlcore.uploads import (safe_component, safe_relative_path, save_folder_upload, save_zip_upload,
-                            temporary_copy)
+from tlcore.uploads import safe_component, safe_relative_path, save_folder_upload, save_zip_upload
 
 PNG = image_bytes(make_image(0, 1))
 
@@ -78,7 +77,7 @@ def test_zip_upload_is_extracted_and_the_zip_removed(tmp_path):
     archive = zip_folder(source, tmp_path / "pets.zip", prefix="pets")
     root = tmp_path / "data"
     upload = save_zip_upload(uploaded("pets.zip", archive.read_bytes()), root=root)
-    assert upload.name == "pets" and upload.files == 4
+    assert upload.name == "pets.zip" and upload.files == 4  # named as the person knows it
     assert files_under(upload.path)[0] == "pets/cats/cats_all_000.png"
     assert [p.name for p in root.iterdir()] == [upload.path.name]  # the zip itself is gone
 
@@ -95,9 +94,3 @@ def test_a_file_that_is_not_a_zip_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(DataError, match="'holiday.zip' is not a valid zip file"):
         save_zip_upload(uploaded("holiday.zip", b"plain text"), root=tmp_path)
     assert not list(tmp_path.iterdir())
-
-
-def test_temporary_copy_gives_a_path_and_cleans_up():
-    with temporary_copy(uploaded("../photo.PNG")) as path:
-        assert path.read_bytes() == PNG and path.suffix == ".PNG"
-    assert not path.parent.exists()

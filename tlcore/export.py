@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from .imagecache import ImageProblem, load_rgb, resize_center_crop
@@ -105,8 +106,12 @@ class Predictor:
     def predict_file(self, path, top_k: int = 3) -> dict:
         """One image file (or file-like object) -> {"top": [...]} or {"error": reason}."""
         try:
-            array = resize_center_crop(load_rgb(path), self.config.image_size)
+            image = load_rgb(path)
         except ImageProblem as problem:
             return {"error": problem.reason}
-        return {"top": [{"label": label, "probability": p}
-                        for label, p in self.predict_arrays(array[None], top_k)[0]]}
+        return {"top": self.predict_image(image, top_k)}
+
+    def predict_image(self, image: Image.Image, top_k: int = 3) -> list[dict]:
+        """A decoded RGB image -> its top classes, [{"label", "probability"}], best first."""
+        array = resize_center_crop(image, self.config.image_size)
+        return [{"label": label, "probability": p} for label, p in self.predict_arrays(array[None], top_k)[0]]

@@ -10,11 +10,9 @@ from __future__ import annotations
 import re
 import secrets
 import shutil
-import tempfile
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
@@ -153,20 +151,7 @@ def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None) -> U
     finally:
         shutil.rmtree(incoming, ignore_errors=True)
     count = sum(1 for p in dest.rglob("*") if p.is_file())
-    return Upload(dest, PurePosixPath(zip_name).stem or "uploaded zip", count, skipped)
-
-
-@contextmanager
-def temporary_copy(file: UploadedFileLike) -> Iterator[Path]:
-    """One uploaded file written to a private temporary folder, for readers that need a path.
-
-    The file keeps only its (cleaned) extension; the folder is removed on exit.
-    """
-    suffix = PurePosixPath(safe_component(file.name.replace("\\", "/").rsplit("/", 1)[-1]) or "").suffix
-    with tempfile.TemporaryDirectory(prefix="tlstudio-upload-") as folder:
-        target = Path(folder) / f"upload{suffix}"
-        _copy(file, target, MAX_TOTAL_BYTES)
-        yield target
+    return Upload(dest, zip_name, count, skipped)
 
 
 def _plan_paths(files) -> tuple[list[tuple[UploadedFileLike, PurePosixPath]], list[Skipped]]:
