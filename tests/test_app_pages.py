@@ -97,7 +97,7 @@ def test_folder_with_one_class_shows_the_reason(home):
     folder = make_image_folder(home / "one", {"cats": 5})
     at = open_folder(open_app("app_pages/data.py"), folder)
     assert not at.exception
-    assert "Found only 1 class ('cats')" in texts(at.error)
+    assert "'one' cannot be used: found only 1 class ('cats')" in texts(at.error)  # names what was refused
     assert not at.header  # no report for a refused dataset
 
 
@@ -107,7 +107,8 @@ def test_refused_upload_is_named_as_uploaded_and_removed(home):
     at = open_app("app_pages/data.py")
     next(u for u in at.file_uploader if u.accept_directory).set_value(files).run()
     assert not at.exception
-    assert "Found only 1 class ('cats')" in texts(at.error) and "upload-" not in texts(at.error)
+    assert "'pets' cannot be used: found only 1 class ('cats')" in texts(at.error)
+    assert "upload-" not in texts(at.error)
     assert not list((home / "studio" / "data").glob("upload-*"))
 
 
@@ -173,6 +174,7 @@ def test_train_watch_predict_export(home, offline_weights):
         at.run()
     assert not at.exception
     assert "best validation accuracy" in texts(at.success), runs.read_status(home / "studio" / "runs" / run_id)
+    assert "shapes · mobilenet_v2" in texts(at.subheader)  # the run's name, not its id
     assert len(at.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix
     assert "Confusion matrix (counts)" in str(at.get("plotly_chart")[2].proto.spec)
     at.toggle(key=f"normalize_{run_id}").set_value(True).run()

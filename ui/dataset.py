@@ -36,6 +36,8 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
     except DataError as error:
         # An upload's folder has a generated name; the person knows it by theirs.
         message = str(error).replace(Path(source).name, label)
+        if label not in message:
+            message = f"'{label}' cannot be used: {message[:1].lower()}{message[1:]}"
         refuse_dataset(DataProblem(label, message, [*upload_skipped, *error.skipped]))
         return None
     except OSError as error:

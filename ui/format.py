@@ -34,6 +34,21 @@ def run_seconds(status: dict) -> float | None:
     return (status.get("ended_at") or time.time()) - started
 
 
+def time_text(summary: RunSummary) -> str:
+    """The table's time column: how long a queued run has waited, else how long it trained."""
+    if summary.state == "queued":
+        return f"waiting {duration(time.time() - summary.created_at)}"
+    return duration(run_seconds(summary.status))
+
+
+def accuracy_text(summary: RunSummary) -> str:
+    """Best validation accuracy; a running run's best so far; '—' before the first epoch."""
+    best = summary.status.get("best_val_acc")
+    if best is None:
+        return "—"
+    return f"{percent(best)} so far" if summary.state == "running" else percent(best)
+
+
 def state_text(state: str, queue_place: int | None = None) -> str:
     return f"queued (#{queue_place} in line)" if state == "queued" and queue_place else state
 

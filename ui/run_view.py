@@ -40,16 +40,19 @@ def _run_view(run_dir: str, was_live: bool) -> None:
 
 
 def header_ui(run_dir: Path, status: dict) -> None:
-    st.subheader(run_dir.name)
     try:
         config = load_config(run_dir)
     except (OSError, ValueError, TypeError):
+        st.subheader(run_dir.name)
         st.caption("The run's settings could not be read.")
         return
     name = fmt.run_name(RunSummary(run_dir.name, run_dir, config, status))
+    st.subheader(name)
     device = (status.get("device") or {}).get("label", config.device)
-    st.caption(f"{name} · {config.backbone} · {config.strategy.replace('_', ' ')} · {config.epochs} epochs · "
-               f"{config.image_size} px · batch {config.batch_size} · {device} · run `{run_dir.name}`")
+    facts = [config.backbone] if config.backbone not in name else []
+    facts += [config.strategy.replace("_", " "), f"{config.epochs} epochs", f"{config.image_size} px",
+              f"batch {config.batch_size}", device, f"run `{run_dir.name}`"]
+    st.caption(" · ".join(facts))
 
 
 def progress_ui(run_dir: Path, status: dict) -> None:
