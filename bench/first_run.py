@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Issue 3's promise: the built-in sample trains end to end from the browser, on the CPU, in under two minutes.
+
+usage: .venv/bin/python bench/first_run.py [--repeats 3]
+
+Each repeat starts the real app (`streamlit run app.py`) on a fresh, empty studio home, as the
+README's run command does after setup, opens it in headless Chromium (Debian's) and does what a
+new user does: press "Try the sample dataset" on the home page (it opens Train), then "Start
+training" with every setting left at its default, until the live view says the run succeeded.
+It reports the medians of:
+  server_s    from starting the server to its health check answering;
+  first_page  from opening the address to the home page's title (imports torch, checks the weights);
+  journey     from the click on "Try the sample dataset" to the success message (the figure with the target);
+  run_wall    the run's own wall time as its worker recorded it (inside the journey).
+The weights come from the torch hub cache that `./studio run` fills, as they would for a user.
+"""
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import ROOT, emit, markdown_table, median, print_header
+
+sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' helpers drive the app the same way here
+
+TARGET_S = 120.0
+
+
+def one_journey(browser_type, executable: str) -> dict:
+    from browser_support import CHROMIUM_ARGS, StudioServer, context_page, main
+    from browser.steps import expect, start_training, try_the_sample
+
+    with tempfile.TemporaryDirectory(prefix="tlstudio-bench-first-") as folder:
+        started = time.perf_counter()
+        with StudioServer(Path(folder) / "home") as server:
+            server_s = time.perf_counter() - started
+            chromium = browser_type.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            try:
+                with context_page(chromium, server.url) as page:
+                    opened = time.perf_counter()
+                    page.goto("/")
+                    expect(page.get_by_role("heading", name="Transfer Learning Studio", level=1)).to_be_visible(
+                        timeout=120_000)
+                    first_page = time.perf_counter() - opened
+                    clicked = time.perf_counter()
+                    try_the_sample(page)
+                    run_id = start_training(page)
+                    expect(main(page).get_by_test_id("stAlertContentSuccess")).to_contain_text(
+                        "best validation accuracy", timeout=600_000)
+                    journey = time.perf_counter() - clicked
+            finally:
+                chromium.close()
+            status = server.run_statuses()[run_id]
+            config = json.loads((server.runs_dir / run_id / "config.json").read_text())
+    return {"server_s": round(server_s, 2), "first_page_s": round(first_page, 2), "journey_s": round(journey, 2),
+            "run_wall_s": status.get("wall_s"), "best_val_acc": status.get("best_val_acc"),
+            "timings": status.get("timings"), "settings": {k: config.get(k) for k in
+                                                          ("backbone", "strategy", "epochs", "image_size")}}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print_header("First run: the sample dataset, trained from the browser with the defaults", "cpu", vars(args))
+    from browser_support import chromium_executable, require_playwright
+
+    executable = chromium_executable()
+    records = []
+    with require_playwright()() as playwright:
+        for repeat in range(args.repeats):
+            record = one_journey(playwright.chromium, executable)
+            emit(item="first_run", repeat=repeat, **record)
+            records.append(record)
+    journey = median(r["journey_s"] for r in records)
+    print()
+    print(markdown_table(["step (median of %d)" % len(records), "seconds"], [
+        ["start the server (until healthy)", f"{median(r['server_s'] for r in records):.1f}"],
+        ["open the app (first page)", f"{median(r['first_page_s'] for r in records):.1f}"],
+        ["one click on the sample → trained model", f"{journey:.1f}"],
+        ["  of which the run itself (worker wall time)", f"{median(r['run_wall_s'] for r in records):.1f}"]]))
+    settings = records[0]["settings"]
+    print(f"\ndefaults: {settings}; best val acc {median(r['best_val_acc'] for r in records):.3f}; "
+          f"journey {journey:.1f} s against the {TARGET_S:.0f} s target "
+          f"({'met' if journey < TARGET_S else 'missed'})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
