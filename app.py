@@ -4,6 +4,7 @@ Run with:  streamlit run app.py
 """
 import streamlit as st
 
+from ui.errors import shielded
 from ui.resources import get_runner
 from ui.sidebar import sidebar_ui
 
@@ -21,4 +22,4 @@ PAGES = [
 page = st.navigation(PAGES)
 get_runner()  # started with the app, so queued runs train even while nobody is on the Train page
 sidebar_ui()
-page.run()
+shielded(page.run)()

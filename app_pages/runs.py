@@ -5,6 +5,7 @@ from tlcore import plots
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
 from ui.resources import get_runner
+from ui.errors import shielded
 from ui.run_view import run_view_ui
 from ui.run_picker import run_picker_ui
 from ui.state import event_log
@@ -15,7 +16,7 @@ TABLE_REFRESH_S = 3.0
 def runs_table_ui() -> None:
     """The table of runs; refreshes itself while any run is queued or running."""
     busy = any(run.state not in FINAL_STATES for run in list_runs())
-    st.fragment(_runs_table, run_every=TABLE_REFRESH_S if busy else None)(busy)
+    st.fragment(shielded(_runs_table), run_every=TABLE_REFRESH_S if busy else None)(busy)
 
 
 def _runs_table(was_busy: bool) -> None:

@@ -58,6 +58,16 @@ def test_events_are_read_incrementally_and_half_lines_wait(runs_dir):
     assert log.refresh() == []
 
 
+def test_a_damaged_event_line_costs_that_event_only(runs_dir):
+    run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
+    runs.append_event(run_dir, {"type": "epoch", "epoch": 1})
+    with open(run_dir / "events.jsonl", "ab") as f:
+        f.write(b"\x00\x00 {not json\n")  # a full disk, a crash mid-write, an editor
+    runs.append_event(run_dir, {"type": "epoch", "epoch": 2})
+    events, _ = runs.read_events(run_dir)
+    assert [e["epoch"] for e in events] == [1, 2]
+
+
 def test_list_runs_newest_first_and_damaged_runs_are_shown(runs_dir):
     first = runs.create_run(RunConfig(data="/a"), runs_dir)
     second = runs.create_run(RunConfig(data="/b"), runs_dir)

@@ -150,6 +150,10 @@ def command_worker(args) -> int:
     return run_worker(args.run_dir)
 
 
+def describe_os_error(exc: OSError) -> str:
+    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
+
+
 COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
             "backbones": command_backbones, "weights": command_weights, "worker": command_worker}
 
@@ -164,6 +168,9 @@ def main(argv=None) -> int:
     except (UserError, ConfigError, DataError, WeightsUnavailable, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be written, a full disk: the system's words, and where
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

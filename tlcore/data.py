@@ -5,7 +5,6 @@ instead of in the middle of training.
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -23,7 +22,7 @@ from tlcore.archive import _is_inside, extract_zip
 from tlcore.cpus import usable_cpu_count
 from tlcore.imagecache import ImageCache, ImageProblem, content_key
 from tlcore.manifest import DataError, Manifest, Sample, Skipped, is_junk
-from tlcore.runs import write_json_atomic
+from tlcore.runs import read_json, write_json_atomic
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
                               ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"})
@@ -49,7 +48,8 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
         val_fraction: share of each class set aside for validation when no split is given.
         seed: makes the drawn split reproducible.
         extract_dir: where a zip is extracted (default: the studio's data folder).
-        on_progress: called with (files done, files total) as files are checked.
+        on_progress: called with (files done, files total) as files are checked; an exception it
+            raises stops the scan within the few files being decoded at that moment.
 
     Returns:
         The manifest: classes, usable samples, skipped files with reasons, warnings.
@@ -81,7 +81,8 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
             return problem.reason, None
 
     # Pillow releases the GIL while it decodes and resizes, so threads use every core.
-    with ThreadPoolExecutor(max_workers=usable_cpu_count()) as pool:
+    pool = ThreadPoolExecutor(max_workers=usable_cpu_count())
+    try:
         checked = zip(found, pool.map(check, found))  # results in order, as they complete
         for done, ((path, rel, class_name, split), (reason, key)) in enumerate(checked, 1):
             if reason is not None:
@@ -91,7 +92,9 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
                 size = cache.original_size(key)
                 small_images += bool(size and min(size) < SMALL_IMAGE_SIDE)
             if on_progress is not None:
-                on_progress(done, len(found))
+                on_progress(done, len(found))  # may raise (a cancel): the files not yet begun are dropped
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     _refuse_unusable_classes(classes, samples, skipped, split_dirs)
     warnings = []
     if split_dirs is None or "val" not in split_dirs:
@@ -137,10 +140,9 @@ def _materialize(source: Path, extract_dir: Path | None) -> tuple[Path, list[Ski
     zip_key = content_key(source)
     dest = Path(extract_dir) if extract_dir else paths.data_dir() / f"{source.stem}-{zip_key[:8]}"
     marker = dest / _EXTRACTED_MARKER
-    if marker.is_file():  # the same zip was extracted before: reuse it
-        done = json.loads(marker.read_text())
-        if done.get("zip_key") == zip_key:
-            return dest, [Skipped(**s) for s in done["skipped"]]
+    done = read_json(marker, default={}) if marker.is_file() else {}
+    if isinstance(done, dict) and done.get("zip_key") == zip_key:  # the same zip was extracted before: reuse it
+        return dest, [Skipped(**s) for s in done.get("skipped", [])]
     if dest.exists() and (extract_dir is None or marker.is_file()):
         shutil.rmtree(dest)  # ours: an interrupted extraction, or another zip's files
     skipped = extract_zip(source, dest)

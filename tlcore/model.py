@@ -42,10 +42,20 @@ def save_checkpoint(path: Path, model: Classifier, config: RunConfig, labels: li
 
 
 def load_checkpoint(path: Path) -> tuple[Classifier, RunConfig, list[str], dict]:
-    """Rebuild the classifier from a checkpoint; strict, so a mismatch is an error rather than silence."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    config = RunConfig.from_dict(payload["config"])
-    labels = payload["labels"]
-    model = create_classifier(config, len(labels), pretrained=False)
-    model.load_state_dict(payload["state_dict"], strict=True)
+    """Rebuild the classifier from a checkpoint; strict, so a mismatch is an error rather than silence.
+
+    Raises:
+        OSError: the file is missing or may not be read. ValueError: it is not a checkpoint of this
+        studio's (damaged, cut short, or another program's file).
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        config = RunConfig.from_dict(payload["config"])
+        labels = payload["labels"]
+        model = create_classifier(config, len(labels), pretrained=False)
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (FileNotFoundError, PermissionError, IsADirectoryError):
+        raise
+    except Exception as error:  # cut short, unpickling, missing keys, wrong shapes: all mean "not a usable model"
+        raise ValueError(f"'{Path(path).name}' is not a usable model file ({type(error).__name__}: {error})") from error
     return model.eval(), config, labels, payload.get("meta", {})

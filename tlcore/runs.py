@@ -109,7 +109,12 @@ def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     except FileNotFoundError:
         return [], offset
     end = chunk.rfind(b"\n") + 1
-    events = [json.loads(line) for line in chunk[:end].splitlines() if line.strip()]
+    events = []
+    for line in chunk[:end].splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:  # a damaged line (a full disk, an editor) costs that event, not the run's view
+            continue
     return events, offset + end
 
 

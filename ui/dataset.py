@@ -52,7 +52,13 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
 
 def use_sample() -> ChosenDataset | None:
     """The built-in sample (written to the data folder on first use), scanned and chosen."""
-    return scan_and_choose(install_sample(), SAMPLE_LABEL)
+    try:
+        folder = install_sample()
+    except OSError as error:  # a full disk, a read-only home
+        refuse_dataset(DataProblem(SAMPLE_LABEL, f"The sample could not be written to the data folder: "
+                                                 f"{error.strerror or error}."))
+        return None
+    return scan_and_choose(folder, SAMPLE_LABEL)
 
 
 def allowed_roots() -> list[Path]:
@@ -83,10 +89,13 @@ def resolve_server_path(text: str, roots: list[Path]) -> Path:
     text = text.strip()
     if not text:
         raise DataError("Type the path of a folder (or .zip file) on the server.")
-    path = Path(text).expanduser()
+    try:
+        path = Path(text).expanduser()
+        real = path.resolve()
+    except (RuntimeError, OSError) as error:  # ~someone unknown, a loop of links
+        raise DataError(f"'{text}' cannot be opened: {error}.") from error
     if not path.is_absolute():
         raise DataError(f"'{text}' is not a full path; start it with / (or ~ for your home folder).")
-    real = path.resolve()
     if not any(real == root or real.is_relative_to(root) for root in roots):
         where = ", ".join(str(r) for r in roots) or "none"
         raise DataError(f"'{text}' is outside the folders this app may open (allowed: {where}).")

@@ -10,6 +10,7 @@ import streamlit as st
 from tlcore import plots
 from tlcore.runs import FINAL_STATES, RunSummary, load_config, read_json, read_status
 from ui import format as fmt
+from ui.errors import shielded
 from ui.resources import get_runner
 from ui.state import event_log
 
@@ -20,7 +21,7 @@ LOG_TAIL_LINES = 30
 def run_view_ui(run_dir: Path) -> None:
     """The live view of one run; refreshes itself while the run is not finished."""
     live = read_status(run_dir).get("state") not in FINAL_STATES
-    st.fragment(_run_view, run_every=LIVE_REFRESH_S if live else None)(str(run_dir), live)
+    st.fragment(shielded(_run_view), run_every=LIVE_REFRESH_S if live else None)(str(run_dir), live)
 
 
 def _run_view(run_dir: str, was_live: bool) -> None:

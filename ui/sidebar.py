@@ -3,6 +3,7 @@ import streamlit as st
 
 from tlcore.runs import list_runs
 from ui import format as fmt
+from ui.errors import shielded
 from ui.resources import device_info
 
 SIDEBAR_REFRESH_S = 2.0
@@ -11,7 +12,7 @@ SIDEBAR_REFRESH_S = 2.0
 def sidebar_ui() -> None:
     with st.sidebar:
         device_ui()
-        st.fragment(active_run_ui, run_every=SIDEBAR_REFRESH_S)()
+        st.fragment(shielded(active_run_ui), run_every=SIDEBAR_REFRESH_S)()
 
 
 def device_ui() -> None:

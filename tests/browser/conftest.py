@@ -18,6 +18,7 @@ import pytest
 from browser_support import (CHROMIUM_ARGS, Screenshots, StudioServer, chromium_executable, context_page,
                              require_playwright, screenshot_folder)
 from imagegen import make_image_folder
+from ui.errors import UNEXPECTED
 
 from .steps import CLASSES, FIRST_LOAD_MS, expect
 
@@ -60,6 +61,17 @@ def page(browser, server):
         expect(tab.get_by_role("heading", name="Transfer Learning Studio", level=1)).to_be_visible(
             timeout=FIRST_LOAD_MS)
         yield tab
+
+
+@pytest.fixture(autouse=True)
+def no_error_left_on_screen(request):
+    """After each test: no traceback and no "something unexpected" message anywhere on the page."""
+    yield
+    if "page" not in request.fixturenames:
+        return
+    tab = request.getfixturevalue("page")
+    expect(tab.get_by_test_id("stException")).to_have_count(0)
+    expect(tab.get_by_text(UNEXPECTED)).to_have_count(0)
 
 
 @pytest.fixture(scope="package")
