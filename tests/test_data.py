@@ -115,6 +115,22 @@ def test_progress_reports_every_file(tmp_path, cache):
     assert calls == [(i, 6) for i in range(1, 7)]
 
 
+def test_a_progress_callback_that_raises_stops_the_scan_promptly(tmp_path, cache):
+    root = make_image_folder(tmp_path / "ds", {"a": 100, "b": 100})
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_at_five(done, total):
+        if done == 5:
+            raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        scan_small(root, cache, on_progress=cancel_at_five)
+    decoded = list((tmp_path / "cache" / "pixels").rglob("*.npy"))
+    assert len(decoded) < 100  # the files not yet begun were dropped, not all 200 decoded to the end
+
+
 @pytest.mark.parametrize("classes, message", [
     ({"cats": 5}, "Found only 1 class ('cats'); at least 2 class folders are needed."),
     ({"cats": 5, "dogs": 1}, "Class 'dogs' has only 1 usable image; every class needs at least 2."),
@@ -272,6 +288,8 @@ def test_zip_of_wrapped_folder_is_extracted_and_scanned(tmp_path, cache):
     assert re.fullmatch(r"pets-[0-9a-f]{8}", extracted.name)
     assert not (extracted / "__MACOSX").exists() and not (extracted / "pets" / ".DS_Store").exists()
     assert scan_small(archive, cache) == manifest  # a second scan reuses the extraction
+    (extracted / ".tlstudio-extracted.json").write_text("{damaged")
+    assert scan_small(archive, cache) == manifest  # a damaged note of the extraction: extracted afresh
 
 
 def test_zip_traversal_absolute_and_symlink_entries_are_never_written(tmp_path, cache):

@@ -161,6 +161,44 @@ def test_should_stop_is_honoured_within_one_batch():
     assert calls["batches"] == 3
 
 
+def test_should_stop_is_honoured_during_validation_too():
+    head = nn.Linear(4, 2)
+    features = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    labels = (features[:, 0] > 0).astype(np.int64)
+    asked = {"calls": 0}
+    train_batches = 10  # 40 images in batches of 4; validation then reads 5 batches of 8
+
+    def should_stop():
+        asked["calls"] += 1
+        return asked["calls"] > train_batches + 1  # every training batch went by; stop at the 2nd validation batch
+
+    with pytest.raises(StopRequested):
+        fit(head, [linear_phase(head, 5)], lambda phase: tiny_phase_data(features, labels),
+            device=torch.device("cpu"), num_classes=2, should_stop=should_stop)
+    assert asked["calls"] == train_batches + 2
+
+
+def test_a_second_signal_stops_the_worker_wherever_it_is(tmp_path):
+    import os
+    import signal
+
+    from tlcore.worker import CancelFlag
+
+    flag = CancelFlag(tmp_path)
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        flag.install_signal_handlers()
+        os.kill(os.getpid(), signal.SIGTERM)  # the first asks: the loop sees it at its next batch
+        assert flag()
+        with pytest.raises(StopRequested):  # the second insists: raised right where the worker is
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the handler runs between bytecodes of the main thread
+                pass
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 def test_early_stopping_ends_a_phase():
     head = nn.Linear(4, 2)
     features = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)

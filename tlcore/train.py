@@ -2,7 +2,7 @@
 
 fit() walks a strategy's phases; each epoch is train_one_epoch() + evaluate(). Events go out
 through duck-typed callbacks (on_fit_start, on_batch_end, on_epoch_end, on_fit_end); a
-should_stop() flag comes in and is checked every batch.
+should_stop() flag comes in and is checked every batch, training and validation alike.
 """
 import contextlib
 import math
@@ -112,12 +112,14 @@ def train_one_epoch(module, data: PhaseData, optimizer, scheduler, *, device, ep
 
 
 @torch.inference_mode()
-def evaluate(module, data: PhaseData, *, device, num_classes: int) -> dict:
+def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=lambda: False) -> dict:
     """Loss, accuracy and confusion matrix on the validation batches."""
     autocast, _ = autocast_for(device)
     total_loss = 0.0
     targets, predictions = [], []
     for raw, y in data.val:
+        if should_stop():  # a big validation set takes as long as training: a cancel must not wait for it
+            raise StopRequested()
         x = data.prepare(raw, False)
         y = y.to(device)
         with autocast:
@@ -179,7 +181,8 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
 
                 stats = train_one_epoch(phase.module, data, optimizer, scheduler, device=device, epoch=epoch,
                                         should_stop=should_stop, on_batch=on_batch)
-                stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes))
+                stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
+                                      should_stop=should_stop))
                 set_phase_modes(model, phase)
                 result.epochs_run = epoch
                 kind = phase.inputs

@@ -34,7 +34,12 @@ EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, V
 
 
 class CancelFlag:
-    """True once a cancel file appears in the run folder or the process gets SIGTERM/SIGINT."""
+    """True once a cancel file appears in the run folder or the process gets SIGTERM/SIGINT.
+
+    The loop polls it between batches. A second signal means the first went unheard (a step that
+    takes minutes, weights being fetched): it raises StopRequested at once, wherever the worker is,
+    so the run still ends as cancelled, with its folder in order, before the runner's SIGKILL.
+    """
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
@@ -44,7 +49,12 @@ class CancelFlag:
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.signalled.set())
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, *_) -> None:
+        if self.signalled.is_set():
+            raise StopRequested()
+        self.signalled.set()
 
     def __call__(self) -> bool:
         if self.signalled.is_set() or self._requested:
@@ -157,11 +167,17 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
 
         status.update(stage={"name": "scanning", "done": 0, "total": 0})
         cache = ImageCache(paths.cache_dir())
+        report_scan = throttled(lambda done, total: status.update(
+            stage={"name": "scanning", "done": done, "total": total}))
+
+        def scan_progress(done: int, total: int) -> None:
+            if should_stop():  # a big folder takes minutes to decode the first time
+                raise StopRequested()
+            report_scan(done, total)
+
         with timed(timings, "scan_s"):
             manifest = scan(Path(config.data), cache=cache, image_size=config.image_size,
-                            val_fraction=config.val_fraction, seed=config.seed,
-                            on_progress=throttled(lambda done, total: status.update(
-                                stage={"name": "scanning", "done": done, "total": total})))
+                            val_fraction=config.val_fraction, seed=config.seed, on_progress=scan_progress)
         manifest.save(run_dir / "manifest.json")
         runs.write_json_atomic(run_dir / "labels.json", manifest.classes)
         runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
@@ -198,6 +214,9 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
         final = dict(state="cancelled", error=None)
     except EXPECTED_ERRORS as exc:
         final = dict(state="failed", error=str(exc))
+    except OSError as exc:  # the environment, not a bug: a missing weights file, a full disk
+        where = f" ({exc.filename})" if exc.filename else ""
+        final = dict(state="failed", error=f"A file could not be read or written{where}: {exc.strerror or exc}.")
     except Exception as exc:  # a bug or an environment fault: keep the details in the log, a sentence in the UI
         traceback.print_exc()
         final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
