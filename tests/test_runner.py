@@ -115,10 +115,42 @@ def test_a_restart_marks_a_dead_run_interrupted(dataset, runs_dir):
 
 def test_a_restart_finds_a_live_worker_again(dataset, runs_dir):
     old_server = Runner(runs_dir, poll_s=0.2).start()
-    run_id = old_server.submit(quick(dataset, epochs=30))
+    run_id = old_server.submit(quick(dataset, strategy="fine_tune", epochs=40, head_epochs=0, batch_size=2))
     wait_for(lambda: training_started(old_server, run_id))
     old_server.stop()  # the server goes away; its worker runs in its own session and carries on
     new_server = Runner(runs_dir, poll_s=0.2)
     assert state(new_server, run_id) == "running"
     final = new_server.wait(run_id, timeout=120)
     assert final["state"] == "succeeded"
+
+
+def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(dataset, runs_dir, monkeypatch):
+    monkeypatch.setattr("tlcore.runner.HEARTBEAT_STALE_S", 3.0)
+    runner = Runner(runs_dir, poll_s=0.2).start()
+    try:
+        run_id = runner.submit(endless(dataset))
+        wait_for(lambda: training_started(runner, run_id))
+        pid = runs.read_status(runner.run_dir(run_id))["pid"]
+        os.kill(pid, signal.SIGSTOP)  # alive, but neither training nor beating: hung
+        wait_for(lambda: state(runner, run_id) == "failed", timeout=30)
+        assert "stopped responding" in runs.read_status(runner.run_dir(run_id))["error"]
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10)  # killed and reaped, not left hanging
+    finally:
+        runner.stop()
+
+
+def test_runs_wait_for_their_own_device_only(dataset, runs_dir):
+    runner = Runner(runs_dir, poll_s=0.2).start()
+    try:
+        on_cpu = runner.submit(endless(dataset))
+        wait_for(lambda: state(runner, on_cpu) == "running")
+        next_on_cpu = runner.submit(quick(dataset))
+        on_gpu = runner.submit(quick(dataset, device="cuda"))  # another device: no need to wait
+        wait_for(lambda: state(runner, on_gpu) in runs.FINAL_STATES, timeout=60)
+        assert state(runner, on_cpu) == "running" and state(runner, next_on_cpu) == "queued"
+        if state(runner, on_gpu) == "failed":  # this machine has no GPU: the run says so
+            assert "cuda" in runs.read_status(runner.run_dir(on_gpu))["error"].lower()
+        runner.cancel(on_cpu)
+        runner.cancel(next_on_cpu)
+    finally:
+        runner.stop()

@@ -1,4 +1,4 @@
-"""Background runner: a queue on disk, one worker process at a time, cancel, recovery.
+"""Background runner: a queue on disk, one worker process at a time per device, cancel, recovery.
 
 The queue is the run store itself: a queued run is a folder whose status says "queued", so a
 restarted server, a second browser or a second server process sees the same queue. Dispatch is
@@ -16,8 +16,9 @@ from pathlib import Path
 
 from . import runs
 from .config import RunConfig
+from .device import resolve_device
 
-HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead even if its PID lives
+HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead or hung even if its PID lives
 CANCEL_GRACE_S = 10.0  # after a cancel request, wait this long for the worker before signalling it
 WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line
 
@@ -63,14 +64,18 @@ def describe_exit(code: int | None) -> str:
 
 
 class Runner:
-    """Starts queued runs as `python -m tlcore worker RUN_DIR`, one at a time. Thread-safe."""
+    """Starts queued runs as `python -m tlcore worker RUN_DIR`, one at a time per device. Thread-safe.
 
-    def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5, max_parallel: int = 1):
+    Two runs on one device would each take twice as long and could run out of memory together;
+    a run on the GPU and one on the CPU do not compete, so they may train side by side.
+    """
+
+    def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5):
         self.runs_dir = runs.resolve_runs_dir(runs_dir)
         self.poll_s = poll_s
-        self.max_parallel = max_parallel
         self._children: dict[str, subprocess.Popen] = {}
         self._cancel_asked: dict[str, float] = {}
+        self._silent_since: dict[str, float] = {}  # runs whose live worker stopped beating, since when
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -156,23 +161,23 @@ class Runner:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def tick(self) -> None:
-        """Check running workers, escalate stale cancels, start the next queued run if a slot is free."""
+        """Check running workers, escalate stale cancels, start the next queued run of each free device."""
         with self._lock, self._dispatch_lock():
-            running = 0
-            for summary in runs.list_runs(self.runs_dir):
-                if summary.state == "running":
-                    running += self._check_running(summary)
-            for run_id in self.queued():
-                if running >= self.max_parallel:
-                    break
-                self._launch(run_id)
-                running += 1
+            all_runs = runs.list_runs(self.runs_dir)
+            busy = {device_slot(s.config) for s in all_runs if s.state == "running" and self._check_running(s)}
+            queued = sorted((s for s in all_runs if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
+            for summary in queued:
+                slot = device_slot(summary.config)
+                if slot not in busy:  # a run for a busy device waits; one for another device may go first
+                    self._launch(summary.run_id)
+                    busy.add(slot)
 
     def reconcile(self) -> None:
-        """At start-up: runs left 'running' by a worker that is gone become 'interrupted'."""
+        """At start-up: runs left 'running' by a worker that is gone (or hung) become 'interrupted'."""
         with self._lock, self._dispatch_lock():
             for summary in runs.list_runs(self.runs_dir):
                 if summary.state == "running" and not self._worker_alive(summary):
+                    _kill_worker(summary.status.get("pid"))  # a hung one must not train beside the next run
                     runs.update_status(summary.run_dir, state="interrupted", ended_at=time.time(),
                                        error="The server stopped while this run was training, so it was interrupted.")
 
@@ -183,10 +188,26 @@ class Runner:
         return pid_alive(status.get("pid"), check_command=settled) and time.time() - heartbeat < HEARTBEAT_STALE_S
 
     def _check_running(self, summary) -> int:
-        """Returns 1 if the run still holds a slot, 0 once its worker is found dead."""
+        """Returns 1 if the run still holds its device, 0 once its worker is found dead (or was stopped, hung)."""
         child = self._children.get(summary.run_id)
         code = child.poll() if child else None
         alive = code is None and self._worker_alive(summary)
+        if code is None and not alive and self._hung(summary):
+            silent_for = time.monotonic() - self._silent_since[summary.run_id]
+            if silent_for < HEARTBEAT_STALE_S:
+                return 1  # perhaps the machine just woke up: its heartbeat may come back
+            _kill_worker(summary.status.get("pid"))
+            if child:
+                reap(child)
+            if summary.run_id in self._cancel_asked:
+                runs.update_status(summary.run_dir, state="cancelled", ended_at=time.time(), error=None)
+            else:
+                runs.update_status(summary.run_dir, state="failed", ended_at=time.time(),
+                                   error=f"The training process stopped responding (no sign of life for over "
+                                         f"{HEARTBEAT_STALE_S + silent_for:.0f} s), so it was stopped.")
+            self._forget(summary.run_id)
+            return 0
+        self._silent_since.pop(summary.run_id, None)
         if alive:
             asked = self._cancel_asked.get(summary.run_id)
             if asked and time.monotonic() - asked > CANCEL_GRACE_S and summary.status.get("pid"):
@@ -203,8 +224,19 @@ class Runner:
             else:
                 runs.update_status(summary.run_dir, state="failed", ended_at=time.time(),
                                    error=describe_exit(code if child else None))
-        self._cancel_asked.pop(summary.run_id, None)
+        self._forget(summary.run_id)
         return 0
+
+    def _hung(self, summary) -> bool:
+        """Whether the run's worker process lives but its heartbeat stopped; notes since when."""
+        if not pid_alive(summary.status.get("pid")):
+            return False
+        self._silent_since.setdefault(summary.run_id, time.monotonic())
+        return True
+
+    def _forget(self, run_id: str) -> None:
+        for table in (self._children, self._cancel_asked, self._silent_since):
+            table.pop(run_id, None)
 
     def _launch(self, run_id: str) -> None:
         run_dir = self.run_dir(run_id)
@@ -219,3 +251,26 @@ class Runner:
         # Mark it running with the PID now, so the next tick does not start it twice.
         runs.update_status(run_dir, state="running", pid=child.pid, started_at=time.time(),
                            heartbeat_at=time.time())
+
+
+def device_slot(config: RunConfig | None) -> str:
+    """The device a run trains on, as a slot name: "auto" resolved here, "cuda" meaning "cuda:0"."""
+    asked = config.device if config else "auto"
+    try:
+        device = resolve_device(asked)
+    except ValueError:
+        return asked  # not available here: its worker fails at once with the reason
+    return f"{device.type}:{device.index or 0}"
+
+
+def _kill_worker(pid: int | None) -> None:
+    """SIGKILL a worker and anything it started (it leads its own process group)."""
+    if not pid_alive(pid):
+        return
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
