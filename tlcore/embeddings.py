@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .folding import fold_batchnorm
 from .inputs import to_model_input
 from .train import StopRequested, autocast_for
 
@@ -24,6 +25,9 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
                        on_progress=None, should_stop=lambda: False) -> np.ndarray:
     """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
 
+    The pass runs on a copy with BatchNorm folded into the convolutions (tlcore.folding): the same
+    features, up to float rounding, in as little as half the time.
+
     Args:
         images: uint8 [N, H, W, 3].
     Returns:
@@ -33,13 +37,16 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
     autocast, _ = autocast_for(device)
     spec = backbone.spec
     out = np.empty((len(images), spec.feature_dim), dtype=np.float32)
+    network = None
     for start in range(0, len(images), batch_size):
         if should_stop():
             raise StopRequested()
         batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
         x = to_model_input(batch, spec.mean, spec.std, device)
+        if network is None:
+            network = fold_batchnorm(backbone, x[:2])
         with autocast:
-            features = backbone(x)
+            features = network(x)
         out[start:start + len(batch)] = features.float().cpu().numpy()
         if on_progress:
             on_progress(min(start + batch_size, len(images)), len(images))

@@ -1,0 +1,59 @@
+"""BatchNorm folded into convolutions for the embedding pass: the same features, for every backbone."""
+import pytest
+import torch
+from torch import nn
+
+from tlcore.backbones import create_backbone, list_backbones
+from tlcore.folding import fold_batchnorm
+
+
+def with_trained_statistics(model: nn.Module) -> nn.Module:
+    """Random BatchNorm statistics and affine terms, so folding is not an identity by luck."""
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            for tensor, low, high in ((module.running_mean, -1.0, 1.0), (module.running_var, 0.5, 2.0),
+                                      (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+                tensor.data.copy_(torch.empty_like(tensor).uniform_(low, high, generator=generator))
+    return model.eval()
+
+
+def batchnorms(model: nn.Module) -> int:
+    return sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in list_backbones()])
+def test_folding_keeps_the_features_of_every_backbone(name):
+    backbone = with_trained_statistics(create_backbone(name, pretrained=False))
+    size = backbone.spec.fixed_image_size or 64
+    x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(1))
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    with torch.inference_mode():
+        folded = fold_batchnorm(backbone, x[:2])
+        expected, got = backbone(x), folded(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+    if batchnorms(backbone):
+        assert folded is not backbone and batchnorms(folded) == 0  # every BatchNorm here follows a conv
+    else:
+        assert folded is backbone  # nothing to fold (ConvNeXt's LayerNorm, ViT)
+    assert all(torch.equal(v, before[k]) for k, v in backbone.state_dict().items())  # the original is untouched
+
+
+class Shortcut(nn.Module):
+    """A convolution whose output feeds its BatchNorm and, unnormalized, a sum: folding would change the sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.norm = nn.BatchNorm2d(3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        return self.norm(y) + y
+
+
+def test_a_pair_whose_conv_output_is_also_used_elsewhere_is_not_folded():
+    model = with_trained_statistics(Shortcut())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.inference_mode():
+        assert fold_batchnorm(model, x) is model  # the check against the original caught it
