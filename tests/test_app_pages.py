@@ -2,52 +2,12 @@
 import time
 from pathlib import Path
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from apptest_support import APP, RUN_TIMEOUT_S, home, offline_weights, open_app, open_folder, table, texts  # noqa: F401
 from imagegen import image_bytes, make_image, make_image_folder
 from tlcore import runs
 from tlcore.config import RunConfig
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-RUN_TIMEOUT_S = 120
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A fresh studio home; server folders allowed only under tmp_path; no network probes."""
-    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "studio"))
-    monkeypatch.setenv("TLSTUDIO_ALLOWED_ROOTS", str(tmp_path))
-    monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
-    yield tmp_path
-    st.cache_resource.clear()  # stops this home's runner (its on_release)
-    st.cache_data.clear()
-
-
-@pytest.fixture
-def offline_weights(offline_torch_home, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(offline_torch_home))
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60).run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception
-    return at
-
-
-def open_folder(at: AppTest, folder: Path) -> AppTest:
-    """Type a server folder into the Data page and submit it."""
-    at.text_input[0].set_value(str(folder))
-    next(b for b in at.button if b.label == "Use this folder").click()
-    return at.run()
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
 
 def test_home_renders_with_device_and_quick_start(home):
     at = open_app()
@@ -141,6 +101,30 @@ def test_backbone_without_weights_is_marked_and_offers_scratch(home):
     at.selectbox[0].select("vit_b_16").run()  # a backbone with one fixed image size
     assert not at.exception
     assert next(s for s in at.select_slider if s.label.startswith("Image size")).value == 224
+
+
+def test_time_estimates_come_from_a_measurement_kept_for_next_time(home):
+    at = open_app()
+    next(b for b in at.button if b.label == "Try the sample dataset").click().run()
+    next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(32).run()
+    compare = table(at, "network")
+    time_column = next(c for c in compare.columns if c.startswith("time for this run on CPU"))
+    assert set(compare[time_column]) <= {"not measured yet", "needs images of 224 px or more"}
+
+    next(b for b in at.button if b.label == "Estimate the time on this device").click().run()
+    assert not at.exception and not at.error
+    assert "About **" in texts(at.info) and "images/s forward" in texts(at.info)
+    compare = table(at, "network")
+    times = dict(zip(compare["network"], compare[time_column]))
+    assert times["MobileNetV2"] not in ("not measured yet", "—") and times["ResNet-18"] == "not measured yet"
+    assert any(b.label.startswith("Time the 9 networks not measured yet") for b in at.button)
+
+    # A new session (a restart, another browser) finds the measurement on disk: no button, no wait.
+    at = open_app()
+    next(b for b in at.button if b.label == "Try the sample dataset").click().run()
+    next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(32).run()
+    assert "About **" in texts(at.info)
+    assert not any(b.label == "Estimate the time on this device" for b in at.button)
 
 
 def test_failed_run_shows_its_error_in_words(home):

@@ -1,7 +1,10 @@
 """The time estimate: a real (tiny) measurement, and arithmetic that follows each strategy."""
 import pytest
 
-from tlcore.estimate import WORKER_START_S, Throughput, estimate_seconds, measure_throughput
+import json
+
+from tlcore.estimate import (WORKER_START_S, Throughput, estimate_seconds, measure_throughput, recall_or_measure,
+                             recalled_throughput)
 
 RATE = Throughput("mobilenet_v2", 128, "CPU · 2 threads", eval_images_per_s=100.0, train_images_per_s=25.0,
                   build_s=0.5)
@@ -11,6 +14,27 @@ def test_measurement_times_real_batches():
     rate = measure_throughput("mobilenet_v2", 32, "cpu", train=True, batch_size=2, batches=1)
     assert rate.eval_images_per_s > 0 and rate.train_images_per_s > 0 and rate.build_s >= 0
     assert rate.image_size == 32 and "CPU" in rate.device_label
+
+
+def test_a_measurement_is_made_once_per_machine_and_setting(tmp_path):
+    store = tmp_path / "throughputs.json"
+    assert recalled_throughput("mobilenet_v2", 32, "cpu", train=False, store=store) is None
+    measured = recall_or_measure("mobilenet_v2", 32, "cpu", train=False, store=store)
+    assert measured.eval_images_per_s > 0 and measured.train_images_per_s is None
+    (key,) = json.loads(store.read_text())
+    assert "mobilenet_v2" in key and "32 px" in key and "CPU" in key and "torch" in key  # what speed depends on
+    # Found again, without measuring: the same figures, also from another process (the file).
+    assert recall_or_measure("mobilenet_v2", 32, "cpu", train=False, store=store) == measured
+    assert recalled_throughput("mobilenet_v2", 32, "cpu", train=False, store=store) == measured
+    # Another image size or mode is another measurement.
+    assert recalled_throughput("mobilenet_v2", 64, "cpu", train=False, store=store) is None
+    assert recalled_throughput("mobilenet_v2", 32, "cpu", train=True, store=store) is None
+
+
+def test_a_measurement_taken_under_load_is_not_kept(tmp_path):
+    store = tmp_path / "throughputs.json"
+    recall_or_measure("mobilenet_v2", 32, "cpu", train=False, remember=False, store=store)
+    assert not store.exists()
 
 
 def test_feature_extraction_embeds_once_whatever_the_epochs():

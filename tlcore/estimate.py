@@ -8,19 +8,24 @@ images a strategy pushes through the network.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from . import paths
 from .backbones import create_backbone, get_spec
 from .device import configure_cpu_threads, describe_device, resolve_device
+from .folding import fold_batchnorm
+from .runs import read_json, write_json_atomic
 from .strategies import get_strategy
 from .train import autocast_for
 
 WORKER_START_S = 6.0  # a worker process imports torch and loads weights before its first batch
 HEAD_EPOCH_S = 0.05  # an epoch of a linear head on cached features, per 1,000 images
-EMBED_BATCH = 64  # the batch size of compute_embeddings and of validation
+EMBED_BATCH = 64
+MEASUREMENTS_FILE = "throughputs.json"  # the batch size of compute_embeddings and of validation
 
 
 @dataclass(frozen=True)
@@ -60,11 +65,13 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
     x = torch.rand(batch_size, 3, size, size, device=target).contiguous(memory_format=torch.channels_last)
     autocast, _ = autocast_for(target)
 
+    model.eval()
+    frozen = fold_batchnorm(model, x[:2])  # as compute_embeddings runs it
+
     def forward():
         with torch.inference_mode(), autocast:
-            model(x)
+            frozen(x)
 
-    model.eval()
     eval_ips = batch_size / _seconds_per_batch(forward, target, batches, budget_s)
     train_ips = None
     if train:
@@ -83,6 +90,44 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
         train_ips = batch_size / _seconds_per_batch(step, target, batches, budget_s)
     return Throughput(backbone, size, describe_device(target)["label"], round(eval_ips, 1),
                       round(train_ips, 1) if train_ips else None, round(build_s, 2))
+
+
+def recalled_throughput(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
+                        store: str | Path | None = None) -> Throughput | None:
+    """The throughput measured earlier on this machine (see recall_or_measure), or None."""
+    remembered = read_json(_store_path(store), {}).get(_measurement_key(backbone, image_size, device, train))
+    return Throughput(**remembered) if remembered else None
+
+
+def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
+                      remember: bool = True, store: str | Path | None = None) -> Throughput:
+    """A throughput measured earlier on this machine, else measured now (and remembered).
+
+    Speed depends on the machine, the device, the thread count and the torch build, not on the
+    data, so each (backbone, image size, mode) is measured once per machine and kept in the cache
+    folder, where a restart or another session finds it.
+
+    Args:
+        backbone, image_size, device, train: as for measure_throughput.
+        remember: keep a new measurement. False while a run loads the device: the figure would be
+            too slow, and stay so.
+        store: the measurements file (default: ``throughputs.json`` in the cache folder).
+
+    Returns:
+        The throughput. Raises ValueError for an unknown backbone or an unusable device.
+    """
+    found = recalled_throughput(backbone, image_size, device, train=train, store=store)
+    if found is not None:
+        return found
+    measured = measure_throughput(backbone, image_size, device, train=train)
+    if remember:
+        path = _store_path(store)
+        key = _measurement_key(backbone, image_size, device, train)
+        try:
+            write_json_atomic(path, {**read_json(path, {}), key: asdict(measured)})
+        except OSError:
+            pass  # not kept (a full disk, a read-only cache): measured again next time, no harm done
+    return measured
 
 
 def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, train_images: int,
@@ -112,6 +157,18 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         warm_up = embed_s + head_epochs * head_s if plan.name == "fine_tune" and head_epochs else 0.0
         work = warm_up + epochs * epoch_s
     return round(WORKER_START_S + throughput.build_s + work, 1)
+
+
+def _store_path(store: str | Path | None) -> Path:
+    return Path(store) if store else paths.cache_dir() / MEASUREMENTS_FILE
+
+
+def _measurement_key(backbone: str, image_size: int, device: str, train: bool) -> str:
+    configure_cpu_threads()  # the label names the thread count the worker will use
+    info = describe_device(resolve_device(device))
+    size = get_spec(backbone).fixed_image_size or image_size
+    return " | ".join([info["name"], info["label"], f"torch {torch.__version__}", backbone, f"{size} px",
+                       "train" if train else "eval"])
 
 
 def _seconds_per_batch(run_batch, device: torch.device, batches: int, budget_s: float) -> float:

@@ -4,10 +4,12 @@ import streamlit as st
 from tlcore import paths
 from tlcore.backbones import list_backbones
 from tlcore.device import configure_cpu_threads, describe_device, resolve_device
-from tlcore.estimate import Throughput, measure_throughput
+from tlcore.estimate import Throughput, recall_or_measure, recalled_throughput
 from tlcore.export import Predictor
 from tlcore.runner import Runner
 from tlcore.weights import weights_status
+
+SESSION_MEASUREMENTS = "measured_throughputs"
 
 
 def get_runner() -> Runner:
@@ -52,10 +54,20 @@ def weights_table() -> dict[str, dict]:
     return table
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def throughput(backbone: str, image_size: int, device: str, train: bool) -> Throughput:
-    """A short measurement of a backbone on this device (see tlcore.estimate), once per setting."""
-    return measure_throughput(backbone, image_size, device, train=train)
+def known_throughput(backbone: str, image_size: int, device: str, train: bool) -> Throughput | None:
+    """A measurement this machine already has (kept on disk), or one this session made; else None."""
+    made_here = st.session_state.get(SESSION_MEASUREMENTS, {}).get((backbone, image_size, device, train))
+    return made_here or recalled_throughput(backbone, image_size, device, train=train)
+
+
+def measure(backbone: str, image_size: int, device: str, train: bool) -> Throughput:
+    """Measure a backbone here now (a few seconds), unless this machine knows its speed already.
+
+    While a run trains, the figure would be too slow: it is then kept for this session only.
+    """
+    rate = recall_or_measure(backbone, image_size, device, train=train, remember=not get_runner().active())
+    st.session_state.setdefault(SESSION_MEASUREMENTS, {})[(backbone, image_size, device, train)] = rate
+    return rate
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
