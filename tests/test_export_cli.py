@@ -129,3 +129,43 @@ def test_backbones_lists_the_catalog_with_availability(env):
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
     assert {"mobilenet_v2", "resnet18", "efficientnet_lite0", "vit_b_16", "convnext_tiny"} <= set(rows)
     assert "available" in rows["mobilenet_v2"]
+
+
+def test_predict_prints_one_line_per_image_in_order(trained, dataset, env):
+    images = [next((dataset / name).iterdir()) for name in ("circles", "squares", "crosses")]
+    done = cli("predict", trained[0]["run_dir"], *images, "--top", 2, env=env)
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["image"] for line in lines] == [str(image) for image in images]
+    assert all(len(line["top"]) == 2 for line in lines)
+
+
+def test_train_with_an_mlp_head_into_another_runs_folder(dataset, tmp_path, env):
+    done = cli("train", dataset, "--epochs", 3, "--image-size", 64, "--head", "mlp", "--quiet",
+               "--runs-dir", tmp_path / "elsewhere", env=env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert Path(result["run_dir"]).parent == tmp_path / "elsewhere" and result["status"] == "succeeded"
+    model, config, *_ = load_checkpoint(Path(result["run_dir"]) / "model_best.pt")
+    assert config.head == "mlp" and isinstance(model.head, torch.nn.Sequential)
+
+
+def test_files_that_cannot_be_read_or_written_are_one_clear_line(trained, dataset, tmp_path, env):
+    done = cli("train", dataset, "--weights-file", tmp_path / "missing.pth", "--quiet", env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "missing.pth" in json.loads(done.stdout)["error"]
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    done = cli("export", trained[0]["run_dir"], "--out", a_file / "export", env=env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_damaged_model_file_is_reported_not_crashed_on(trained, tmp_path, env):
+    run_dir = tmp_path / "damaged-run"
+    run_dir.mkdir()
+    (run_dir / "model_best.pt").write_bytes(Path(trained[0]["run_dir"], "model_best.pt").read_bytes()[:5000])
+    done = cli("predict", run_dir, tmp_path / "x.png", env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "not a usable model file" in done.stderr

@@ -1,10 +1,11 @@
-"""Step 2: training in the background, watched live: a run that succeeds, one cancelled, a reload."""
+"""Step 2: training in the background, watched live: a run that succeeds, one cancelled, a reload, a second browser."""
 import re
 import time
 
 import pytest
 
-from browser_support import PROGRESS, dataframe_rows, main, progress_value, screenshot_on_failure, wait_for
+from browser_support import (PROGRESS, context_page, dataframe_rows, main, progress_value, screenshot_on_failure,
+                             wait_for)
 
 from .steps import (CANCEL_WITHIN_S, CLASSES, RUN_TIMEOUT_MS, chart, choose_training, ensure_dataset, expect,
                     points, run_caption, run_state, start_training, watch_until_trained)
@@ -84,7 +85,7 @@ def test_fine_tune_run_can_be_cancelled(page, shots, server, image_folder):
 
 
 @screenshot_on_failure
-def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_folder):
+def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_folder, browser):
     ensure_dataset(page, image_folder)
     choose_training(page, "Fine-tuning", epochs=100, epochs_label="Epochs after the warm-up")
     run_id = start_training(page)
@@ -107,5 +108,15 @@ def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_
     wait_for(lambda: points(page, "loss", run_id) > after, timeout=30, message="the curve to keep growing")
     shots.take(page, "08-reload")
 
-    body.get_by_role("button", name="Cancel this run").click()
+    # A second browser (a teacher's projector, a student's laptop) opens the run by its link, sees it
+    # live, and cancels it; the first browser sees the run end.
+    with context_page(browser, server.url) as second:
+        second.goto(f"/runs?run={run_id}")
+        expect(second.get_by_role("heading", name="Runs", level=1)).to_be_visible(timeout=60_000)
+        expect(run_caption(second, run_id)).to_contain_text("fine tune · 100 epochs")
+        wait_for(lambda: points(second, "loss", run_id) >= after, timeout=15,
+                 message="the curves so far in the second browser")
+        main(second).get_by_role("button", name="Cancel this run").click()
+        expect(main(second).get_by_text(re.compile(r"^Cancelled after "))).to_be_visible(
+            timeout=CANCEL_WITHIN_S * 1000)
     expect(body.get_by_text(re.compile(r"^Cancelled after "))).to_be_visible(timeout=CANCEL_WITHIN_S * 1000)
