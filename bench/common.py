@@ -182,6 +182,29 @@ def matmul_peak_gflops(device: str, n: int, dtype=None, repeats: int = 10) -> fl
     return 2 * n ** 3 / best / 1e9
 
 
+def conv_peak_gflops(device: str, dtype=None, batch: int = 32, repeats: int = 5) -> float:
+    """Best GFLOP/s of a few dense convolutions in channels_last: the kernels a CNN spends its time in.
+
+    On a CPU, torch.matmul goes through a BLAS (MKL) while convolutions go through oneDNN, and the two
+    need not use the same instructions (MKL may choose an AVX2 path on AMD processors that have
+    AVX-512), so a network can beat the matmul figure; this one is the stricter yardstick for it.
+    """
+    import torch
+
+    dtype = dtype or torch.float32
+    best = 0.0
+    for channels, size, kernel in ((256, 28, 3), (512, 14, 3), (1024, 14, 1)):
+        conv = torch.nn.Conv2d(channels, channels, kernel, padding=kernel // 2, bias=False).eval()
+        conv = conv.to(device=device, dtype=dtype, memory_format=torch.channels_last)
+        x = torch.randn(batch, channels, size, size, device=device, dtype=dtype)
+        x = x.contiguous(memory_format=torch.channels_last)
+        flops = 2 * batch * size * size * channels * channels * kernel * kernel
+        with torch.inference_mode():
+            seconds = min(time_iterations(lambda: conv(x), warmup=2, iters=repeats, device=device))
+        best = max(best, flops / seconds / 1e9)
+    return best
+
+
 def reference_and_engine(records: list[dict]):
     """Per (backbone, image size, epochs), in first-seen order: (key, reference records, engine records)."""
     for key in dict.fromkeys((r["backbone"], r["image_size"], r["epochs"]) for r in records):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every benchmark of issue 5 with its default settings; each one's output goes to bench/out/<name>.txt.
+# Run every benchmark (issue 5, and first_run for issue 3) with its default settings; each one's output goes to bench/out/<name>.txt.
 # usage: bench/run_all.sh [--device auto|cpu|cuda]   (the arguments go to every script; all take --device)
 # Run it on a quiet machine: figures are medians of repeats, but a busy neighbour still skews them.
 set -uo pipefail
@@ -12,5 +12,8 @@ for script in feature_extraction fine_tune throughput ingest ui_rerun data_effic
     echo "== $script $(date -Is)"
     "$PY" "bench/$script.py" "$@" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
 done
+# The app picks its own device, as it does for a user: first_run takes no --device.
+echo "== first_run $(date -Is)"
+"$PY" bench/first_run.py 2>&1 | tee bench/out/first_run.txt || failed+=(first_run)
 echo "== done $(date -Is)${failed[*]:+; failed: ${failed[*]}}"
 [ ${#failed[@]} -eq 0 ]

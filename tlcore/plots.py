@@ -162,7 +162,7 @@ def _mark_phases(figure: go.Figure, events: list[dict]) -> None:
         first_epoch[phase] = min(first_epoch.get(phase, event["epoch"]), event["epoch"])
     for phase, epoch in sorted(first_epoch.items(), key=lambda item: item[1])[1:]:
         figure.add_vline(x=epoch - 1, line=dict(dash="dot", color="grey"),
-                         annotation_text=f"{phase} phase", annotation_position="top left")
+                         annotation_text=f"{phase} phase", annotation_position="top right")  # right of the line: clear of the axis labels
 
 
 def _waiting(figure: go.Figure, message: str) -> go.Figure:
