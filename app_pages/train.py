@@ -57,7 +57,10 @@ def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -
                      f"time for this run on {device_label(settings)}": time_here,
                      "pretrained weights": WEIGHTS_WORDS[weights[spec.name]["source"]],
                      "where from": weights[spec.name]["detail"]})
-    st.dataframe(rows, hide_index=True, key="compare_networks")
+    st.dataframe(rows, hide_index=True, key="compare_networks", column_config={
+        "parameters (M)": st.column_config.NumberColumn(format="%.1f"),
+        "ImageNet top-1 (%)": st.column_config.NumberColumn(format="%.1f"),
+        "compute (GFLOPs at 224 px)": st.column_config.NumberColumn(format="%.2f")})
     if unmeasured and st.button(f"Time the {len(unmeasured)} networks not measured yet (a few seconds each)",
                                 icon=":material/timer:", key="measure_all"):
         bar = st.progress(0.0)
@@ -158,10 +161,11 @@ def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, data
             return
         try:
             with st.spinner(f"Timing {spec.title} on a few batches…"):
-                rate = measure(spec.name, settings["image_size"], settings["device"], trains_body(strategy))
+                measure(spec.name, settings["image_size"], settings["device"], trains_body(strategy))
         except (ValueError, RuntimeError, MemoryError) as error:
             st.error(f"The measurement failed: {error}")
             return
+        st.rerun()  # the comparison above shows the new figure too, and the button goes
     seconds = expected_seconds(rate, strategy, settings, dataset)
     trained = f", {rate.train_images_per_s:.0f} training" if rate.train_images_per_s else ""
     st.info(f"About **{fmt.duration(seconds)}** on {rate.device_label} (measured {rate.eval_images_per_s:.0f} "
@@ -196,7 +200,7 @@ else:
     plan = strategy_ui()
     weights_ok = weights_ok_ui(backbone, plan)
     choices = basics_ui(backbone, plan) | advanced_ui(backbone, plan, chosen)
-    estimate_ui(backbone, plan, choices, chosen)  # before the comparison, which then shows what it measured
+    estimate_ui(backbone, plan, choices, chosen)
     with comparison:
         compare_ui(plan, choices, chosen)
     start_ui(chosen, backbone, plan, choices, weights_ok)

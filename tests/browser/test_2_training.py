@@ -5,7 +5,7 @@ import time
 import pytest
 
 from browser_support import (PROGRESS, context_page, dataframe_rows, main, progress_value, screenshot_on_failure,
-                             wait_for)
+                             settle, wait_for)
 
 from .steps import (CANCEL_WITHIN_S, CLASSES, RUN_TIMEOUT_MS, chart, choose_training, ensure_dataset, expect,
                     points, run_caption, run_state, start_training, watch_until_trained)
@@ -17,10 +17,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 def test_feature_extraction_run_trains_live(page, shots, server, image_folder, shared):
     ensure_dataset(page, image_folder)
     choose_training(page, "Feature extraction", epochs=10)
-    expect(main(page).get_by_role("button", name="Start training")).to_be_enabled()
+    body = main(page)
+    expect(body.get_by_role("button", name="Start training")).to_be_enabled()
+    # How long would it take? A few timed batches answer, for this network and for the others.
+    body.get_by_role("button", name="Estimate the time on this device").click()
+    expect(body.get_by_test_id("stAlertContentInfo").filter(has_text="images/s forward")).to_contain_text(
+        re.compile(r"About \d+ s on CPU"), timeout=60_000)
+    body.get_by_test_id("stExpander").filter(has_text="Compare the networks").locator("summary").click()
+    networks = body.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="time for this run"))
+    rows = wait_for(lambda: dataframe_rows(networks), timeout=10, message="the table of networks")
+    times = {row[0]: row[4] for row in rows[1:]}
+    assert re.fullmatch(r"\d+ s", times["MobileNetV2"]) and times["ResNet-18"] == "not measured yet", times
+    settle(page)
     shots.take(page, "02-train-page")
     run_id = start_training(page)
-    body = main(page)
     expect(body.get_by_role("heading", name="shapes · mobilenet_v2")).to_be_visible()
     expect(run_caption(page, run_id)).to_contain_text("feature extraction · 10 epochs · 64 px")
 
