@@ -8,8 +8,10 @@ usage: .venv/bin/python bench/throughput.py [--models mobilenet_v2,resnet18,effi
     model.eval(), default memory format, float input already normalized, torch.inference_mode(),
     fp32. (b) engine: tlcore.embeddings.compute_embeddings over uint8 NHWC images, the backbone
     prepared as the worker prepares it (.to(device, memory_format=channels_last)); this includes
-    normalization and the copy of the features back to numpy, and on CUDA the engine's autocast.
-Random init in both: throughput does not depend on weight values. One iteration = one batch;
+    normalization, BatchNorm folding, the copy of the features back to numpy, on CUDA the engine's
+    autocast, and its own forward batch size (tlcore.inputs.inference_batch_size: on a CPU, small
+    enough to keep activations in cache), over the same --batch images.
+Random init in both: throughput does not depend on weight values. One iteration = --batch images;
 images/s is the median over the timed iterations, warm-up excluded.
 
 FLOPs: 2 x multiply-adds. BackboneSpec.gflops is GMACs at 224 px (torchvision's `_ops`, which its
@@ -58,7 +60,7 @@ def engine_images_per_s(name: str, device: str, batch: int, size: int, warmup: i
     torch.backends.cudnn.benchmark = device.startswith("cuda")  # as the worker sets it
     backbone = create_backbone(name, pretrained=False).to(device, memory_format=torch.channels_last)
     images = np.random.default_rng(0).integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
-    step = lambda: compute_embeddings(backbone, images, device=torch.device(device), batch_size=batch)
+    step = lambda: compute_embeddings(backbone, images, device=torch.device(device))  # in its own batches
     return [batch / t for t in time_iterations(step, warmup=warmup, iters=iters, device=device)]
 
 

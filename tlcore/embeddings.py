@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from .folding import fold_batchnorm
-from .inputs import to_model_input
+from .inputs import inference_batch_size, to_model_input
 from .train import StopRequested, autocast_for
 
 
@@ -21,7 +21,7 @@ def embedding_key(*parts) -> str:
 
 
 @torch.inference_mode()
-def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, batch_size: int = 64,
+def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, batch_size: int | None = None,
                        on_progress=None, should_stop=lambda: False) -> np.ndarray:
     """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
 
@@ -30,6 +30,7 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
 
     Args:
         images: uint8 [N, H, W, 3].
+        batch_size: images per forward pass (default: tlcore.inputs.inference_batch_size).
     Returns:
         float32 [N, feature_dim].
     """
@@ -37,6 +38,7 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
     autocast, _ = autocast_for(device)
     spec = backbone.spec
     out = np.empty((len(images), spec.feature_dim), dtype=np.float32)
+    batch_size = batch_size or inference_batch_size(images.shape[1], device)
     network = None
     for start in range(0, len(images), batch_size):
         if should_stop():

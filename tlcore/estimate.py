@@ -18,6 +18,7 @@ from . import paths
 from .backbones import create_backbone, get_spec
 from .device import configure_cpu_threads, describe_device, resolve_device
 from .folding import fold_batchnorm
+from .inputs import inference_batch_size
 from .runs import read_json, write_json_atomic
 from .strategies import get_strategy
 from .train import autocast_for
@@ -49,7 +50,7 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
         image_size: side of the square input (a backbone with a fixed size uses its own).
         device: "auto", "cpu", "cuda", ...
         train: also time training steps through the whole network.
-        batch_size: images per timed batch.
+        batch_size: images per timed training batch (forward-only batches take the engine's own size).
         batches: timed batches per mode, after one warm-up batch; fewer when one takes longer than budget_s.
         budget_s: stop timing a mode once this much time was spent on it.
 
@@ -65,14 +66,17 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
     x = torch.rand(batch_size, 3, size, size, device=target).contiguous(memory_format=torch.channels_last)
     autocast, _ = autocast_for(target)
 
+    # Forward passes as compute_embeddings and validation run them: BatchNorm folded, their batch size.
     model.eval()
-    frozen = fold_batchnorm(model, x[:2])  # as compute_embeddings runs it
+    frozen = fold_batchnorm(model, x[:2])
+    eval_batch = torch.rand(inference_batch_size(size, target), 3, size, size, device=target)
+    eval_batch = eval_batch.contiguous(memory_format=torch.channels_last)
 
     def forward():
         with torch.inference_mode(), autocast:
-            frozen(x)
+            frozen(eval_batch)
 
-    eval_ips = batch_size / _seconds_per_batch(forward, target, batches, budget_s)
+    eval_ips = len(eval_batch) / _seconds_per_batch(forward, target, batches, budget_s)
     train_ips = None
     if train:
         model.train()

@@ -22,7 +22,7 @@ from .data import DataError, load_split_arrays, scan
 from .device import configure_cpu_threads, describe_device, resolve_device
 from .embeddings import EmbeddingCache, compute_embeddings, embedding_key
 from .imagecache import ImageCache
-from .inputs import ArrayBatches, augment, to_model_input
+from .inputs import ArrayBatches, augment, inference_batch_size, to_model_input
 from .model import create_classifier, save_checkpoint
 from .recorder import RunRecorder, StatusWriter
 from .strategies import get_strategy
@@ -135,7 +135,8 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
 
     return PhaseData(
         train=ArrayBatches(arrays["train"][0], arrays["train"][1], config.batch_size, True, generator, device),
-        val=ArrayBatches(arrays["val"][0], arrays["val"][1], 64, False, device=device),
+        val=ArrayBatches(arrays["val"][0], arrays["val"][1], inference_batch_size(config.image_size, device), False,
+                         device=device),
         prepare=prepare)
 
 
