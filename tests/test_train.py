@@ -184,19 +184,24 @@ def test_a_second_signal_stops_the_worker_wherever_it_is(tmp_path):
 
     from tlcore.worker import CancelFlag
 
+    def spin():  # signal handlers run between bytecodes of the main thread
+        for _ in range(10_000):
+            pass
+
+    before = signal.getsignal(signal.SIGTERM)
     flag = CancelFlag(tmp_path)
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        flag.install_signal_handlers()
+    with flag.signal_handlers():
+        flag.armed = True  # the run's work is under way
         os.kill(os.getpid(), signal.SIGTERM)  # the first asks: the loop sees it at its next batch
+        spin()
         assert flag()
         with pytest.raises(StopRequested):  # the second insists: raised right where the worker is
             os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(1000):  # the handler runs between bytecodes of the main thread
-                pass
-    finally:
-        for sig, handler in saved.items():
-            signal.signal(sig, handler)
+            spin()
+        flag.armed = False  # the final status is being written: nothing may cut it short
+        os.kill(os.getpid(), signal.SIGTERM)
+        spin()
+    assert signal.getsignal(signal.SIGTERM) is before  # the process's own handlers are back
 
 
 def test_early_stopping_ends_a_phase():

@@ -3,6 +3,7 @@
 The CLI calls execute_run() in its own process; the app's runner starts
 `python -m tlcore worker RUN_DIR`, which calls the same function.
 """
+import contextlib
 import hashlib
 import json
 import os
@@ -21,6 +22,7 @@ from .config import ConfigError
 from .data import DataError, load_split_arrays, scan
 from .device import configure_cpu_threads, describe_device, resolve_device
 from .embeddings import EmbeddingCache, compute_embeddings, embedding_key
+from .folding import fold_batchnorm
 from .imagecache import ImageCache
 from .inputs import ArrayBatches, augment, inference_batch_size, to_model_input
 from .model import create_classifier, save_checkpoint
@@ -37,22 +39,31 @@ class CancelFlag:
     """True once a cancel file appears in the run folder or the process gets SIGTERM/SIGINT.
 
     The loop polls it between batches. A second signal means the first went unheard (a step that
-    takes minutes, weights being fetched): it raises StopRequested at once, wherever the worker is,
-    so the run still ends as cancelled, with its folder in order, before the runner's SIGKILL.
+    takes minutes, weights being fetched; a person pressing Ctrl-C again): while the run's work is
+    under way (``armed``), it raises StopRequested at once, wherever the worker is, so the run still
+    ends as cancelled with its folder in order. Once the work is over, the final status is written
+    whatever arrives.
     """
 
     def __init__(self, run_dir: Path):
         self.run_dir = run_dir
         self.signalled = threading.Event()
+        self.armed = False
         self._last_check = 0.0
         self._requested = False
 
-    def install_signal_handlers(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, self._on_signal)
+    @contextmanager
+    def signal_handlers(self):
+        """SIGTERM and SIGINT set the flag (and, the second time, stop the work) inside the block."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _on_signal(self, *_) -> None:
-        if self.signalled.is_set():
+        if self.signalled.is_set() and self.armed:
             raise StopRequested()
         self.signalled.set()
 
@@ -111,7 +122,14 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
     spec = model.backbone.spec
     if phase.inputs == "embeddings":
         cache = EmbeddingCache(paths.cache_dir())
-        features = {}
+        features, folded = {}, []  # the backbone with BatchNorm folded, made once for both splits
+
+        def frozen_backbone(images):
+            if not folded:
+                example = to_model_input(torch.from_numpy(images[:2]), spec.mean, spec.std, device)
+                folded.append(fold_batchnorm(model.backbone, example))
+            return folded[0]
+
         for split, (images, labels) in arrays.items():
             key = embedding_key(manifest.fingerprint(), split, weights_identity(config), config.image_size)
 
@@ -119,8 +137,8 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
                 def report(done, total):
                     status.update(stage={"name": "embedding", "split": split, "done": done, "total": total})
                 with timed(timings, "embedding_s"):
-                    return compute_embeddings(model.backbone, images, device=device, on_progress=throttled(report),
-                                              should_stop=should_stop)
+                    return compute_embeddings(frozen_backbone(images), images, device=device,
+                                              on_progress=throttled(report), should_stop=should_stop)
 
             features[split], _ = cache.get_or_compute(key, compute)
         status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
@@ -140,6 +158,65 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
         prepare=prepare)
 
 
+def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, callbacks) -> dict:
+    """The run's work, from its config to the saved model; returns the succeeded status fields."""
+    config = runs.load_config(run_dir)
+    check_image_size(config)
+    configure_cpu_threads()
+    device = resolve_device(config.device)
+    status.update(device=describe_device(device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    status.update(stage={"name": "scanning", "done": 0, "total": 0})
+    cache = ImageCache(paths.cache_dir())
+    report_scan = throttled(lambda done, total: status.update(
+        stage={"name": "scanning", "done": done, "total": total}))
+
+    def scan_progress(done: int, total: int) -> None:
+        if should_stop():  # a big folder takes minutes to decode the first time
+            raise StopRequested()
+        report_scan(done, total)
+
+    with timed(timings, "scan_s"):
+        manifest = scan(Path(config.data), cache=cache, image_size=config.image_size,
+                        val_fraction=config.val_fraction, seed=config.seed, on_progress=scan_progress)
+    manifest.save(run_dir / "manifest.json")
+    runs.write_json_atomic(run_dir / "labels.json", manifest.classes)
+    runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
+                                "counts": manifest.counts(), "skipped": len(manifest.skipped),
+                                "warnings": manifest.warnings})
+    with timed(timings, "load_arrays_s"):
+        arrays = {split: load_split_arrays(manifest, cache, split) for split in ("train", "val")}
+
+    strategy = get_strategy(config.strategy)
+    status.update(stage={"name": "loading backbone"})
+    with timed(timings, "backbone_s"):
+        model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained)
+        model = model.to(device, memory_format=torch.channels_last)
+    phases = strategy.plan(model, config)
+    status.update(stage={"name": "training"})
+
+    recorder = RunRecorder(run_dir, status)
+    with timed(timings, "fit_s"):
+        result = fit(model, phases,
+                     lambda phase: make_phase_data(phase, model=model, manifest=manifest, arrays=arrays,
+                                                   config=config, device=device, status=status,
+                                                   should_stop=should_stop, generator=generator,
+                                                   timings=timings),
+                     device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
+                     should_stop=should_stop, early_stop_patience=config.early_stop_patience)
+    model.load_state_dict(result.best_state)
+    save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
+                    epoch=result.best_epoch, val_acc=result.best_val_acc)
+    return dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),
+                final_val_acc=round(result.final_val_acc, 5), best_epoch=result.best_epoch,
+                epochs_run=result.epochs_run, stopped_early=result.stopped_early,
+                train_images_per_s=round(result.train_images_per_s, 1))
+
+
 def execute_run(run_dir: Path, callbacks=()) -> dict:
     """Train the run described by run_dir/config.json and record everything in run_dir.
 
@@ -150,82 +227,34 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
     started = time.perf_counter()
     status = StatusWriter(run_dir)
     should_stop = CancelFlag(run_dir)
-    if threading.current_thread() is threading.main_thread():
-        should_stop.install_signal_handlers()
+    on_main_thread = threading.current_thread() is threading.main_thread()
     timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
-    status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
-    status.start_heartbeat()
-    try:
-        config = runs.load_config(run_dir)
-        check_image_size(config)
-        configure_cpu_threads()
-        device = resolve_device(config.device)
-        status.update(device=describe_device(device))
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
-        torch.manual_seed(config.seed)
-        generator = torch.Generator().manual_seed(config.seed)
-
-        status.update(stage={"name": "scanning", "done": 0, "total": 0})
-        cache = ImageCache(paths.cache_dir())
-        report_scan = throttled(lambda done, total: status.update(
-            stage={"name": "scanning", "done": done, "total": total}))
-
-        def scan_progress(done: int, total: int) -> None:
-            if should_stop():  # a big folder takes minutes to decode the first time
-                raise StopRequested()
-            report_scan(done, total)
-
-        with timed(timings, "scan_s"):
-            manifest = scan(Path(config.data), cache=cache, image_size=config.image_size,
-                            val_fraction=config.val_fraction, seed=config.seed, on_progress=scan_progress)
-        manifest.save(run_dir / "manifest.json")
-        runs.write_json_atomic(run_dir / "labels.json", manifest.classes)
-        runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
-                                    "counts": manifest.counts(), "skipped": len(manifest.skipped),
-                                    "warnings": manifest.warnings})
-        with timed(timings, "load_arrays_s"):
-            arrays = {split: load_split_arrays(manifest, cache, split) for split in ("train", "val")}
-
-        strategy = get_strategy(config.strategy)
-        status.update(stage={"name": "loading backbone"})
-        with timed(timings, "backbone_s"):
-            model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained)
-            model = model.to(device, memory_format=torch.channels_last)
-        phases = strategy.plan(model, config)
-        status.update(stage={"name": "training"})
-
-        recorder = RunRecorder(run_dir, status)
-        with timed(timings, "fit_s"):
-            result = fit(model, phases,
-                         lambda phase: make_phase_data(phase, model=model, manifest=manifest, arrays=arrays,
-                                                       config=config, device=device, status=status,
-                                                       should_stop=should_stop, generator=generator,
-                                                       timings=timings),
-                         device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
-                         should_stop=should_stop, early_stop_patience=config.early_stop_patience)
-        model.load_state_dict(result.best_state)
-        save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
-                        epoch=result.best_epoch, val_acc=result.best_val_acc)
-        final = dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),
-                     final_val_acc=round(result.final_val_acc, 5), best_epoch=result.best_epoch,
-                     epochs_run=result.epochs_run, stopped_early=result.stopped_early,
-                     train_images_per_s=round(result.train_images_per_s, 1))
-    except StopRequested:
-        final = dict(state="cancelled", error=None)
-    except EXPECTED_ERRORS as exc:
-        final = dict(state="failed", error=str(exc))
-    except OSError as exc:  # the environment, not a bug: a missing weights file, a full disk
-        where = f" ({exc.filename})" if exc.filename else ""
-        final = dict(state="failed", error=f"A file could not be read or written{where}: {exc.strerror or exc}.")
-    except Exception as exc:  # a bug or an environment fault: keep the details in the log, a sentence in the UI
-        traceback.print_exc()
-        final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
-    finally:
-        status.stop_heartbeat()
-    final.update(ended_at=time.time(), wall_s=round(time.perf_counter() - started, 2), stage=None, timings=timings)
-    status.update(**final)
-    runs.append_event(run_dir, {"type": "end", "time": time.time(), **{k: v for k, v in final.items()}})
+    with should_stop.signal_handlers() if on_main_thread else contextlib.nullcontext():
+        status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
+        status.start_heartbeat()
+        try:
+            should_stop.armed = True
+            try:
+                final = _train(run_dir, status, should_stop, timings, callbacks)
+            finally:
+                should_stop.armed = False  # from here on a signal cannot cut the final writes short
+        except StopRequested:
+            final = dict(state="cancelled", error=None)
+        except EXPECTED_ERRORS as exc:
+            final = dict(state="failed", error=str(exc))
+        except OSError as exc:  # the environment, not a bug: a missing weights file, a full disk
+            where = f" ({exc.filename})" if exc.filename else ""
+            final = dict(state="failed",
+                         error=f"A file could not be read or written{where}: {exc.strerror or exc}.")
+        except Exception as exc:  # a bug or a fault of the machine: details in the log, a sentence in the UI
+            traceback.print_exc()
+            final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
+        finally:
+            status.stop_heartbeat()
+        final.update(ended_at=time.time(), wall_s=round(time.perf_counter() - started, 2), stage=None,
+                     timings=timings)
+        status.update(**final)
+        runs.append_event(run_dir, {"type": "end", "time": time.time(), **{k: v for k, v in final.items()}})
     return status.status
 
 
