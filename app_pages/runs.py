@@ -2,6 +2,7 @@
 import streamlit as st
 
 from tlcore import plots
+from tlcore.runner import queue_places
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
 from ui.resources import get_runner
@@ -23,10 +24,10 @@ def _runs_table(was_busy: bool) -> None:
     runs = list_runs()
     if was_busy and all(run.state in FINAL_STATES for run in runs):
         st.rerun()  # everything finished: one full rerun, then the table stops refreshing
-    queue = get_runner().queued()
+    places = queue_places(runs)
     st.dataframe(
         [{"run": fmt.run_name(run),
-          "status": fmt.state_text(run.state, queue.index(run.run_id) + 1 if run.run_id in queue else None),
+          "status": fmt.state_text(run.state, places.get(run.run_id)),
           "dataset": fmt.dataset_label(run),
           "backbone": run.config.backbone if run.config else "—",
           "strategy": run.config.strategy.replace("_", " ") if run.config else "—",

@@ -7,21 +7,9 @@ from apptest_support import home, offline_weights, open_app, table, texts  # noq
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.config import RunConfig
+from waiting import run_state, wait_for
 
 RUN_TIMEOUT_S = 120
-
-
-def wait_for(predicate, timeout: float = RUN_TIMEOUT_S, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
-
-
-def state(run_dir) -> str:
-    return runs.read_status(run_dir).get("state")
 
 
 def test_queue_cancel_and_compare(home, offline_weights):
@@ -30,7 +18,7 @@ def test_queue_cancel_and_compare(home, offline_weights):
     settings = {"data": str(folder), "image_size": 64, "batch_size": 4, "extra": {"dataset": "shapes"}}
     long_run = runs.create_run(RunConfig(**settings, strategy="fine_tune", epochs=500, head_epochs=0,
                                          name="Long one"), paths.runs_dir())
-    wait_for(lambda: state(long_run) == "running")
+    wait_for(lambda: run_state(long_run) == "running")
     first = runs.create_run(RunConfig(**settings, epochs=3, name="First in line"), paths.runs_dir())
     second = runs.create_run(RunConfig(**settings, epochs=3, seed=1, name="Second in line"), paths.runs_dir())
 
@@ -45,8 +33,8 @@ def test_queue_cancel_and_compare(home, offline_weights):
     # The newest run is shown; pick the long one and cancel it: the queue moves on by itself.
     at.selectbox(key="run_picker").select(long_run.name).run()
     at.button(key=f"cancel_{long_run.name}").click().run()
-    wait_for(lambda: state(long_run) == "cancelled", timeout=30)
-    wait_for(lambda: state(first) == state(second) == "succeeded")
+    wait_for(lambda: run_state(long_run) == "cancelled", timeout=30)
+    wait_for(lambda: run_state(first) == run_state(second) == "succeeded", timeout=RUN_TIMEOUT_S)
     at.run()
     assert not at.exception
     assert f"Cancelled after" in texts(at.info)

@@ -64,3 +64,14 @@ def test_each_device_is_one_slot(monkeypatch):
     pretend(monkeypatch, cuda=False)
     assert device_slot(RunConfig(data="x", device="auto")) == "cpu:0"
     assert device_slot(RunConfig(data="x", device="cuda")) == "cuda"  # unusable here: its worker says why
+
+
+def test_queue_places_are_counted_per_device(tmp_path, monkeypatch):
+    from tlcore import runs
+    from tlcore.runner import queue_places
+
+    pretend(monkeypatch, cuda=True, gpus=1)
+    made = [runs.create_run(RunConfig(data="x", device=device), tmp_path).name
+            for device in ("cpu", "cuda", "auto", "cpu")]
+    places = queue_places(runs.list_runs(tmp_path))
+    assert [places[run_id] for run_id in made] == [1, 1, 2, 2]  # "auto" is the GPU here

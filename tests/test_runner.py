@@ -12,6 +12,7 @@ from tlcore.config import RunConfig
 from tlcore.runner import Runner
 
 from imagegen import make_image_folder
+from waiting import run_state, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +35,8 @@ def endless(dataset):
     return quick(dataset, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
 
 
-def wait_for(predicate, timeout=60.0, every=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError("condition not met in time")
-
-
 def state(runner, run_id):
-    return runs.read_status(runner.run_dir(run_id)).get("state")
+    return run_state(runner.run_dir(run_id))
 
 
 def training_started(runner, run_id):
@@ -142,9 +133,9 @@ def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(dataset, run
 def test_runs_wait_for_their_own_device_only(dataset, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
-        on_cpu = runner.submit(endless(dataset))
+        on_cpu = runner.submit(endless(dataset).replace(device="cpu"))
         wait_for(lambda: state(runner, on_cpu) == "running")
-        next_on_cpu = runner.submit(quick(dataset))
+        next_on_cpu = runner.submit(quick(dataset, device="cpu"))
         on_gpu = runner.submit(quick(dataset, device="cuda"))  # another device: no need to wait
         wait_for(lambda: state(runner, on_gpu) in runs.FINAL_STATES, timeout=60)
         assert state(runner, on_cpu) == "running" and state(runner, next_on_cpu) == "queued"

@@ -66,8 +66,9 @@ def describe_exit(code: int | None) -> str:
 class Runner:
     """Starts queued runs as `python -m tlcore worker RUN_DIR`, one at a time per device. Thread-safe.
 
-    Two runs on one device would each take twice as long and could run out of memory together;
-    a run on the GPU and one on the CPU do not compete, so they may train side by side.
+    Two runs on one device would each take twice as long and could run out of memory together.
+    A run on a GPU and one on the CPU compete only for the processor's cores (the GPU run's data
+    preparation), so they may train side by side.
     """
 
     def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5):
@@ -76,6 +77,7 @@ class Runner:
         self._children: dict[str, subprocess.Popen] = {}
         self._cancel_asked: dict[str, float] = {}
         self._silent_since: dict[str, float] = {}  # runs whose live worker stopped beating, since when
+        self._terminated: set[str] = set()  # runs whose worker was sent SIGTERM after an unheard cancel
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -106,8 +108,7 @@ class Runner:
 
     def queued(self) -> list[str]:
         """Queued run ids, next to start first."""
-        waiting = [r for r in runs.list_runs(self.runs_dir) if r.state == "queued"]
-        return [r.run_id for r in sorted(waiting, key=lambda r: (r.created_at, r.run_id))]
+        return [r.run_id for r in in_line(runs.list_runs(self.runs_dir))]
 
     def active(self) -> list[str]:
         return [r.run_id for r in runs.list_runs(self.runs_dir) if r.state == "running"]
@@ -165,8 +166,7 @@ class Runner:
         with self._lock, self._dispatch_lock():
             all_runs = runs.list_runs(self.runs_dir)
             busy = {device_slot(s.config) for s in all_runs if s.state == "running" and self._check_running(s)}
-            queued = sorted((s for s in all_runs if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
-            for summary in queued:
+            for summary in in_line(all_runs):
                 slot = device_slot(summary.config)
                 if slot not in busy:  # a run for a busy device waits; one for another device may go first
                     self._launch(summary.run_id)
@@ -176,67 +176,86 @@ class Runner:
         """At start-up: runs left 'running' by a worker that is gone (or hung) become 'interrupted'."""
         with self._lock, self._dispatch_lock():
             for summary in runs.list_runs(self.runs_dir):
-                if summary.state == "running" and not self._worker_alive(summary):
-                    _kill_worker(summary.status.get("pid"))  # a hung one must not train beside the next run
-                    runs.update_status(summary.run_dir, state="interrupted", ended_at=time.time(),
-                                       error="The server stopped while this run was training, so it was interrupted.")
+                if summary.state != "running" or self._worker_alive(summary):
+                    continue
+                pid = summary.status.get("pid")
+                if pid_alive(pid) and not is_worker_of(pid, summary.run_dir):
+                    continue  # a live process of another kind (a CLI run, paused perhaps): tick() watches it
+                kill_worker(pid, summary.run_dir)  # a hung one must not train beside the next run
+                runs.update_status(summary.run_dir, state="interrupted", ended_at=time.time(),
+                                   error="The server stopped while this run was training, so it was interrupted.")
 
     def _worker_alive(self, summary) -> bool:
+        """Its process lives and its heartbeat is fresh."""
+        return self._process_alive(summary) and self._beating(summary)
+
+    @staticmethod
+    def _process_alive(summary) -> bool:
+        # A child between fork and exec still shows its parent's command line: checked once settled.
+        settled = time.time() - (summary.status.get("started_at") or 0) > WORKER_START_S
+        return pid_alive(summary.status.get("pid"), check_command=settled)
+
+    @staticmethod
+    def _beating(summary) -> bool:
         status = summary.status
         heartbeat = status.get("heartbeat_at") or status.get("started_at") or 0
-        settled = time.time() - (status.get("started_at") or 0) > WORKER_START_S
-        return pid_alive(status.get("pid"), check_command=settled) and time.time() - heartbeat < HEARTBEAT_STALE_S
+        return time.time() - heartbeat < HEARTBEAT_STALE_S
 
     def _check_running(self, summary) -> int:
-        """Returns 1 if the run still holds its device, 0 once its worker is found dead (or was stopped, hung)."""
-        child = self._children.get(summary.run_id)
+        """Returns 1 if the run still holds its device, 0 once its worker is gone (dead, or stopped as hung)."""
+        run_id, pid = summary.run_id, summary.status.get("pid")
+        child = self._children.get(run_id)
         code = child.poll() if child else None
-        alive = code is None and self._worker_alive(summary)
-        if code is None and not alive and self._hung(summary):
-            silent_for = time.monotonic() - self._silent_since[summary.run_id]
-            if silent_for < HEARTBEAT_STALE_S:
+        if code is None and self._process_alive(summary):
+            if self._beating(summary):
+                self._silent_since.pop(run_id, None)
+                self._escalate_cancel(summary)
+                return 1
+            if not is_worker_of(pid, summary.run_dir):
+                return 1  # not a worker of ours (a CLI run in a terminal, paused perhaps): it holds the device
+            silent_since = self._silent_since.setdefault(run_id, time.monotonic())
+            if time.monotonic() - silent_since < HEARTBEAT_STALE_S:
                 return 1  # perhaps the machine just woke up: its heartbeat may come back
-            _kill_worker(summary.status.get("pid"))
+            kill_worker(pid, summary.run_dir)
             if child:
                 reap(child)
-            if summary.run_id in self._cancel_asked:
-                runs.update_status(summary.run_dir, state="cancelled", ended_at=time.time(), error=None)
-            else:
-                runs.update_status(summary.run_dir, state="failed", ended_at=time.time(),
-                                   error=f"The training process stopped responding (no sign of life for over "
-                                         f"{HEARTBEAT_STALE_S + silent_for:.0f} s), so it was stopped.")
-            self._forget(summary.run_id)
+            self._end(summary, f"The training process stopped responding (no sign of life for over "
+                               f"{2 * HEARTBEAT_STALE_S:.0f} s), so it was stopped.")
             return 0
-        self._silent_since.pop(summary.run_id, None)
-        if alive:
-            asked = self._cancel_asked.get(summary.run_id)
-            if asked and time.monotonic() - asked > CANCEL_GRACE_S and summary.status.get("pid"):
-                os.kill(summary.status["pid"], signal.SIGKILL if time.monotonic() - asked > 3 * CANCEL_GRACE_S
-                        else signal.SIGTERM)
-            return 1
-        self._children.pop(summary.run_id, None)
         if child and code is None:
             code = reap(child)  # it died between poll() and the liveness check
-        status = runs.read_status(summary.run_dir)  # the worker may have finished since we listed
-        if status.get("state") == "running":
-            if summary.run_id in self._cancel_asked:
-                runs.update_status(summary.run_dir, state="cancelled", ended_at=time.time(), error=None)
-            else:
-                runs.update_status(summary.run_dir, state="failed", ended_at=time.time(),
-                                   error=describe_exit(code if child else None))
-        self._forget(summary.run_id)
+        if runs.read_status(summary.run_dir).get("state") == "running":  # it may have finished since we listed
+            self._end(summary, describe_exit(code if child else None))
+        self._forget(run_id)
         return 0
 
-    def _hung(self, summary) -> bool:
-        """Whether the run's worker process lives but its heartbeat stopped; notes since when."""
-        if not pid_alive(summary.status.get("pid")):
-            return False
-        self._silent_since.setdefault(summary.run_id, time.monotonic())
-        return True
+    def _escalate_cancel(self, summary) -> None:
+        """A cancel the worker has not honoured: SIGTERM once after a grace period, SIGKILL after three."""
+        asked = self._cancel_asked.get(summary.run_id)
+        if asked is None:
+            return
+        waited = time.monotonic() - asked
+        if waited > 3 * CANCEL_GRACE_S:
+            kill_worker(summary.status.get("pid"), summary.run_dir)
+        elif waited > CANCEL_GRACE_S and summary.run_id not in self._terminated:
+            self._terminated.add(summary.run_id)
+            try:
+                os.kill(summary.status["pid"], signal.SIGTERM)
+            except (ProcessLookupError, PermissionError, KeyError):
+                pass
+
+    def _end(self, summary, error: str) -> None:
+        """A run whose worker is gone: cancelled if someone asked for that, else failed with the reason."""
+        if summary.run_id in self._cancel_asked:
+            runs.update_status(summary.run_dir, state="cancelled", ended_at=time.time(), error=None)
+        else:
+            runs.update_status(summary.run_dir, state="failed", ended_at=time.time(), error=error)
+        self._forget(summary.run_id)
 
     def _forget(self, run_id: str) -> None:
         for table in (self._children, self._cancel_asked, self._silent_since):
             table.pop(run_id, None)
+        self._terminated.discard(run_id)
 
     def _launch(self, run_id: str) -> None:
         run_dir = self.run_dir(run_id)
@@ -263,9 +282,31 @@ def device_slot(config: RunConfig | None) -> str:
     return f"{device.type}:{device.index or 0}"
 
 
-def _kill_worker(pid: int | None) -> None:
-    """SIGKILL a worker and anything it started (it leads its own process group)."""
-    if not pid_alive(pid):
+def in_line(summaries: list[runs.RunSummary]) -> list[runs.RunSummary]:
+    """The queued runs, first come first served."""
+    return sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
+
+
+def queue_places(summaries: list[runs.RunSummary]) -> dict[str, int]:
+    """Each queued run's place in the line for its device (1: next to start there)."""
+    places, counts = {}, {}
+    for summary in in_line(summaries):
+        slot = device_slot(summary.config)
+        counts[slot] = counts.get(slot, 0) + 1
+        places[summary.run_id] = counts[slot]
+    return places
+
+
+def is_worker_of(pid: int | None, run_dir: Path) -> bool:
+    """Whether pid is the `python -m tlcore worker RUN_DIR` process of this run (not a reused PID, not a
+    CLI run): the only processes the runner may kill."""
+    command = _command_line(pid)
+    return bool(command) and b"tlcore worker" in command and Path(run_dir).name.encode() in command
+
+
+def kill_worker(pid: int | None, run_dir: Path) -> None:
+    """SIGKILL a run's worker and anything it started (it leads its own process group)."""
+    if not is_worker_of(pid, run_dir):
         return
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -274,3 +315,17 @@ def _kill_worker(pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+def _command_line(pid: int | None) -> bytes | None:
+    if not pid:
+        return None
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        pass
+    try:  # no /proc (macOS)
+        done = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None

@@ -8,7 +8,8 @@ from pathlib import Path
 import streamlit as st
 
 from tlcore import plots
-from tlcore.runs import FINAL_STATES, RunSummary, load_config, read_json, read_status
+from tlcore.runner import queue_places
+from tlcore.runs import FINAL_STATES, RunSummary, list_runs, load_config, read_json, read_status
 from ui import format as fmt
 from ui.errors import shielded
 from ui.resources import get_runner
@@ -58,9 +59,9 @@ def header_ui(run_dir: Path, status: dict) -> None:
 
 def progress_ui(run_dir: Path, status: dict) -> None:
     if status.get("state") == "queued":
-        queue = get_runner().queued()
-        place = queue.index(run_dir.name) + 1 if run_dir.name in queue else None
-        st.info(f"Waiting for its turn: {fmt.state_text('queued', place)}. Runs train one at a time.")
+        place = queue_places(list_runs(run_dir.parent)).get(run_dir.name)
+        st.info(f"Waiting for its turn: {fmt.state_text('queued', place)}. "
+                "On each device, runs train one at a time.")
     else:
         fraction, text = fmt.progress_text(status)
         st.progress(min(max(fraction, 0.0), 1.0), text=text)
