@@ -57,3 +57,25 @@ def test_a_pair_whose_conv_output_is_also_used_elsewhere_is_not_folded():
     x = torch.randn(2, 3, 8, 8)
     with torch.inference_mode():
         assert fold_batchnorm(model, x) is model  # the check against the original caught it
+
+
+class InPlaceBetween(nn.Module):
+    """conv -> in-place ReLU -> norm (not a foldable pair), then a true conv -> norm pair."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.norm1 = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.conv2, self.norm2 = nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        x = self.norm1(torch.relu_(self.conv1(x)))
+        return self.norm2(self.conv2(x))
+
+
+def test_an_in_place_op_between_conv_and_norm_keeps_that_pair_apart():
+    model = with_trained_statistics(InPlaceBetween())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.inference_mode():
+        folded = fold_batchnorm(model, x)
+        assert torch.allclose(folded(x), model(x), atol=1e-5)
+    assert isinstance(folded.norm1, nn.BatchNorm2d) and isinstance(folded.norm2, nn.Identity)

@@ -23,7 +23,7 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> nn.Module:
     """A copy of model (in eval mode) with every BatchNorm2d that directly follows a Conv2d folded into it.
 
     Args:
-        model: the frozen network; it is not changed.
+        model: the frozen network; its weights are not changed (it is put in eval mode).
         example: a small input batch on the model's device, used to find the pairs and to check the copy.
 
     Returns:
@@ -47,12 +47,19 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor) -> nn.Module:
 
 
 def _conv_batchnorm_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
-    """(conv, norm) where, in one forward pass, norm's input is exactly conv's output and each runs once."""
-    calls: list[tuple[nn.Module, torch.Tensor, torch.Tensor]] = []
-    hooks = [module.register_forward_hook(lambda m, args, out: calls.append((m, args[0], out)))
+    """(conv, norm) where, in one forward pass, norm's input is exactly conv's output, untouched in
+    between (no in-place op such as ReLU(inplace=True) changed it), and each runs once."""
+    calls: list[tuple[nn.Module, torch.Tensor, int]] = []  # (module, the tensor it made or took, its version)
+
+    def record(module, args, out):
+        tensor = out if isinstance(module, nn.Conv2d) else args[0]
+        calls.append((module, tensor, tensor._version))
+
+    hooks = [module.register_forward_hook(record)
              for module in model.modules() if isinstance(module, (nn.Conv2d, nn.BatchNorm2d))]
     try:
-        model(example)
+        with torch.inference_mode(False), torch.no_grad():  # inference tensors keep no version counter
+            model(example.clone())
     finally:
         for hook in hooks:
             hook.remove()
@@ -60,9 +67,9 @@ def _conv_batchnorm_pairs(model: nn.Module, example: torch.Tensor) -> list[tuple
     for module, _, _ in calls:
         runs[module] = runs.get(module, 0) + 1
     pairs = []
-    for (previous, _, produced), (module, consumed, _) in zip(calls, calls[1:]):
+    for (previous, produced, made), (module, consumed, seen) in zip(calls, calls[1:]):
         if (isinstance(previous, nn.Conv2d) and isinstance(module, nn.BatchNorm2d) and consumed is produced
-                and runs[previous] == runs[module] == 1 and module.track_running_stats):
+                and made == seen and runs[previous] == runs[module] == 1 and module.track_running_stats):
             pairs.append((previous, module))
     return pairs
 
