@@ -58,3 +58,30 @@ def test_training_strategies_need_a_training_measurement():
         estimate_seconds(forward_only, "fine_tune", epochs=1, train_images=10, val_images=2)
     with pytest.raises(ValueError, match="Unknown strategy"):
         estimate_seconds(RATE, "magic", epochs=1, train_images=10, val_images=2)
+
+
+@pytest.mark.parametrize("damage", [b"[1, 2, 3]", b"\xff\xfe not text", b'{"x": 1}'])
+def test_a_damaged_measurements_file_means_measure_again(tmp_path, damage):
+    store = tmp_path / "throughputs.json"
+    store.write_bytes(damage)
+    assert recalled_throughput("mobilenet_v2", 32, "cpu", train=False, store=store) is None
+    measured = recall_or_measure("mobilenet_v2", 32, "cpu", train=False, store=store)
+    assert recalled_throughput("mobilenet_v2", 32, "cpu", train=False, store=store) == measured
+
+
+def test_a_kept_measurement_of_another_shape_is_ignored(tmp_path):
+    store = tmp_path / "throughputs.json"
+    recall_or_measure("mobilenet_v2", 32, "cpu", train=False, store=store)
+    kept = json.loads(store.read_text())
+    store.write_text(json.dumps({key: {"images_per_s": 1.0} for key in kept}))  # an older version's fields
+    assert recalled_throughput("mobilenet_v2", 32, "cpu", train=False, store=store) is None
+
+
+def test_validation_while_the_body_trains_is_timed_unfolded():
+    rate = measure_throughput("mobilenet_v2", 32, "cpu", train=True, batch_size=2, batches=1)
+    assert rate.val_images_per_s > 0
+    slow_validation = Throughput("mobilenet_v2", 128, "CPU", eval_images_per_s=100.0, train_images_per_s=25.0,
+                                 build_s=0.5, val_images_per_s=50.0)
+    fast = estimate_seconds(RATE, "scratch", epochs=3, train_images=800, val_images=200)
+    slow = estimate_seconds(slow_validation, "scratch", epochs=3, train_images=800, val_images=200)
+    assert slow - fast == pytest.approx(3 * (200 / 50 - 200 / 100), abs=0.1)

@@ -7,6 +7,7 @@ images a strategy pushes through the network.
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ from .train import autocast_for
 
 WORKER_START_S = 6.0  # a worker process imports torch and loads weights before its first batch
 HEAD_EPOCH_S = 0.05  # an epoch of a linear head on cached features, per 1,000 images
-EMBED_BATCH = 64
-MEASUREMENTS_FILE = "throughputs.json"  # the batch size of compute_embeddings and of validation
+MEASUREMENTS_FILE = "throughputs.json"
+# How a measurement is taken; a new method makes the figures kept from the old one stale.
+MEASUREMENT_METHOD = "folded forward in inference batches; unfolded validation; training steps at batch 16"
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,10 @@ class Throughput:
     backbone: str
     image_size: int
     device_label: str
-    eval_images_per_s: float  # forward only, eval mode (embeddings, validation)
+    eval_images_per_s: float  # forward only, BatchNorm folded: the embedding pass
     train_images_per_s: float | None  # forward + backward + step; None when not measured
     build_s: float  # building the network, a stand-in for loading it in the worker
+    val_images_per_s: float | None = None  # forward only, unfolded: validation while the body trains
 
 
 def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
@@ -77,8 +80,13 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
             frozen(eval_batch)
 
     eval_ips = len(eval_batch) / _seconds_per_batch(forward, target, batches, budget_s)
-    train_ips = None
+    train_ips = val_ips = None
     if train:
+        def validate():  # the training model itself, BatchNorm unfolded: its weights change every epoch
+            with torch.inference_mode(), autocast:
+                model(eval_batch)
+
+        val_ips = len(eval_batch) / _seconds_per_batch(validate, target, batches, budget_s)
         model.train()
         head = nn.Linear(model.spec.feature_dim, 10).to(target)
         optimizer = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=1e-4)
@@ -93,14 +101,20 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
 
         train_ips = batch_size / _seconds_per_batch(step, target, batches, budget_s)
     return Throughput(backbone, size, describe_device(target)["label"], round(eval_ips, 1),
-                      round(train_ips, 1) if train_ips else None, round(build_s, 2))
+                      round(train_ips, 1) if train_ips else None, round(build_s, 2),
+                      round(val_ips, 1) if val_ips else None)
 
 
 def recalled_throughput(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
                         store: str | Path | None = None) -> Throughput | None:
     """The throughput measured earlier on this machine (see recall_or_measure), or None."""
-    remembered = read_json(_store_path(store), {}).get(_measurement_key(backbone, image_size, device, train))
-    return Throughput(**remembered) if remembered else None
+    measurements = read_json(_store_path(store), {})
+    remembered = measurements.get(_measurement_key(backbone, image_size, device, train)) \
+        if isinstance(measurements, dict) else None
+    try:
+        return Throughput(**remembered) if isinstance(remembered, dict) else None
+    except TypeError:  # written by another version, or damaged: measure again
+        return None
 
 
 def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
@@ -127,8 +141,9 @@ def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, t
     if remember:
         path = _store_path(store)
         key = _measurement_key(backbone, image_size, device, train)
+        kept = read_json(path, {})
         try:
-            write_json_atomic(path, {**read_json(path, {}), key: asdict(measured)})
+            write_json_atomic(path, {**(kept if isinstance(kept, dict) else {}), key: asdict(measured)})
         except OSError:
             pass  # not kept (a full disk, a read-only cache): measured again next time, no harm done
     return measured
@@ -157,7 +172,8 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
     else:
         if throughput.train_images_per_s is None:
             raise ValueError(f"Estimating '{strategy}' needs a measurement of training steps.")
-        epoch_s = train_images / throughput.train_images_per_s + val_images / throughput.eval_images_per_s
+        validation_rate = throughput.val_images_per_s or throughput.eval_images_per_s
+        epoch_s = train_images / throughput.train_images_per_s + val_images / validation_rate
         warm_up = embed_s + head_epochs * head_s if plan.name == "fine_tune" and head_epochs else 0.0
         work = warm_up + epochs * epoch_s
     return round(WORKER_START_S + throughput.build_s + work, 1)
@@ -168,11 +184,16 @@ def _store_path(store: str | Path | None) -> Path:
 
 
 def _measurement_key(backbone: str, image_size: int, device: str, train: bool) -> str:
+    size = get_spec(backbone).fixed_image_size or image_size
+    return " | ".join([_machine_identity(device), backbone, f"{size} px", "train" if train else "eval"])
+
+
+@functools.lru_cache(maxsize=8)
+def _machine_identity(device: str) -> str:
+    """What a speed depends on besides the network: processor or GPU, threads, torch, the method."""
     configure_cpu_threads()  # the label names the thread count the worker will use
     info = describe_device(resolve_device(device))
-    size = get_spec(backbone).fixed_image_size or image_size
-    return " | ".join([info["name"], info["label"], f"torch {torch.__version__}", backbone, f"{size} px",
-                       "train" if train else "eval"])
+    return " | ".join([info["name"], info["label"], f"torch {torch.__version__}", MEASUREMENT_METHOD])
 
 
 def _seconds_per_batch(run_batch, device: torch.device, batches: int, budget_s: float) -> float:

@@ -42,7 +42,7 @@ def write_json_atomic(path: Path, value) -> None:
 def read_json(path: Path, default=None):
     try:
         return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (FileNotFoundError, ValueError):  # missing, not JSON, not even text: the default
         return default
 
 
