@@ -20,6 +20,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-get_runner()  # started with the app, so queued runs train even while nobody is on the Train page
-sidebar_ui()
+shielded(get_runner)()  # started with the app, so queued runs train even while nobody is on the Train page
+shielded(sidebar_ui)()
 shielded(page.run)()

@@ -54,7 +54,7 @@ def load_checkpoint(path: Path) -> tuple[Classifier, RunConfig, list[str], dict]
         labels = payload["labels"]
         model = create_classifier(config, len(labels), pretrained=False)
         model.load_state_dict(payload["state_dict"], strict=True)
-    except (FileNotFoundError, PermissionError, IsADirectoryError):
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
         raise
     except Exception as error:  # cut short, unpickling, missing keys, wrong shapes: all mean "not a usable model"
         raise ValueError(f"'{Path(path).name}' is not a usable model file ({type(error).__name__}: {error})") from error

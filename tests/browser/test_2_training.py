@@ -100,8 +100,7 @@ def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_
     choose_training(page, "Fine-tuning", epochs=100, epochs_label="Epochs after the warm-up")
     run_id = start_training(page)
     watch_until_trained(page, server, run_id, min_epochs=2)
-    before = points(page, "loss", run_id)
-    assert before > 0
+    before = wait_for(lambda: points(page, "loss", run_id), timeout=10, message="the loss curve before reload")
 
     page.reload()  # a new browser session: only the URL and the run folder remember anything
     body = main(page)
