@@ -26,7 +26,8 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
     """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
 
     The pass runs on a copy with BatchNorm folded into the convolutions (tlcore.folding): the same
-    features, up to float rounding, in as little as half the time.
+    features, up to float rounding, in as little as half the time. A backbone folded already (the
+    worker folds once for both splits) is used as it is.
 
     Args:
         images: uint8 [N, H, W, 3].
