@@ -94,6 +94,7 @@ def main():
     args = parser.parse_args()
     from tlcore.backbones import get_spec
     from tlcore.device import configure_cpu_threads
+    from tlcore.inputs import inference_batch_size
 
     configure_cpu_threads()  # one thread count for every measurement here, the engine's
     device = resolve_device(args.device)
@@ -129,7 +130,9 @@ def main():
                      f"{engine_gflop_s:.1f}", f"{engine_gflop_s / peaks[dtype]:.0%}",
                      f"{engine_gflop_s / conv_peak:.0%}"])
     print()
-    print(f"Batch {args.batch}, {args.image_size} px, median of {args.iters} timed iterations; "
+    engine_batch = inference_batch_size(args.image_size, torch.device(device))
+    print(f"{args.batch} images per iteration (eager: one batch; engine: batches of {engine_batch}), "
+          f"{args.image_size} px, median of {args.iters} timed iterations; "
           f"{str(dtype).replace('torch.', '')} matmul peak {peaks[dtype]:.1f} GFLOP/s (n={n}), "
           f"dense convolution peak {conv_peak:.1f} GFLOP/s; FLOPs = 2 x multiply-adds.")
     print(markdown_table(["backbone", "GFLOPs/img (2x spec MACs)", "GFLOPs/img counted", "eager img/s",
