@@ -12,6 +12,8 @@ usage: .venv/bin/python bench/ingest.py [--count 2000] [--memory-count 10000] [-
 3. Times one MobileNetV2 embedding pass (tlcore.embeddings.compute_embeddings, random init) over
    --forward-images of the same images at the same size on --device -> images/s.
    Target: ingest images/s above the forward pass's.
+   The same scan over the JPEG files alone shows what a folder of photos costs, and a one-thread
+   profile of each stage (hash, decode, resize, write) per format shows where the time goes.
 4. Peak RSS (VmHWM of the child process) scanning --memory-count files against --count files. The big
    set is the small one written again with a distinct trailer after the image data per copy, so
    every file has its own content key (its own cache entry) and the same decode cost.
@@ -108,6 +110,48 @@ def timed_scan(folder: Path, cache: Path, image_size: int) -> dict:
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
 
 
+def link_jpegs(source: Path, folder: Path) -> int:
+    """Hard-link the JPEG files of ``source`` into ``folder`` (same class folders); returns how many."""
+    jpegs = sorted(source.rglob("*.jpg"))
+    for path in jpegs:
+        target = folder / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+    return len(jpegs)
+
+
+def stage_profile(files: list[Path], image_size: int) -> dict[str, dict[str, float]]:
+    """Milliseconds per image of each ingest stage, one thread, by file format.
+
+    Calls the same functions ImageCache.ensure does, in its order, with its JPEG draft setting.
+    """
+    import io
+
+    from tlcore.imagecache import MAX_IMAGE_PIXELS, _decode, content_key, resize_center_crop
+
+    totals: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for path in files:
+        kind = "PNG" if path.suffix == ".png" else "JPEG"
+        stages = totals.setdefault(kind, {"hash": 0.0, "decode": 0.0, "resize": 0.0, "write": 0.0})
+        counts[kind] = counts.get(kind, 0) + 1
+        started = time.perf_counter()
+        content_key(path)
+        hashed = time.perf_counter()
+        image, _ = _decode(path, max_pixels=MAX_IMAGE_PIXELS, keep_side=2 * image_size)  # as ensure() does
+        decoded = time.perf_counter()
+        pixels = resize_center_crop(image, image_size)
+        resized = time.perf_counter()
+        np.save(io.BytesIO(), pixels)
+        written = time.perf_counter()
+        for stage, seconds in (("hash", hashed - started), ("decode", decoded - hashed),
+                               ("resize", resized - decoded), ("write", written - resized)):
+            stages[stage] += seconds
+    return {kind: {"files": counts[kind], **{stage: round(1000 * seconds / counts[kind], 2)
+                                              for stage, seconds in stages.items()}}
+            for kind, stages in totals.items()}
+
+
 def forward_images_per_s(files: list[Path], cache: Path, image_size: int, device: str) -> float:
     """One MobileNetV2 embedding pass over cached images, the first batch run once untimed."""
     import torch
@@ -132,6 +176,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--forward-images", type=int, default=512)
+    parser.add_argument("--profile-images", type=int, default=400)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--workdir", default=tempfile.gettempdir())
     parser.add_argument("--child-scan", nargs=3, help=argparse.SUPPRESS)
@@ -150,6 +195,15 @@ def main():
         for repeat in range(args.repeats):
             scans.append(timed_scan(tmp / "small", tmp / "cache-small", args.image_size))
             emit(item="ingest", what="scan", repeat=repeat, **scans[-1])
+        jpeg_count = link_jpegs(tmp / "small", tmp / "jpeg")
+        jpeg_scans = []
+        for repeat in range(args.repeats):
+            jpeg_scans.append(timed_scan(tmp / "jpeg", tmp / "cache-jpeg", args.image_size))
+            emit(item="ingest", what="scan_jpeg_only", repeat=repeat, **jpeg_scans[-1])
+        shutil.rmtree(tmp / "cache-jpeg")
+        profile = stage_profile(files[:args.profile_images], args.image_size)
+        for kind, stages in profile.items():
+            emit(item="ingest", what="stage_profile_ms_per_image", format=kind, **stages)
         forward = forward_images_per_s(files[:args.forward_images], tmp / "cache-small", args.image_size, device)
         emit(item="ingest", what="mobilenet_v2_forward", device=device, image_size=args.image_size,
              images=min(len(files), args.forward_images), images_per_s=round(forward, 2))
@@ -159,18 +213,29 @@ def main():
         emit(item="ingest", what="scan", repeat=0, **big)
 
     small = {key: median(s[key] for s in scans) for key in scans[0]}
+    jpeg = {key: median(s[key] for s in jpeg_scans) for key in jpeg_scans[0]}
     rows = [[f"scan {small['images']:.0f} images (median of {args.repeats})", small["images"], f"{small['seconds']:.1f}",
              f"{small['images_per_s']:.1f}", f"{small['peak_rss_mb']:.0f}",
              f"{small['peak_rss_mb'] - small['rss_before_mb']:.0f}", f"{small['cache_mb']:.0f}"],
             [f"scan {big['images']} images", big["images"], f"{big['seconds']:.1f}", f"{big['images_per_s']:.1f}",
              f"{big['peak_rss_mb']:.0f}", f"{big['peak_rss_mb'] - big['rss_before_mb']:.0f}", f"{big['cache_mb']:.0f}"],
+            [f"scan the {jpeg_count} JPEG files only (median of {args.repeats})", jpeg["images"],
+             f"{jpeg['seconds']:.1f}", f"{jpeg['images_per_s']:.1f}", f"{jpeg['peak_rss_mb']:.0f}",
+             f"{jpeg['peak_rss_mb'] - jpeg['rss_before_mb']:.0f}", f"{jpeg['cache_mb']:.0f}"],
             [f"MobileNetV2 forward, {args.image_size} px, {device}", min(len(files), args.forward_images), "",
              f"{forward:.1f}", "", "", ""]]
     print()
     print(markdown_table(["what", "images", "seconds", "images/s", "peak RSS MB", "RSS growth during scan MB",
                           "on-disk cache MB"], rows))
+    print()
+    print(f"One thread, ms per image by stage (first {args.profile_images} files):")
+    print(markdown_table(["format", "files", "hash", "decode", "resize", "write", "total"],
+                         [[kind, stages["files"], *(f"{stages[k]:.2f}" for k in ("hash", "decode", "resize", "write")),
+                           f"{sum(stages[k] for k in ('hash', 'decode', 'resize', 'write')):.2f}"]
+                          for kind, stages in sorted(profile.items())]))
     per_image_kb = (big["peak_rss_mb"] - small["peak_rss_mb"]) * 1024 / max(big["images"] - small["images"], 1)
-    print(f"\ningest / forward: {small['images_per_s'] / forward:.2f}x (target > 1); "
+    print(f"\ningest / forward: {small['images_per_s'] / forward:.2f}x (target > 1), "
+          f"JPEG files only {jpeg['images_per_s'] / forward:.2f}x; "
           f"peak RSS {big['images']} vs {small['images']:.0f} images: {big['peak_rss_mb']:.0f} vs "
           f"{small['peak_rss_mb']:.0f} MB, {per_image_kb:.2f} kB per extra image (the manifest's rows).")
 

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 MAX_IMAGE_PIXELS = 80_000_000
 """Images with more pixels than this are refused: decoding them could exhaust memory."""
@@ -232,6 +232,8 @@ def _byte_size(source) -> int:
 
 def _apply_orientation(image: Image.Image) -> Image.Image:
     try:
+        if image.getexif().get(ExifTags.Base.Orientation, 1) == 1:
+            return image  # already upright: exif_transpose would only copy every pixel
         return ImageOps.exif_transpose(image)
     except Exception:  # a broken EXIF block should not cost the image; keep it as stored
         return image
@@ -280,9 +282,13 @@ def _info_bytes(original_size: tuple[int, int]) -> bytes:
 
 def _atomic_write(target: Path, write) -> None:
     """Write through a temp file in the same folder, then rename, so readers never see halves."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=".tmp")
+    try:
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                             suffix=".tmp")
+    except FileNotFoundError:  # the folder's first file; asking every time costs a syscall
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                             suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
