@@ -134,6 +134,35 @@ def linear_phase(head, epochs):
                  train_modules=[head])
 
 
+def test_validation_runs_in_eval_mode_whatever_the_phase_trains():
+    """A phase that trains BatchNorm (scratch) must not validate with batch statistics."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
+    features = torch.randn(24, 4) * 3 + 1
+    labels = (features[:, 0] > 1).long()
+    phase = Phase(name="all", module=model, inputs="embeddings", epochs=2,
+                  param_groups=[{"params": list(model.parameters()), "lr": 1e-2}],
+                  train_modules=[model], freeze_norm_stats=False)
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, **stats):
+            seen.append((stats["val_loss"], model.training))
+
+    def data_with_val_batch(size):
+        return lambda _: PhaseData(train=ArrayBatches(features, labels, 8, True, torch.Generator().manual_seed(0)),
+                                   val=ArrayBatches(features, labels, size, False), prepare=lambda x, training: x)
+
+    fit(model, [phase], data_with_val_batch(24), device=torch.device("cpu"), num_classes=2, callbacks=[Watch()])
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(training for _, training in seen)  # training modes come back after each validation
+    # Validating again in batches of 5 instead of 24 gives the same loss and leaves the statistics alone.
+    from tlcore.train import evaluate
+    again = evaluate(model, data_with_val_batch(5)(phase), device=torch.device("cpu"), num_classes=2)
+    assert again["val_loss"] == pytest.approx(seen[-1][0], rel=1e-5)
+    assert all(torch.equal(value, state[key]) for key, value in model.state_dict().items())
+
+
 def test_a_nan_loss_fails_with_epoch_and_step():
     head = nn.Linear(4, 2)
     features = np.ones((8, 4), dtype=np.float32)

@@ -113,7 +113,13 @@ def train_one_epoch(module, data: PhaseData, optimizer, scheduler, *, device, ep
 
 @torch.inference_mode()
 def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=lambda: False) -> dict:
-    """Loss, accuracy and confusion matrix on the validation batches."""
+    """Loss, accuracy and confusion matrix on the validation batches, with ``module`` in eval mode.
+
+    Eval mode matters for every phase that trains BatchNorm (scratch): in train mode validation
+    would normalize with each batch's own statistics and fold the validation images into the
+    running ones. The caller puts the training modes back (set_phase_modes).
+    """
+    module.eval()
     autocast, _ = autocast_for(device)
     total_loss = 0.0
     targets, predictions = [], []
