@@ -163,6 +163,32 @@ def test_validation_runs_in_eval_mode_whatever_the_phase_trains():
     assert all(torch.equal(value, state[key]) for key, value in model.state_dict().items())
 
 
+def test_trained_batchnorm_statistics_are_the_training_images_averages_at_validation():
+    """After a few steps the running averages would still be near their start; validation must not use those."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 2))
+    features = torch.randn(24, 4) * 3 + 5  # far from the initial statistics (mean 0, variance 1)
+    labels = (features[:, 0] > 5).long()
+    phase = Phase(name="all", module=model, inputs="embeddings", epochs=1,
+                  param_groups=[{"params": list(model.parameters()), "lr": 1e-2}],
+                  train_modules=[model], freeze_norm_stats=False)
+    generator = torch.Generator().manual_seed(0)
+    data = PhaseData(train=ArrayBatches(features, labels, 8, True, generator),
+                     val=ArrayBatches(features, labels, 8, False), prepare=lambda x, training: x)
+    order_before = generator.get_state()
+    fit(model, [phase], lambda _: data, device=torch.device("cpu"), num_classes=2)
+    norm = model[0]
+    # Three equal batches in the order the next epoch would draw: their means' and unbiased variances' average.
+    assert torch.allclose(norm.running_mean, features.mean(0), atol=1e-4)
+    replay = torch.Generator().set_state(order_before)
+    torch.randperm(24, generator=replay)  # the epoch's own order
+    after_epoch = replay.get_state()
+    batches = torch.randperm(24, generator=replay).split(8)
+    assert torch.allclose(norm.running_var, torch.stack([features[i].var(0) for i in batches]).mean(0), rtol=1e-4)
+    assert torch.equal(generator.get_state(), after_epoch)  # the run's batch order is untouched
+    assert norm.momentum == 0.1  # training goes on with the usual running averages
+
+
 def test_a_nan_loss_fails_with_epoch_and_step():
     head = nn.Linear(4, 2)
     features = np.ones((8, 4), dtype=np.float32)

@@ -22,7 +22,7 @@ from .folding import fold_batchnorm
 from .inputs import inference_batch_size
 from .runs import read_json, write_json_atomic
 from .strategies import get_strategy
-from .train import autocast_for
+from .train import PRECISE_NORM_IMAGES, autocast_for
 
 WORKER_START_S = 6.0  # a worker process imports torch and loads weights before its first batch
 HEAD_EPOCH_S = 0.05  # an epoch of a linear head on cached features, per 1,000 images
@@ -174,6 +174,8 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
             raise ValueError(f"Estimating '{strategy}' needs a measurement of training steps.")
         validation_rate = throughput.val_images_per_s or throughput.eval_images_per_s
         epoch_s = train_images / throughput.train_images_per_s + val_images / validation_rate
+        if not plan.pretrained:  # it trains BatchNorm, whose statistics are re-averaged every epoch
+            epoch_s += min(train_images, PRECISE_NORM_IMAGES) / validation_rate
         warm_up = embed_s + head_epochs * head_s if plan.name == "fine_tune" and head_epochs else 0.0
         work = warm_up + epochs * epoch_s
     return round(WORKER_START_S + throughput.build_s + work, 1)

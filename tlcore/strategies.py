@@ -28,7 +28,8 @@ class Phase:
     train_modules: list[nn.Module] = field(default_factory=list)  # in train mode; all else stays in eval
     augment: bool = False
     # Pretrained BatchNorm statistics stay as they are: re-estimating them from a few small batches
-    # of a new domain makes eval-mode outputs drift from what training saw (measured: 0.93 -> 0.40).
+    # of a new domain makes eval-mode outputs drift from what training saw (measured on Fashion-MNIST,
+    # 40 images per class: 0.91 after three body epochs with them frozen, 0.86 re-estimated).
     freeze_norm_stats: bool = True
 
 

@@ -111,6 +111,52 @@ def train_one_epoch(module, data: PhaseData, optimizer, scheduler, *, device, ep
             "images": seen, "seconds": seconds}
 
 
+PRECISE_NORM_IMAGES = 2048
+"""Training images averaged over when BatchNorm statistics are recomputed: enough for stable ones."""
+
+
+@torch.no_grad()
+def recompute_norm_statistics(module, data: PhaseData, *, device, should_stop=lambda: False,
+                              max_images: int = PRECISE_NORM_IMAGES) -> None:
+    """Set the running statistics of the BatchNorms being trained to averages under the current weights.
+
+    Running averages (momentum 0.1) lag behind weights that change every step: after the few steps
+    of a small dataset they still hold their initial values, and eval mode then gives every image
+    the same class (measured: MobileNetV2 from scratch at 5 to 20 images per class, 15 epochs).
+    Averaging over training images with the weights as they are now ("precise BatchNorm") gives
+    validation and the saved model the statistics training actually had. Inputs are prepared as
+    for validation; the training batches' random order is restored afterwards, so the run's
+    sequence of batches does not change.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training]
+    if not norms:
+        return
+    momenta = [norm.momentum for norm in norms]
+    module.eval()  # dropout and everything else as in validation; only these norms gather statistics
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a plain average over the batches below
+        norm.train()
+    autocast, _ = autocast_for(device)
+    generator = data.train.generator
+    order_state = generator.get_state() if generator is not None else None
+    try:
+        seen = 0
+        for raw, _ in data.train:
+            if seen >= max_images:
+                break
+            if should_stop():
+                raise StopRequested()
+            with autocast:
+                module(data.prepare(raw, False))
+            seen += len(raw)
+    finally:
+        if order_state is not None:
+            generator.set_state(order_state)
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
+
 @torch.inference_mode()
 def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=lambda: False) -> dict:
     """Loss, accuracy and confusion matrix on the validation batches, with ``module`` in eval mode.
@@ -187,6 +233,8 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
 
                 stats = train_one_epoch(phase.module, data, optimizer, scheduler, device=device, epoch=epoch,
                                         should_stop=should_stop, on_batch=on_batch)
+                if not phase.freeze_norm_stats:
+                    recompute_norm_statistics(phase.module, data, device=device, should_stop=should_stop)
                 stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
                                       should_stop=should_stop))
                 set_phase_modes(model, phase)
