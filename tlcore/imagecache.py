@@ -282,13 +282,9 @@ def _info_bytes(original_size: tuple[int, int]) -> bytes:
 
 def _atomic_write(target: Path, write) -> None:
     """Write through a temp file in the same folder, then rename, so readers never see halves."""
-    try:
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                             suffix=".tmp")
-    except FileNotFoundError:  # the folder's first file; asking every time costs a syscall
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                             suffix=".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as file:
             write(file)
