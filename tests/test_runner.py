@@ -9,7 +9,7 @@ import pytest
 
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runner import Runner
+from tlcore.runner import Runner, in_line
 
 from imagegen import make_image_folder
 from waiting import run_state, wait_for
@@ -69,7 +69,7 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(dataset, runs_dir):
         running = runner.submit(endless(dataset))
         waiting = runner.submit(quick(dataset))
         wait_for(lambda: state(runner, running) == "running")
-        assert runner.queued() == [waiting]
+        assert [r.run_id for r in in_line(runs.list_runs(runner.runs_dir))] == [waiting]
         runner.cancel(waiting)
         assert state(runner, waiting) == "cancelled"
         wait_for(lambda: training_started(runner, running))

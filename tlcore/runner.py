@@ -36,13 +36,12 @@ def pid_alive(pid: int | None, check_command: bool = True) -> bool:
     except PermissionError:
         return True
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True  # no /proc (macOS): the PID answering is all we can know
     if stat.split(")")[-1].split()[0] == "Z":
         return False  # a zombie has finished; only its exit code is left
-    return not check_command or b"tlcore" in cmdline
+    return not check_command or b"tlcore" in (_proc_command_line(pid) or b"")
 
 
 def reap(child: subprocess.Popen) -> int | None:
@@ -105,10 +104,6 @@ class Runner:
                 runs.request_cancel(run_dir)
                 self._cancel_asked.setdefault(run_id, time.monotonic())
         self._wake.set()
-
-    def queued(self) -> list[str]:
-        """Queued run ids, next to start first."""
-        return [r.run_id for r in in_line(runs.list_runs(self.runs_dir))]
 
     def active(self) -> list[str]:
         return [r.run_id for r in runs.list_runs(self.runs_dir) if r.state == "running"]
@@ -317,13 +312,20 @@ def kill_worker(pid: int | None, run_dir: Path) -> None:
             pass
 
 
-def _command_line(pid: int | None) -> bytes | None:
-    if not pid:
-        return None
+def _proc_command_line(pid: int) -> bytes | None:
+    """A process's arguments joined by spaces, from /proc; None without /proc or without the process."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
     except OSError:
-        pass
+        return None
+
+
+def _command_line(pid: int | None) -> bytes | None:
+    if not pid:
+        return None
+    command = _proc_command_line(pid)
+    if command is not None:
+        return command
     try:  # no /proc (macOS)
         done = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
