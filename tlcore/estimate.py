@@ -108,9 +108,7 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
 def recalled_throughput(backbone: str, image_size: int, device: str = "auto", *, train: bool = True,
                         store: str | Path | None = None) -> Throughput | None:
     """The throughput measured earlier on this machine (see recall_or_measure), or None."""
-    measurements = read_json(_store_path(store), {})
-    remembered = measurements.get(_measurement_key(backbone, image_size, device, train)) \
-        if isinstance(measurements, dict) else None
+    remembered = _kept_measurements(_store_path(store)).get(_measurement_key(backbone, image_size, device, train))
     try:
         return Throughput(**remembered) if isinstance(remembered, dict) else None
     except TypeError:  # written by another version, or damaged: measure again
@@ -141,9 +139,8 @@ def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, t
     if remember:
         path = _store_path(store)
         key = _measurement_key(backbone, image_size, device, train)
-        kept = read_json(path, {})
         try:
-            write_json_atomic(path, {**(kept if isinstance(kept, dict) else {}), key: asdict(measured)})
+            write_json_atomic(path, {**_kept_measurements(path), key: asdict(measured)})
         except OSError:
             pass  # not kept (a full disk, a read-only cache): measured again next time, no harm done
     return measured
@@ -179,6 +176,12 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         warm_up = embed_s + head_epochs * head_s if plan.name == "fine_tune" and head_epochs else 0.0
         work = warm_up + epochs * epoch_s
     return round(WORKER_START_S + throughput.build_s + work, 1)
+
+
+def _kept_measurements(path: Path) -> dict:
+    """The measurements file's contents; empty when it is missing or not a mapping (damaged)."""
+    kept = read_json(path, {})
+    return kept if isinstance(kept, dict) else {}
 
 
 def _store_path(store: str | Path | None) -> Path:
