@@ -3,7 +3,7 @@
 The CLI calls execute_run() in its own process; the app's runner starts
 `python -m tlcore worker RUN_DIR`, which calls the same function.
 """
-import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -122,13 +122,13 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
     spec = model.backbone.spec
     if phase.inputs == "embeddings":
         cache = EmbeddingCache(paths.cache_dir())
-        features, folded = {}, []  # the backbone with BatchNorm folded, made once for both splits
+        features = {}
 
-        def frozen_backbone(images):
-            if not folded:
-                example = to_model_input(torch.from_numpy(images[:2]), spec.mean, spec.std, device)
-                folded.append(fold_batchnorm(model.backbone, example))
-            return folded[0]
+        @functools.cache
+        def frozen_backbone():
+            """The backbone with BatchNorm folded, made once for both splits (and not at all if both are cached)."""
+            example = to_model_input(torch.from_numpy(arrays["train"][0][:2]), spec.mean, spec.std, device)
+            return fold_batchnorm(model.backbone, example)
 
         for split, (images, labels) in arrays.items():
             key = embedding_key(manifest.fingerprint(), split, weights_identity(config), config.image_size)
@@ -137,7 +137,7 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
                 def report(done, total):
                     status.update(stage={"name": "embedding", "split": split, "done": done, "total": total})
                 with timed(timings, "embedding_s"):
-                    return compute_embeddings(frozen_backbone(images), images, device=device,
+                    return compute_embeddings(frozen_backbone(), images, device=device,
                                               on_progress=throttled(report), should_stop=should_stop)
 
             features[split], _ = cache.get_or_compute(key, compute)
@@ -229,7 +229,7 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
     should_stop = CancelFlag(run_dir)
     on_main_thread = threading.current_thread() is threading.main_thread()
     timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
-    with should_stop.signal_handlers() if on_main_thread else contextlib.nullcontext():
+    with should_stop.signal_handlers() if on_main_thread else nullcontext():
         status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
         status.start_heartbeat()
         try:
