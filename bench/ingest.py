@@ -110,14 +110,22 @@ def timed_scan(folder: Path, cache: Path, image_size: int) -> dict:
     return {k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}
 
 
-def link_jpegs(source: Path, folder: Path) -> int:
-    """Hard-link the JPEG files of ``source`` into ``folder`` (same class folders); returns how many."""
-    jpegs = sorted(source.rglob("*.jpg"))
-    for path in jpegs:
+def link_jpegs(source: Path, folder: Path) -> None:
+    """Hard-link the JPEG files of ``source`` into ``folder`` (same class folders)."""
+    for path in sorted(source.rglob("*.jpg")):
         target = folder / path.relative_to(source)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.link(path, target)
-    return len(jpegs)
+
+
+def medians(scans: list[dict]) -> dict:
+    return {key: median(scan[key] for scan in scans) for key in scans[0]}
+
+
+def scan_row(label: str, scan: dict) -> list:
+    return [label, scan["images"], f"{scan['seconds']:.1f}", f"{scan['images_per_s']:.1f}",
+            f"{scan['peak_rss_mb']:.0f}", f"{scan['peak_rss_mb'] - scan['rss_before_mb']:.0f}",
+            f"{scan['cache_mb']:.0f}"]
 
 
 def stage_profile(files: list[Path], image_size: int) -> dict[str, dict[str, float]]:
@@ -195,7 +203,7 @@ def main():
         for repeat in range(args.repeats):
             scans.append(timed_scan(tmp / "small", tmp / "cache-small", args.image_size))
             emit(item="ingest", what="scan", repeat=repeat, **scans[-1])
-        jpeg_count = link_jpegs(tmp / "small", tmp / "jpeg")
+        link_jpegs(tmp / "small", tmp / "jpeg")
         jpeg_scans = []
         for repeat in range(args.repeats):
             jpeg_scans.append(timed_scan(tmp / "jpeg", tmp / "cache-jpeg", args.image_size))
@@ -212,16 +220,10 @@ def main():
         big = timed_scan(tmp / "big", tmp / "cache-big", args.image_size)
         emit(item="ingest", what="scan", repeat=0, **big)
 
-    small = {key: median(s[key] for s in scans) for key in scans[0]}
-    jpeg = {key: median(s[key] for s in jpeg_scans) for key in jpeg_scans[0]}
-    rows = [[f"scan {small['images']:.0f} images (median of {args.repeats})", small["images"], f"{small['seconds']:.1f}",
-             f"{small['images_per_s']:.1f}", f"{small['peak_rss_mb']:.0f}",
-             f"{small['peak_rss_mb'] - small['rss_before_mb']:.0f}", f"{small['cache_mb']:.0f}"],
-            [f"scan {big['images']} images", big["images"], f"{big['seconds']:.1f}", f"{big['images_per_s']:.1f}",
-             f"{big['peak_rss_mb']:.0f}", f"{big['peak_rss_mb'] - big['rss_before_mb']:.0f}", f"{big['cache_mb']:.0f}"],
-            [f"scan the {jpeg_count} JPEG files only (median of {args.repeats})", jpeg["images"],
-             f"{jpeg['seconds']:.1f}", f"{jpeg['images_per_s']:.1f}", f"{jpeg['peak_rss_mb']:.0f}",
-             f"{jpeg['peak_rss_mb'] - jpeg['rss_before_mb']:.0f}", f"{jpeg['cache_mb']:.0f}"],
+    small, jpeg = medians(scans), medians(jpeg_scans)
+    rows = [scan_row(f"scan {small['images']:.0f} images (median of {args.repeats})", small),
+            scan_row(f"scan {big['images']} images", big),
+            scan_row(f"scan the {jpeg['images']:.0f} JPEG files only (median of {args.repeats})", jpeg),
             [f"MobileNetV2 forward, {args.image_size} px, {device}", min(len(files), args.forward_images), "",
              f"{forward:.1f}", "", "", ""]]
     print()
