@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from tlcore import runs
+from tlcore.runner import kill_worker
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_BROWSER_ENV = "TLSTUDIO_REQUIRE_BROWSER"
 SCREENSHOTS_ENV = "TLSTUDIO_SCREENSHOTS"
@@ -152,35 +155,9 @@ class StudioServer:
 
 def kill_leftover_workers(runs_dir: Path) -> None:
     """Training workers outlive the server by design; stop the ones this test's runs started."""
-    for status_file in Path(runs_dir).glob("*/status.json"):
-        try:
-            status = json.loads(status_file.read_text())
-        except (OSError, ValueError):
-            continue
-        pid = status.get("pid")
-        if status.get("state") != "running" or not pid:
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            cmdline = b""
-        if str(status_file.parent).encode() in cmdline:  # only our worker, never a reused PID
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-def wait_for(condition, timeout: float, interval: float = 0.25, message: str = "condition"):
-    """Poll condition() until it returns something truthy; return that, or raise AssertionError."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
-        time.sleep(interval)
+    for summary in runs.list_runs(runs_dir):
+        if summary.state == "running":
+            kill_worker(summary.status.get("pid"), summary.run_dir)  # only that run's worker, never a reused PID
 
 
 # -- screenshots -----------------------------------------------------------------------------------

@@ -5,15 +5,16 @@ from pathlib import Path
 from tlcore import runs
 
 
-def wait_for(predicate, timeout: float = 60.0, every: float = 0.1):
-    """Poll predicate until it returns something truthy (returned), or fail after timeout seconds."""
+def wait_for(condition, timeout: float = 60.0, every: float = 0.1, message: str = "condition"):
+    """Poll condition() until it returns something truthy; return that, or raise AssertionError."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
+    while True:
+        value = condition()
         if value:
             return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
         time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def run_state(run_dir: Path) -> str | None:

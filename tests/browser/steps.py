@@ -6,7 +6,8 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from browser_support import PLOTLY, PROGRESS, go_to, main, plotly_trace_points, progress_value, set_slider, \
-    settle, upload_files, wait_for
+    settle, upload_files
+from waiting import wait_for
 
 try:
     from playwright.sync_api import expect
@@ -102,7 +103,7 @@ def watch_until_trained(page, server, run_id: str, min_epochs: int = 1) -> list[
             fills.append(fill)
         grown = len(fills) >= 2 and fills[-1] > fills[0]
         return grown and points(page, "accuracy", run_id) >= 2 * min_epochs  # train + validation per epoch
-    wait_for(trained, timeout=90, interval=0.2,
+    wait_for(trained, timeout=90, every=0.2,
              message=f"{min_epochs} epoch(s) of run {run_id} and a growing progress bar (fills seen: {fills})")
     return fills
 

@@ -1,7 +1,8 @@
 """Step 1: a folder of images, uploaded through the folder uploader, gets its pre-flight report."""
 import pytest
 
-from browser_support import dataframe_rows, main, screenshot_on_failure, wait_for
+from browser_support import dataframe_rows, main, screenshot_on_failure
+from waiting import wait_for
 
 from .steps import CLASSES, expect, upload_dataset
 

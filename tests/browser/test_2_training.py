@@ -5,7 +5,8 @@ import time
 import pytest
 
 from browser_support import (PROGRESS, context_page, dataframe_rows, main, progress_value, screenshot_on_failure,
-                             settle, wait_for)
+                             settle)
+from waiting import wait_for
 
 from .steps import (CANCEL_WITHIN_S, CLASSES, RUN_TIMEOUT_MS, chart, choose_training, ensure_dataset, expect,
                     points, run_caption, run_state, start_training, watch_until_trained)

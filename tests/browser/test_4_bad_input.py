@@ -3,8 +3,9 @@ import re
 
 import pytest
 
-from browser_support import dataframe_rows, go_to, main, screenshot_on_failure, upload_files, wait_for
+from browser_support import dataframe_rows, go_to, main, screenshot_on_failure, upload_files
 from imagegen import image_bytes, make_image, write_truncated_jpeg, write_zip_entries
+from waiting import wait_for
 
 from .steps import CLASSES, expect
 
