@@ -5,6 +5,7 @@ import streamlit as st
 
 from tlcore import paths, plots
 from tlcore.imagecache import ImageCache
+from tlcore.errors import describe_os_error
 from tlcore.manifest import DataError
 from tlcore.samples import install_fashion_mnist
 from tlcore.uploads import Upload, save_folder_upload, save_zip_upload
@@ -95,8 +96,10 @@ def _save_upload(save, label: str) -> None:
     try:
         with st.spinner("Saving the upload…"):
             upload: Upload = save()
-    except (DataError, OSError) as error:
-        refuse_dataset(DataProblem(label, str(error), getattr(error, "skipped", [])))
+    except DataError as error:
+        refuse_dataset(DataProblem(label, str(error), error.skipped))
+    except OSError as error:  # a full disk, a data folder that cannot be written
+        refuse_dataset(DataProblem(label, f"'{label}' could not be saved. {describe_os_error(error)}"))
     else:
         st.session_state[PENDING_SCAN] = upload
     st.session_state[UPLOADER_GENERATION] = st.session_state.get(UPLOADER_GENERATION, 0) + 1

@@ -100,7 +100,7 @@ def test_exif_orientation_is_applied(tmp_path):
 @pytest.mark.parametrize("writer, reason", [
     (write_truncated_jpeg, "truncated or corrupt image data"),
     (write_empty_file, "empty file"),
-    (write_text_as_image, "not an image Pillow can read"),
+    (write_text_as_image, "not a picture in a format the studio reads (JPEG, PNG, BMP, GIF, WebP, TIFF or PPM)"),
 ])
 def test_unusable_files_give_specific_reasons(tmp_path, writer, reason):
     path = writer(tmp_path / "bad.jpg")

@@ -43,29 +43,29 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 
 def test_events_are_read_incrementally_and_half_lines_wait(runs_dir):
     run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
-    runs.append_event(run_dir, {"type": "batch", "loss": 1.0})
+    runs.append_event(run_dir, {"type": "note", "loss": 1.0})
     events, offset = runs.read_events(run_dir)
-    assert events == [{"type": "batch", "loss": 1.0}]
+    assert events == [{"type": "note", "loss": 1.0}]
     with open(run_dir / "events.jsonl", "a") as f:
-        f.write('{"type": "epoch", "val')  # a writer caught mid-line
+        f.write('{"type": "fit_end", "best_')  # a writer caught mid-line
     events, same = runs.read_events(run_dir, offset)
     assert events == [] and same == offset
     with open(run_dir / "events.jsonl", "a") as f:
-        f.write('_acc": 0.5}\n')
+        f.write('epoch": 5}\n')
     log = runs.EventLog(run_dir)
     log.refresh()
-    assert log.of_type("epoch") == [{"type": "epoch", "val_acc": 0.5}]
+    assert log.of_type("fit_end") == [{"type": "fit_end", "best_epoch": 5}]
     assert log.refresh() == []
 
 
 def test_a_damaged_event_line_costs_that_event_only(runs_dir):
     run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
-    runs.append_event(run_dir, {"type": "epoch", "epoch": 1})
+    runs.append_event(run_dir, {"type": "fit_end", "best_epoch": 1})
     with open(run_dir / "events.jsonl", "ab") as f:
         f.write(b"\x00\x00 {not json\n")  # a full disk, a crash mid-write, an editor
-    runs.append_event(run_dir, {"type": "epoch", "epoch": 2})
+    runs.append_event(run_dir, {"type": "fit_end", "best_epoch": 2})
     events, _ = runs.read_events(run_dir)
-    assert [e["epoch"] for e in events] == [1, 2]
+    assert [e["best_epoch"] for e in events] == [1, 2]
 
 
 def test_list_runs_newest_first_and_damaged_runs_are_shown(runs_dir):

@@ -19,6 +19,17 @@ class UserError(Exception):
     """Bad input: printed as one line, exit code 2, no traceback."""
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tlcore", description="Transfer Learning Studio engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="top classes for images, one JSON line each")
     predict.add_argument("run_dir")
     predict.add_argument("images", nargs="+")
-    predict.add_argument("--top", type=int, default=3)
+    predict.add_argument("--top", type=positive_int, default=3, help="how many classes to show per image")
 
     export = sub.add_parser("export", help="write TorchScript, .pt2 and ONNX files with labels and preprocessing")
     export.add_argument("run_dir")
@@ -106,7 +117,7 @@ def command_predict(args) -> int:
     predictor = Predictor(run_dir)
     failed = False
     for image in args.images:
-        outcome = predictor.predict_file(image, args.top) if Path(image).is_file() else {"error": "no such file"}
+        outcome = predictor.predict_file(image, args.top) if Path(image).exists() else {"error": "no such file"}
         failed |= "error" in outcome
         print(json.dumps({"image": image, **outcome}), flush=True)
     return 1 if failed else 0
@@ -150,10 +161,6 @@ def command_worker(args) -> int:
     return run_worker(args.run_dir)
 
 
-def describe_os_error(exc: OSError) -> str:
-    return f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc.strerror or exc)
-
-
 COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
             "backbones": command_backbones, "weights": command_weights, "worker": command_worker}
 
@@ -161,6 +168,7 @@ COMMANDS = {"train": command_train, "predict": command_predict, "export": comman
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .data import DataError
+    from .errors import describe_os_error
     from .weights import WeightsUnavailable
 
     try:
@@ -170,6 +178,9 @@ def main(argv=None) -> int:
         return 2
     except OSError as exc:  # a folder that cannot be written, a full disk: the system's words, and where
         print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: the computer ran out of memory; try smaller images or a smaller network.", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

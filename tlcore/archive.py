@@ -10,45 +10,57 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from tlcore.manifest import DataError, Skipped, is_junk
+from tlcore import limits
+from tlcore.diskspace import require_free_space
+from tlcore.manifest import DataError, Skipped, is_junk, why_left_out
 
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar",
                                 ".zst"})
 _CHUNK = 1 << 20
 
 
-def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *, max_entries: int = 50_000,
-                max_total_bytes: int = 4 * 1024**3) -> list[Skipped]:
+def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
+                max_entries: int = limits.MAX_ZIP_ENTRIES, max_total_bytes: int | None = None,
+                max_ratio: float | None = None) -> list[Skipped]:
     """Extract a zip entry by entry, never writing outside ``dest``, links, or nested archives.
 
     Args:
         zip_path: the zip file.
         dest: the folder to extract into (created).
         max_entries: more entries than this refuses the zip.
-        max_total_bytes: more bytes actually written than this refuses the zip; counted while
-            streaming, because a zip bomb's headers lie about sizes.
+        max_total_bytes: a zip that says it unpacks to more refuses before anything is written,
+            and so does one that writes more while streaming (a zip bomb's headers lie about
+            sizes). Default: tlcore.limits.max_dataset_bytes().
+        max_ratio: a zip that says it unpacks to more than this many times its own size (and to
+            more than limits.RATIO_CHECK_FROM_BYTES) is refused. Default: limits.max_zip_ratio().
 
     Returns:
-        The entries that were not extracted, with reasons (junk like __MACOSX is left out).
+        The entries that were not extracted, with reasons (clutter like __MACOSX is left out).
 
     Raises:
         DataError: not a zip, or over a cap (the partial extraction is removed).
+        OSError: the disk has no room for what the zip says it holds (NotEnoughSpace).
     """
     zip_path, dest = Path(zip_path), Path(dest)
+    max_total_bytes = limits.max_dataset_bytes() if max_total_bytes is None else max_total_bytes
+    max_ratio = limits.max_zip_ratio() if max_ratio is None else max_ratio
     try:
         archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as error:
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise DataError(f"'{zip_path.name}' is not a valid zip file.") from error
+    try:
+        _check_declared_sizes(archive, zip_path, max_entries, max_total_bytes, max_ratio)
+        require_free_space(dest.parent if not dest.exists() else dest,
+                           sum(info.file_size for info in archive.infolist()), "the unzipped files")
+    except BaseException:
+        archive.close()
+        raise
     created_dest = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     dest_root = dest.resolve()
     skipped, written, total = [], [], 0
     try:
         with archive:
-            count = len(archive.infolist())
-            if count > max_entries:
-                raise DataError(f"The zip '{zip_path.name}' has {count:,} entries, more than the "
-                                f"{max_entries:,} allowed, so it was refused.")
             for info in archive.infolist():
                 reason, relative = _entry_destination(info)
                 if reason is not None:
@@ -71,6 +83,26 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *, max_ent
                 path.unlink()
         raise
     return skipped
+
+
+def _check_declared_sizes(archive: zipfile.ZipFile, zip_path: Path, max_entries: int,
+                          max_total_bytes: int, max_ratio: float) -> None:
+    """Refuse a zip by what its directory says, before anything is written."""
+    infos = archive.infolist()
+    if len(infos) > max_entries:
+        raise DataError(f"The zip '{zip_path.name}' has {len(infos):,} entries, more than the "
+                        f"{max_entries:,} allowed, so it was refused.")
+    unpacked = sum(info.file_size for info in infos)
+    packed = sum(info.compress_size for info in infos)
+    if unpacked > max_total_bytes:
+        raise DataError(f"The zip '{zip_path.name}' unpacks to {_human_bytes(unpacked)}, more than the "
+                        f"{_human_bytes(max_total_bytes)} a dataset may take (set "
+                        f"{limits.MAX_DATASET_MB_ENV} to change it), so it was refused.")
+    if unpacked > limits.RATIO_CHECK_FROM_BYTES and unpacked > max_ratio * max(packed, 1):
+        raise DataError(f"The zip '{zip_path.name}' unpacks to {_human_bytes(unpacked)} from "
+                        f"{_human_bytes(packed)}, {unpacked / max(packed, 1):,.0f} times its size; pictures "
+                        f"do not shrink like that (the limit is {max_ratio:g} times, set by "
+                        f"{limits.MAX_ZIP_RATIO_ENV}), so it was refused.")
 
 
 def _write_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path,
@@ -104,6 +136,9 @@ def _entry_destination(info: zipfile.ZipInfo) -> tuple[str | None, str | None]:
     if stat.S_ISLNK(info.external_attr >> 16):
         return "symbolic link; not extracted", None
     parts = [part for part in normal.split("/") if part not in ("", ".")]
+    hidden = next((why_left_out(part) for part in parts if why_left_out(part)), None)
+    if hidden:
+        return hidden.replace("not used", "not extracted"), None
     if not parts or any(is_junk(part) for part in parts):
         return None, None
     if not info.is_dir() and Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS:

@@ -121,8 +121,8 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
     spec, build = _entry(name)
     backbone = build(spec)
     if weights_file is not None:
-        weights.load_into_backbone(backbone, weights.load_weights_file(weights_file),
-                                   origin=str(weights_file))
+        state = weights.load_weights_file(weights_file, max_bytes=weights.max_weights_file_bytes(spec))
+        weights.load_into_backbone(backbone, state, origin=str(weights_file))
     elif pretrained:
         weights.load_into_backbone(backbone, weights.load_pretrained_state(name),
                                    origin=f"ImageNet {spec.weights_label}")

@@ -1,6 +1,7 @@
 """RunConfig: every choice of one run, validated, saved with the run as config.json."""
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,10 +69,16 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "RunConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
+        """Rebuild a config from its dict; ConfigError for anything else (a damaged config.json)."""
+        if not isinstance(values, dict):
+            raise ConfigError(f"The run configuration is a {type(values).__name__}, not a set of settings.")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ConfigError(f"Unknown settings in the run configuration: {', '.join(unknown)}.")
+        wrong = [name for name, value in values.items() if not _has_type(value, fields[name].type)]
+        if wrong:
+            raise ConfigError(f"Settings of the wrong kind in the run configuration: {', '.join(wrong)}.")
         return cls(**values)
 
     def save(self, path: Path) -> None:
@@ -82,3 +89,13 @@ class RunConfig:
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def _has_type(value, annotation) -> bool:
+    """Whether a JSON value fits a field's annotation (an int is a float; a bool is no number)."""
+    allowed = typing.get_args(annotation) or (annotation,)
+    if isinstance(value, bool):
+        return bool in allowed
+    if float in allowed and isinstance(value, int):
+        return True
+    return isinstance(value, tuple(typing.get_origin(t) or t for t in allowed))

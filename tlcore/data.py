@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import unicodedata
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from collections import Counter, defaultdict
@@ -20,8 +21,9 @@ import numpy as np
 from tlcore import paths
 from tlcore.archive import _is_inside, extract_zip
 from tlcore.cpus import usable_cpu_count
+from tlcore.diskspace import MARGIN_BYTES, free_bytes, require_free_space
 from tlcore.imagecache import ImageCache, ImageProblem, content_key
-from tlcore.manifest import DataError, Manifest, Sample, Skipped, is_junk
+from tlcore.manifest import DataError, Manifest, Sample, Skipped, is_junk, why_left_out
 from tlcore.runs import read_json, write_json_atomic
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
@@ -62,12 +64,20 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
     root, skipped = _materialize(Path(source).expanduser(), extract_dir)
     root, split_dirs = _resolve_layout(root.resolve())
     classes, found = _find_files(root, split_dirs, skipped)
+    _refuse_look_alike_classes(classes, skipped)
     if len(classes) < 2:
         images_at_top = sum(1 for _, rel, cls, _ in found if cls is None)
         raise DataError(_too_few_classes(classes, root, images_at_top), skipped)
     label_of = {name: index for index, name in enumerate(classes)}
     samples: list[Sample] = []
     small_images = 0
+    # Pillow releases the GIL while it decodes and resizes, so threads use every core.
+    pool = ThreadPoolExecutor(max_workers=usable_cpu_count())
+    try:
+        known_keys = _require_cache_space(found, root, cache, image_size, pool)
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
 
     def check(item) -> tuple[str | None, str | None]:
         """(reason the file is unusable, or None; its content key once decoded into the cache)."""
@@ -76,12 +86,10 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
         if reason is not None:
             return reason, None
         try:
-            return None, cache.ensure(path, image_size)
+            return None, cache.ensure(path, image_size, key=known_keys.get(path))
         except ImageProblem as problem:
             return problem.reason, None
 
-    # Pillow releases the GIL while it decodes and resizes, so threads use every core.
-    pool = ThreadPoolExecutor(max_workers=usable_cpu_count())
     try:
         checked = zip(found, pool.map(check, found))  # results in order, as they complete
         for done, ((path, rel, class_name, split), (reason, key)) in enumerate(checked, 1):
@@ -106,6 +114,29 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
     return Manifest(str(root), classes, samples, skipped, warnings,
                     split_given=split_dirs is not None and "val" in split_dirs,
                     image_size=image_size)
+
+
+def _require_cache_space(found, root: Path, cache: ImageCache, image_size: int, pool) -> dict[Path, str]:
+    """Refuse, before decoding anything, a scan whose new arrays the disk cannot hold.
+
+    Every file counting as new is the bound, and a disk with room for it is the usual case. Only
+    on a nearly full disk are the files hashed first, so that pictures already in the cache do
+    not count; their keys are returned to save hashing them again.
+    """
+    per_image = image_size * image_size * 3 + 4096  # the array, its header, its size note
+    if free_bytes(cache.root) >= len(found) * per_image + MARGIN_BYTES:
+        return {}
+    candidates = [path for path, _, class_name, _ in found if _unusable(path, root, class_name) is None]
+
+    def key_or_none(path: Path) -> str | None:
+        try:
+            return content_key(path)
+        except (ImageProblem, OSError):
+            return None  # the scan reports it
+    keys = dict(zip(candidates, pool.map(key_or_none, candidates)))
+    new = {key for key in keys.values() if key and not cache.has(key, image_size)}
+    require_free_space(cache.root, len(new) * per_image, f"the {len(new):,} decoded pictures")
+    return {path: key for path, key in keys.items() if key}
 
 
 def load_split_arrays(manifest: Manifest, cache: ImageCache,
@@ -173,25 +204,65 @@ def _resolve_layout(root: Path) -> tuple[Path, dict[str, Path] | None]:
 
 
 def _find_files(root: Path, split_dirs: dict[str, Path] | None, skipped: list[Skipped]):
-    """Class names and every candidate file as (path, relative path, class or None, split)."""
+    """Class names and every candidate file as (path, relative path, class or None, split).
+
+    Hidden entries and folders that cannot be read are listed in ``skipped`` with the reason.
+    """
     tops = {"train": root} if split_dirs is None else split_dirs
     if split_dirs is not None:
         for extra in (p for p in _visible(root) if p not in split_dirs.values()):
             skipped.append(Skipped(extra.name, "not inside train/, val/ or test/; not used"))
+
+    def left_out(path: Path) -> bool:
+        reason = why_left_out(path.name)
+        if reason is not None:
+            skipped.append(Skipped(_relative(path, root), reason))
+        return is_junk(path.name)
+
+    def unreadable(error: OSError) -> None:
+        where = _relative(Path(error.filename), root) if error.filename else "a folder"
+        skipped.append(Skipped(where, f"the folder could not be read ({error.strerror or error}); "
+                                      "its pictures were not used"))
+
     classes: set[str] = set()
     found = []
     for split, top in tops.items():
         classes.update(p.name for p in _visible(top) if p.is_dir())
-        for dirpath, dirnames, filenames in os.walk(top):
-            dirnames[:] = [d for d in dirnames if not is_junk(d)]
+        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
+            dirnames[:] = [d for d in dirnames if not left_out(Path(dirpath) / d)]
             for name in filenames:
-                if not is_junk(name):
-                    path = Path(dirpath) / name
+                path = Path(dirpath) / name
+                if not left_out(path):
                     parts = path.relative_to(top).parts
                     found.append((path, path.relative_to(root).as_posix(),
                                   parts[0] if len(parts) > 1 else None, split))
     found.sort(key=lambda item: item[1])  # a stable order makes the drawn split reproducible
     return sorted(classes), found
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def _refuse_look_alike_classes(classes: list[str], skipped: list[Skipped]) -> None:
+    """Refuse class folders whose names differ only by capitals or surrounding spaces ('Cat', 'cat ').
+
+    They would silently become two classes that a person meant as one, and a model cannot learn to
+    tell them apart.
+    """
+    by_spelling: dict[str, list[str]] = defaultdict(list)
+    for name in classes:
+        by_spelling[unicodedata.normalize("NFC", name).strip().casefold()].append(name)
+    alike = [names for names in by_spelling.values() if len(names) > 1]
+    if alike:
+        shown = " and ".join(f"'{name}'" for name in alike[0])
+        more = f" ({len(alike) - 1} more such group(s))" if len(alike) > 1 else ""
+        raise DataError(f"The class folders {shown} differ only by capital letters or spaces, so they "
+                        f"would become separate classes{more}. Rename them, or move their pictures "
+                        "into one folder.", skipped)
 
 
 def _unusable(path: Path, root: Path, class_name: str | None) -> str | None:

@@ -76,7 +76,11 @@ class EmbeddingCache:
                 path.unlink(missing_ok=True)  # a damaged file is recomputed, not trusted
         values = compute()
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, values)
-        os.replace(tmp, path)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, values)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a full disk must not leave half a file behind
+            raise
         return values, False

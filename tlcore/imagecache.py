@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -18,6 +19,12 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 MAX_IMAGE_PIXELS = 80_000_000
 """Images with more pixels than this are refused: decoding them could exhaust memory."""
+
+READABLE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
+"""The raster formats the studio reads, as Pillow names them. Nothing else is ever tried: Pillow's
+other plugins include EPS, whose loader hands the file to Ghostscript, an external program with a
+long record of code-execution bugs, and a file's name says nothing about its content."""
+FORMAT_NAMES = "JPEG, PNG, BMP, GIF, WebP, TIFF or PPM"
 
 _HASH_CHUNK = 1 << 20
 _HEX_KEY_LENGTH = 32
@@ -41,11 +48,41 @@ def content_key(path: str | os.PathLike) -> str:
     Returns:
         The first 32 hex characters of the file's sha256.
     """
+    require_regular_file(path)
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         while chunk := file.read(_HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()[:_HEX_KEY_LENGTH]
+
+
+def require_regular_file(path: str | os.PathLike) -> None:
+    """Refuse anything but a regular file (links to one are followed) before it is opened.
+
+    Opening a named pipe blocks until someone writes to it, and a device can be read forever, so a
+    FIFO called ``x.png`` would hang whatever reads it.
+
+    Raises:
+        ImageProblem: not a regular file, missing, or unreadable.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError as error:
+        raise ImageProblem("the file does not exist") from error
+    except (OSError, ValueError) as error:  # ValueError: a NUL character in the name
+        raise ImageProblem(f"the file could not be read ({getattr(error, 'strerror', None) or error})") from error
+    if not stat.S_ISREG(mode):
+        raise ImageProblem(f"not a regular file ({describe_file_type(mode)})")
+
+
+def describe_file_type(mode: int) -> str:
+    """A file type in words, for a special file where an image was expected."""
+    for test, words in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return words
+    return "a special file"
 
 
 def load_rgb(path: str | os.PathLike, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
@@ -179,13 +216,15 @@ def _decode(path, *, max_pixels: int,
     least that long; None decodes at full size.
     """
     try:
+        if not hasattr(path, "read"):
+            require_regular_file(path)
         if _byte_size(path) == 0:
             raise ImageProblem("empty file")
         # Pillow's own bomb guard warns at its global limit; ours is stricter and checked below,
         # so the warning would only be noise. Its hard error (twice its limit) is caught.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            opened = Image.open(path)
+            opened = Image.open(path, formats=READABLE_FORMATS)
         with opened as image:
             width, height = image.size
             if width * height > max_pixels:
@@ -208,13 +247,16 @@ def _decode(path, *, max_pixels: int,
         limit = f"{max_pixels / 1e6:g} megapixel limit"
         raise ImageProblem(f"image {size}, over the {limit}") from error
     except UnidentifiedImageError as error:
-        raise ImageProblem("not an image Pillow can read") from error
+        raise ImageProblem(f"not a picture in a format the studio reads ({FORMAT_NAMES})") from error
     except FileNotFoundError as error:
         raise ImageProblem("the file does not exist") from error
     except PermissionError as error:
         raise ImageProblem("the file could not be read (permission denied)") from error
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as error:
-        # Pillow's plugins signal damaged data with any of these.
+    except MemoryError as error:
+        raise ImageProblem("too large to decode in the memory available") from error
+    except Exception as error:  # noqa: BLE001 - untrusted bytes: any decoder failure is this file's fault
+        # Pillow's plugins signal damaged data with OSError, SyntaxError, ValueError, EOFError,
+        # IndexError, TypeError, struct.error and more; whatever it is costs this file, never the scan.
         raise ImageProblem("truncated or corrupt image data") from error
     swapped = upright.size != loaded_size
     return rgb, ((height, width) if swapped else (width, height))

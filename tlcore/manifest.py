@@ -92,6 +92,21 @@ class Manifest:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 
+def is_clutter(name: str) -> bool:
+    """Whether a name is OS or tool clutter that is never data (.DS_Store, __MACOSX, ._photo.jpg),
+    or the studio's own bookkeeping: left out without being listed, as nobody meant it as data."""
+    lowered = name.lower()
+    return lowered in JUNK_NAMES or lowered.startswith(("._", ".tlstudio"))
+
+
 def is_junk(name: str) -> bool:
-    """Whether a file or folder name is OS or tool clutter that is never data."""
-    return name.startswith(".") or name.lower() in JUNK_NAMES
+    """Whether a file or folder is left out: clutter, or hidden (its name starts with a dot)."""
+    return name.startswith(".") or is_clutter(name)
+
+
+def why_left_out(name: str) -> str | None:
+    """Why a hidden file or folder is not used, for the list of skipped files; None for clutter
+    (left out silently) and for names that are used."""
+    if is_clutter(name) or not name.startswith("."):
+        return None
+    return "hidden (its name starts with a dot); not used"

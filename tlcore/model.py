@@ -37,8 +37,18 @@ def save_checkpoint(path: Path, model: Classifier, config: RunConfig, labels: li
     state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "config": config.to_dict(), "labels": list(labels), "meta": meta}
     tmp = Path(path).with_suffix(".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(payload, tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # half a checkpoint (a full disk) must not stay behind
+        raise
+
+
+def checkpoint_bytes(model: nn.Module) -> int:
+    """About how many bytes save_checkpoint writes for this model: its tensors, plus room for the rest."""
+    tensors = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    return tensors + 1024**2
 
 
 def load_checkpoint(path: Path) -> tuple[Classifier, RunConfig, list[str], dict]:

@@ -10,25 +10,43 @@ EMBEDDING_WORK = 0.01  # a step on cached features costs about a hundredth of a 
 
 
 class StatusWriter:
-    """The worker's one writer of status.json: progress from the loop, a heartbeat from a thread."""
+    """The worker's one writer of status.json: progress from the loop, a heartbeat from a thread.
 
-    def __init__(self, run_dir: Path, heartbeat_s: float = 2.0):
+    ``progress_at`` tells the runner's watchdog when the work last moved: every update from the work
+    itself, and the latest time ``progress_clock`` reports (the loop checking for a cancel, once a
+    batch). The heartbeat alone proves only that the process lives.
+    """
+
+    def __init__(self, run_dir: Path, heartbeat_s: float = 2.0, progress_clock=None):
         self.run_dir = Path(run_dir)
         self.status = runs.read_status(self.run_dir)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._heartbeat_s = heartbeat_s
+        self._progress_clock = progress_clock
         self._thread = None
 
     def update(self, **fields) -> None:
+        now = time.time()
         with self._lock:
-            self.status.update(fields, heartbeat_at=time.time())
+            self.status.update(fields, heartbeat_at=now, progress_at=now)
+            runs.write_json_atomic(self.run_dir / "status.json", self.status)
+
+    def beat(self) -> None:
+        """Say the process lives, and when its work last moved."""
+        with self._lock:
+            self.status["heartbeat_at"] = time.time()
+            if self._progress_clock is not None:
+                self.status["progress_at"] = max(self.status.get("progress_at") or 0.0, self._progress_clock())
             runs.write_json_atomic(self.run_dir / "status.json", self.status)
 
     def start_heartbeat(self) -> None:
         def beat():
             while not self._stop.wait(self._heartbeat_s):
-                self.update()
+                try:
+                    self.beat()
+                except OSError:  # a full disk: the work itself will meet it and say so
+                    pass
         self._thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
         self._thread.start()
 

@@ -17,10 +17,23 @@ from pathlib import Path
 from . import runs
 from .config import RunConfig
 from .device import resolve_device
+from .diskspace import free_bytes, is_disk_full
 
 HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead or hung even if its PID lives
 CANCEL_GRACE_S = 10.0  # after a cancel request, wait this long for the worker before signalling it
 WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line
+LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
+
+# How long a stage may go without its work moving (a file checked, a batch, a feature chunk) before
+# the run is stopped as stalled. A heartbeat only proves the process lives: a read blocked on a
+# named pipe, or a deadlock, leaves it beating. The limits are generous for their stage: one image
+# is decoded in well under a second, one batch of the largest network on a laptop CPU takes about a
+# minute, and fetching weights over a slow connection can take many minutes.
+STALL_LIMITS_S = {"scanning": 300.0, "loading backbone": 3600.0, "embedding": 600.0, "training": 900.0}
+DEFAULT_STALL_LIMIT_S = 900.0
+STALL_LIMIT_ENV = "TLSTUDIO_STALL_LIMIT_S"  # one limit for every stage (tests, slow machines)
+STAGE_WORDS = {"scanning": "checking the pictures", "loading backbone": "loading the network",
+               "embedding": "computing features", "training": "training"}
 
 
 def pid_alive(pid: int | None, check_command: bool = True) -> bool:
@@ -52,7 +65,27 @@ def reap(child: subprocess.Popen) -> int | None:
         return None
 
 
-def describe_exit(code: int | None) -> str:
+def stall_limit_s(stage: str | None) -> float:
+    """How long the stage may go without progress before its run counts as stalled."""
+    configured = os.environ.get(STALL_LIMIT_ENV)
+    if configured:
+        return float(configured)
+    return STALL_LIMITS_S.get(stage, DEFAULT_STALL_LIMIT_S)
+
+
+def stalled_stage(status: dict, now: float | None = None) -> tuple[str, float] | None:
+    """(stage, seconds without progress) when a running run's work stopped moving, else None."""
+    stage = (status.get("stage") or {}).get("name")
+    stage = stage if isinstance(stage, str) else None
+    moved = status.get("progress_at") or status.get("started_at") or 0
+    still = (now or time.time()) - moved
+    return (stage or "starting", still) if still > stall_limit_s(stage) else None
+
+
+def describe_exit(code: int | None, run_dir: Path | None = None) -> str:
+    if run_dir is not None and free_bytes(run_dir) < LOW_SPACE_BYTES:
+        return (f"The disk is full ({run_dir.parent}): the training process could not write its files. "
+                "Free some space and start the run again.")
     if code is None:
         return "The training process disappeared."
     if code < 0:
@@ -204,6 +237,9 @@ class Runner:
         if code is None and self._process_alive(summary):
             if self._beating(summary):
                 self._silent_since.pop(run_id, None)
+                stall = stalled_stage(summary.status)
+                if stall is not None and is_worker_of(pid, summary.run_dir):
+                    return self._stop_stalled(summary, child, *stall)
                 self._escalate_cancel(summary)
                 return 1
             if not is_worker_of(pid, summary.run_dir):
@@ -220,8 +256,20 @@ class Runner:
         if child and code is None:
             code = reap(child)  # it died between poll() and the liveness check
         if runs.read_status(summary.run_dir).get("state") == "running":  # it may have finished since we listed
-            self._end(summary, describe_exit(code if child else None))
+            self._end(summary, describe_exit(code if child else None, summary.run_dir))
         self._forget(run_id)
+        return 0
+
+    def _stop_stalled(self, summary, child, stage: str, still_s: float) -> int:
+        """Kill a worker whose work stopped moving though it still beats; its run fails saying where."""
+        kill_worker(summary.status.get("pid"), summary.run_dir)
+        if child:
+            reap(child)
+        words = STAGE_WORDS.get(stage, stage)
+        self._end(summary, f"The run stopped making progress while {words}: nothing moved for "
+                           f"{still_s / 60:.0f} min (the limit for this stage is "
+                           f"{stall_limit_s(stage) / 60:.0f} min), so it was stopped. A file that cannot "
+                           "be read to its end, or a network that stopped answering, can cause this.")
         return 0
 
     def _escalate_cancel(self, summary) -> None:
@@ -254,13 +302,19 @@ class Runner:
 
     def _launch(self, run_id: str) -> None:
         run_dir = self.run_dir(run_id)
-        log = open(run_dir / "worker.log", "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        # A plain process, not multiprocessing: under `streamlit run` a spawned child would re-run the app.
-        child = subprocess.Popen([sys.executable, "-m", "tlcore", "worker", str(run_dir)],
-                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                 start_new_session=True, env=env, cwd=Path(__file__).resolve().parent.parent)
-        log.close()
+        try:
+            with open(run_dir / "worker.log", "ab") as log:
+                # A plain process, not multiprocessing: under `streamlit run` a spawned child would re-run the app.
+                child = subprocess.Popen([sys.executable, "-m", "tlcore", "worker", str(run_dir)],
+                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         start_new_session=True, env=env,
+                                         cwd=Path(__file__).resolve().parent.parent)
+        except OSError as error:  # a full disk, a run folder removed, no memory to fork: this run fails, the queue goes on
+            reason = (f"The disk is full ({run_dir.parent})" if is_disk_full(error)
+                      else f"The training process could not be started ({error.strerror or error})")
+            runs.update_status(run_dir, state="failed", ended_at=time.time(), error=f"{reason}.")
+            return
         self._children[run_id] = child
         # Mark it running with the PID now, so the next tick does not start it twice.
         runs.update_status(run_dir, state="running", pid=child.pid, started_at=time.time(),

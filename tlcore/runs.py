@@ -20,30 +20,55 @@ from pathlib import Path
 
 from . import paths
 from .config import RunConfig
+from .diskspace import is_disk_full
+from .records import clean_status, is_valid_event
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
 
 
 def write_json_atomic(path: Path, value) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of one."""
+    """Write JSON so that a reader sees the old file or the new one, never half of one.
+
+    On a full disk the temp file cannot be written, yet the final status of a run must still reach
+    its folder (else it reads "running" for good). Then the file is rewritten in place: truncating
+    it frees the blocks that the new text, about as long, needs. A reader could see half of that
+    one write; it retries, and a run that says why it failed is worth it.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    text = json.dumps(value, indent=1)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        if not is_disk_full(error) or not path.is_file():
+            raise
+        _rewrite_in_place(path, text)
+        return
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(value, f, indent=1)
+            f.write(text)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be read
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if not is_disk_full(error) or not path.is_file():
+            raise
+        _rewrite_in_place(path, text)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def _rewrite_in_place(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+
+
 def read_json(path: Path, default=None):
     try:
         return json.loads(Path(path).read_text())
-    except (FileNotFoundError, ValueError):  # missing, not JSON, not even text: the default
-        return default
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError):
+        return default  # missing, not JSON, not even text: the default
 
 
 def resolve_runs_dir(runs_dir: str | Path | None = None) -> Path:
@@ -74,7 +99,42 @@ def load_config(run_dir: Path) -> RunConfig:
 
 
 def read_status(run_dir: Path) -> dict:
-    return read_json(Path(run_dir) / "status.json", default={"state": "failed", "error": "The run's status file is missing."})
+    """The run's status, always a dict with a valid state, whatever the file on disk holds.
+
+    A damaged or missing status file is rebuilt from the run's last "end" event when there is one
+    (a run that succeeded stays succeeded when its model is there); otherwise the run reads as
+    failed, with the reason. Fields of the wrong type are dropped (see tlcore.records).
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "status.json"
+    try:
+        raw = json.loads(path.read_text())
+        problem = "holds no run status"
+    except (FileNotFoundError, NotADirectoryError):
+        raw, problem = None, "is missing"
+    except (OSError, ValueError) as error:  # not JSON, not text, unreadable
+        raw, problem = None, f"is damaged ({getattr(error, 'strerror', None) or type(error).__name__})"
+    status = clean_status(raw, STATES)
+    return status if status is not None else _rebuilt_status(run_dir, problem)
+
+
+def _rebuilt_status(run_dir: Path, problem: str) -> dict:
+    """What a run's events and files still tell when its status file is gone or damaged."""
+    try:
+        created = (run_dir / "config.json").stat().st_mtime
+    except OSError:
+        created = 0.0
+    note = f"The run's status file {problem}"
+    ends = [e for e in read_events(run_dir)[0] if e.get("type") == "end" and e["state"] in FINAL_STATES]
+    if ends:
+        final = {k: v for k, v in ends[-1].items() if k not in ("type", "time")}
+        if final["state"] != "succeeded" or (run_dir / "model_best.pt").is_file():
+            rebuilt = clean_status({"created_at": created, **final}, STATES)
+            if rebuilt is not None:
+                rebuilt["damaged"] = f"{note}; what is shown was rebuilt from its events."
+                return rebuilt
+    return {"state": "failed", "created_at": created, "damaged": note,
+            "error": f"{note}, and its events do not say how it ended."}
 
 
 def update_status(run_dir: Path, **fields) -> dict:
@@ -106,15 +166,17 @@ def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
         with open(Path(run_dir) / "events.jsonl", "rb") as f:
             f.seek(offset)
             chunk = f.read()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return [], offset
     end = chunk.rfind(b"\n") + 1
     events = []
     for line in chunk[:end].splitlines():
         try:
-            events.append(json.loads(line))
+            event = json.loads(line)
         except ValueError:  # a damaged line (a full disk, an editor) costs that event, not the run's view
             continue
+        if is_valid_event(event):  # so is a line whose fields are not what its type promises
+            events.append(event)
     return events, offset + end
 
 
@@ -141,7 +203,7 @@ class RunSummary:
 
     @property
     def created_at(self) -> float:
-        return self.status.get("created_at", 0.0)
+        return self.status.get("created_at", 0.0)  # always a number: read_status drops any other type
 
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
@@ -152,7 +214,7 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
             continue
         try:
             config = load_config(run_dir)
-        except (OSError, ValueError, TypeError):
+        except (OSError, ValueError, TypeError):  # ConfigError is a ValueError
             config = None
         runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir)))
     return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-from . import paths
+from . import limits, paths
 from .archive import extract_zip
-from .manifest import DataError, Skipped, is_junk
+from .diskspace import is_disk_full, require_free_space
+from .manifest import DataError, Skipped, is_junk, why_left_out
 
 MAX_COMPONENT_BYTES = 150  # well under every file system's 255-byte limit, leaving room for a suffix
-MAX_TOTAL_BYTES = 4 * 1024**3
 _FORBIDDEN = set('<>:"|?*\\/')  # not allowed in names on Windows, or separators anywhere
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
@@ -107,20 +107,23 @@ def save_folder_upload(files: Iterable[UploadedFileLike], root: str | Path | Non
     dest = new_upload_dir(root)
     written, total = 0, 0
     try:
+        require_free_space(dest, sum(getattr(upload, "size", 0) for upload, _ in planned), "the uploaded files")
         taken: set[str] = set()
         for upload, relative in planned:
             target = _unique(dest, relative, taken)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                total += _copy(upload, target, MAX_TOTAL_BYTES - total)
+                total += _copy(upload, target, limits.max_dataset_bytes() - total)
                 written += 1
             except OSError as error:
+                if is_disk_full(error):
+                    raise  # every file after it would fail the same way
                 skipped.append(Skipped(relative.as_posix(), f"could not be saved ({error.strerror or error})"))
         if not written:
             raise DataError(f"None of the {len(files)} uploaded files could be used; a dataset needs "
                             "image files inside one folder per class.", skipped)
-    except DataError:
-        shutil.rmtree(dest, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)  # half an upload is never a dataset
         raise
     return Upload(dest, name or "uploaded folder", written, skipped)
 
@@ -142,8 +145,9 @@ def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None) -> U
     incoming = dest.with_name(f".{dest.name}.incoming")
     try:
         incoming.mkdir()
+        require_free_space(incoming, getattr(file, "size", 0), "the uploaded zip")
         archive = incoming / zip_name
-        _copy(file, archive, MAX_TOTAL_BYTES)
+        _copy(file, archive, limits.max_dataset_bytes())
         skipped = extract_zip(archive, dest)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
@@ -161,7 +165,9 @@ def _plan_paths(files) -> tuple[list[tuple[UploadedFileLike, PurePosixPath]], li
         if relative is None:
             skipped.append(Skipped(upload.name, "its name has no usable characters"))
         elif any(is_junk(part) for part in relative.parts):
-            continue  # .DS_Store, __MACOSX and the like are never data
+            hidden = next((why_left_out(part) for part in relative.parts if why_left_out(part)), None)
+            if hidden:  # .DS_Store, __MACOSX and the like are never data: left out without a word
+                skipped.append(Skipped(relative.as_posix(), hidden.replace("not used", "not saved")))
         else:
             planned.append((upload, relative))
     return planned, skipped
@@ -197,7 +203,8 @@ def _copy(source: UploadedFileLike, target: Path, budget: int) -> int:
         while chunk := source.read(_CHUNK):
             written += len(chunk)
             if written > budget:
-                raise DataError(f"The upload is larger than {MAX_TOTAL_BYTES / 1024**3:.0f} GB, "
+                raise DataError(f"The upload is larger than the {limits.max_dataset_bytes() / 1024**2:,.0f} MB "
+                                f"a dataset may take (set {limits.MAX_DATASET_MB_ENV} to change it), "
                                 "so it was refused.")
             sink.write(chunk)
     return written

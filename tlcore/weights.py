@@ -29,6 +29,10 @@ from tlcore.weight_sources import (
 
 # Checkpoints often nest the state_dict under one of these keys next to epoch, optimizer, etc.
 _STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict")
+# A training checkpoint may carry optimizer state (Adam keeps two more copies) and a classifier
+# beside the weights: four float32 copies of the whole model, plus room for the rest.
+_CHECKPOINT_COPIES = 4
+_CHECKPOINT_SLACK_BYTES = 64 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -137,20 +141,33 @@ def load_pretrained_state(name: str) -> dict[str, torch.Tensor]:
                                  available_backbones(exclude=name)) from error
 
 
-def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
+def max_weights_file_bytes(spec: BackboneSpec) -> int:
+    """The largest weights file that can sensibly belong to this architecture (see _CHECKPOINT_COPIES)."""
+    return int(spec.params_m * 1e6 * 4 * _CHECKPOINT_COPIES) + _CHECKPOINT_SLACK_BYTES
+
+
+def load_weights_file(path: str | Path, max_bytes: int | None = None) -> dict[str, torch.Tensor]:
     """Load a state dict from a .pth/.pt/.bin (torch) or .safetensors file, without pickled code.
 
     Args:
         path: The file. A state dict nested under "state_dict", "model" or "model_state_dict"
             (as training checkpoints keep it) is unwrapped.
+        max_bytes: a larger file is refused before it is read (it would fill memory).
 
     Returns:
         Parameter and buffer names mapped to tensors. Raises FileNotFoundError or ValueError with
         a message a person can act on.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path.name} is not a regular file, so it cannot hold weights.")
     if not path.is_file():
         raise FileNotFoundError(f"Weights file not found: {path}")
+    size = path.stat().st_size
+    if max_bytes is not None and size > max_bytes:
+        raise ValueError(f"{path.name} is {size / 1024**2:,.0f} MB, more than the "
+                         f"{max_bytes / 1024**2:,.0f} MB that weights for this network can take up; "
+                         "it is not a weights file for it.")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file  # only needed for this format
@@ -186,11 +203,16 @@ def load_into_backbone(backbone: Backbone, state: dict[str, torch.Tensor], origi
     unexpected = sorted(set(state) - set(expected))
     misshaped = sorted(f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
                        for k, v in expected.items() if k in state and state[k].shape != v.shape)
+    source = f"Weights{' from ' + origin if origin else ''}"
     if missing or unexpected or misshaped:
         problems = (_key_summary("missing", missing) + _key_summary("unexpected", unexpected)
                     + _key_summary("wrong shape", misshaped))
-        raise ValueError(f"Weights{' from ' + origin if origin else ''} do not fit "
-                         f"{backbone.spec.title}: {problems.rstrip('; ')}.")
+        raise ValueError(f"{source} do not fit {backbone.spec.title}: {problems.rstrip('; ')}.")
+    not_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if not_finite:
+        raise ValueError(f"{source} hold numbers that are not finite (NaN or infinity) in "
+                         f"{_key_summary('tensors', not_finite).rstrip('; ')}: the file is damaged, or "
+                         "was saved from a training that went wrong. Use another weights file.")
     backbone.body.load_state_dict(state, strict=True)
     backbone.weights_origin = origin or "loaded state"
 

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -20,12 +21,14 @@ from . import paths, runs
 from .backbones import get_spec
 from .config import ConfigError
 from .data import DataError, load_split_arrays, scan
+from .diskspace import require_free_space
+from .errors import describe_os_error
 from .device import configure_cpu_threads, describe_device, resolve_device
 from .embeddings import EmbeddingCache, compute_embeddings, embedding_key
 from .folding import fold_batchnorm
 from .imagecache import ImageCache
 from .inputs import ArrayBatches, augment, inference_batch_size, to_model_input
-from .model import create_classifier, save_checkpoint
+from .model import checkpoint_bytes, create_classifier, save_checkpoint
 from .recorder import RunRecorder, StatusWriter
 from .strategies import get_strategy
 from .train import PhaseData, StopRequested, TrainingFailed, fit
@@ -49,6 +52,7 @@ class CancelFlag:
         self.run_dir = run_dir
         self.signalled = threading.Event()
         self.armed = False
+        self.last_asked_at = time.time()  # the work loop asks once a batch: when it last did, the work moved
         self._last_check = 0.0
         self._requested = False
 
@@ -68,6 +72,7 @@ class CancelFlag:
         self.signalled.set()
 
     def __call__(self) -> bool:
+        self.last_asked_at = time.time()
         if self.signalled.is_set() or self._requested:
             return True
         now = time.monotonic()
@@ -81,7 +86,8 @@ def weights_identity(config) -> str:
     """What makes two backbones' features the same: name, weights, and a user file's contents."""
     if not config.weights_file:
         return f"{config.backbone}:pretrained"
-    digest = hashlib.sha256(Path(config.weights_file).read_bytes()).hexdigest()[:16]
+    with open(config.weights_file, "rb") as file:  # streamed: memory stays flat whatever the file's size
+        digest = hashlib.file_digest(file, "sha256").hexdigest()[:16]
     return f"{config.backbone}:file:{digest}"
 
 
@@ -134,6 +140,8 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
             key = embedding_key(manifest.fingerprint(), split, weights_identity(config), config.image_size)
 
             def compute(images=images, split=split):
+                require_free_space(cache.root, len(images) * spec.feature_dim * 4, "the computed features")
+
                 def report(done, total):
                     status.update(stage={"name": "embedding", "split": split, "done": done, "total": total})
                 with timed(timings, "embedding_s"):
@@ -196,6 +204,8 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     with timed(timings, "backbone_s"):
         model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained)
         model = model.to(device, memory_format=torch.channels_last)
+    # Refused now rather than after the training it would have cost: the saved model's size.
+    require_free_space(run_dir, checkpoint_bytes(model), "the trained model's files")
     phases = strategy.plan(model, config)
     status.update(stage={"name": "training"})
 
@@ -225,8 +235,8 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
     """
     run_dir = Path(run_dir)
     started = time.perf_counter()
-    status = StatusWriter(run_dir)
     should_stop = CancelFlag(run_dir)
+    status = StatusWriter(run_dir, progress_clock=lambda: should_stop.last_asked_at)
     on_main_thread = threading.current_thread() is threading.main_thread()
     timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
     with should_stop.signal_handlers() if on_main_thread else nullcontext():
@@ -243,9 +253,7 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
         except EXPECTED_ERRORS as exc:
             final = dict(state="failed", error=str(exc))
         except OSError as exc:  # the environment, not a bug: a missing weights file, a full disk
-            where = f" ({exc.filename})" if exc.filename else ""
-            final = dict(state="failed",
-                         error=f"A file could not be read or written{where}: {exc.strerror or exc}.")
+            final = dict(state="failed", error=describe_os_error(exc))
         except Exception as exc:  # a bug or a fault of the machine: details in the log, a sentence in the UI
             traceback.print_exc()
             final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
@@ -253,13 +261,28 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
             status.stop_heartbeat()
         final.update(ended_at=time.time(), wall_s=round(time.perf_counter() - started, 2), stage=None,
                      timings=timings)
-        status.update(**final)
-        runs.append_event(run_dir, {"type": "end", "time": time.time(), **{k: v for k, v in final.items()}})
+        record_final(run_dir, status, final)
     return status.status
+
+
+def record_final(run_dir: Path, status: StatusWriter, final: dict) -> None:
+    """Write how the run ended, even on a full disk: it must never read "running" for good."""
+    try:
+        status.update(**final)
+    except OSError as error:  # even the in-place rewrite failed: the process's exit code still tells the runner
+        status.status.update(final)
+        print(f"The run's final status could not be written: {describe_os_error(error)}", file=sys.stderr)
+    try:
+        runs.append_event(run_dir, {"type": "end", "time": time.time(), **final})
+    except OSError:
+        pass  # status.json above is what readers trust; the end event only backs it up
 
 
 def run_worker(run_dir: str) -> int:
     """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed."""
     final = execute_run(Path(run_dir))
-    print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
+    try:
+        print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
+    except OSError:
+        pass  # the log is on a full disk; the status file says it all
     return 0 if final["state"] != "failed" else 1

@@ -6,6 +6,7 @@ import streamlit as st
 
 from tlcore import paths
 from tlcore.data import scan
+from tlcore.errors import describe_os_error
 from tlcore.imagecache import ImageCache
 from tlcore.manifest import DataError, Skipped
 from tlcore.samples import install_sample
@@ -41,7 +42,7 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
         refuse_dataset(DataProblem(label, message, [*upload_skipped, *error.skipped]))
         return None
     except OSError as error:
-        refuse_dataset(DataProblem(label, f"'{label}' could not be read: {error.strerror or error}."))
+        refuse_dataset(DataProblem(label, f"'{label}' could not be checked. {describe_os_error(error)}"))
         return None
     finally:
         bar.empty()
@@ -55,8 +56,8 @@ def use_sample() -> ChosenDataset | None:
     try:
         folder = install_sample()
     except OSError as error:  # a full disk, a read-only home
-        refuse_dataset(DataProblem(SAMPLE_LABEL, f"The sample could not be written to the data folder: "
-                                                 f"{error.strerror or error}."))
+        refuse_dataset(DataProblem(SAMPLE_LABEL, f"The sample could not be written to the data folder. "
+                                                 f"{describe_os_error(error)}"))
         return None
     return scan_and_choose(folder, SAMPLE_LABEL)
 
@@ -89,6 +90,9 @@ def resolve_server_path(text: str, roots: list[Path]) -> Path:
     text = text.strip()
     if not text:
         raise DataError("Type the path of a folder (or .zip file) on the server.")
+    if "\0" in text:
+        raise DataError("The path holds a NUL character, which no file or folder name can contain; "
+                        "type it again.")
     try:
         path = Path(text).expanduser()
         real = path.resolve()

@@ -1,0 +1,82 @@
+"""What a run folder's status and event records must look like, so no reader trusts a damaged one.
+
+A run folder is written by the studio, but it lives on a disk that fills up, next to editors,
+sync tools and scripts. Every reader (the runner, the run store, the pages) takes status.json and
+events.jsonl through these checks: a status field of the wrong type is dropped, an event whose
+fields are not what its type promises is left out, and nothing downstream needs to guess.
+"""
+from __future__ import annotations
+
+from numbers import Real
+
+NUMBER = "number"
+
+# status.json: field -> expected kind. Fields not listed are kept as they are (readers .get them).
+STATUS_FIELDS = {
+    "created_at": NUMBER, "started_at": NUMBER, "heartbeat_at": NUMBER, "progress_at": NUMBER,
+    "ended_at": NUMBER, "wall_s": NUMBER, "pid": int, "error": (str, type(None)),
+    "best_val_acc": NUMBER, "final_val_acc": NUMBER, "best_epoch": int, "epochs_run": int,
+    "stopped_early": bool, "train_images_per_s": NUMBER, "progress": dict, "stage": (dict, type(None)),
+    "device": dict, "timings": dict,
+}
+
+# events.jsonl: type -> the fields that type must carry, with their kinds.
+EVENT_FIELDS = {
+    "dataset": {"classes": list},
+    "batch": {"epoch": int, "step": int, "steps": int, "loss": NUMBER, "phase": str},
+    "epoch": {"epoch": int, "phase": str, "train_loss": NUMBER, "train_acc": NUMBER,
+              "val_loss": NUMBER, "val_acc": NUMBER, "confusion": list, "per_class": dict},
+    "fit_end": {"best_epoch": int},
+    "end": {"state": str},
+}
+PER_CLASS_KEYS = ("precision", "recall", "f1", "support")
+
+
+def fits(value, kind) -> bool:
+    """Whether value is of the kind: a type, a tuple of types, or NUMBER.
+
+    A bool is not a number here, nor an int where an int is asked for by a field that counts.
+    """
+    if kind == NUMBER:
+        return isinstance(value, Real) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def clean_status(value, states: tuple[str, ...]) -> dict | None:
+    """A status dict with every wrongly typed field dropped; None when it is not a status at all.
+
+    Args:
+        value: what status.json held.
+        states: the run states a status may name.
+    """
+    if not isinstance(value, dict) or value.get("state") not in states:
+        return None
+    return {key: field for key, field in value.items()
+            if key not in STATUS_FIELDS or fits(field, STATUS_FIELDS[key])}
+
+
+def is_valid_event(event) -> bool:
+    """Whether an event line is an object whose type's fields have the kinds readers rely on."""
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return False
+    required = EVENT_FIELDS.get(event["type"], {})
+    if not all(fits(event.get(name), kind) for name, kind in required.items()):
+        return False
+    if event["type"] == "epoch":
+        return _is_confusion(event["confusion"]) and _is_per_class(event["per_class"], len(event["confusion"]))
+    if event["type"] == "dataset":
+        return all(isinstance(name, str) for name in event["classes"])
+    return True
+
+
+def _is_confusion(matrix) -> bool:
+    size = len(matrix)
+    return size > 0 and all(isinstance(row, list) and len(row) == size and all(fits(c, int) for c in row)
+                            for row in matrix)
+
+
+def _is_per_class(scores: dict, size: int) -> bool:
+    return all(isinstance(scores.get(key), list) and len(scores[key]) == size
+               and all(fits(v, NUMBER) for v in scores[key]) for key in PER_CLASS_KEYS)
