@@ -69,3 +69,10 @@ def test_server_folders_are_open_only_when_served_locally(monkeypatch, tmp_path)
     assert allowed_roots() == []
     monkeypatch.setenv("TLSTUDIO_ALLOWED_ROOTS", f"{tmp_path / 'a'}:{tmp_path / 'b'}")
     assert allowed_roots() == [tmp_path / "a", tmp_path / "b"]
+
+
+def test_a_path_with_a_nul_character_is_refused_in_words(home):
+    at = open_folder(open_app("app_pages/data.py"), Path(str(home) + "/photos\0.zip"))
+    assert not at.exception
+    assert "holds a NUL character" in texts(at.error)
+    assert UNEXPECTED not in texts(at.error)

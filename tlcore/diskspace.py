@@ -21,8 +21,8 @@ class NotEnoughSpace(OSError):
     """A write refused before it started, because the disk lacks the space it needs."""
 
     def __init__(self, where: Path, needed: int, free: int, what: str):
-        super().__init__(errno.ENOSPC, f"{what} need about {megabytes(needed)}, and only "
-                                       f"{megabytes(free)} is free", str(where))
+        super().__init__(errno.ENOSPC, f"{what} need about {megabytes(needed)} and {megabytes(MARGIN_BYTES)} "
+                                       f"more is kept free, but only {megabytes(free)} is free", str(where))
         self.needed, self.free = needed, free
 
 
@@ -47,7 +47,7 @@ def require_free_space(where: str | os.PathLike, needed: int, what: str) -> None
     """
     free = free_bytes(where)
     if free < needed + MARGIN_BYTES:
-        raise NotEnoughSpace(Path(where), needed + MARGIN_BYTES, free, what)
+        raise NotEnoughSpace(Path(where), needed, free, what)
 
 
 def is_disk_full(error: BaseException) -> bool:
@@ -62,4 +62,5 @@ def disk_full_message(error: OSError) -> str:
 
 
 def megabytes(count: int) -> str:
-    return f"{count / 1024**2:,.0f} MB"
+    size = count / 1024**2
+    return f"{size:,.1f} MB" if size < 10 else f"{size:,.0f} MB"

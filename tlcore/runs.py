@@ -13,6 +13,7 @@ Layout of a run folder:
 import json
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -88,9 +89,15 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None) -> Path:
     run_id = f"{stamp}-{config.backbone}-{config.strategy}-{secrets.token_hex(2)}"
     run_dir = runs_dir / run_id
     run_dir.mkdir()
-    config.save(run_dir / "config.json")
-    write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time()})
-    (run_dir / "events.jsonl").touch()
+    try:
+        config.save(run_dir / "config.json")
+        write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time()})
+        (run_dir / "events.jsonl").touch()
+    except OSError as error:  # a full disk: no half-made run folder is left to read as a damaged run
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if error.filename is None:  # mkstemp does not say where; the person needs to know
+            error.filename = str(runs_dir)
+        raise
     return run_dir
 
 

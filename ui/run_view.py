@@ -72,6 +72,8 @@ def progress_ui(run_dir: Path, status: dict) -> None:
 def outcome_ui(run_dir: Path, status: dict) -> None:
     state = status.get("state")
     took = fmt.duration(fmt.run_seconds(status))
+    if status.get("damaged") and not (status.get("error") or "").startswith(status["damaged"]):
+        st.warning(status["damaged"])
     if state == "succeeded":
         st.success(f"Finished in {took}: best validation accuracy {fmt.percent(status.get('best_val_acc'))} "
                    f"at epoch {status.get('best_epoch')} of {status.get('epochs_run')}"
@@ -124,7 +126,8 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
 def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:
     dataset = next((e for e in events if e.get("type") == "dataset"), None)
     labels = dataset["classes"] if dataset else read_json(run_dir / "labels.json", default=None)
-    return list(labels) if labels and len(labels) == count else [str(i) for i in range(count)]
+    usable = isinstance(labels, list) and len(labels) == count and all(isinstance(n, str) for n in labels)
+    return list(labels) if usable else [str(i) for i in range(count)]
 
 
 def _log_tail(path: Path) -> str:
