@@ -2,6 +2,7 @@
 import streamlit as st
 
 from tlcore.data import IMAGE_EXTENSIONS
+from tlcore.errors import describe_os_error
 from tlcore.export import FORMATS, export_zip
 from tlcore.imagecache import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
@@ -61,7 +62,9 @@ def export_ui(run: RunSummary) -> None:
             with st.spinner("Exporting the model (a few seconds)…"):
                 exports.clear()  # one zip held per session: they are tens of MB
                 exports[key] = export_zip(run.run_dir, formats=tuple(formats))
-        except (ImportError, OSError, RuntimeError, ValueError) as error:
+        except OSError as error:  # a full disk, a run folder that cannot be written
+            st.error(f"The export failed. {describe_os_error(error)}")
+        except (ImportError, RuntimeError, ValueError) as error:
             st.error(f"The export failed: {error}")
     if key in exports:
         data = exports[key]

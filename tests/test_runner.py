@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -145,3 +146,26 @@ def test_runs_wait_for_their_own_device_only(dataset, runs_dir):
         runner.cancel(next_on_cpu)
     finally:
         runner.stop()
+
+
+def zombie_children() -> list[int]:
+    """PIDs of this process's children that have exited but were never waited for."""
+    zombies = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+            zombies.append(int(stat.parent.name))
+    return zombies
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_finished_workers_leave_no_zombie(dataset, runs_dir):
+    runner = Runner(runs_dir, poll_s=0.2)
+    finished = [runner.submit(quick(dataset, epochs=1, seed=seed)) for seed in range(3)]
+    for run_id in finished:
+        assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
+    runner.tick()
+    assert zombie_children() == []

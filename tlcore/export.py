@@ -12,7 +12,8 @@ from torch import nn
 
 from .imagecache import ImageProblem, load_rgb, resize_center_crop
 from .inputs import to_model_input
-from .model import load_checkpoint
+from .diskspace import require_free_space
+from .model import checkpoint_bytes, load_checkpoint
 
 FORMATS = ("torchscript", "pt2", "onnx")
 
@@ -51,6 +52,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS) -> d
     out_dir = Path(out_dir or run_dir / "export")
     out_dir.mkdir(parents=True, exist_ok=True)
     model, config, labels, _ = load_checkpoint(run_dir / "model_best.pt")
+    # Each format holds every weight once; refused now, not with a format half written.
+    require_free_space(out_dir, len(formats) * checkpoint_bytes(model), "the exported model files")
     spec = model.backbone.spec
     exported = ExportedClassifier(model, spec.mean, spec.std).eval()
     example = torch.rand(2, 3, config.image_size, config.image_size)

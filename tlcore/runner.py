@@ -193,12 +193,24 @@ class Runner:
         """Check running workers, escalate stale cancels, start the next queued run of each free device."""
         with self._lock, self._dispatch_lock():
             all_runs = runs.list_runs(self.runs_dir)
+            self._reap_finished(all_runs)
             busy = {device_slot(s.config) for s in all_runs if s.state == "running" and self._check_running(s)}
             for summary in in_line(all_runs):
                 slot = device_slot(summary.config)
                 if slot not in busy:  # a run for a busy device waits; one for another device may go first
                     self._launch(summary.run_id)
                     busy.add(slot)
+
+    def _reap_finished(self, all_runs) -> None:
+        """Collect the exit of workers whose runs have ended, so none stays behind as a zombie process.
+
+        A worker that wrote its final status is no longer checked as running; without this its
+        process entry would wait for the server to exit.
+        """
+        running = {summary.run_id for summary in all_runs if summary.state == "running"}
+        for run_id, child in list(self._children.items()):
+            if run_id not in running and child.poll() is not None:
+                self._forget(run_id)
 
     def reconcile(self) -> None:
         """At start-up: runs left 'running' by a worker that is gone (or hung) become 'interrupted'."""
