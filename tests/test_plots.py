@@ -66,3 +66,12 @@ def test_compare_figure_has_one_line_per_run_with_epochs():
                                    "run b": [epoch_event(1, val_acc=0.7)], "run c": [batch_event(1, 1)]})
     lines = traces(figure)
     assert list(lines) == ["run a", "run b"] and list(lines["run a"].y) == [0.4, 0.6]
+
+
+def test_legends_sit_under_the_plot_where_the_toolbar_cannot_cover_them():
+    events = [{"type": "epoch", "epoch": 1, "phase": "head", "train_loss": 1.0, "val_loss": 1.2,
+               "train_acc": 0.5, "val_acc": 0.4}]
+    for figure in (plots.loss_figure(events), plots.accuracy_figure(events),
+                   plots.compare_figure({"a": events, "b": events})):
+        legend = figure.layout.legend
+        assert legend.orientation == "h" and legend.yanchor == "top" and legend.y < 0

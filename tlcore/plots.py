@@ -14,6 +14,7 @@ VAL_COLOUR = "#f58518"
 BATCH_COLOUR = "rgba(76, 120, 168, 0.35)"
 SPLIT_COLOURS = {"train": TRAIN_COLOUR, "val": VAL_COLOUR, "test": "#54a24b"}
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+LEGEND_Y = -0.25  # below the x axis and its title, in plot-area fractions
 
 
 def loss_figure(events: list[dict]) -> go.Figure:
@@ -147,8 +148,9 @@ def _epoch_events(events: list[dict]) -> list[dict]:
 
 def _base_figure(title: str, x_title: str, y_title: str) -> go.Figure:
     figure = go.Figure()
-    figure.update_layout(title=title, margin=_MARGIN, height=320, hovermode="x unified",
-                         legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    # The legend goes under the plot: at the top right, the chart toolbar that appears on hover covered it.
+    figure.update_layout(title=title, margin=_MARGIN, height=360, hovermode="x unified",
+                         legend=dict(orientation="h", yanchor="top", y=LEGEND_Y, xanchor="left", x=0))
     figure.update_xaxes(title=x_title, rangemode="tozero")
     figure.update_yaxes(title=y_title, rangemode="tozero")
     return figure
