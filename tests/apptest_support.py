@@ -36,7 +36,7 @@ def open_app(page: str | None = None) -> AppTest:
 
 def open_folder(at: AppTest, folder: Path) -> AppTest:
     """Type a server folder into the Data page and submit it."""
-    at.text_input[0].set_value(str(folder))
+    at.text_input(key="server_path_text").set_value(str(folder))
     next(b for b in at.button if b.label == "Use this folder").click()
     return at.run()
 

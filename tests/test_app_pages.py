@@ -21,7 +21,7 @@ def test_sample_button_scans_and_opens_train(home):
     next(b for b in at.button if b.label == "Try the sample dataset").click().run()
     assert not at.exception
     assert at.title[0].value == "Train"
-    assert "5 classes, 160 training and 40 validation images" in texts(at.markdown)
+    assert "5 classes, 160 pictures to learn from and 40 to check on" in texts(at.markdown)
 
 
 def test_folder_upload_is_saved_scanned_and_reported(home):
@@ -58,7 +58,7 @@ def test_folder_with_one_class_shows_the_reason(home):
     at = open_folder(open_app("app_pages/data.py"), folder)
     assert not at.exception
     assert "'one' cannot be used: found only 1 class ('cats')" in texts(at.error)  # names what was refused
-    assert not at.header  # no report for a refused dataset
+    assert "Check before training" not in texts(at.header)  # no report for a refused dataset
 
 
 def test_refused_upload_is_named_as_uploaded_and_removed(home):
@@ -91,8 +91,8 @@ def test_backbone_without_weights_is_marked_and_offers_scratch(home):
     at = open_app()
     next(b for b in at.button if b.label == "Try the sample dataset").click().run()
     picker = at.selectbox[0]
-    assert "weights not available here" in picker.format_func("resnet18")
-    assert "weights not available here" not in picker.format_func("mobilenet_v2")
+    assert "not available here" in picker.format_func("resnet18")
+    assert "not available here" not in picker.format_func("mobilenet_v2")
     picker.select("resnet18").run()
     assert "pretrained weights are not available here" in texts(at.warning)
     assert next(b for b in at.button if b.label == "Start training").disabled
@@ -100,13 +100,13 @@ def test_backbone_without_weights_is_marked_and_offers_scratch(home):
     assert not at.warning and not next(b for b in at.button if b.label == "Start training").disabled
     at.selectbox[0].select("vit_b_16").run()  # a backbone with one fixed image size
     assert not at.exception
-    assert next(s for s in at.select_slider if s.label.startswith("Image size")).value == 224
+    assert next(s for s in at.select_slider if s.label.startswith("Picture size")).value == 224
 
 
 def test_time_estimates_come_from_a_measurement_kept_for_next_time(home):
     at = open_app()
     next(b for b in at.button if b.label == "Try the sample dataset").click().run()
-    next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(32).run()
+    next(s for s in at.select_slider if s.label.startswith("Picture size")).set_value(32).run()
     compare = table(at, "network")
     time_column = next(c for c in compare.columns if c.startswith("time for this run on "))
     assert set(compare[time_column]) <= {"not measured yet", "needs images of 224 px or more"}
@@ -122,7 +122,7 @@ def test_time_estimates_come_from_a_measurement_kept_for_next_time(home):
     # A new session (a restart, another browser) finds the measurement on disk: no button, no wait.
     at = open_app()
     next(b for b in at.button if b.label == "Try the sample dataset").click().run()
-    next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(32).run()
+    next(s for s in at.select_slider if s.label.startswith("Picture size")).set_value(32).run()
     assert "About **" in texts(at.info)
     assert not any(b.label == "Estimate the time on this device" for b in at.button)
 
@@ -144,7 +144,7 @@ def test_train_watch_predict_export(home, offline_weights):
 
     at.switch_page("app_pages/train.py").run()
     at.slider(key="epochs_feature_extraction").set_value(2)
-    next(s for s in at.select_slider if s.label.startswith("Image size")).set_value(64)
+    next(s for s in at.select_slider if s.label.startswith("Picture size")).set_value(64)
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     assert at.title[0].value == "Runs"

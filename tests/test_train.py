@@ -41,7 +41,7 @@ def epoch_events(run_dir):
 
 
 def test_feature_extraction_learns_and_records_everything(dataset, home):
-    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=8)
+    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=8, early_stop_patience=0)
     assert status["state"] == "succeeded", status.get("error")
     assert status["best_val_acc"] >= 0.8
     epochs = epoch_events(run_dir)
@@ -275,3 +275,13 @@ def test_an_image_size_the_backbone_cannot_take_is_refused_before_any_work(datas
     assert status["state"] == "failed"
     assert status["error"] == "ViT-B/16 takes 224 px images only; set the image size to 224."
     assert not (run_dir / "manifest.json").exists()
+
+
+def test_early_stopping_is_on_by_default_and_keeps_the_best_model(dataset, home):
+    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=60)
+    assert RunConfig(data="/d").early_stop_patience > 0
+    assert status["state"] == "succeeded" and status["stopped_early"]
+    epochs = epoch_events(run_dir)
+    assert len(epochs) < 60
+    assert status["best_val_acc"] == max(e["val_acc"] for e in epochs)
+    assert len(epochs) - status["best_epoch"] == RunConfig(data="/d").early_stop_patience

@@ -2,12 +2,12 @@
 import sys
 import time
 
-from .recorder import WorkMeter
+from .work_meter import WorkMeter
 
 
 class ProgressBar(WorkMeter):
-    def __init__(self, stream=sys.stderr, width: int = 28):
-        super().__init__()
+    def __init__(self, stream=sys.stderr, width: int = 28, train_images: int = 0, val_images: int = 0):
+        super().__init__(train_images, val_images)
         self.stream = stream
         self.width = width
         self.last = ""
@@ -22,10 +22,11 @@ class ProgressBar(WorkMeter):
         self.last = line
 
     def on_batch_end(self, phase, epoch, step, steps, loss):
-        super().on_batch_end()
+        super().on_batch_end(phase)
         self._draw(f"epoch {epoch} ({phase.name}) step {step}/{steps} loss {loss:.3f}")
 
     def on_epoch_end(self, phase, epoch, total_epochs, val_acc, train_loss, **_):
+        super().on_epoch_end(phase)
         self._draw(f"epoch {epoch}/{total_epochs} ({phase.name}) loss {train_loss:.3f} val acc {val_acc:.3f}")
         self.stream.write("\n")
         self.last = ""

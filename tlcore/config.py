@@ -29,7 +29,9 @@ class RunConfig:
     device: str = "auto"
     head: str = "linear"
     augment: bool = True  # used by strategies that train on images
-    early_stop_patience: int = 0  # epochs without improvement; 0 disables
+    # Rounds without a better validation score before a phase ends; 0 never stops early. The best
+    # model is kept either way, so stopping costs nothing but the rounds that would not have helped.
+    early_stop_patience: int = 5
     head_epochs: int = 5  # fine_tune: epochs of head-only warm-up on cached embeddings
     unfreeze_stages: int = 0  # fine_tune: 0 unfreezes the whole body, N the last N stages
     weights_file: str | None = None  # a user's own weights for the backbone

@@ -4,9 +4,9 @@ import time
 from pathlib import Path
 
 from . import runs
+from .work_meter import WorkMeter
 
 BATCH_EVENT_INTERVAL_S = 0.25  # fast loops (a GPU, cached features) would otherwise write thousands of lines
-EMBEDDING_WORK = 0.01  # a step on cached features costs about a hundredth of a step through the backbone
 
 
 class StatusWriter:
@@ -56,56 +56,11 @@ class StatusWriter:
             self._thread.join(timeout=5)
 
 
-class WorkMeter:
-    """Progress and ETA of a fit, counting a step on cached features as a small fraction of an image step."""
-
-    def __init__(self):
-        self.work_total = 1.0
-        self.work_done = 0.0
-        self.fit_started = time.perf_counter()
-        self.phase_weight = 1.0
-        self.steps = 1
-        self.total_epochs = 0
-        self.phases = []
-
-    @staticmethod
-    def weight(phase) -> float:
-        return EMBEDDING_WORK if phase.inputs == "embeddings" else 1.0
-
-    def on_fit_start(self, phases, total_epochs):
-        self.total_epochs = total_epochs
-        self.phases = phases
-        self.fit_started = time.perf_counter()
-
-    def on_phase_start(self, phase, index, steps_per_epoch, **_):
-        if self.work_done == 0:
-            # The clock starts once the first phase's data is ready: a one-off feature pass is not a step.
-            self.fit_started = time.perf_counter()
-        self.steps = steps_per_epoch
-        self.phase_weight = self.weight(phase)
-        # Later phases are assumed to have as many steps per epoch as this one: the same data.
-        remaining = sum(p.epochs * self.weight(p) for p in self.phases[index:])
-        self.work_total = self.work_done + remaining * steps_per_epoch
-
-    def on_batch_end(self, **_):
-        self.work_done += self.phase_weight
-
-    @property
-    def fraction(self) -> float:
-        return min(self.work_done / self.work_total, 1.0)
-
-    def eta(self) -> float | None:
-        if self.work_done <= 0:
-            return None
-        elapsed = time.perf_counter() - self.fit_started
-        return round(elapsed / self.work_done * max(self.work_total - self.work_done, 0), 1)
-
-
 class RunRecorder(WorkMeter):
-    """Appends batch/epoch events to events.jsonl and keeps status.json's progress and ETA current."""
+    """Appends batch/epoch events to events.jsonl and keeps status.json's progress and time left current."""
 
-    def __init__(self, run_dir: Path, status: StatusWriter):
-        super().__init__()
+    def __init__(self, run_dir: Path, status: StatusWriter, train_images: int = 0, val_images: int = 0):
+        super().__init__(train_images, val_images)
         self.run_dir = Path(run_dir)
         self.status = status
         self._last_batch_event = 0.0
@@ -114,14 +69,19 @@ class RunRecorder(WorkMeter):
     def _emit(self, kind: str, **fields) -> None:
         runs.append_event(self.run_dir, {"type": kind, "time": round(time.time(), 3), **fields})
 
-    def _progress(self, epoch: int, total_epochs: int, phase: str, step: int, steps: int) -> dict:
-        return {"epoch": epoch, "epochs": total_epochs, "phase": phase, "step": step, "steps": steps,
-                "fraction": round(self.fraction, 4), "eta_s": self.eta()}
+    def _progress(self, epoch: int, step: int | None) -> dict:
+        return {**self.progress(step), "epoch": epoch, "epochs": self.total_epochs}
 
     def on_fit_start(self, phases, total_epochs):
         super().on_fit_start(phases, total_epochs)
         self._emit("fit_start", total_epochs=total_epochs,
                    phases=[{"name": p.name, "epochs": p.epochs, "inputs": p.inputs} for p in phases])
+
+    def on_features(self, done: int, total: int, split: str) -> None:
+        """The feature pass moved (called by the worker, a few times a second at most)."""
+        super().on_features(done, total, split)
+        self.status.update(stage={"name": "embedding", "split": split, "done": done, "total": total},
+                           progress=self._progress(0, None))
 
     def on_phase_start(self, phase, index, steps_per_epoch, train_size, val_size):
         super().on_phase_start(phase, index, steps_per_epoch)
@@ -129,7 +89,7 @@ class RunRecorder(WorkMeter):
                    steps_per_epoch=steps_per_epoch, train_size=train_size, val_size=val_size)
 
     def on_batch_end(self, phase, epoch, step, steps, loss):
-        super().on_batch_end()
+        super().on_batch_end(phase)
         self._pending_losses.append(loss)
         now = time.perf_counter()
         if now - self._last_batch_event < BATCH_EVENT_INTERVAL_S and step < steps:
@@ -137,14 +97,15 @@ class RunRecorder(WorkMeter):
         self._last_batch_event = now
         mean_loss = sum(self._pending_losses) / len(self._pending_losses)
         self._pending_losses.clear()
-        progress = self._progress(epoch, self.total_epochs, phase.name, step, steps)
+        progress = self._progress(epoch, step)
         self._emit("batch", phase=phase.name, epoch=epoch, step=step, steps=steps, loss=round(mean_loss, 5),
                    fraction=progress["fraction"])
         self.status.update(progress=progress)
 
     def on_epoch_end(self, phase, epoch, total_epochs, improved, lr, **stats):
+        super().on_epoch_end(phase)
         images_per_s = stats["images"] / stats["seconds"] if stats["seconds"] else 0.0
-        progress = self._progress(epoch, total_epochs, phase.name, self.steps, self.steps)
+        progress = self._progress(epoch, None)
         self._emit("epoch", phase=phase.name, epoch=epoch, epochs=total_epochs,
                    train_loss=round(stats["train_loss"], 5), train_acc=round(stats["train_acc"], 5),
                    val_loss=round(stats["val_loss"], 5), val_acc=round(stats["val_acc"], 5),
@@ -157,4 +118,5 @@ class RunRecorder(WorkMeter):
 
     def on_fit_end(self, result, outcome, error):
         self._emit("fit_end", outcome=outcome, best_val_acc=round(result.best_val_acc, 5),
-                   best_epoch=result.best_epoch, epochs_run=result.epochs_run)
+                   best_epoch=result.best_epoch, epochs_run=result.epochs_run,
+                   stopped_early=result.stopped_early)

@@ -40,16 +40,19 @@ class StrategySpec:
     summary: str
     pretrained: bool
     plan: Callable[[Classifier, RunConfig], list[Phase]]
+    warm_up: bool = False  # head_epochs of head-only training come before config.epochs
+    plain: str = ""  # the title in everyday words, for people who have not met the term
 
 
 _STRATEGIES: dict[str, StrategySpec] = {}
 
 
-def register_strategy(name: str, *, title: str, summary: str, pretrained: bool):
+def register_strategy(name: str, *, title: str, summary: str, pretrained: bool, warm_up: bool = False,
+                      plain: str = ""):
     def decorator(plan):
         if name in _STRATEGIES:
             raise ValueError(f"Strategy '{name}' is already registered.")
-        _STRATEGIES[name] = StrategySpec(name, title, summary, pretrained, plan)
+        _STRATEGIES[name] = StrategySpec(name, title, summary, pretrained, plan, warm_up, plain or title)
         return plan
     return decorator
 
@@ -75,17 +78,19 @@ def _head_phase(model: Classifier, epochs: int, lr: float) -> Phase:
                  train_modules=[model.head])
 
 
-@register_strategy("feature_extraction", title="Feature extraction",
-                   summary="Fast. The pretrained backbone stays frozen; only a new head learns, on features computed once.",
+@register_strategy("feature_extraction", title="Feature extraction", plain="Reuse what it already sees",
+                   summary="Fast. The network stays as it is (frozen backbone): it describes each picture once, "
+                           "and only a new last layer (head) learns your classes from those descriptions.",
                    pretrained=True)
 def feature_extraction(model: Classifier, config: RunConfig) -> list[Phase]:
     set_trainable(model.backbone, False)
     return [_head_phase(model, config.epochs, config.lr or HEAD_LR)]
 
 
-@register_strategy("fine_tune", title="Fine-tuning",
-                   summary="Slower, usually more accurate. The head learns first, then the backbone adapts at a lower rate.",
-                   pretrained=True)
+@register_strategy("fine_tune", title="Fine-tuning", plain="Adjust the whole network",
+                   summary="Slower, often more accurate. The new last layer learns first (warm-up), then the whole "
+                           "network adjusts a little to your pictures.",
+                   pretrained=True, warm_up=True)
 def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
     set_trainable(model.backbone, False)
     phases = [_head_phase(model, config.head_epochs, HEAD_LR)] if config.head_epochs else []
@@ -103,8 +108,9 @@ def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
     return phases
 
 
-@register_strategy("scratch", title="From scratch",
-                   summary="Baseline. The same network from random weights, to show what pretraining bought.",
+@register_strategy("scratch", title="From scratch", plain="Start from nothing",
+                   summary="For comparison. The same network starting from random numbers, to show what starting "
+                           "from a trained one bought you.",
                    pretrained=False)
 def scratch(model: Classifier, config: RunConfig) -> list[Phase]:
     set_trainable(model, True)

@@ -123,7 +123,8 @@ def check_image_size(config) -> None:
         raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
 
 
-def make_phase_data(phase, *, model, manifest, arrays, config, device, status, should_stop, generator, timings):
+def make_phase_data(phase, *, model, manifest, arrays, config, device, status, should_stop, generator, timings,
+                    meters=()):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise."""
     spec = model.backbone.spec
     if phase.inputs == "embeddings":
@@ -143,7 +144,8 @@ def make_phase_data(phase, *, model, manifest, arrays, config, device, status, s
                 require_free_space(cache.root, len(images) * spec.feature_dim * 4, "the computed features")
 
                 def report(done, total):
-                    status.update(stage={"name": "embedding", "split": split, "done": done, "total": total})
+                    for meter in meters:  # the recorder writes the status; the CLI's bar draws
+                        meter.on_features(done, total, split)
                 with timed(timings, "embedding_s"):
                     return compute_embeddings(frozen_backbone(), images, device=device,
                                               on_progress=throttled(report), should_stop=should_stop)
@@ -210,12 +212,15 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     status.update(stage={"name": "training"})
 
     recorder = RunRecorder(run_dir, status)
+    meters = [m for m in (recorder, *callbacks) if hasattr(m, "on_features")]
+    for meter in meters:
+        meter.set_dataset_size(len(arrays["train"][1]), len(arrays["val"][1]))
     with timed(timings, "fit_s"):
         result = fit(model, phases,
                      lambda phase: make_phase_data(phase, model=model, manifest=manifest, arrays=arrays,
                                                    config=config, device=device, status=status,
                                                    should_stop=should_stop, generator=generator,
-                                                   timings=timings),
+                                                   timings=timings, meters=meters),
                      device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
                      should_stop=should_stop, early_stop_patience=config.early_stop_patience)
     model.load_state_dict(result.best_state)

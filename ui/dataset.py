@@ -1,16 +1,17 @@
 """Getting a dataset in: scanning it with a progress bar, and which server folders may be opened."""
 import os
+import shutil
 from pathlib import Path
 
 import streamlit as st
 
-from tlcore import paths
+from tlcore import datasets, paths
 from tlcore.data import scan
 from tlcore.errors import describe_os_error
 from tlcore.imagecache import ImageCache
 from tlcore.manifest import DataError, Skipped
 from tlcore.samples import install_sample
-from ui.state import ChosenDataset, DataProblem, choose_dataset, refuse_dataset
+from ui.state import ChosenDataset, DataProblem, choose_dataset, dataset_from_library, refuse_dataset
 
 SCAN_IMAGE_SIZE = 128  # RunConfig's default image size: a run at that size finds every image decoded
 VAL_FRACTION = 0.2  # RunConfig's default, so the report shows the split a default run trains on
@@ -19,8 +20,19 @@ ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"
 SAMPLE_LABEL = "Fashion sample (built in)"
 
 
-def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped] = ()) -> ChosenDataset | None:
-    """Scan a dataset with a progress bar and make it the session's dataset.
+def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped] = (), *, kind: str = "folder",
+                    studio_copy: bool = False) -> ChosenDataset | None:
+    """Scan a dataset with a progress bar, keep it in the datasets library and make it the session's dataset.
+
+    Pictures the library already has (the same files under the same class names) are not added
+    twice: the existing dataset is chosen, and a studio copy just made of them is removed.
+
+    Args:
+        source: the folder or zip to scan.
+        label: its name for people.
+        upload_skipped: files an upload left out, shown in the report.
+        kind: where it came from (tlcore.datasets.KINDS).
+        studio_copy: the source is the studio's own copy (an upload), removed with the dataset.
 
     Returns:
         The dataset, or None when it was refused (the reason is kept for the Data page to show).
@@ -46,7 +58,20 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
         return None
     finally:
         bar.empty()
-    dataset = ChosenDataset(str(source), label, manifest, list(upload_skipped))
+    record, added = datasets.add_dataset(manifest, label, kind, source, studio_copy=studio_copy)
+    note = None
+    if not added and record.source != str(source):
+        note = (f"These pictures are already in the studio as '{record.name}', so that dataset is used "
+                "instead of a second copy.")
+        if studio_copy:
+            shutil.rmtree(source, ignore_errors=True)
+        dataset = dataset_from_library(record)
+        if dataset is not None:
+            dataset.note = note
+            choose_dataset(dataset)
+            return dataset
+    dataset = ChosenDataset(record.source, record.name, manifest, list(upload_skipped), dataset_id=record.id,
+                            note=note)
     choose_dataset(dataset)
     return dataset
 
@@ -59,7 +84,7 @@ def use_sample() -> ChosenDataset | None:
         refuse_dataset(DataProblem(SAMPLE_LABEL, f"The sample could not be written to the data folder. "
                                                  f"{describe_os_error(error)}"))
         return None
-    return scan_and_choose(folder, SAMPLE_LABEL)
+    return scan_and_choose(folder, SAMPLE_LABEL, kind="sample", studio_copy=True)
 
 
 def allowed_roots() -> list[Path]:

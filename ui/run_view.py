@@ -12,10 +12,11 @@ from tlcore.runner import queue_places
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs, load_config, read_json, read_status
 from ui import format as fmt
 from ui.errors import shielded
+from ui.glossary import explain
+from ui.progress import LIVE_REFRESH_S, progress_text
 from ui.resources import get_runner
 from ui.state import event_log
 
-LIVE_REFRESH_S = 1.5
 LOG_TAIL_LINES = 30
 
 
@@ -42,19 +43,20 @@ def _run_view(run_dir: str, was_live: bool) -> None:
 
 
 def header_ui(run_dir: Path, status: dict) -> None:
-    try:
-        config = load_config(run_dir)
-    except (OSError, ValueError, TypeError):
+    """The run's name (starred or not), its settings in one line, and the person's note."""
+    summary = next((run for run in list_runs(run_dir.parent) if run.run_id == run_dir.name), None)
+    if summary is None or summary.config is None:
         st.subheader(run_dir.name)
         st.caption("The run's settings could not be read.")
         return
-    name = fmt.run_name(RunSummary(run_dir.name, run_dir, config, status))
-    st.subheader(name)
+    config = summary.config
+    st.subheader(("★ " if fmt.is_starred(summary) else "") + fmt.run_name(summary))
     device = (status.get("device") or {}).get("label", config.device)
-    facts = [config.backbone] if config.backbone not in name else []
-    facts += [config.strategy.replace("_", " "), f"{config.epochs} epochs", f"{config.image_size} px",
-              f"batch {config.batch_size}", device, f"run `{run_dir.name}`"]
+    facts = [fmt.backbone_words(config.backbone), config.strategy.replace("_", " "), f"{config.epochs} epochs",
+             f"{config.image_size} px", f"batch {config.batch_size}", device, f"run `{run_dir.name}`"]
     st.caption(" · ".join(facts))
+    if summary.notes and summary.notes.note:
+        st.markdown(f":material/edit_note: {summary.notes.note}")
 
 
 def progress_ui(run_dir: Path, status: dict) -> None:
@@ -63,7 +65,7 @@ def progress_ui(run_dir: Path, status: dict) -> None:
         st.info(f"Waiting for its turn: {fmt.state_text('queued', place)}. "
                 "On each device, runs train one at a time.")
     else:
-        fraction, text = fmt.progress_text(status)
+        fraction, text = progress_text(status)
         st.progress(min(max(fraction, 0.0), 1.0), text=text)
     st.button("Cancel this run", key=f"cancel_{run_dir.name}", icon=":material/stop_circle:",
               on_click=get_runner().cancel, args=(run_dir.name,))
@@ -75,9 +77,11 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
     if status.get("damaged") and not (status.get("error") or "").startswith(status["damaged"]):
         st.warning(status["damaged"])
     if state == "succeeded":
-        st.success(f"Finished in {took}: best validation accuracy {fmt.percent(status.get('best_val_acc'))} "
-                   f"at epoch {status.get('best_epoch')} of {status.get('epochs_run')}"
-                   f"{' (stopped early)' if status.get('stopped_early') else ''}.")
+        st.success(f"Finished in {took}: right on {fmt.percent(status.get('best_val_acc'))} of the pictures kept "
+                   f"aside to check it (best validation accuracy), in round {status.get('best_epoch')} of "
+                   f"{status.get('epochs_run')}; that round's model is the one kept.")
+        if status.get("stopped_early"):
+            st.info(early_stop_text(run_dir, status))
         st.page_link("app_pages/predict.py", label="Try it on new images and download the model",
                      icon=":material/arrow_forward:", query_params={"run": run_dir.name})
     elif state == "cancelled":
@@ -88,6 +92,16 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
         if log_tail:
             with st.expander("Technical details (the training process's log)"):
                 st.code(log_tail, language=None)
+
+
+def early_stop_text(run_dir: Path, status: dict) -> str:
+    try:
+        patience = load_config(run_dir).early_stop_patience
+        rounds = f"{patience} round{'s' * (patience != 1)}"
+    except (OSError, ValueError, TypeError):
+        rounds = "several rounds"
+    return (f"Stopped early (early stopping): the score had not improved for {rounds}, so more rounds were "
+            "unlikely to help. The best model was kept; a training part that stops early hands over to the next.")
 
 
 def curves_ui(run_dir: Path, events: list[dict]) -> None:
@@ -110,17 +124,20 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
         normalized = st.toggle("Show shares of each true class", key=f"normalize_{run_dir.name}")
         st.plotly_chart(plots.confusion_figure(shown["confusion"], labels, normalized),
                         key=f"confusion_{run_dir.name}")
-        st.caption(f"Validation images, epoch {shown['epoch']} ({which}). Rows: true class; columns: predicted.")
+        st.caption(f"Pictures kept aside to check the model, round {shown['epoch']} ({which}). Rows: the true "
+                   "class; columns: what the model said (confusion matrix).", help=explain("confusion matrix"))
     with scores:
-        st.markdown("**Per class** (validation)")
+        st.markdown("**How often it is right, per class** (validation)")
         per_class = shown["per_class"]
         st.dataframe(
-            [{"class": label, "precision": p, "recall": r, "F1": f, "images": n}
+            [{"class": label, "found": r, "right when it says so": p, "both": f, "pictures": n}
              for label, p, r, f, n in zip(labels, per_class["precision"], per_class["recall"],
                                           per_class["f1"], per_class["support"])],
             hide_index=True, key=f"per_class_{run_dir.name}",
-            column_config={name: st.column_config.NumberColumn(format="percent")
-                           for name in ("precision", "recall", "F1")})
+            column_config={"found": st.column_config.NumberColumn(format="percent", help=f"Recall. {explain('recall')}"),
+                           "right when it says so": st.column_config.NumberColumn(
+                               format="percent", help=f"Precision. {explain('precision')}"),
+                           "both": st.column_config.NumberColumn(format="percent", help=f"F1. {explain('F1')}")})
 
 
 def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:

@@ -4,15 +4,14 @@ import streamlit as st
 from tlcore.runs import list_runs
 from ui import format as fmt
 from ui.errors import shielded
+from ui.progress import LIVE_REFRESH_S, progress_text
 from ui.resources import device_info
-
-SIDEBAR_REFRESH_S = 2.0
 
 
 def sidebar_ui() -> None:
     with st.sidebar:
         device_ui()
-        st.fragment(shielded(active_run_ui), run_every=SIDEBAR_REFRESH_S)()
+        st.fragment(shielded(active_run_ui), run_every=LIVE_REFRESH_S)()
 
 
 def device_ui() -> None:
@@ -30,7 +29,7 @@ def active_run_ui() -> None:
         st.caption("No run in progress." + (f" {waiting} waiting." if waiting else ""))
         return
     for run in running:
-        fraction, text = fmt.progress_text(run.status)
+        fraction, text = progress_text(run.status)
         st.markdown(f"**Training:** {fmt.run_name(run)}")
         st.progress(min(max(fraction, 0.0), 1.0), text=text)
         st.page_link("app_pages/runs.py", label="Watch it live", icon=":material/monitoring:",

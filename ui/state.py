@@ -1,18 +1,22 @@
 """What one browser session remembers between pages: the chosen dataset, the selected run, event logs.
 
-Everything here can be lost (a refresh, a second browser): the run folders on disk are the truth,
-and the selected run also lives in the URL (?run=<id>) so a reload keeps it.
+Everything here can be lost (a refresh, a second browser): the run folders and the datasets
+library on disk are the truth. The selected run also lives in the URL (?run=<id>), the chosen
+dataset in the URL (?dataset=<id>) and in the library as the one last used, so a reload or a new
+tab finds both again.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
 
+from tlcore import datasets
 from tlcore.manifest import Manifest, Skipped
 from tlcore.runs import EventLog
 
 DATASET = "dataset"
 DATA_ERROR = "data_error"
+DATASET_FORGOTTEN = "dataset_forgotten"  # the person deleted the chosen one: no other is chosen for them
 RUN_ID = "run_id"
 EVENT_LOGS = "event_logs"
 
@@ -25,6 +29,8 @@ class ChosenDataset:
     label: str  # its name for people
     manifest: Manifest
     upload_skipped: list[Skipped] = field(default_factory=list)  # files an upload or zip left out
+    dataset_id: str | None = None  # its id in the datasets library
+    note: str | None = None  # said once about how it was chosen (e.g. "already in the studio as ...")
 
     def size(self, split: str) -> int:
         return len(self.manifest.split(split))
@@ -40,12 +46,48 @@ class DataProblem:
 
 
 def chosen_dataset() -> ChosenDataset | None:
-    return st.session_state.get(DATASET)
+    """This session's dataset; after a reload or in a new tab, the one the URL names or the one last used."""
+    dataset = st.session_state.get(DATASET)
+    if dataset is None and DATA_ERROR not in st.session_state and DATASET_FORGOTTEN not in st.session_state:
+        dataset = _restored_dataset()
+        if dataset is not None:
+            st.session_state[DATASET] = dataset
+    return dataset
 
 
 def choose_dataset(dataset: ChosenDataset) -> None:
     st.session_state[DATASET] = dataset
     st.session_state.pop(DATA_ERROR, None)
+    st.session_state.pop(DATASET_FORGOTTEN, None)
+    if dataset.dataset_id and st.query_params.get(DATASET) != dataset.dataset_id:
+        st.query_params[DATASET] = dataset.dataset_id
+
+
+def forget_dataset() -> None:
+    """No dataset is chosen any more (it was deleted); none is picked for the person in its place."""
+    st.session_state.pop(DATASET, None)
+    st.session_state[DATASET_FORGOTTEN] = True
+    if DATASET in st.query_params:
+        del st.query_params[DATASET]
+
+
+def dataset_from_library(record: datasets.DatasetRecord) -> ChosenDataset | None:
+    """A library dataset as the session's choice; None when its saved check cannot be read."""
+    try:
+        manifest = datasets.load_manifest(record)
+    except (OSError, ValueError):
+        return None
+    return ChosenDataset(record.source, record.name, manifest, dataset_id=record.id)
+
+
+def _restored_dataset() -> ChosenDataset | None:
+    wanted = st.query_params.get(DATASET)
+    record = datasets.load_record(wanted) if wanted else None
+    if record is None:
+        record = next((r for r in datasets.list_datasets() if r.available()), None)
+    if record is None or not record.available():
+        return None
+    return dataset_from_library(record)
 
 
 def refuse_dataset(problem: DataProblem) -> None:

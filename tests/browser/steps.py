@@ -45,14 +45,15 @@ def ensure_dataset(page, folder: Path) -> None:
     expect(main(page).get_by_text(f"Training on {folder.name}")).to_be_visible()
 
 
-def choose_training(page, strategy: str, epochs: int, epochs_label: str = "Epochs") -> None:
+def choose_training(page, strategy: str, epochs: int,
+                    epochs_label: str = "Rounds of training (epochs)") -> None:
     """On the Train page: MobileNetV2, the strategy, epochs and the small image size."""
-    backbone = main(page).get_by_role("combobox", name="Pretrained network (backbone)")
+    backbone = main(page).get_by_role("combobox", name="Network that already knows how to see (backbone)")
     expect(backbone).to_have_value(re.compile(r"^MobileNetV2 "))  # the default
     main(page).get_by_test_id("stRadio").get_by_text(strategy, exact=True).click()
     settle(page)
     set_slider(page, epochs_label, epochs)
-    set_slider(page, "Image size (pixels)", IMAGE_SIZE)
+    set_slider(page, "Picture size (pixels)", IMAGE_SIZE)
     settle(page)
 
 
@@ -90,7 +91,7 @@ def watch_until_trained(page, server, run_id: str, min_epochs: int = 1) -> list[
     """Until the live view shows min_epochs epochs (accuracy curve) and the progress bar has grown
     from one training epoch to the next.
 
-    Returns the fills the progress bar showed while training ("Epoch n of m ..."), in order.
+    Returns the fills the progress bar showed while training ("..., round n of m ..."), in order.
     """
     fills = []
 
@@ -99,7 +100,7 @@ def watch_until_trained(page, server, run_id: str, min_epochs: int = 1) -> list[
             f"run {run_id} ended early: {server.run_statuses().get(run_id)}"
         fill = progress_value(page)
         captions = main(page).locator(PROGRESS).all_inner_texts() if fill is not None else []
-        if captions and captions[0].startswith("Epoch ") and (not fills or fills[-1] != fill):
+        if captions and ", round " in captions[0] and (not fills or fills[-1] != fill):
             fills.append(fill)
         grown = len(fills) >= 2 and fills[-1] > fills[0]
         return grown and points(page, "accuracy", run_id) >= 2 * min_epochs  # train + validation per epoch
@@ -107,6 +108,21 @@ def watch_until_trained(page, server, run_id: str, min_epochs: int = 1) -> list[
              message=f"{min_epochs} epoch(s) of run {run_id} and a growing progress bar (fills seen: {fills})")
     return fills
 
+
+
+def sidebar_and_page_agree(page, timeout: float = 15) -> str:
+    """Wait until the sidebar's progress caption and the live view's say the same; returns it.
+
+    Both redraw every 1.5 s from the same status file, each on its own timer, so for a moment one
+    may be a refresh ahead; they must agree once both have redrawn.
+    """
+    def same() -> str | None:
+        page_captions = main(page).locator(PROGRESS).all_inner_texts()
+        side_captions = page.get_by_test_id("stSidebar").locator(PROGRESS).all_inner_texts()
+        if page_captions and side_captions and page_captions[0] == side_captions[0]:
+            return page_captions[0]
+        return None
+    return wait_for(same, timeout=timeout, every=0.1, message="the sidebar and the page showing the same progress")
 
 
 def try_the_sample(page) -> None:

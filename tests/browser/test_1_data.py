@@ -15,8 +15,8 @@ def test_folder_upload_shows_preflight_report(page, shots, image_folder):
     body = main(page)
     metric = lambda label: body.get_by_test_id("stMetric").filter(has_text=label).get_by_test_id("stMetricValue")
     expect(metric("Classes")).to_have_text("3")
-    expect(metric("Training images")).to_have_text("18")  # 80 % of each class of 8, rounded
-    expect(metric("Validation images")).to_have_text("6")
+    expect(metric("Pictures to learn from")).to_have_text("18")  # 80 % of each class of 8, rounded
+    expect(metric("Pictures to check on")).to_have_text("6")
     expect(metric("Files skipped")).to_have_text("0")
     # The split table: one row per class with its images for training, for validation, and in all.
     table = body.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="total"))

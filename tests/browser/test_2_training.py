@@ -9,7 +9,8 @@ from browser_support import (PROGRESS, context_page, dataframe_rows, main, progr
 from waiting import wait_for
 
 from .steps import (CANCEL_WITHIN_S, CLASSES, RUN_TIMEOUT_MS, chart, choose_training, ensure_dataset, expect,
-                    points, run_caption, run_state, start_training, watch_until_trained)
+                    points, run_caption, run_state, sidebar_and_page_agree, start_training,
+                    watch_until_trained)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -17,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 @screenshot_on_failure
 def test_feature_extraction_run_trains_live(page, shots, server, image_folder, shared):
     ensure_dataset(page, image_folder)
-    choose_training(page, "Feature extraction", epochs=10)
+    choose_training(page, "Reuse what it already sees (feature extraction)", epochs=10)
     body = main(page)
     expect(body.get_by_role("button", name="Start training")).to_be_enabled()
     # How long would it take? A few timed batches answer, for this network and for the others.
@@ -66,7 +67,7 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
     per_class = body.get_by_test_id("stColumn").filter(has_text="Per class").get_by_test_id("stDataFrame")
     rows = wait_for(lambda: dataframe_rows(per_class), timeout=10, message="the per-class table")
     header, *classes = rows
-    assert header[:4] == ["class", "precision", "recall", "F1"]
+    assert header[:4] == ["class", "found", "right when it says so", "both"]
     assert sorted(row[0] for row in classes) == sorted(CLASSES)
     # The runs table lists it as succeeded.
     runs_table = body.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="status")).first
@@ -79,10 +80,13 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
 @screenshot_on_failure
 def test_fine_tune_run_can_be_cancelled(page, shots, server, image_folder):
     ensure_dataset(page, image_folder)
-    choose_training(page, "Fine-tuning", epochs=100, epochs_label="Epochs after the warm-up")
+    choose_training(page, "Adjust the whole network (fine-tuning)", epochs=100,
+                    epochs_label="Rounds of training after the warm-up (epochs)")
     run_id = start_training(page)
     fills = watch_until_trained(page, server, run_id)
     assert fills == sorted(fills), f"the progress bar went backwards: {fills}"
+    agreed = sidebar_and_page_agree(page)
+    assert ", round " in agreed, agreed
     cancel = main(page).get_by_role("button", name="Cancel this run")
     asked = time.monotonic()
     cancel.click()
@@ -98,7 +102,8 @@ def test_fine_tune_run_can_be_cancelled(page, shots, server, image_folder):
 @screenshot_on_failure
 def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_folder, browser):
     ensure_dataset(page, image_folder)
-    choose_training(page, "Fine-tuning", epochs=100, epochs_label="Epochs after the warm-up")
+    choose_training(page, "Adjust the whole network (fine-tuning)", epochs=100,
+                    epochs_label="Rounds of training after the warm-up (epochs)")
     run_id = start_training(page)
     watch_until_trained(page, server, run_id, min_epochs=2)
     before = wait_for(lambda: points(page, "loss", run_id), timeout=10, message="the loss curve before reload")

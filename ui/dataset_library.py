@@ -1,0 +1,105 @@
+"""The datasets library on the Data page: every dataset the studio has, to pick, rename or delete."""
+import time
+
+import streamlit as st
+
+from tlcore import datasets, paths
+from tlcore.datasets import DatasetRecord
+from tlcore.imagecache import ImageCache
+from tlcore.runs import list_runs
+from ui.state import choose_dataset, chosen_dataset, dataset_from_library, forget_dataset
+
+KIND_WORDS = {"upload": "uploaded folder", "zip": "uploaded zip", "folder": "folder on this computer",
+              "sample": "built in", "fashion-mnist": "ready-made"}
+
+
+def library_ui() -> None:
+    """One row per dataset, most recently used first, with what it holds and the runs trained on it."""
+    records = datasets.list_datasets()
+    if not records:
+        return
+    st.header("Your datasets")
+    chosen = chosen_dataset()
+    summaries = list_runs()
+    for record in records:
+        in_use = chosen is not None and chosen.dataset_id == record.id
+        runs = sum(1 for run in summaries if datasets.trained_on(record, run.config))
+        dataset_row_ui(record, in_use, runs)
+
+
+def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int) -> None:
+    with st.container(border=True, key=f"dataset_{record.id}"):
+        pictures, facts, actions = st.columns([3, 5, 3], vertical_alignment="center")
+        thumbnails = _thumbnails(record)
+        if thumbnails:
+            pictures.image(thumbnails, width=44)
+        facts.markdown(f"**{record.name}**" + (" · :green-badge[in use]" if in_use else ""))
+        runs_text = f"{runs} run{'s' * (runs != 1)} trained on it" if runs else "no runs yet"
+        facts.caption(f"{len(record.classes)} classes · {record.images('train')} pictures to learn from · "
+                      f"{record.images('val')} to check on · {KIND_WORDS.get(record.kind, record.kind)} · "
+                      f"added {time.strftime('%d %b %H:%M', time.localtime(record.added_at))} · {runs_text}")
+        if not record.available():
+            facts.warning("Its pictures are no longer where they were; it cannot be used.")
+        with actions:
+            use, rename, delete = st.columns(3)
+            use.button("Use", key=f"use_{record.id}", disabled=in_use or not record.available(),
+                       on_click=_use, args=(record,), use_container_width=True)
+            with rename.popover("Rename", use_container_width=True):
+                st.text_input("New name", value=record.name, key=f"name_{record.id}",
+                              max_chars=datasets.MAX_NAME_LENGTH)
+                st.button("Save the name", key=f"rename_{record.id}", on_click=_rename, args=(record,))
+            with delete.popover("Delete", use_container_width=True):
+                what = ("its pictures (the studio's copy) and" if record.studio_copy
+                        else "its decoded pictures, not your folder, and")
+                st.markdown(f"Delete **{record.name}**? This removes {what} its place in this list. "
+                            "Runs trained on it keep their results and models.")
+                st.button("Delete it", key=f"delete_{record.id}", type="primary", on_click=_delete, args=(record,))
+
+
+def _thumbnails(record: DatasetRecord) -> list:
+    cache = ImageCache(paths.cache_dir())
+    pictures = []
+    for key in record.thumbnail_keys:
+        try:
+            pictures.append(cache.load(key, record.image_size))
+        except (OSError, ValueError):  # the cache was cleared: the row goes without pictures
+            pass
+    return pictures
+
+
+def _use(record: DatasetRecord) -> None:
+    dataset = dataset_from_library(record)
+    if dataset is None:
+        st.session_state["library_message"] = ("error", f"'{record.name}' could not be opened: its saved check "
+                                                        "is damaged. Add its pictures again.")
+        return
+    datasets.mark_used(record)
+    choose_dataset(dataset)
+
+
+def _rename(record: DatasetRecord) -> None:
+    try:  # read from the widget now: arguments bound when the button was drawn hold the old text
+        datasets.rename_dataset(record, st.session_state[f"name_{record.id}"])
+    except ValueError as error:
+        st.session_state["library_message"] = ("error", str(error))
+        return
+    chosen = chosen_dataset()
+    if chosen is not None and chosen.dataset_id == record.id:
+        chosen.label = record.name
+
+
+def _delete(record: DatasetRecord) -> None:
+    freed = datasets.delete_dataset(record)
+    chosen = chosen_dataset()
+    if chosen is not None and chosen.dataset_id == record.id:
+        forget_dataset()
+    st.session_state["library_message"] = ("success", f"Deleted '{record.name}' ({freed / 1024**2:,.1f} MB freed).")
+
+
+def library_message_ui() -> None:
+    """What the last action in the library did, said once."""
+    kind, text = st.session_state.pop("library_message", (None, None))
+    if kind == "error":
+        st.error(text)
+    elif kind == "success":
+        st.success(text)

@@ -1,0 +1,53 @@
+"""The studio's words: plain words first, the technical term beside them, one sentence each.
+
+Pages show these as help on hover (the "?" beside a setting) and the Home page lists them all, so a
+person who meets "epoch" in a tutorial tomorrow knows it already.
+"""
+
+GLOSSARY = {
+    "backbone": "A network that already knows how to see: it learned shapes, textures and objects from "
+                "millions of photos (ImageNet), and the studio reuses that knowledge for your pictures.",
+    "head": "The new last layer added on top of the backbone: it learns to turn what the backbone sees "
+            "into your classes.",
+    "class": "One of the categories you sort pictures into; one sub-folder of your dataset.",
+    "epoch": "One round of training: the network sees every training picture once.",
+    "feature extraction": "The backbone stays as it is (frozen); it describes every picture once, and only "
+                          "the head learns from those descriptions. Fast.",
+    "fine-tuning": "After a warm-up of the head alone, the whole network adjusts a little to your pictures. "
+                   "Slower, often more accurate.",
+    "from scratch": "The same network starting from random numbers instead of what it learned before: it "
+                    "shows what starting from a trained network bought you.",
+    "validation": "Pictures kept aside and never trained on; they measure how often the model is right on "
+                  "pictures it has not seen.",
+    "accuracy": "The share of validation pictures the model names correctly.",
+    "confusion matrix": "A table of true class (rows) against predicted class (columns): the diagonal is "
+                        "right answers, everything else shows which classes get mixed up.",
+    "precision": "When the model says this class, how often it is right.",
+    "recall": "Of the pictures of this class, how many the model finds.",
+    "F1": "One number that balances precision and recall (their harmonic mean).",
+    "learning rate": "How big each learning step is: too big and learning jumps around, too small and it "
+                     "crawls.",
+    "batch size": "How many pictures the network looks at before each learning step.",
+    "augmentation": "Small random changes to training pictures (crops, flips) so the network learns the "
+                    "thing, not the exact picture.",
+    "early stopping": "Stop training once the validation score has not improved for a number of rounds; "
+                      "the best model so far is kept.",
+    "ImageNet top-1": "How often the network named the right one of 1,000 kinds of objects on ImageNet's "
+                      "test pictures: a rough guide to how well it sees.",
+    "parameters": "The numbers a network learns; more of them usually means more accurate and slower.",
+    "GFLOPs": "Billions of calculations the network needs per picture: a guide to its speed.",
+    "stages": "The blocks a network is built from, from simple edges (first) to whole objects (last).",
+    "loss": "How wrong the model is, as one number that training makes smaller; lower is better.",
+    "ONNX": "A standard file format for trained networks that many programs and web pages can run.",
+    "TorchScript": "A file format that runs the model with PyTorch, without the studio's code.",
+}
+
+
+def explain(term: str) -> str:
+    """The one-sentence explanation of a term, for a widget's help."""
+    return GLOSSARY[term]
+
+
+def label(plain: str, term: str) -> str:
+    """'Rounds of training (epochs)': plain words, with the term in brackets for those who want it."""
+    return f"{plain} ({term})"

@@ -1,0 +1,66 @@
+"""A running run's progress in words: the one source for the Runs page and the sidebar alike.
+
+The fill is the share of the whole run's work done (tlcore.work_meter): the feature pass, the
+warm-up and the training rounds together, so it only moves forward. Rounds are counted per part,
+as the person chose them ("warm-up round 3 of 5", then "fine-tuning round 1 of 3").
+"""
+from ui import format as fmt
+
+LIVE_REFRESH_S = 1.5  # the page's live view and the sidebar redraw together, so they say the same
+
+PHASE_WORDS = {"head": "Warm-up: teaching the new last layer", "body": "Fine-tuning the network",
+               "all": "Training the whole network"}
+SINGLE_PHASE_WORDS = {"head": "Teaching the new last layer"}
+STAGE_WORDS = {"scanning": "Checking the pictures", "embedding": "Computing features once (the network looks at "
+               "every picture)", "loading backbone": "Loading the network that already knows how to see",
+               "training": "Training"}
+
+
+def progress_text(status: dict) -> tuple[float, str]:
+    """The progress bar's fill (0 to 1) and its caption, for a running run's status."""
+    stage = status.get("stage") or {}
+    progress = status.get("progress") or {}
+    name = stage.get("name")
+    fraction = _number(progress.get("fraction"), 0.0)
+    if name == "scanning":
+        done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
+        counted = f": {done:.0f} of {total:.0f}" if total else "…"
+        return (done / total if total else 0.0), f"Before training: {STAGE_WORDS['scanning'].lower()}{counted}"
+    if name == "embedding":
+        done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
+        split = "to learn from" if stage.get("split") == "train" else "to check on"
+        return fraction, (f"{STAGE_WORDS['embedding']}: {done:.0f} of {total:.0f} pictures {split}"
+                          f" · {time_left_text(progress)}")
+    if name == "training" and progress.get("phase"):
+        return fraction, f"{phase_round_text(progress)} · {time_left_text(progress)}"
+    return fraction, STAGE_WORDS.get(name, "Starting the training process") + "…"
+
+
+def phase_round_text(progress: dict) -> str:
+    """'Warm-up: teaching the new last layer, round 3 of 5 · step 2 of 4' and the like."""
+    phase = progress.get("phase")
+    several = _number(progress.get("phases"), 1) > 1
+    words = PHASE_WORDS.get(phase) if several else SINGLE_PHASE_WORDS.get(phase, "Training")
+    text = f"{words or phase}, round {progress.get('round')} of {progress.get('rounds')}"
+    if progress.get("step") is not None:
+        text += f" · step {progress.get('step')} of {progress.get('steps')}"
+    return text
+
+
+def time_left_text(progress: dict) -> str:
+    eta = progress.get("eta_s")
+    return f"about {fmt.duration(eta)} left" if isinstance(eta, (int, float)) else "working out the time left…"
+
+
+def rounds_text(config) -> str:
+    """The rounds of a run as the person chose them: '20 rounds', or 'warm-up 5 + 3 rounds'."""
+    from tlcore.strategies import get_strategy  # the registry knows which strategies warm up first
+
+    plural = "s" * (config.epochs != 1)
+    if get_strategy(config.strategy).warm_up and config.head_epochs:
+        return f"warm-up {config.head_epochs} + {config.epochs} round{plural}"
+    return f"{config.epochs} round{plural}"
+
+
+def _number(value, default):
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else default
