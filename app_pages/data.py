@@ -151,8 +151,8 @@ def summary_ui(dataset: ChosenDataset) -> None:
     train.metric("Pictures to learn from", dataset.size("train"), help="The training pictures.")
     val.metric("Pictures to check on", dataset.size("val"), help=explain("validation"))
     skipped.metric("Files skipped", len(dataset.upload_skipped) + len(manifest.skipped))
-    how = "as given by its train/ and val/ folders" if manifest.split_given else \
-        f"drawn at random ({VAL_FRACTION:.0%} of each class), the same every time"
+    how = "as its train/ and val/ folders say" if manifest.split_given else \
+        f"at random ({VAL_FRACTION:.0%} of each class), the same every time"
     st.caption(f"Pictures to check on (validation) are never trained on; they measure the model. Kept aside {how}.")
     st.page_link("app_pages/train.py", label="Looks good: choose how to train", icon=":material/arrow_forward:")
 

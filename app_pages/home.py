@@ -4,6 +4,7 @@ import streamlit as st
 from tlcore.runs import list_runs
 from ui import format as fmt
 from ui.dataset import SAMPLE_LABEL, use_sample
+from ui.glossary import GLOSSARY
 from ui.state import data_problem
 
 RECENT_RUNS = 5
@@ -38,6 +39,11 @@ def steps_ui() -> None:
     predict.page_link("app_pages/predict.py", label="4. Try it and download", icon=":material/online_prediction:")
 
 
+def glossary_ui() -> None:
+    with st.expander("Words used here, in one sentence each"):
+        st.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in GLOSSARY.items()))
+
+
 def recent_runs_ui() -> None:
     runs = list_runs()[:RECENT_RUNS]
     if not runs:
@@ -54,3 +60,4 @@ intro_ui()
 quick_start_ui()
 steps_ui()
 recent_runs_ui()
+glossary_ui()

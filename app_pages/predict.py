@@ -1,17 +1,23 @@
 """Predict & export: try a finished run's model on new images, and download it as one zip."""
+import time
+
 import streamlit as st
 
 from tlcore.data import IMAGE_EXTENSIONS
 from tlcore.errors import describe_os_error
-from tlcore.export import FORMATS, export_zip
+from tlcore.export import FORMATS, export_zip, sure_answer
 from tlcore.imagecache import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
+from tlcore.webvendor import VendorUnavailable, find_web_runtime
 from ui import format as fmt
 from ui.resources import predictor
 from ui.run_picker import run_picker_ui
 
 EXPORTS = "export_zip"
-FORMAT_WORDS = {"torchscript": "TorchScript (.pt)", "pt2": "torch.export (.pt2)", "onnx": "ONNX (.onnx)"}
+FORMAT_WORDS = {"torchscript": "TorchScript (.pt), for PyTorch", "pt2": "torch.export (.pt2), for PyTorch 2",
+                "onnx": "ONNX (.onnx), for other programs and the web page"}
+NOT_SURE_HELP = ("How sure the model must be before it names a class: the probability of its best class "
+                 "(its confidence). Below this, it answers “I’m not sure” and still shows its guesses.")
 
 
 def finished_runs() -> list[RunSummary]:
@@ -31,6 +37,8 @@ def predict_ui(run: RunSummary) -> None:
         st.error(f"The model of this run could not be loaded: {error}")
         return
     st.caption(f"It knows {len(model.labels)} classes: {', '.join(model.labels)}.")
+    min_confidence = st.slider("Say “I’m not sure” below this confidence", min_value=0, max_value=100, value=50,
+                               step=5, format="%d%%", key="min_confidence", help=NOT_SURE_HELP) / 100
     files = st.file_uploader("Images", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS),
                              accept_multiple_files=True, key=f"predict_images_{run.run_id}")
     for file in files or []:
@@ -43,34 +51,76 @@ def predict_ui(run: RunSummary) -> None:
         picture.image(image, width=160, caption=file.name)
         top = model.predict_image(image)
         best = top[0]
-        answer.markdown(f"**{best['label']}** · {fmt.percent(best['probability'])}")
+        if sure_answer(top, min_confidence)["sure"]:
+            answer.markdown(f"**{best['label']}** · {fmt.percent(best['probability'])}")
+        else:
+            answer.markdown(f"**I’m not sure** · best guess {best['label']} at {fmt.percent(best['probability'])}, "
+                            f"below the {min_confidence:.0%} you set")
         answer.dataframe([{"class": t["label"], "probability": t["probability"]} for t in top],
                          hide_index=True, key=f"top_{run.run_id}_{file.file_id}",
                          column_config={"probability": st.column_config.ProgressColumn(
                              format="percent", min_value=0.0, max_value=1.0)})
 
 
+@st.cache_data(ttl=60, show_spinner=False)
+def web_page_problem() -> str | None:
+    """Why exports would have no web page here (onnxruntime-web not fetched), or None."""
+    try:
+        find_web_runtime()
+    except VendorUnavailable as problem:
+        return str(problem)
+    return None
+
+
 def export_ui(run: RunSummary) -> None:
     st.header("Download the model")
-    st.caption("One zip with the model in the formats you pick, labels.json (the class names in order) "
-               "and preprocessing.json (how to prepare an image for it).")
+    st.caption("One zip with the model in the formats you pick; a README that says how to use it (the class "
+               "names, how to prepare a picture, a few lines of Python); predict.py, a small program that names "
+               "what is in pictures; and a web page that runs the model in a browser, offline, on the camera "
+               "or a picture.")
     formats = st.multiselect("Formats", list(FORMATS), default=list(FORMATS), format_func=FORMAT_WORDS.get)
+    if "onnx" not in formats:
+        st.caption("No web page in this zip: it runs the ONNX model. Pick ONNX to have it.")
+    elif problem := web_page_problem():
+        st.warning(f"The zip will have no web page: {problem}. Everything else will be there.",
+                   icon=":material/web_asset_off:")
     exports = st.session_state.setdefault(EXPORTS, {})
     key = (run.run_id, tuple(formats))
     if st.button("Prepare the download", icon=":material/package_2:", disabled=not formats):
-        try:
-            with st.spinner("Exporting the model (a few seconds)…"):
-                exports.clear()  # one zip held per session: they are tens of MB
-                exports[key] = export_zip(run.run_dir, formats=tuple(formats))
-        except OSError as error:  # a full disk, a run folder that cannot be written
-            st.error(f"The export failed. {describe_os_error(error)}")
-        except (ImportError, RuntimeError, ValueError) as error:
-            st.error(f"The export failed: {error}")
+        exports.clear()  # one zip held per session: they are tens of MB
+        made = export_with_progress(run, formats)
+        if made is not None:
+            exports[key] = made
     if key in exports:
-        data = exports[key]
+        data, steps = exports[key]
+        st.caption("Made in " + fmt.duration(sum(seconds for _, seconds in steps)) + ": "
+                   + " · ".join(f"{name} {fmt.duration(seconds)}" for name, seconds in steps) + ".")
         st.download_button(f"Download {run.run_id}.zip ({len(data) / 1024**2:.1f} MB)", data,
                            file_name=f"{run.run_id}.zip", mime="application/zip", type="primary",
                            icon=":material/download:")
+
+
+def export_with_progress(run: RunSummary, formats: list[str]) -> tuple[bytes, list[tuple[str, float]]] | None:
+    """Export with a bar that names the step being done; returns the zip and each step's seconds."""
+    bar = st.progress(0.0, text="Starting the export…")
+    started: list[tuple[str, float]] = []
+
+    def on_progress(step: int, total: int, name: str) -> None:
+        started.append((name, time.monotonic()))
+        bar.progress((step - 1) / total, text=f"Step {step} of {total}: {name}…")
+
+    try:
+        data = export_zip(run.run_dir, formats=tuple(formats), on_progress=on_progress, title=fmt.run_name(run))
+    except OSError as error:  # a full disk, a run folder that cannot be written
+        st.error(f"The export failed. {describe_os_error(error)}")
+        return None
+    except (ImportError, RuntimeError, ValueError) as error:
+        st.error(f"The export failed: {error}")
+        return None
+    finally:
+        bar.empty()
+    ends = [at for _, at in started[1:]] + [time.monotonic()]
+    return data, [(name, end - at) for (name, at), end in zip(started, ends)]
 
 
 st.title("Predict & export")

@@ -1,8 +1,9 @@
 """Command line: the same engine as the app, without a browser.
 
     python -m tlcore train DATA --backbone mobilenet_v2 --strategy feature_extraction --epochs 10
-    python -m tlcore predict RUN_DIR IMAGE...
+    python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
+    python -m tlcore vendor fetch            (onnxruntime-web for the exported web page; needs npm)
     python -m tlcore backbones
     python -m tlcore weights fetch mobilenet_v2 efficientnet_lite0
     python -m tlcore worker RUN_DIR          (used by the app's runner)
@@ -30,6 +31,30 @@ def positive_int(text: str) -> int:
     return value
 
 
+def confidence(text: str) -> float:
+    """An argparse type: a probability from 0 to 1 (0.6), or a percentage (60%)."""
+    problem = f"'{text}' is not a confidence from 0 to 1 (such as 0.6) or a percentage (such as 60%)"
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(problem) from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+PREDICT_EPILOG = """\
+Each picture gives one JSON line: {"image", "label", "sure", "top"}.
+  "top"   the best classes, best first, each {"label", "probability"} (probabilities from 0 to 1).
+  "label" the answer: the best class, or null when its probability is below --min-confidence.
+  "sure"  false when the answer is null for that reason ("I'm not sure"), else true.
+A picture that cannot be read gives {"image", "error"} instead, and the exit code is 1.
+
+MODEL may be a run folder (~/.tlstudio/runs/<run id>), an export folder (python -m tlcore export),
+or the export zip downloaded from the Predict page; an export is used as exported (model.onnx with
+onnxruntime, else its TorchScript or .pt2 file)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tlcore", description="Transfer Learning Studio engine")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -49,19 +74,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--head-epochs", type=int, default=5, help="fine_tune: head warm-up epochs")
     train.add_argument("--unfreeze-stages", type=int, default=0, help="fine_tune: last N stages (0: all)")
     train.add_argument("--no-augment", action="store_true")
-    train.add_argument("--early-stop", type=int, default=0, metavar="PATIENCE")
+    train.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
+                       help="end a phase after this many epochs without a better validation accuracy (0: never)")
     train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
     train.add_argument("--runs-dir", default=None)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    predict = sub.add_parser("predict", help="top classes for images, one JSON line each")
-    predict.add_argument("run_dir")
-    predict.add_argument("images", nargs="+")
+    predict = sub.add_parser("predict", help="top classes for images, one JSON line each",
+                             epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    predict.add_argument("model", metavar="MODEL", help="a run folder, an export folder, or an export zip")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
     predict.add_argument("--top", type=positive_int, default=3, help="how many classes to show per image")
+    predict.add_argument("--min-confidence", type=confidence, default=0.0, metavar="P",
+                         help="answer \"not sure\" (label null, sure false) when the best class's "
+                              "probability is below P: 0 to 1 (0.6) or a percentage (60%%); default 0")
 
     export = sub.add_parser("export", help="write TorchScript, .pt2 and ONNX files with labels and preprocessing")
     export.add_argument("run_dir")
     export.add_argument("--out", default=None)
+
+    vendor = sub.add_parser("vendor", help="fetch onnxruntime-web (pinned, checked) for the exported web page")
+    vendor_sub = vendor.add_subparsers(dest="action", required=True)
+    vendor_sub.add_parser("fetch", help="npm pack onnxruntime-web into vendor/ unless it is already there")
 
     sub.add_parser("backbones", help="the backbone catalog and whether each one's weights are available")
 
@@ -109,28 +143,61 @@ def command_train(args) -> int:
 
 
 def command_predict(args) -> int:
-    from .export import Predictor
+    from .export import sure_answer
+    from .exported import NotAModel, open_predictor
 
-    run_dir = Path(args.run_dir)
-    if not (run_dir / "model_best.pt").exists():
-        raise UserError(f"{run_dir} holds no trained model (model_best.pt); is the run finished?")
-    predictor = Predictor(run_dir)
+    try:
+        predictor = open_predictor(args.model)
+    except NotAModel as problem:
+        raise UserError(str(problem)) from None
     failed = False
     for image in args.images:
         outcome = predictor.predict_file(image, args.top) if Path(image).exists() else {"error": "no such file"}
-        failed |= "error" in outcome
-        print(json.dumps({"image": image, **outcome}), flush=True)
+        if "error" in outcome:
+            failed = True
+            line = {"image": image, **outcome}
+        else:
+            line = {"image": image, **sure_answer(outcome["top"], args.min_confidence), "top": outcome["top"]}
+        print(json.dumps(line), flush=True)
     return 1 if failed else 0
 
 
 def command_export(args) -> int:
     from .export import export_run
+    from .webexport import WEB_FOLDER
+    from .webvendor import VendorUnavailable, find_web_runtime
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "model_best.pt").exists():
         raise UserError(f"{run_dir} holds no trained model (model_best.pt); is the run finished?")
-    written = export_run(run_dir, args.out)
+
+    def progress(step: int, total: int, name: str) -> None:
+        print(f"export {step}/{total}: {name}", file=sys.stderr, flush=True)
+
+    written = export_run(run_dir, args.out, on_progress=progress)
+    if f"{WEB_FOLDER}/index.html" not in written:
+        try:
+            find_web_runtime()
+        except VendorUnavailable as problem:
+            print(f"note: no web page in this export: {problem}", file=sys.stderr)
     print(json.dumps({name: str(path) for name, path in written.items()}))
+    return 0
+
+
+def command_vendor(args) -> int:
+    from .errors import describe_os_error
+    from .webvendor import PACKAGE, VendorUnavailable, fetch_web_runtime
+
+    try:
+        runtime = fetch_web_runtime()
+    except VendorUnavailable as problem:
+        print(f"warning: {problem}. Exported models will come without their web page.", file=sys.stderr)
+        return 1
+    except OSError as error:  # vendor/ cannot be written: the system's words, and where
+        print(f"warning: {describe_os_error(error)} Exported models will come without their web page.",
+              file=sys.stderr)
+        return 1
+    print(f"{PACKAGE} {runtime.version}: {runtime.folder}")
     return 0
 
 
@@ -162,11 +229,14 @@ def command_worker(args) -> int:
 
 
 COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
-            "backbones": command_backbones, "weights": command_weights, "worker": command_worker}
+            "backbones": command_backbones, "weights": command_weights, "worker": command_worker,
+            "vendor": command_vendor}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "vendor":  # setup runs it every time: it must not wait for torch to import
+        return command_vendor(args)
     from .data import DataError
     from .errors import describe_os_error
     from .weights import WeightsUnavailable

@@ -29,7 +29,7 @@ def library_ui() -> None:
 
 def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int) -> None:
     with st.container(border=True, key=f"dataset_{record.id}"):
-        pictures, facts, actions = st.columns([3, 5, 3], vertical_alignment="center")
+        pictures, facts, actions = st.columns([2, 4, 4], vertical_alignment="center")
         thumbnails = _thumbnails(record)
         if thumbnails:
             pictures.image(thumbnails, width=44)

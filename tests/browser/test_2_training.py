@@ -67,7 +67,7 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
     per_class = body.get_by_test_id("stColumn").filter(has_text="Per class").get_by_test_id("stDataFrame")
     rows = wait_for(lambda: dataframe_rows(per_class), timeout=10, message="the per-class table")
     header, *classes = rows
-    assert header[:4] == ["class", "found", "right when it says so", "both"]
+    assert header[:4] == ["class", "found", "right", "F1"]
     assert sorted(row[0] for row in classes) == sorted(CLASSES)
     # The runs table lists it as succeeded.
     runs_table = body.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="status")).first

@@ -39,6 +39,8 @@ def test_predict_and_export_agree(page, shots, server, workspace, shared):
 
     # Download the model and check it says the same.
     body.get_by_role("button", name="Prepare the download").click()
+    # Each step is shown as it happens, with its name: the ONNX step alone takes seconds.
+    expect(body.get_by_test_id("stProgress")).to_contain_text(re.compile(r"Step [1-5] of 5: "))
     download_button = body.get_by_role("button", name=re.compile(rf"Download {re.escape(run_id)}\.zip"))
     expect(download_button).to_be_visible(timeout=120_000)
     shots.take(page, "07-predict")
@@ -48,6 +50,7 @@ def test_predict_and_export_agree(page, shots, server, workspace, shared):
     assert download.suggested_filename == f"{run_id}.zip"
     zip_path = workspace / "download" / download.suggested_filename
     download.save_as(zip_path)
+    shared["export_zip"] = zip_path  # opened in Chromium by test_6_export_web
 
     with zipfile.ZipFile(zip_path) as archive:
         names = set(archive.namelist())

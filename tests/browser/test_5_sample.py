@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 def test_sample_dataset_trains_end_to_end_with_the_defaults(page, shots, server):
     started = time.monotonic()
     try_the_sample(page)
-    expect(main(page).get_by_text("5 classes, 160 training and 40 validation images")).to_be_visible()
+    expect(main(page).get_by_text("5 classes, 160 pictures to learn from and 40 to check on")).to_be_visible()
     run_id = start_training(page)
     expect(main(page).get_by_test_id("stAlertContentSuccess")).to_contain_text(
         "best validation accuracy", timeout=RUN_TIMEOUT_MS)
