@@ -1,5 +1,6 @@
 """Damaged run folders and stalled workers: each costs its own run at most, never the store or the queue."""
 import json
+import os
 import time
 
 import pytest
@@ -51,6 +52,23 @@ def damage_a_store(runs_dir, dataset) -> dict[str, object]:
         (run_dir / "config.json").write_bytes(content)
         runs.update_status(run_dir, state="failed")
         damaged[name] = run_dir
+    deep = b"[" * 100_000 + b"]" * 100_000  # deeper than Python's JSON parser recurses
+    for name, content in {"deep nesting": deep, "huge pid": b'{"state": "running", "pid": 1000000000000}',
+                          "group pid": b'{"state": "running", "pid": -1, "heartbeat_at": 4e9}',
+                          "infinite time": b'{"state": "succeeded", "wall_s": Infinity}',
+                          "far future": b'{"state": "failed", "created_at": 1e300}'}.items():
+        run_dir = runs.create_run(quick(dataset, name=name), runs_dir)
+        (run_dir / "status.json").write_bytes(content)
+        damaged[name] = run_dir
+    for file in ("status.json", "config.json", "events.jsonl"):  # reading a named pipe would block for ever
+        run_dir = runs.create_run(quick(dataset, name=f"pipe {file}"), runs_dir)
+        (run_dir / file).unlink()
+        os.mkfifo(run_dir / file)
+        damaged[f"pipe {file}"] = run_dir
+    run_dir = runs.create_run(quick(dataset, name="deep event"), runs_dir)
+    (run_dir / "events.jsonl").write_bytes(deep + b"\n")
+    runs.update_status(run_dir, state="failed")
+    damaged["deep event"] = run_dir
     run_dir = runs.create_run(quick(dataset, name="events"), runs_dir)
     (run_dir / "events.jsonl").write_bytes(b"\n".join(DAMAGED_EVENTS) + b"\n")
     runs.update_status(run_dir, state="succeeded", best_val_acc="high", created_at="yesterday", pid="abc")
@@ -98,6 +116,7 @@ def test_a_succeeded_run_stays_succeeded_when_its_status_is_damaged(tmp_path, da
     assert runs.read_status(run_dir)["state"] == "failed"
 
 
+@pytest.mark.timeout(180)
 def test_the_runner_starts_and_the_queue_goes_on_beside_damaged_runs(tmp_path, dataset, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
     damage_a_store(paths.runs_dir(), dataset)
@@ -105,10 +124,11 @@ def test_the_runner_starts_and_the_queue_goes_on_beside_damaged_runs(tmp_path, d
     run_id = runner.submit(quick(dataset, name="after the damage"))
     assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
     listed = runs.list_runs(paths.runs_dir())
-    assert len(listed) == len(DAMAGED_STATUS) + 6
+    assert len(listed) == len(DAMAGED_STATUS) + 15
     assert all(run.state in runs.STATES for run in listed)
 
 
+@pytest.mark.timeout(180)
 def test_the_runs_page_shows_every_damaged_run_in_words(home, dataset):
     damaged = damage_a_store(paths.runs_dir(), dataset)
     at = open_app("app_pages/runs.py")
@@ -116,7 +136,7 @@ def test_the_runs_page_shows_every_damaged_run_in_words(home, dataset):
         at.selectbox(key="run_picker").select(run_dir.name).run()
         assert not at.exception, name
         assert UNEXPECTED not in texts(at.error), name
-        if name.startswith("status"):
+        if name.startswith("status") or name in ("deep nesting", "pipe status.json"):
             assert "The run's status file" in texts(at.error), name
 
 

@@ -1,9 +1,10 @@
 """RunConfig: every choice of one run, validated, saved with the run as config.json."""
 import dataclasses
-import json
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .jsonio import load_json, write_json_atomic
 
 STRATEGIES = ("feature_extraction", "fine_tune", "scratch")
 HEADS = ("linear", "mlp")
@@ -84,13 +85,12 @@ class RunConfig:
         return cls(**values)
 
     def save(self, path: Path) -> None:
-        from .runs import write_json_atomic
-
         write_json_atomic(path, self.to_dict())
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        """Read config.json. Raises OSError (missing, no regular file) or ValueError (damaged)."""
+        return cls.from_dict(load_json(path))
 
 
 def _has_type(value, annotation) -> bool:

@@ -56,9 +56,15 @@ def is_disk_full(error: BaseException) -> bool:
 
 def disk_full_message(error: OSError) -> str:
     """One sentence for a full disk: where, and what was needed when that is known."""
-    where = f" ({error.filename})" if error.filename else ""
+    where = f" ({_folder_named(error.filename)})" if error.filename else ""
     detail = f": {error.strerror}" if isinstance(error, NotEnoughSpace) else ""
     return f"The disk is full{where}{detail}. Free some space and try again."
+
+
+def _folder_named(filename) -> Path:
+    """The folder for a person to free space in: a temporary file's name would mean nothing to them."""
+    path = Path(filename)
+    return path.parent if path.name.startswith(".") or path.suffix in (".tmp", ".part") else path
 
 
 def megabytes(count: int) -> str:

@@ -1,4 +1,6 @@
 """The trained model: a backbone's pooled features into a small head, plus saving and loading it."""
+import errno
+import os
 from pathlib import Path
 
 import torch
@@ -6,6 +8,7 @@ from torch import nn
 
 from .backbones import Backbone, create_backbone
 from .config import RunConfig
+from .diskspace import free_bytes
 
 
 def create_head(feature_dim: int, num_classes: int, kind: str = "linear") -> nn.Module:
@@ -40,6 +43,11 @@ def save_checkpoint(path: Path, model: Classifier, config: RunConfig, labels: li
     try:
         torch.save(payload, tmp)
         tmp.replace(path)
+    except RuntimeError as error:  # torch's zip writer reports a full disk as a RuntimeError
+        tmp.unlink(missing_ok=True)
+        if free_bytes(tmp.parent) < checkpoint_bytes(model):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(Path(path).parent)) from error
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)  # half a checkpoint (a full disk) must not stay behind
         raise

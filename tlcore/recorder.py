@@ -114,7 +114,7 @@ class RunRecorder(WorkMeter):
                    eta_s=progress["eta_s"])
         best = self.status.status.get("best_val_acc") or 0.0
         self.status.update(progress=progress, best_val_acc=max(best, round(stats["val_acc"], 5)),
-                           final_val_acc=round(stats["val_acc"], 5))
+                           final_val_acc=round(stats["val_acc"], 5), epochs_run=epoch)
 
     def on_fit_end(self, result, outcome, error):
         self._emit("fit_end", outcome=outcome, best_val_acc=round(result.best_val_acc, 5),

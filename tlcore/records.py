@@ -7,14 +7,19 @@ fields are not what its type promises is left out, and nothing downstream needs 
 """
 from __future__ import annotations
 
+import math
 from numbers import Real
 
-NUMBER = "number"
+NUMBER = "number"  # a finite number (JSON as Python writes it allows Infinity and NaN)
+TIMESTAMP = "timestamp"  # seconds since 1970, up to the year 3000: what time.localtime can show
+PID = "pid"  # a process id: a positive number below 2**22 (Linux's ceiling); 0 and -1 mean groups
+_LATEST_TIMESTAMP = 32_503_680_000.0
+_MAX_PID = 2**22
 
 # status.json: field -> expected kind. Fields not listed are kept as they are (readers .get them).
 STATUS_FIELDS = {
-    "created_at": NUMBER, "started_at": NUMBER, "heartbeat_at": NUMBER, "progress_at": NUMBER,
-    "ended_at": NUMBER, "wall_s": NUMBER, "pid": int, "error": (str, type(None)),
+    "created_at": TIMESTAMP, "started_at": TIMESTAMP, "heartbeat_at": TIMESTAMP, "progress_at": TIMESTAMP,
+    "ended_at": TIMESTAMP, "wall_s": NUMBER, "pid": PID, "error": (str, type(None)),
     "best_val_acc": NUMBER, "final_val_acc": NUMBER, "best_epoch": int, "epochs_run": int,
     "stopped_early": bool, "train_images_per_s": NUMBER, "progress": dict, "stage": (dict, type(None)),
     "device": dict, "timings": dict,
@@ -33,12 +38,16 @@ PER_CLASS_KEYS = ("precision", "recall", "f1", "support")
 
 
 def fits(value, kind) -> bool:
-    """Whether value is of the kind: a type, a tuple of types, or NUMBER.
+    """Whether value is of the kind: a type, a tuple of types, NUMBER, TIMESTAMP or PID.
 
     A bool is not a number here, nor an int where an int is asked for by a field that counts.
     """
     if kind == NUMBER:
-        return isinstance(value, Real) and not isinstance(value, bool)
+        return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == TIMESTAMP:
+        return fits(value, NUMBER) and 0 <= value <= _LATEST_TIMESTAMP
+    if kind == PID:
+        return fits(value, int) and 0 < value < _MAX_PID
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     return isinstance(value, kind)

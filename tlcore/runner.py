@@ -40,11 +40,11 @@ def pid_alive(pid: int | None, check_command: bool = True) -> bool:
     """Whether pid is a live process and, where /proc tells and check_command asks, a tlcore one
     rather than a reused PID. A child between fork and exec still shows its parent's command line,
     so a freshly started worker is checked without it."""
-    if not pid:
+    if not isinstance(pid, int) or not 0 < pid < 2**22:  # 0 and -1 address process groups, not a process
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
@@ -279,9 +279,9 @@ class Runner:
             reap(child)
         words = STAGE_WORDS.get(stage, stage)
         self._end(summary, f"The run stopped making progress while {words}: nothing moved for "
-                           f"{still_s / 60:.0f} min (the limit for this stage is "
-                           f"{stall_limit_s(stage) / 60:.0f} min), so it was stopped. A file that cannot "
-                           "be read to its end, or a network that stopped answering, can cause this.")
+                           f"{_minutes(still_s)} (the limit for this stage is {_minutes(stall_limit_s(stage))}), "
+                           "so it was stopped. A file that cannot be read to its end, or a network that "
+                           "stopped answering, can cause this.")
         return 0
 
     def _escalate_cancel(self, summary) -> None:
@@ -294,10 +294,12 @@ class Runner:
             kill_worker(summary.status.get("pid"), summary.run_dir)
         elif waited > CANCEL_GRACE_S and summary.run_id not in self._terminated:
             self._terminated.add(summary.run_id)
-            try:
-                os.kill(summary.status["pid"], signal.SIGTERM)
-            except (ProcessLookupError, PermissionError, KeyError):
-                pass
+            pid = summary.status.get("pid")
+            if is_worker_of(pid, summary.run_dir):  # never a signal to a PID the status file merely names
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def _end(self, summary, error: str) -> None:
         """A run whose worker is gone: cancelled if someone asked for that, else failed with the reason."""
@@ -331,6 +333,10 @@ class Runner:
         # Mark it running with the PID now, so the next tick does not start it twice.
         runs.update_status(run_dir, state="running", pid=child.pid, started_at=time.time(),
                            heartbeat_at=time.time())
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 def device_slot(config: RunConfig | None) -> str:
@@ -387,7 +393,7 @@ def _proc_command_line(pid: int) -> bytes | None:
 
 
 def _command_line(pid: int | None) -> bytes | None:
-    if not pid:
+    if not isinstance(pid, int) or pid <= 0:
         return None
     command = _proc_command_line(pid)
     if command is not None:

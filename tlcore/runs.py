@@ -8,68 +8,29 @@ Layout of a run folder:
     labels.json    class names in label order
     model_best.pt  checkpoint: state_dict + config + labels (never a pickled model)
     cancel         present when someone asked the run to stop
+    notes.json     what the person changed later: name, note, starred (tlcore.run_notes)
     worker.log     the worker process's own output
 """
 import json
 import os
 import secrets
 import shutil
-import tempfile
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import paths
 from .config import RunConfig
-from .diskspace import is_disk_full
+from .jsonio import NotAFile, load_json, read_json, write_json_atomic  # noqa: F401 (read_json: re-exported)
 from .records import clean_status, is_valid_event
+
+if TYPE_CHECKING:
+    from .run_notes import RunNotes
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
-
-
-def write_json_atomic(path: Path, value) -> None:
-    """Write JSON so that a reader sees the old file or the new one, never half of one.
-
-    On a full disk the temp file cannot be written, yet the final status of a run must still reach
-    its folder (else it reads "running" for good). Then the file is rewritten in place: truncating
-    it frees the blocks that the new text, about as long, needs. A reader could see half of that
-    one write; it retries, and a run that says why it failed is worth it.
-    """
-    path = Path(path)
-    text = json.dumps(value, indent=1)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as error:
-        if not is_disk_full(error) or not path.is_file():
-            raise
-        _rewrite_in_place(path, text)
-        return
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; these files are meant to be read
-        os.replace(tmp, path)
-    except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
-        if not is_disk_full(error) or not path.is_file():
-            raise
-        _rewrite_in_place(path, text)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _rewrite_in_place(path: Path, text: str) -> None:
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, ValueError):
-        return default  # missing, not JSON, not even text: the default
 
 
 def resolve_runs_dir(runs_dir: str | Path | None = None) -> Path:
@@ -115,11 +76,13 @@ def read_status(run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     path = run_dir / "status.json"
     try:
-        raw = json.loads(path.read_text())
+        raw = load_json(path)
         problem = "holds no run status"
     except (FileNotFoundError, NotADirectoryError):
         raw, problem = None, "is missing"
-    except (OSError, ValueError) as error:  # not JSON, not text, unreadable
+    except NotAFile:
+        raw, problem = None, "is not a regular file"
+    except (OSError, ValueError) as error:  # not JSON, not text, nested too deep, unreadable
         raw, problem = None, f"is damaged ({getattr(error, 'strerror', None) or type(error).__name__})"
     status = clean_status(raw, STATES)
     return status if status is not None else _rebuilt_status(run_dir, problem)
@@ -156,7 +119,8 @@ def update_status(run_dir: Path, **fields) -> dict:
 def append_event(run_dir: Path, event: dict) -> None:
     """Append one event as one line; a single O_APPEND write keeps lines whole for readers."""
     line = json.dumps(event, separators=(",", ":")) + "\n"
-    fd = os.open(Path(run_dir) / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # O_NONBLOCK: an events file that is a named pipe fails at once (ENXIO) instead of blocking for ever.
+    fd = os.open(Path(run_dir) / "events.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
     try:
         os.write(fd, line.encode())
     finally:
@@ -169,8 +133,11 @@ def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     Returns:
         (events, new_offset)
     """
+    path = Path(run_dir) / "events.jsonl"
     try:
-        with open(Path(run_dir) / "events.jsonl", "rb") as f:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return [], offset  # a named pipe would block the page for ever
+        with open(path, "rb") as f:
             f.seek(offset)
             chunk = f.read()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -180,7 +147,7 @@ def read_events(run_dir: Path, offset: int = 0) -> tuple[list[dict], int]:
     for line in chunk[:end].splitlines():
         try:
             event = json.loads(line)
-        except ValueError:  # a damaged line (a full disk, an editor) costs that event, not the run's view
+        except (ValueError, RecursionError):  # a damaged line (a full disk, an editor) costs that event only
             continue
         if is_valid_event(event):  # so is a line whose fields are not what its type promises
             events.append(event)
@@ -203,6 +170,8 @@ class RunSummary:
     run_dir: Path
     config: RunConfig | None
     status: dict
+    notes: "RunNotes | None" = None  # the person's name, note and star (tlcore.run_notes)
+    repeat: int = 1  # its place among runs of the same dataset and strategy, oldest first
 
     @property
     def state(self) -> str:
@@ -215,15 +184,18 @@ class RunSummary:
 
 def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
     """All runs, newest first. A folder without a readable config is listed as failed, not hidden."""
+    from .run_notes import load_notes, number_repeats  # run_notes builds on this module
+
     runs = []
     for run_dir in resolve_runs_dir(runs_dir).iterdir():
         if not run_dir.is_dir() or run_dir.name.startswith("."):
             continue
         try:
             config = load_config(run_dir)
-        except (OSError, ValueError, TypeError):  # ConfigError is a ValueError
+        except (OSError, ValueError, TypeError, RecursionError):  # ConfigError is a ValueError
             config = None
-        runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir)))
+        runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir), load_notes(run_dir)))
+    number_repeats(runs)
     return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)
 
 
