@@ -1,17 +1,42 @@
-"""Runs: every run with its status, one run's live view, and several runs compared."""
+"""Runs: every run with its status; one run's live view, name, note and star; several runs compared."""
+from dataclasses import replace
+
 import streamlit as st
 
 from tlcore import plots
+from tlcore.compare import Accuracy, RunRecord, RunRow, accuracy_with_interval, compare_runs
+from tlcore.errors import describe_os_error
+from tlcore.run_notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, clean_name, \
+    clean_note, delete_run, save_notes
 from tlcore.runner import queue_places
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
-from ui.resources import get_runner
 from ui.errors import shielded
-from ui.run_view import run_view_ui
+from ui.resources import get_runner
 from ui.run_picker import run_picker_ui
-from ui.state import event_log
+from ui.run_view import run_view_ui
+from ui.state import EVENT_LOGS, RUN_ID, event_log
 
 TABLE_REFRESH_S = 3.0
+CONFIRM_DELETE = "confirm_delete"  # session key: the run whose deletion awaits a yes
+MANAGE_MESSAGE = "manage_message"  # session key: (kind, text) to show after a rename or delete
+COMPARED = "compare_runs"
+NO_BREAK, WORD_JOINER = "\u00a0", "\u2060"  # keep "91% (86–94%)" on one line in a table cell
+
+# Widths that fit a 1024 px window (a projector) with the sidebar open, where the table has 564 px:
+# every status, network, accuracy and time fits whole, and a name of about 30 letters. A longer name
+# ends in "…" (the picker below shows it whole). Wider windows share out the rest.
+RUNS_COLUMNS = {
+    "run": st.column_config.TextColumn("run", width=204, help="Its name: yours, or its dataset and strategy. "
+                                                              "★ marks a starred run."),
+    "status": st.column_config.TextColumn("status", width=100),
+    "network": st.column_config.TextColumn("network", width=126,
+                                           help="The pretrained network it started from (the backbone)"),
+    "best": st.column_config.TextColumn("best", width=48,
+                                        help="Best validation accuracy: how often it was right on pictures "
+                                             "it did not train on (so far, while it trains)"),
+    "time": st.column_config.TextColumn("time", width=76, help="How long it trained, or has waited in line"),
+}
 
 
 def runs_table_ui() -> None:
@@ -26,28 +51,164 @@ def _runs_table(was_busy: bool) -> None:
         st.rerun()  # everything finished: one full rerun, then the table stops refreshing
     places = queue_places(runs)
     st.dataframe(
-        [{"run": fmt.run_name(run),
-          "status": fmt.state_text(run.state, places.get(run.run_id)),
-          "dataset": fmt.dataset_label(run),
-          "backbone": run.config.backbone if run.config else "—",
-          "strategy": run.config.strategy.replace("_", " ") if run.config else "—",
-          "best accuracy": fmt.accuracy_text(run),
-          "time": fmt.time_text(run),
-          "id": run.run_id} for run in runs],
-        hide_index=True, key="runs_table")
+        [{"run": ("★ " if fmt.is_starred(run) else "") + fmt.run_name(run),
+          "status": fmt.state_cell(run.state, places.get(run.run_id)),
+          "network": fmt.backbone_words(run.config.backbone) if run.config else "—",
+          "best": fmt.accuracy_cell(run),
+          "time": fmt.time_cell(run)} for run in runs],
+        hide_index=True, key="runs_table", column_config=RUNS_COLUMNS)
 
+
+# -- rename, note, star, delete ---------------------------------------------------------------------
+
+def manage_message_ui() -> None:
+    """What the last rename or delete did, once."""
+    message = st.session_state.pop(MANAGE_MESSAGE, None)
+    if message:
+        kind, text = message
+        {"toast": st.toast, "success": st.success, "warning": st.warning}.get(kind, st.error)(text)
+
+
+def manage_ui(run: RunSummary) -> None:
+    """Rename the shown run, write a note on it, star it, or delete it."""
+    with st.expander("Rename, add a note, star or delete this run", icon=":material/edit:"):
+        notes = run.notes or RunNotes()
+        with st.form(key=f"notes_form_{run.run_id}", border=False):
+            st.text_input("Name", value=notes.name, key=f"name_{run.run_id}", max_chars=MAX_NAME_CHARS,
+                          placeholder=fmt.run_name(replace(run, notes=None)),
+                          help="Leave it empty to go back to the name the studio gives it.")
+            st.text_area("Note", value=notes.note, key=f"note_{run.run_id}", max_chars=MAX_NOTE_CHARS,
+                         placeholder="What you tried, what you noticed…", height=80)
+            st.checkbox("Star it (mark it as one to remember)", value=notes.starred, key=f"star_{run.run_id}")
+            st.form_submit_button("Save", icon=":material/save:", on_click=_save_notes, args=(run,))
+        delete_ui(run)
+
+
+def _save_notes(run: RunSummary) -> None:
+    notes = RunNotes(name=clean_name(st.session_state[f"name_{run.run_id}"]),
+                     note=clean_note(st.session_state[f"note_{run.run_id}"]),
+                     starred=st.session_state[f"star_{run.run_id}"])
+    try:
+        save_notes(run.run_dir, notes)
+    except OSError as error:
+        st.session_state[MANAGE_MESSAGE] = ("error", describe_os_error(error))
+    else:
+        st.session_state[MANAGE_MESSAGE] = ("toast", f"Saved: {fmt.run_name(replace(run, notes=notes))}.")
+
+
+def delete_ui(run: RunSummary) -> None:
+    """A delete button, then a question that must be answered before anything is removed."""
+    if st.session_state.get(CONFIRM_DELETE) != run.run_id:
+        st.button("Delete this run…", key=f"delete_{run.run_id}", icon=":material/delete:",
+                  on_click=_ask_to_delete, args=(run.run_id,))
+        return
+    name = fmt.run_name(run)
+    if run.state not in FINAL_STATES:
+        st.warning(f"**{name}** is still {run.state}, and its training process writes into its folder. "
+                   "Cancel it first; once it has stopped, it can be deleted.")
+        cancel, keep = st.columns(2)
+        cancel.button("Cancel the run", key=f"cancel_to_delete_{run.run_id}", icon=":material/stop_circle:",
+                      on_click=get_runner().cancel, args=(run.run_id,))
+    else:
+        st.warning(f"Delete **{name}** for good? Its trained model, curves, settings and note are removed "
+                   "from the disk. This cannot be undone.")
+        delete, keep = st.columns(2)
+        delete.button("Delete for good", key=f"delete_yes_{run.run_id}", type="primary",
+                      icon=":material/delete_forever:", on_click=_delete, args=(run, name))
+    keep.button("Keep it", key=f"delete_no_{run.run_id}", on_click=_ask_to_delete, args=(None,))
+
+
+def _ask_to_delete(run_id: str | None) -> None:
+    st.session_state[CONFIRM_DELETE] = run_id
+
+
+def _delete(run: RunSummary, name: str) -> None:
+    st.session_state.pop(CONFIRM_DELETE, None)
+    try:
+        delete_run(run.run_dir)
+    except (RunBusyError, NotARunError) as error:
+        st.session_state[MANAGE_MESSAGE] = ("warning", str(error))
+        return
+    except OSError as error:
+        st.session_state[MANAGE_MESSAGE] = ("error", f"The run could not be deleted: {describe_os_error(error)}")
+        return
+    st.session_state[MANAGE_MESSAGE] = ("success", f"Deleted {name}.")
+    st.session_state.get(EVENT_LOGS, {}).pop(str(run.run_dir), None)
+    if st.session_state.get(RUN_ID) == run.run_id:
+        del st.session_state[RUN_ID]
+    if st.query_params.get("run") == run.run_id:
+        del st.query_params["run"]
+
+
+# -- compare ----------------------------------------------------------------------------------------
 
 def compare_ui(runs: list[RunSummary]) -> None:
     st.header("Compare runs")
     titles = {run.run_id: fmt.run_title(run) for run in runs}
-    picked = st.multiselect("Runs to compare", list(titles), format_func=titles.get,
+    picked_before = st.session_state.get(COMPARED, [])
+    if any(run_id not in titles for run_id in picked_before):  # a run deleted since it was picked
+        # Only then: a value set here is sent to the browser and would undo a choice made meanwhile.
+        st.session_state[COMPARED] = [run_id for run_id in picked_before if run_id in titles]
+    picked = st.multiselect("Runs to compare", list(titles), format_func=titles.get, key=COMPARED,
                             placeholder="Pick two or more runs")
-    if picked:
-        curves = {titles[run_id]: event_log(get_runner().run_dir(run_id)).events for run_id in picked}
-        st.plotly_chart(plots.compare_figure(curves), key="compare")
+    if not picked:
+        return
+    by_id = {run.run_id: run for run in runs}
+    chosen = [by_id[run_id] for run_id in picked]
+    labels = _unique_labels(chosen)
+    events = {run.run_id: event_log(run.run_dir).events for run in chosen}
+    comparison = compare_runs([RunRecord(labels[run.run_id], events[run.run_id], run.status) for run in chosen])
+    verdict = comparison.verdict
+    # A static table: its cells wrap, so it fits a projector's 1024 px with any number of runs.
+    st.table([_compare_row(run, row, row.label == verdict.winner) for run, row in zip(chosen, comparison.rows)],
+             hide_index=True)
+    (st.success if verdict.winner else st.info)(verdict.text)
+    if not verdict.same_pictures:
+        st.warning("These runs were checked on different validation pictures, so comparing them is rough.")
+    st.caption("The range after each accuracy is where the true accuracy most likely lies (a 95% confidence "
+               "interval, Wilson's): the fewer validation pictures, the wider it is. A run is named best only "
+               "when its range lies wholly above the others'. The best round was picked with these same "
+               "pictures, which flatters its accuracy a little.")
+    bars, curves = st.columns(2)
+    bars.plotly_chart(plots.accuracy_bars_figure({row.label: _bars(row) for row in comparison.rows}),
+                      key="compare_bars")
+    curves.plotly_chart(plots.compare_figure({labels[run.run_id]: events[run.run_id] for run in chosen}),
+                        key="compare")
+
+
+def _unique_labels(runs: list[RunSummary]) -> dict[str, str]:
+    """Run id -> name; two runs a person named alike are told apart by their folder's name (the run id)."""
+    names = {run.run_id: fmt.run_name(run) for run in runs}
+    repeated = {name for name in names.values() if list(names.values()).count(name) > 1}
+    return {run_id: f"{name} · {run_id}" if name in repeated else name for run_id, name in names.items()}
+
+
+def _compare_row(run: RunSummary, row: RunRow, winner: bool) -> dict:
+    config = run.config
+    so_far = " so far" if run.state == "running" and row.best else ""
+    return {"run": f"**{row.label}** (best)" if winner else row.label,
+            "strategy": fmt.strategy_words(config.strategy) if config else "—",
+            "network (backbone)": fmt.backbone_words(config.backbone) if config else "—",
+            "pictures (train / validation)": "—" if row.val_pictures is None
+            else f"{row.train_pictures if row.train_pictures is not None else '?'} / {row.val_pictures}",
+            "accuracy: best round": _accuracy_cell(row.best) + so_far,
+            "accuracy: last round": _accuracy_cell(row.final) + so_far,
+            "time": fmt.time_text(run)}
+
+
+def _accuracy_cell(accuracy: Accuracy | None) -> str:
+    if accuracy is None:
+        return "no round finished"
+    return accuracy_with_interval(accuracy).replace(" ", NO_BREAK).replace("–", "–" + WORD_JOINER)
+
+
+def _bars(row: RunRow) -> dict[str, tuple[float, float, float]]:
+    measures = {"best round": row.best, "last round": row.final}
+    return {name: (accuracy.value, *accuracy.interval) for name, accuracy in measures.items() if accuracy}
 
 
 st.title("Runs")
+manage_message_ui()
 all_runs = list_runs()
 if not all_runs:
     st.info("No runs yet.")
@@ -55,5 +216,6 @@ if not all_runs:
 else:
     runs_table_ui()
     shown = run_picker_ui(all_runs, "Show run", key="run_picker")
+    shielded(manage_ui)(shown)
     run_view_ui(shown.run_dir)
     compare_ui(all_runs)

@@ -40,7 +40,8 @@ def test_a_new_phase_is_marked_where_it_starts():
     assert "body" in figure.layout.annotations[0].text
 
 
-@pytest.mark.parametrize("figure", [plots.loss_figure([]), plots.accuracy_figure([]), plots.compare_figure({})])
+@pytest.mark.parametrize("figure", [plots.loss_figure([]), plots.accuracy_figure([]), plots.compare_figure({}),
+                                    plots.accuracy_bars_figure({"a run": {}})])
 def test_empty_figures_say_what_will_appear(figure):
     assert not figure.data and figure.layout.annotations
 
@@ -72,6 +73,23 @@ def test_legends_sit_under_the_plot_where_the_toolbar_cannot_cover_them():
     events = [{"type": "epoch", "epoch": 1, "phase": "head", "train_loss": 1.0, "val_loss": 1.2,
                "train_acc": 0.5, "val_acc": 0.4}]
     for figure in (plots.loss_figure(events), plots.accuracy_figure(events),
-                   plots.compare_figure({"a": events, "b": events})):
+                   plots.compare_figure({"a": events, "b": events}),
+                   plots.accuracy_bars_figure({"a": {"best": (0.5, 0.3, 0.7)}, "b": {"best": (0.4, 0.2, 0.6)}})):
         legend = figure.layout.legend
         assert legend.orientation == "h" and legend.yanchor == "top" and legend.y < 0
+
+
+def test_accuracy_bars_carry_their_intervals_as_error_bars():
+    figure = plots.accuracy_bars_figure({
+        "fm5 · feature extraction": {"best round": (0.8, 0.74, 0.85)},
+        "fm5 · fine-tuning": {"best round": (0.95, 0.91, 0.97), "last round": (0.9, 0.85, 0.94)},
+        "fm5 · from scratch": {}})
+    bars = traces(figure)
+    assert list(bars) == ["fm5 · feature extraction", "fm5 · fine-tuning"]  # no epoch, no bar
+    assert figure.layout.barmode == "group"
+    assert list(figure.layout.xaxis.categoryarray) == ["best round", "last round"]
+    tuned = bars["fm5 · fine-tuning"]
+    assert list(tuned.x) == ["best round", "last round"] and list(tuned.y) == [0.95, 0.9]
+    assert list(tuned.error_y.array) == pytest.approx([0.02, 0.04])  # up to the interval's top
+    assert list(tuned.error_y.arrayminus) == pytest.approx([0.04, 0.05])  # down to its bottom
+    assert list(bars["fm5 · feature extraction"].x) == ["best round"]

@@ -142,6 +142,39 @@ def compare_figure(runs: dict[str, list[dict]]) -> go.Figure:
     return figure
 
 
+def accuracy_bars_figure(runs: dict[str, dict[str, tuple[float, float, float]]]) -> go.Figure:
+    """Validation accuracy of several runs as bars, each with its 95% interval as an error bar.
+
+    Args:
+        runs: a run's label -> a measure (e.g. "best round") -> (accuracy, low, high), all in [0, 1].
+            A run with no measures (no finished epoch) gets no bar.
+
+    Returns:
+        One group of bars per measure and one colour per run, named in the legend under the plot.
+        Runs take plotly's colours in the given order, as compare_figure's lines do, so a run has
+        the same colour in both charts when both are given the same runs.
+    """
+    figure = _base_figure("Accuracy with its 95% range", "", "validation accuracy")
+    figure.update_yaxes(range=[0, 1.05], tickformat=".0%")
+    figure.update_layout(barmode="group", hovermode="closest")
+    measures = list(dict.fromkeys(measure for values in runs.values() for measure in values))
+    for label, values in runs.items():
+        if not values:
+            continue
+        shown = [m for m in measures if m in values]
+        figure.add_trace(go.Bar(
+            x=shown, y=[values[m][0] for m in shown], name=label,
+            error_y=dict(type="data", symmetric=False, array=[values[m][2] - values[m][0] for m in shown],
+                         arrayminus=[values[m][0] - values[m][1] for m in shown], color="black", thickness=1.5),
+            customdata=[values[m][1:] for m in shown],
+            hovertemplate="%{y:.1%} (95% interval %{customdata[0]:.0%}–%{customdata[1]:.0%})"
+                          f"<extra>{label}</extra>"))
+    figure.update_xaxes(type="category", categoryorder="array", categoryarray=measures)
+    if not figure.data:
+        _waiting(figure, "None of these runs has finished an epoch yet.")
+    return figure
+
+
 def _epoch_events(events: list[dict]) -> list[dict]:
     return [e for e in events if e.get("type") == "epoch"]
 

@@ -1,8 +1,10 @@
 """Run facts in words a person reads: states, durations, accuracies, stages."""
 import time
-from pathlib import Path
 
+from tlcore.backbones import get_spec
+from tlcore.run_notes import dataset_name
 from tlcore.runs import RunSummary
+from tlcore.strategies import get_strategy
 
 STAGE_WORDS = {"scanning": "Checking images", "embedding": "Computing features once",
                "loading backbone": "Loading the pretrained network", "training": "Training"}
@@ -49,31 +51,88 @@ def accuracy_text(summary: RunSummary) -> str:
     return f"{percent(best)} so far" if summary.state == "running" else percent(best)
 
 
+def accuracy_cell(summary: RunSummary) -> str:
+    """Best validation accuracy in whole percent, for a narrow column (a running run's is its best so far)."""
+    best = summary.status.get("best_val_acc")
+    return "—" if best is None else f"{best:.0%}"
+
+
+def time_cell(summary: RunSummary) -> str:
+    """The time column in a narrow table: like time_text, without "waiting" and without seconds past 10 min."""
+    seconds = time.time() - summary.created_at if summary.state == "queued" else run_seconds(summary.status)
+    if seconds is not None and 600 <= seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    return duration(seconds)
+
+
 def state_text(state: str, queue_place: int | None = None) -> str:
     return f"queued (#{queue_place} in line)" if state == "queued" and queue_place else state
 
 
+# Symbols that plain text fonts carry (no colour emoji needed, so a projector's browser shows them too).
+STATE_ICONS = {"queued": "◷", "running": "▶", "succeeded": "✓", "failed": "✗", "cancelled": "■", "interrupted": "⚠"}
+
+
+def state_cell(state: str, queue_place: int | None = None) -> str:
+    """A state for a narrow table column: an icon, then the state in one short word or two."""
+    words = f"queued #{queue_place}" if state == "queued" and queue_place else state
+    return f"{STATE_ICONS.get(state, '')} {words}".strip()
+
+
+def strategy_words(name: str) -> str:
+    """A strategy as words in a sentence ("feature extraction"), from the strategy registry."""
+    try:
+        title = get_strategy(name).title
+    except ValueError:  # a run made by another version of the studio
+        return name.replace("_", " ")
+    return title[:1].lower() + title[1:]
+
+
+def backbone_words(name: str) -> str:
+    """A backbone's own title ("MobileNetV2") from the registry; its code name when it is unknown."""
+    try:
+        return get_spec(name).title
+    except ValueError:
+        return name
+
+
 def dataset_label(summary: RunSummary) -> str:
     """The dataset's name as the person chose it, else its folder name."""
-    if summary.config is None:
-        return "—"
-    return summary.config.extra.get("dataset") or Path(summary.config.data).name
+    return "—" if summary.config is None else dataset_name(summary.config)
 
 
 def run_name(summary: RunSummary) -> str:
-    """The person's name for a run, else its dataset and backbone."""
+    """The person's name for a run (given later, else when it started); else dataset, strategy and,
+    when several runs share those, a number: "fm5 · feature extraction · #2"."""
+    if summary.notes and summary.notes.name:
+        return summary.notes.name
     config = summary.config
     if config is None:
         return summary.run_id
-    return config.name or f"{dataset_label(summary)} · {config.backbone}"
+    if config.name:
+        return config.name
+    name = f"{dataset_label(summary)} · {strategy_words(config.strategy)}"
+    return f"{name} · #{summary.repeat}" if summary.repeat > 1 else name
+
+
+def is_starred(summary: RunSummary) -> bool:
+    return bool(summary.notes and summary.notes.starred)
 
 
 def run_title(summary: RunSummary) -> str:
-    """One line naming a run in pickers: name, strategy, when (its state changes; the title does not)."""
+    """One line naming a run in pickers: star, name, strategy (when the name lacks it), when it was made.
+
+    Its state changes; the title does not, so a picker keeps its choice while a run trains.
+    """
     if summary.config is None:
         return f"{summary.run_id} (settings unreadable)"
-    created = time.strftime("%d %b %H:%M:%S", time.localtime(summary.created_at))
-    return f"{run_name(summary)} · {summary.config.strategy.replace('_', ' ')} · {created}"
+    name = run_name(summary)
+    parts = [f"★ {name}" if is_starred(summary) else name]
+    strategy = strategy_words(summary.config.strategy)
+    if strategy not in name:
+        parts.append(strategy)
+    parts.append(time.strftime("%d %b %H:%M", time.localtime(summary.created_at)))
+    return " · ".join(parts)
 
 
 def progress_text(status: dict) -> tuple[float, str]:

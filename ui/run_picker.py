@@ -24,9 +24,23 @@ def run_picker_ui(runs: list[RunSummary], label: str, key: str,
     if warn_missing and wanted and wanted not in by_id:
         st.warning(f"There is no run '{wanted}'; showing the newest one instead.")
     current = wanted if wanted in by_id else runs[0].run_id
+    key = _widget_key(key, current, describe(by_id[current]))
     if st.session_state.get(key) != current:  # a link or a new run asked for another one
         st.session_state[key] = current
     st.selectbox(label, list(by_id), key=key, format_func=lambda run_id: describe(by_id[run_id]),
                  on_change=lambda: select_run(st.session_state[key]))
     select_run(current)
     return by_id[current]
+
+
+def _widget_key(key: str, run_id: str, line: str) -> str:
+    """The picker's widget key: `key`, then a fresh one each time the chosen run's line changes (a rename).
+
+    Streamlit 1.67's selectbox keeps showing the old words of the chosen option when only its
+    words change; a new widget shows the new ones.
+    """
+    shown, version = st.session_state.get(f"_{key}_shown"), st.session_state.get(f"_{key}_version", 0)
+    if shown is not None and shown[0] == run_id and shown[1] != line:
+        version += 1
+    st.session_state[f"_{key}_shown"], st.session_state[f"_{key}_version"] = (run_id, line), version
+    return key if version == 0 else f"{key}_{version}"

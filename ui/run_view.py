@@ -119,7 +119,7 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
     shown = next((e for e in epochs if e["epoch"] == best), epochs[-1])
     labels = _labels(run_dir, events, len(shown["confusion"]))
     which = "best epoch" if best == shown["epoch"] else "latest epoch"
-    matrix, scores = st.columns([3, 2])
+    matrix, scores = st.columns(2)
     with matrix:
         normalized = st.toggle("Show shares of each true class", key=f"normalize_{run_dir.name}")
         st.plotly_chart(plots.confusion_figure(shown["confusion"], labels, normalized),
@@ -130,14 +130,14 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
         st.markdown("**How often it is right, per class** (validation)")
         per_class = shown["per_class"]
         st.dataframe(
-            [{"class": label, "found": r, "right when it says so": p, "both": f, "pictures": n}
+            [{"class": label, "found": r, "right": p, "F1": f, "pictures": n}
              for label, p, r, f, n in zip(labels, per_class["precision"], per_class["recall"],
                                           per_class["f1"], per_class["support"])],
             hide_index=True, key=f"per_class_{run_dir.name}",
-            column_config={"found": st.column_config.NumberColumn(format="percent", help=f"Recall. {explain('recall')}"),
-                           "right when it says so": st.column_config.NumberColumn(
-                               format="percent", help=f"Precision. {explain('precision')}"),
-                           "both": st.column_config.NumberColumn(format="percent", help=f"F1. {explain('F1')}")})
+            column_config={
+                "found": st.column_config.NumberColumn(format="percent", help=f"Recall. {explain('recall')}"),
+                "right": st.column_config.NumberColumn(format="percent", help=f"Precision. {explain('precision')}"),
+                "F1": st.column_config.NumberColumn(format="percent", help=explain("F1"))})
 
 
 def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:
