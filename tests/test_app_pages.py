@@ -158,7 +158,7 @@ def test_train_watch_predict_export(home, offline_weights):
         at.run()
     assert not at.exception
     assert "best validation accuracy" in texts(at.success), runs.read_status(home / "studio" / "runs" / run_id)
-    assert "shapes · mobilenet_v2" in texts(at.subheader)  # the run's name, not its id
+    assert "shapes · feature extraction" in texts(at.subheader)  # the run's name, not its id
     assert len(at.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix
     assert "Confusion matrix (counts)" in str(at.get("plotly_chart")[2].proto.spec)
     at.toggle(key=f"normalize_{run_id}").set_value(True).run()

@@ -34,6 +34,6 @@ def test_accuracy_before_during_and_after_training():
     assert fmt.accuracy_text(summary({"state": "succeeded", "best_val_acc": 0.9375})) == "93.8%"
 
 
-def test_a_run_is_named_by_its_dataset_and_backbone_unless_named():
-    assert fmt.run_name(summary({}, backbone="resnet18")) == "holiday-photos · resnet18"
+def test_a_run_is_named_by_its_dataset_and_strategy_unless_named():
+    assert fmt.run_name(summary({}, backbone="resnet18")) == "holiday-photos · feature extraction"
     assert fmt.run_name(summary({}, name="Shoes, first try")) == "Shoes, first try"

@@ -1,4 +1,5 @@
-"""Run facts in words a person reads: states, durations, accuracies, stages."""
+"""Run facts in words a person reads: names, states, durations, accuracies (progress: ui.progress)."""
+import math
 import time
 
 from tlcore.backbones import get_spec
@@ -6,13 +7,10 @@ from tlcore.run_notes import dataset_name
 from tlcore.runs import RunSummary
 from tlcore.strategies import get_strategy
 
-STAGE_WORDS = {"scanning": "Checking images", "embedding": "Computing features once",
-               "loading backbone": "Loading the pretrained network", "training": "Training"}
-
 
 def duration(seconds: float | None) -> str:
     """'42 s', '3 min 05 s', '1 h 02 min'; '—' when unknown."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return "—"
     seconds = max(0, int(round(seconds)))
     if seconds < 60:
@@ -133,20 +131,3 @@ def run_title(summary: RunSummary) -> str:
         parts.append(strategy)
     parts.append(time.strftime("%d %b %H:%M", time.localtime(summary.created_at)))
     return " · ".join(parts)
-
-
-def progress_text(status: dict) -> tuple[float, str]:
-    """The progress bar's fill and caption for a running run."""
-    stage = status.get("stage") or {}
-    progress = status.get("progress") or {}
-    name = stage.get("name")
-    if name in ("scanning", "embedding") and stage.get("total"):
-        done, total = stage["done"], stage["total"]
-        return done / total, f"{STAGE_WORDS[name]}: {done} of {total} images"
-    if name == "training" and progress:
-        eta = progress.get("eta_s")
-        left = f" · about {duration(eta)} left" if eta is not None else ""
-        return (progress.get("fraction") or 0.0,
-                f"Epoch {progress.get('epoch')} of {progress.get('epochs')} · step {progress.get('step')} of "
-                f"{progress.get('steps')}{left}")
-    return 0.0, STAGE_WORDS.get(name, "Starting the training process") + "…"

@@ -9,11 +9,11 @@ import streamlit as st
 
 from tlcore import plots
 from tlcore.runner import queue_places
-from tlcore.runs import FINAL_STATES, RunSummary, list_runs, load_config, read_json, read_status
+from tlcore.runs import FINAL_STATES, list_runs, load_config, read_json, read_status
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
-from ui.progress import LIVE_REFRESH_S, progress_text
+from ui.progress import LIVE_REFRESH_S, progress_text, rounds_text
 from ui.resources import get_runner
 from ui.state import event_log
 
@@ -52,7 +52,7 @@ def header_ui(run_dir: Path, status: dict) -> None:
     config = summary.config
     st.subheader(("★ " if fmt.is_starred(summary) else "") + fmt.run_name(summary))
     device = (status.get("device") or {}).get("label", config.device)
-    facts = [fmt.backbone_words(config.backbone), config.strategy.replace("_", " "), f"{config.epochs} epochs",
+    facts = [fmt.backbone_words(config.backbone), fmt.strategy_words(config.strategy), rounds_text(config),
              f"{config.image_size} px", f"batch {config.batch_size}", device, f"run `{run_dir.name}`"]
     st.caption(" · ".join(facts))
     if summary.notes and summary.notes.note:

@@ -8,10 +8,23 @@ from ui.progress import LIVE_REFRESH_S, progress_text
 from ui.resources import device_info
 
 
+IDLE_REFRESH_S = 10.0  # with nothing training, only a run started elsewhere (a tab, the CLI) is looked for
+
+
 def sidebar_ui() -> None:
+    """The device, and the run in progress: redrawn with the page's live view while a run trains.
+
+    While nothing trains the sidebar looks rarely: redrawing it every second and a half would also
+    close any list a person has open on the page.
+    """
     with st.sidebar:
         device_ui()
-        st.fragment(shielded(active_run_ui), run_every=LIVE_REFRESH_S)()
+        busy = _busy(list_runs())
+        st.fragment(shielded(active_run_ui), run_every=LIVE_REFRESH_S if busy else IDLE_REFRESH_S)(busy)
+
+
+def _busy(runs) -> bool:
+    return any(run.state in ("queued", "running") for run in runs)
 
 
 def device_ui() -> None:
@@ -21,8 +34,10 @@ def device_ui() -> None:
     st.caption(f"Trains on {info['name']}" + ("." if gpu else "; no GPU was found."))
 
 
-def active_run_ui() -> None:
+def active_run_ui(was_busy: bool) -> None:
     runs = list_runs()
+    if _busy(runs) != was_busy:
+        st.rerun()  # a run started or every run ended: the whole page (and this pace) follows
     running = [r for r in runs if r.state == "running"]
     waiting = sum(1 for r in runs if r.state == "queued")
     if not running:

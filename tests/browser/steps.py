@@ -46,8 +46,9 @@ def ensure_dataset(page, folder: Path) -> None:
 
 
 def choose_training(page, strategy: str, epochs: int,
-                    epochs_label: str = "Rounds of training (epochs)") -> None:
-    """On the Train page: MobileNetV2, the strategy, epochs and the small image size."""
+                    epochs_label: str = "Rounds of training (epochs)", early_stop: int | None = None) -> None:
+    """On the Train page: MobileNetV2, the strategy, epochs and the small image size; early_stop
+    sets the rounds without a better score that end a phase (0: never, for a run that must last)."""
     backbone = main(page).get_by_role("combobox", name="Network that already knows how to see (backbone)")
     expect(backbone).to_have_value(re.compile(r"^MobileNetV2 "))  # the default
     main(page).get_by_test_id("stRadio").get_by_text(strategy, exact=True).click()
@@ -55,6 +56,14 @@ def choose_training(page, strategy: str, epochs: int,
     set_slider(page, epochs_label, epochs)
     set_slider(page, "Picture size (pixels)", IMAGE_SIZE)
     settle(page)
+    if early_stop is not None:
+        more = main(page).get_by_test_id("stExpander").filter(has_text="More settings")
+        if not more.get_by_role("spinbutton", name=re.compile("early stopping")).is_visible():
+            more.locator("summary").click()
+        patience = more.get_by_role("spinbutton", name=re.compile("early stopping"))
+        patience.fill(str(early_stop))
+        patience.press("Enter")
+        settle(page)
 
 
 def start_training(page) -> str:

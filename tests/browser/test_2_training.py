@@ -33,8 +33,8 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
     settle(page)
     shots.take(page, "02-train-page")
     run_id = start_training(page)
-    expect(body.get_by_role("heading", name="shapes · mobilenet_v2")).to_be_visible()
-    expect(run_caption(page, run_id)).to_contain_text("feature extraction · 10 epochs · 64 px")
+    expect(body.get_by_role("heading", name="shapes · feature extraction")).to_be_visible()
+    expect(run_caption(page, run_id)).to_contain_text("feature extraction · 10 rounds · 64 px")
 
     # Watch it: the progress bar shows each stage, the curves fill in, until it succeeds.
     seen_progress, live_shots = [], 0
@@ -59,8 +59,9 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
     # Finished: the curves hold every epoch, the confusion matrix and per-class table show.
     expect(body.get_by_test_id("stAlertContentSuccess")).to_contain_text("best validation accuracy")
     assert run_state(server, run_id) == "succeeded"
-    wait_for(lambda: points(page, "loss", run_id) >= 2 * 10, timeout=10, message="the full loss curve")
-    wait_for(lambda: points(page, "accuracy", run_id) >= 2 * 10, timeout=10, message="the accuracy curve")
+    rounds = server.run_statuses()[run_id]["epochs_run"]  # 10, or fewer when it stopped early
+    wait_for(lambda: points(page, "loss", run_id) >= 2 * rounds, timeout=10, message="the full loss curve")
+    wait_for(lambda: points(page, "accuracy", run_id) >= 2 * rounds, timeout=10, message="the accuracy curve")
     confusion = chart(page, "confusion", run_id)
     expect(confusion).to_be_visible()
     expect(confusion).to_contain_text("Confusion matrix")
@@ -72,7 +73,7 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
     # The runs table lists it as succeeded.
     runs_table = body.get_by_test_id("stDataFrame").filter(has=page.locator("th", has_text="status")).first
     table_rows = wait_for(lambda: dataframe_rows(runs_table), timeout=10, message="the runs table")
-    assert any(run_id in row and any("succeeded" in cell for cell in row) for row in table_rows[1:]), table_rows
+    assert ["shapes · feature extraction", "✓ succeeded"] in [row[:2] for row in table_rows[1:]], table_rows
     shots.take(page, "04-run-finished")
     shared["finished_run"] = run_id
 
@@ -81,7 +82,7 @@ def test_feature_extraction_run_trains_live(page, shots, server, image_folder, s
 def test_fine_tune_run_can_be_cancelled(page, shots, server, image_folder):
     ensure_dataset(page, image_folder)
     choose_training(page, "Adjust the whole network (fine-tuning)", epochs=100,
-                    epochs_label="Rounds of training after the warm-up (epochs)")
+                    epochs_label="Rounds of training after the warm-up (epochs)", early_stop=0)
     run_id = start_training(page)
     fills = watch_until_trained(page, server, run_id)
     assert fills == sorted(fills), f"the progress bar went backwards: {fills}"
@@ -103,7 +104,7 @@ def test_fine_tune_run_can_be_cancelled(page, shots, server, image_folder):
 def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_folder, browser):
     ensure_dataset(page, image_folder)
     choose_training(page, "Adjust the whole network (fine-tuning)", epochs=100,
-                    epochs_label="Rounds of training after the warm-up (epochs)")
+                    epochs_label="Rounds of training after the warm-up (epochs)", early_stop=0)
     run_id = start_training(page)
     watch_until_trained(page, server, run_id, min_epochs=2)
     before = wait_for(lambda: points(page, "loss", run_id), timeout=10, message="the loss curve before reload")
@@ -111,7 +112,7 @@ def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_
     page.reload()  # a new browser session: only the URL and the run folder remember anything
     body = main(page)
     expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible(timeout=60_000)
-    expect(run_caption(page, run_id)).to_contain_text("fine tune · 100 epochs")
+    expect(run_caption(page, run_id)).to_contain_text("fine-tuning · warm-up 5 + 100 rounds")
     expect(body.locator(PROGRESS)).to_be_visible()
     expect(body.get_by_role("button", name="Cancel this run")).to_be_visible()
     # The curves so far come back at once (read from the run folder), and keep growing.
@@ -128,7 +129,7 @@ def test_reload_during_run_brings_the_live_view_back(page, shots, server, image_
     with context_page(browser, server.url) as second:
         second.goto(f"/runs?run={run_id}")
         expect(second.get_by_role("heading", name="Runs", level=1)).to_be_visible(timeout=60_000)
-        expect(run_caption(second, run_id)).to_contain_text("fine tune · 100 epochs")
+        expect(run_caption(second, run_id)).to_contain_text("fine-tuning · warm-up 5 + 100 rounds")
         wait_for(lambda: points(second, "loss", run_id) >= after, timeout=15,
                  message="the curves so far in the second browser")
         main(second).get_by_role("button", name="Cancel this run").click()
