@@ -22,7 +22,7 @@ def test_loss_figure_places_batches_within_their_epoch():
     events = [{"type": "fit_start"}, batch_event(1, 2), batch_event(1, 4), epoch_event(1),
               batch_event(2, 4), epoch_event(2)]
     lines = traces(plots.loss_figure(events))
-    assert list(lines["train (batches)"].x) == [0.5, 1.0, 2.0]
+    assert list(lines["training, each step"].x) == [0.5, 1.0, 2.0]
     assert list(lines["train"].x) == [1, 2] and list(lines["validation"].y) == [1.2, 0.6]
 
 
@@ -37,7 +37,7 @@ def test_a_new_phase_is_marked_where_it_starts():
     events = [epoch_event(1, "head"), epoch_event(2, "head"), batch_event(3, 4, phase="body"), epoch_event(3, "body")]
     figure = plots.loss_figure(events)
     assert [shape.x0 for shape in figure.layout.shapes] == [2]
-    assert "body" in figure.layout.annotations[0].text
+    assert figure.layout.annotations[0].text == "fine-tuning starts"
 
 
 @pytest.mark.parametrize("figure", [plots.loss_figure([]), plots.accuracy_figure([]), plots.compare_figure({}),

@@ -14,6 +14,8 @@ VAL_COLOUR = "#f58518"
 BATCH_COLOUR = "rgba(76, 120, 168, 0.35)"
 SPLIT_COLOURS = {"train": TRAIN_COLOUR, "val": VAL_COLOUR, "test": "#54a24b"}
 _MARGIN = dict(l=10, r=10, t=40, b=10)
+ROUND_AXIS = "round of training (epoch)"
+PHASE_MARKS = {"body": "fine-tuning starts", "all": "training starts"}  # where a new part of the run begins
 LEGEND_Y = -0.25  # below the x axis and its title, in plot-area fractions
 
 
@@ -28,11 +30,11 @@ def loss_figure(events: list[dict]) -> go.Figure:
     """
     batches = [e for e in events if e.get("type") == "batch"]
     epochs = _epoch_events(events)
-    figure = _base_figure("Loss", "epoch", "loss")
+    figure = _base_figure("Loss: how wrong it is", ROUND_AXIS, "loss")
     if batches:
         figure.add_trace(go.Scatter(
             x=[e["epoch"] - 1 + e["step"] / max(e["steps"], 1) for e in batches],
-            y=[e["loss"] for e in batches], mode="lines", name="train (batches)",
+            y=[e["loss"] for e in batches], mode="lines", name="training, each step",
             line=dict(color=BATCH_COLOUR, width=1)))
     if epochs:
         x = [e["epoch"] for e in epochs]
@@ -56,7 +58,7 @@ def accuracy_figure(events: list[dict]) -> go.Figure:
         A figure with accuracy from 0 to 100 %.
     """
     epochs = _epoch_events(events)
-    figure = _base_figure("Accuracy", "epoch", "accuracy")
+    figure = _base_figure("Accuracy: how often it is right", ROUND_AXIS, "accuracy")
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
     if not epochs:
         return _waiting(figure, "Accuracy appears after the first epoch.")
@@ -130,7 +132,7 @@ def compare_figure(runs: dict[str, list[dict]]) -> go.Figure:
     Returns:
         A figure with one line per run that has finished at least one epoch.
     """
-    figure = _base_figure("Validation accuracy", "epoch", "validation accuracy")
+    figure = _base_figure("Validation accuracy", ROUND_AXIS, "validation accuracy")
     figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
     for label, events in runs.items():
         epochs = _epoch_events(events)
@@ -197,7 +199,7 @@ def _mark_phases(figure: go.Figure, events: list[dict]) -> None:
         first_epoch[phase] = min(first_epoch.get(phase, event["epoch"]), event["epoch"])
     for phase, epoch in sorted(first_epoch.items(), key=lambda item: item[1])[1:]:
         figure.add_vline(x=epoch - 1, line=dict(dash="dot", color="grey"),
-                         annotation_text=f"{phase} phase", annotation_position="top right")  # right of the line: clear of the axis labels
+                         annotation_text=PHASE_MARKS.get(phase, f"{phase} phase"), annotation_position="top right")  # right of the line: clear of the axis labels
 
 
 def _waiting(figure: go.Figure, message: str) -> go.Figure:
