@@ -9,13 +9,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from .diskspace import require_free_space
 from .export_bundle import write_predict_script, write_readme
 from .exported import FILE_NAMES
-from .imagecache import ImageProblem, load_rgb, resize_center_crop
+from .picture_predictor import PicturePredictor
 from .inputs import to_model_input
 from .model import checkpoint_bytes, load_checkpoint
 from .runs import read_json
@@ -163,13 +162,14 @@ def sure_answer(top: list[dict], min_confidence: float) -> dict:
     return {"label": top[0]["label"] if sure else None, "sure": sure}
 
 
-class Predictor:
+class Predictor(PicturePredictor):
     """A run's best model loaded once, for predicting many images."""
 
     def __init__(self, run_dir: Path):
         self.model, self.config, self.labels, self.meta = load_checkpoint(Path(run_dir) / "model_best.pt")
         self.model = self.model.to(memory_format=torch.channels_last)
         self.spec = self.model.backbone.spec
+        self.image_size = self.config.image_size
 
     @torch.inference_mode()
     def predict_arrays(self, images: np.ndarray, top_k: int = 3) -> list[list[tuple[str, float]]]:
@@ -179,16 +179,3 @@ class Predictor:
         top = probabilities.topk(min(top_k, len(self.labels)), dim=1)
         return [[(self.labels[i], round(float(p), 5)) for p, i in zip(values, indices)]
                 for values, indices in zip(top.values.tolist(), top.indices.tolist())]
-
-    def predict_file(self, path, top_k: int = 3) -> dict:
-        """One image file (or file-like object) -> {"top": [...]} or {"error": reason}."""
-        try:
-            image = load_rgb(path)
-        except ImageProblem as problem:
-            return {"error": problem.reason}
-        return {"top": self.predict_image(image, top_k)}
-
-    def predict_image(self, image: Image.Image, top_k: int = 3) -> list[dict]:
-        """A decoded RGB image -> its top classes, [{"label", "probability"}], best first."""
-        array = resize_center_crop(image, self.config.image_size)
-        return [{"label": label, "probability": p} for label, p in self.predict_arrays(array[None], top_k)[0]]

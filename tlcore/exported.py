@@ -12,9 +12,8 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from .imagecache import ImageProblem, load_rgb, resize_center_crop
+from .picture_predictor import PicturePredictor
 
 FILE_NAMES = {"torchscript": "model.torchscript.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
 MODEL_FILES = (FILE_NAMES["onnx"], FILE_NAMES["torchscript"], FILE_NAMES["pt2"])  # preferred first
@@ -25,7 +24,7 @@ class NotAModel(ValueError):
     """The path is none of the things predict accepts; the message says what it is instead."""
 
 
-class ExportedPredictor:
+class ExportedPredictor(PicturePredictor):
     """An export folder's model, labels and picture size, loaded once for many pictures."""
 
     def __init__(self, folder: Path):
@@ -42,18 +41,6 @@ class ExportedPredictor:
         k = min(top_k, len(self.labels))
         return [[(self.labels[i], round(float(row[i]), 5)) for i in np.argsort(-row, kind="stable")[:k]]
                 for row in probabilities]
-
-    def predict_file(self, path, top_k: int = 3) -> dict:
-        """One image file -> {"top": [...]} or {"error": reason}, like Predictor.predict_file."""
-        try:
-            image = load_rgb(path)
-        except ImageProblem as problem:
-            return {"error": problem.reason}
-        return {"top": self.predict_image(image, top_k)}
-
-    def predict_image(self, image: Image.Image, top_k: int = 3) -> list[dict]:
-        array = resize_center_crop(image, self.image_size)
-        return [{"label": label, "probability": p} for label, p in self.predict_arrays(array[None], top_k)[0]]
 
 
 def open_predictor(path: str | Path):
