@@ -24,7 +24,7 @@ from tlcore.cpus import usable_cpu_count
 from tlcore.diskspace import MARGIN_BYTES, free_bytes, require_free_space
 from tlcore.imagecache import ImageCache, ImageProblem, content_key
 from tlcore.manifest import DataError, Manifest, Sample, Skipped, is_junk, why_left_out
-from tlcore.runs import read_json, write_json_atomic
+from tlcore.jsonio import read_json, write_json_atomic
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
                               ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"})

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import paths
 from .imagecache import ImageCache
 from .manifest import Manifest
-from .runs import read_json, write_json_atomic
+from .jsonio import read_json, write_json_atomic
 
 KINDS = ("upload", "zip", "folder", "sample", "fashion-mnist")
 """Where a dataset came from: an uploaded folder, an uploaded zip, a folder on the server, built in."""

@@ -20,7 +20,7 @@ from .backbones import create_backbone, get_spec
 from .device import configure_cpu_threads, describe_device, resolve_device
 from .folding import fold_batchnorm
 from .inputs import inference_batch_size
-from .runs import read_json, write_json_atomic
+from .jsonio import read_json, write_json_atomic
 from .strategies import get_strategy
 from .train import PRECISE_NORM_IMAGES, autocast_for
 

@@ -17,7 +17,7 @@ from .exported import FILE_NAMES
 from .picture_predictor import PicturePredictor
 from .inputs import to_model_input
 from .model import checkpoint_bytes, load_checkpoint
-from .runs import read_json
+from .jsonio import read_json
 from .webexport import WEB_FOLDER, write_web_page
 from .webvendor import VendorUnavailable, find_web_runtime
 

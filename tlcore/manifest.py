@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tlcore.runs import write_json_atomic
+from tlcore.jsonio import write_json_atomic
 
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints",
                         "__pycache__"})

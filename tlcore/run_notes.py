@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .config import RunConfig
-from .runs import FINAL_STATES, RunSummary, read_json, read_status, resolve_runs_dir, write_json_atomic
+from .jsonio import read_json, write_json_atomic
+from .runs import FINAL_STATES, RunSummary, read_status, resolve_runs_dir
 
 NOTES_FILE = "notes.json"
 MAX_NAME_CHARS = 80

@@ -18,68 +18,13 @@ from . import runs
 from .config import RunConfig
 from .device import resolve_device
 from .diskspace import free_bytes, is_disk_full
+from .watchdog import stall_message, stalled_stage
+from .worker_processes import is_worker_of, kill_worker, pid_alive, reap
 
 HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead or hung even if its PID lives
 CANCEL_GRACE_S = 10.0  # after a cancel request, wait this long for the worker before signalling it
 WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line
 LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
-
-# How long a stage may go without its work moving (a file checked, a batch, a feature chunk) before
-# the run is stopped as stalled. A heartbeat only proves the process lives: a read blocked on a
-# named pipe, or a deadlock, leaves it beating. The limits are generous for their stage: one image
-# is decoded in well under a second, one batch of the largest network on a laptop CPU takes about a
-# minute, and fetching weights over a slow connection can take many minutes.
-STALL_LIMITS_S = {"scanning": 300.0, "loading backbone": 3600.0, "embedding": 600.0, "training": 900.0}
-DEFAULT_STALL_LIMIT_S = 900.0
-STALL_LIMIT_ENV = "TLSTUDIO_STALL_LIMIT_S"  # one limit for every stage (tests, slow machines)
-STAGE_WORDS = {"scanning": "checking the pictures", "loading backbone": "loading the network",
-               "embedding": "computing features", "training": "training"}
-
-
-def pid_alive(pid: int | None, check_command: bool = True) -> bool:
-    """Whether pid is a live process and, where /proc tells and check_command asks, a tlcore one
-    rather than a reused PID. A child between fork and exec still shows its parent's command line,
-    so a freshly started worker is checked without it."""
-    if not isinstance(pid, int) or not 0 < pid < 2**22:  # 0 and -1 address process groups, not a process
-        return False
-    try:
-        os.kill(pid, 0)
-    except (ProcessLookupError, OverflowError):
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS): the PID answering is all we can know
-    if stat.split(")")[-1].split()[0] == "Z":
-        return False  # a zombie has finished; only its exit code is left
-    return not check_command or b"tlcore" in (_proc_command_line(pid) or b"")
-
-
-def reap(child: subprocess.Popen) -> int | None:
-    """The exit code of a child found dead (a zombie is reaped at once); None if it still runs."""
-    try:
-        return child.wait(timeout=1)
-    except subprocess.TimeoutExpired:
-        return None
-
-
-def stall_limit_s(stage: str | None) -> float:
-    """How long the stage may go without progress before its run counts as stalled."""
-    configured = os.environ.get(STALL_LIMIT_ENV)
-    if configured:
-        return float(configured)
-    return STALL_LIMITS_S.get(stage, DEFAULT_STALL_LIMIT_S)
-
-
-def stalled_stage(status: dict, now: float | None = None) -> tuple[str, float] | None:
-    """(stage, seconds without progress) when a running run's work stopped moving, else None."""
-    stage = (status.get("stage") or {}).get("name")
-    stage = stage if isinstance(stage, str) else None
-    moved = status.get("progress_at") or status.get("started_at") or 0
-    still = (now or time.time()) - moved
-    return (stage or "starting", still) if still > stall_limit_s(stage) else None
 
 
 def describe_exit(code: int | None, run_dir: Path | None = None) -> str:
@@ -277,11 +222,7 @@ class Runner:
         kill_worker(summary.status.get("pid"), summary.run_dir)
         if child:
             reap(child)
-        words = STAGE_WORDS.get(stage, stage)
-        self._end(summary, f"The run stopped making progress while {words}: nothing moved for "
-                           f"{_minutes(still_s)} (the limit for this stage is {_minutes(stall_limit_s(stage))}), "
-                           "so it was stopped. A file that cannot be read to its end, or a network that "
-                           "stopped answering, can cause this.")
+        self._end(summary, stall_message(stage, still_s))
         return 0
 
     def _escalate_cancel(self, summary) -> None:
@@ -335,10 +276,6 @@ class Runner:
                            heartbeat_at=time.time())
 
 
-def _minutes(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-
-
 def device_slot(config: RunConfig | None) -> str:
     """The device a run trains on, as a slot name: "auto" resolved here, "cuda" meaning "cuda:0"."""
     asked = config.device if config else "auto"
@@ -362,44 +299,3 @@ def queue_places(summaries: list[runs.RunSummary]) -> dict[str, int]:
         counts[slot] = counts.get(slot, 0) + 1
         places[summary.run_id] = counts[slot]
     return places
-
-
-def is_worker_of(pid: int | None, run_dir: Path) -> bool:
-    """Whether pid is the `python -m tlcore worker RUN_DIR` process of this run (not a reused PID, not a
-    CLI run): the only processes the runner may kill."""
-    command = _command_line(pid)
-    return bool(command) and b"tlcore worker" in command and Path(run_dir).name.encode() in command
-
-
-def kill_worker(pid: int | None, run_dir: Path) -> None:
-    """SIGKILL a run's worker and anything it started (it leads its own process group)."""
-    if not is_worker_of(pid, run_dir):
-        return
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _proc_command_line(pid: int) -> bytes | None:
-    """A process's arguments joined by spaces, from /proc; None without /proc or without the process."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-    except OSError:
-        return None
-
-
-def _command_line(pid: int | None) -> bytes | None:
-    if not isinstance(pid, int) or pid <= 0:
-        return None
-    command = _proc_command_line(pid)
-    if command is not None:
-        return command
-    try:  # no /proc (macOS)
-        done = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout.strip() or None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import paths
 from .config import RunConfig
-from .jsonio import NotAFile, load_json, read_json, write_json_atomic  # noqa: F401 (read_json: re-exported)
+from .jsonio import NotAFile, load_json, write_json_atomic
 from .records import clean_status, is_valid_event
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ import streamlit as st
 
 from tlcore import plots
 from tlcore.runner import queue_places
-from tlcore.runs import FINAL_STATES, list_runs, load_config, read_json, read_status
+from tlcore.jsonio import read_json
+from tlcore.runs import FINAL_STATES, list_runs, load_config, read_status
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
