@@ -39,6 +39,14 @@ def test_an_earlier_dataset_is_picked_after_a_reload_and_kept_in_a_new_tab(page,
     expect(main(page).get_by_text(f"Training on {image_folder.name}")).to_be_visible()
 
     with context_page(browser, server.url) as second:  # a new tab: a new session, the same studio
+        second.set_viewport_size({"width": 1024, "height": 768})  # on the classroom projector
         second.goto("/train")
         expect(second.get_by_role("heading", name="Train", level=1)).to_be_visible(timeout=FIRST_LOAD_MS)
         expect(main(second).get_by_text(f"Training on {image_folder.name}")).to_be_visible()
+        # Picking another earlier dataset there works at this width too.
+        go_to(second, "Data")
+        dataset_row(second, "Fashion sample").get_by_role("button", name="Use").click()
+        expect(dataset_row(second, "Fashion sample")).to_contain_text("in use")
+        expect(main(second).get_by_role("heading", name="Check before training: Fashion sample (built in)")) \
+            .to_be_visible()
+        shots.take(second, "10-datasets-library-1024")
