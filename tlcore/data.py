@@ -11,7 +11,8 @@ import shutil
 import unicodedata
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
+from itertools import islice
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -72,7 +73,8 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
     samples: list[Sample] = []
     small_images = 0
     # Pillow releases the GIL while it decodes and resizes, so threads use every core.
-    pool = ThreadPoolExecutor(max_workers=usable_cpu_count())
+    workers = usable_cpu_count()
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
         known_keys = _require_cache_space(found, root, cache, image_size, pool)
     except BaseException:
@@ -91,7 +93,7 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
             return problem.reason, None
 
     try:
-        checked = zip(found, pool.map(check, found))  # results in order, as they complete
+        checked = zip(found, _ordered_map(pool, check, found, ahead=4 * workers))
         for done, ((path, rel, class_name, split), (reason, key)) in enumerate(checked, 1):
             if reason is not None:
                 skipped.append(Skipped(rel, reason))
@@ -114,6 +116,18 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
     return Manifest(str(root), classes, samples, skipped, warnings,
                     split_given=split_dirs is not None and "val" in split_dirs,
                     image_size=image_size)
+
+
+def _ordered_map(pool: ThreadPoolExecutor, function, items, ahead: int):
+    """Like pool.map (results in order), but with at most ``ahead`` calls submitted beyond the results
+    taken: a scan stopped after a few files leaves the rest unstarted, however threads are scheduled."""
+    items = iter(items)
+    pending = deque(pool.submit(function, item) for item in islice(items, ahead))
+    while pending:
+        result = pending.popleft().result()
+        for item in islice(items, 1):
+            pending.append(pool.submit(function, item))
+        yield result
 
 
 def _require_cache_space(found, root: Path, cache: ImageCache, image_size: int, pool) -> dict[Path, str]:
