@@ -133,6 +133,7 @@ def report_ui() -> None:
     st.header(f"Check before training: {dataset.label}")
     if dataset.note:
         st.info(dataset.note)
+        dataset.note = None  # said once, when it was chosen
     summary_ui(dataset)
     for warning in dataset.manifest.warnings:
         st.warning(warning)

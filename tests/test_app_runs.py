@@ -50,7 +50,8 @@ def test_queue_cancel_and_compare(home, offline_weights):
     assert not at.exception
     assert sorted(at.table[0].value["run"].str.replace("**", "").str.replace(" (best)", "")) == [
         "First in line", "Second in line"]
-    assert "No clear difference" in texts(at.info) or " is best: " in texts(at.success)
+    # Two runs alike but for the seed: either verdict may be right, but exactly one is given.
+    assert ("No clear difference" in texts(at.info)) != (" is best: " in texts(at.success))
     figure = str(at.get("plotly_chart")[-1].proto.spec)
     assert "First in line" in figure and "Second in line" in figure
 
@@ -136,7 +137,7 @@ def test_rename_note_star_and_delete_a_run(home):
     assert "Deleted Shapes, second try." in texts(at.success)
     assert table(at, "status")["run"].tolist() == ["shapes · feature extraction"]
     assert picker(at).value == keep.name
-    assert at.query_params.get("run") in (None, [keep.name], keep.name)
+    assert at.query_params.get("run") in ([keep.name], keep.name)
 
 
 def test_a_run_still_training_is_cancelled_before_it_can_be_deleted(home, monkeypatch):

@@ -246,3 +246,25 @@ def test_links_to_pictures_are_followed_and_a_folder_named_png_is_refused(tmp_pa
     with pytest.raises(ImageProblem, match="a folder"):
         load_rgb(tmp_path / "dir.png")
     assert stat.S_ISREG(os.stat(tmp_path / "link.png").st_mode)
+
+
+def test_a_damaged_export_zip_is_refused_in_one_line(tmp_path):
+    damaged = tmp_path / "model.zip"
+    with zipfile.ZipFile(damaged, "w") as archive:
+        archive.writestr("labels.json", "[]")
+    damaged.write_bytes(damaged.read_bytes()[:-30])  # cut short: the zip's directory is gone
+    picture = save_image(make_image(0, 1), tmp_path / "x.png")
+    done = subprocess.run([sys.executable, "-m", "tlcore", "predict", str(damaged), str(picture)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_stall_limit_that_is_no_number_falls_back_to_the_stages_own(monkeypatch):
+    from tlcore.watchdog import STALL_LIMITS_S, stall_limit_s
+
+    for bad in ("5min", "0", "-3"):
+        monkeypatch.setenv("TLSTUDIO_STALL_LIMIT_S", bad)
+        assert stall_limit_s("scanning") == STALL_LIMITS_S["scanning"]
+    monkeypatch.setenv("TLSTUDIO_STALL_LIMIT_S", "2.5")
+    assert stall_limit_s("scanning") == 2.5

@@ -49,8 +49,8 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise DataError(f"'{zip_path.name}' is not a valid zip file.") from error
     try:
-        _check_declared_sizes(archive, zip_path, max_entries, max_total_bytes, max_ratio)
-        require_free_space(dest.parent if not dest.exists() else dest,
+        check_declared_sizes(archive, zip_path, max_entries, max_total_bytes, max_ratio)
+        require_free_space(dest,
                            sum(info.file_size for info in archive.infolist()), "the unzipped files")
     except BaseException:
         archive.close()
@@ -85,9 +85,14 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
     return skipped
 
 
-def _check_declared_sizes(archive: zipfile.ZipFile, zip_path: Path, max_entries: int,
-                          max_total_bytes: int, max_ratio: float) -> None:
-    """Refuse a zip by what its directory says, before anything is written."""
+def check_declared_sizes(archive: zipfile.ZipFile, zip_path: Path, max_entries: int = limits.MAX_ZIP_ENTRIES,
+                         max_total_bytes: int | None = None, max_ratio: float | None = None) -> None:
+    """Refuse a zip by what its directory says, before anything is written (DataError).
+
+    The defaults are the studio's limits (tlcore.limits).
+    """
+    max_total_bytes = limits.max_dataset_bytes() if max_total_bytes is None else max_total_bytes
+    max_ratio = limits.max_zip_ratio() if max_ratio is None else max_ratio
     infos = archive.infolist()
     if len(infos) > max_entries:
         raise DataError(f"The zip '{zip_path.name}' has {len(infos):,} entries, more than the "
@@ -136,9 +141,9 @@ def _entry_destination(info: zipfile.ZipInfo) -> tuple[str | None, str | None]:
     if stat.S_ISLNK(info.external_attr >> 16):
         return "symbolic link; not extracted", None
     parts = [part for part in normal.split("/") if part not in ("", ".")]
-    hidden = next((why_left_out(part) for part in parts if why_left_out(part)), None)
+    hidden = why_left_out(*parts, outcome="not extracted")
     if hidden:
-        return hidden.replace("not used", "not extracted"), None
+        return hidden, None
     if not parts or any(is_junk(part) for part in parts):
         return None, None
     if not info.is_dir() and Path(parts[-1]).suffix.lower() in ARCHIVE_EXTENSIONS:

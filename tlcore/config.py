@@ -1,10 +1,10 @@
 """RunConfig: every choice of one run, validated, saved with the run as config.json."""
 import dataclasses
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .jsonio import load_json, write_json_atomic
+from .records import matches_annotation
 
 STRATEGIES = ("feature_extraction", "fine_tune", "scratch")
 HEADS = ("linear", "mlp")
@@ -79,7 +79,7 @@ class RunConfig:
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ConfigError(f"Unknown settings in the run configuration: {', '.join(unknown)}.")
-        wrong = [name for name, value in values.items() if not _has_type(value, fields[name].type)]
+        wrong = [name for name, value in values.items() if not matches_annotation(value, fields[name].type)]
         if wrong:
             raise ConfigError(f"Settings of the wrong kind in the run configuration: {', '.join(wrong)}.")
         return cls(**values)
@@ -91,13 +91,3 @@ class RunConfig:
     def load(cls, path: Path) -> "RunConfig":
         """Read config.json. Raises OSError (missing, no regular file) or ValueError (damaged)."""
         return cls.from_dict(load_json(path))
-
-
-def _has_type(value, annotation) -> bool:
-    """Whether a JSON value fits a field's annotation (an int is a float; a bool is no number)."""
-    allowed = typing.get_args(annotation) or (annotation,)
-    if isinstance(value, bool):
-        return bool in allowed
-    if float in allowed and isinstance(value, int):
-        return True
-    return isinstance(value, tuple(typing.get_origin(t) or t for t in allowed))

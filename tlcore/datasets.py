@@ -15,12 +15,14 @@ import hashlib
 import json
 import shutil
 import time
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import paths
 from .imagecache import ImageCache
 from .manifest import Manifest
+from .records import matches_annotation
 from .jsonio import read_json, write_json_atomic
 
 KINDS = ("upload", "zip", "folder", "sample", "fashion-mnist")
@@ -124,9 +126,13 @@ def load_record(dataset_id: str) -> DatasetRecord | None:
     if not _is_id(dataset_id):
         return None
     values = read_json(library_dir() / dataset_id / "dataset.json", default=None)
+    fields = typing.get_type_hints(DatasetRecord)
+    if not isinstance(values, dict) or not set(values) <= set(fields) or \
+            not all(matches_annotation(value, fields[name]) for name, value in values.items()):
+        return None  # not a record of ours, or a damaged one: left out of the list
     try:
         return DatasetRecord(**values)
-    except TypeError:  # not a dict, missing or unknown fields: not a record of ours
+    except TypeError:  # a field missing
         return None
 
 

@@ -17,7 +17,7 @@ from .exported import FILE_NAMES
 from .picture_predictor import PicturePredictor
 from .inputs import to_model_input
 from .model import checkpoint_bytes, load_checkpoint
-from .jsonio import read_json
+from .runs import read_status
 from .webexport import WEB_FOLDER, write_web_page
 from .webvendor import VendorUnavailable, find_web_runtime
 
@@ -125,11 +125,11 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
         except VendorUnavailable as problem:
             web_problem = f"{problem}. Export again from a studio whose setup could fetch it"
     written["predict_script"] = write_predict_script(out_dir)
-    accuracy = read_json(run_dir / "status.json", {}).get("best_val_acc")
+    accuracy = read_status(run_dir).get("best_val_acc")  # checked: a number or absent
     top_level = [path.name for key, path in written.items() if not key.startswith(f"{WEB_FOLDER}/")]
     written["readme"] = write_readme(out_dir, title=title, labels=labels, preprocessing=preprocessing,
                                      files=["README.md", *top_level], web_problem=web_problem,
-                                     accuracy=accuracy if isinstance(accuracy, (int, float)) else None)
+                                     accuracy=accuracy)
     return written
 
 

@@ -5,14 +5,17 @@ so the command line answers exactly what the downloaded files answer.
 """
 from __future__ import annotations
 
-import json
 import tempfile
+import zlib
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .archive import check_declared_sizes
+from .jsonio import load_json
+from .manifest import DataError
 from .picture_predictor import PicturePredictor
 
 FILE_NAMES = {"torchscript": "model.torchscript.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
@@ -77,7 +80,15 @@ def is_export_folder(folder: Path) -> bool:
 
 def _extract_export(archive_path: Path, target: Path) -> None:
     """The settings and one model from the zip, by exact name, so no entry can land outside target."""
+    try:
+        _extract_checked(archive_path, target)
+    except (zipfile.BadZipFile, zlib.error, EOFError, DataError) as error:  # cut short, damaged, or a bomb
+        raise NotAModel(f"{archive_path} is a damaged zip ({error})") from None
+
+
+def _extract_checked(archive_path: Path, target: Path) -> None:
     with zipfile.ZipFile(archive_path) as archive:
+        check_declared_sizes(archive, archive_path)
         names = set(archive.namelist())
         missing = [name for name in SETTINGS_FILES if name not in names]
         models = [name for name in MODEL_FILES if name in names]
@@ -90,9 +101,9 @@ def _extract_export(archive_path: Path, target: Path) -> None:
 
 def _read_settings(folder: Path) -> tuple[list[str], int]:
     try:
-        labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
-        image_size = json.loads((folder / "preprocessing.json").read_text(encoding="utf-8"))["image_size"]
-    except (ValueError, KeyError, TypeError) as error:
+        labels = load_json(folder / "labels.json")
+        image_size = load_json(folder / "preprocessing.json")["image_size"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
         raise NotAModel(f"the export's labels.json or preprocessing.json is damaged ({error})") from None
     if not (isinstance(labels, list) and labels and all(isinstance(label, str) for label in labels)):
         raise NotAModel("the export's labels.json is not a list of class names")

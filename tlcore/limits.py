@@ -20,15 +20,15 @@ reaches 1,000 and more."""
 
 def max_dataset_bytes() -> int:
     """The most bytes one dataset may take on disk once unzipped or uploaded."""
-    return int(_setting(MAX_DATASET_MB_ENV, DEFAULT_MAX_DATASET_MB) * 1024**2)
+    return int(positive_setting(MAX_DATASET_MB_ENV, DEFAULT_MAX_DATASET_MB) * 1024**2)
 
 
 def max_zip_ratio() -> float:
     """The largest unzipped-to-zipped size ratio accepted for a zip above RATIO_CHECK_FROM_BYTES."""
-    return _setting(MAX_ZIP_RATIO_ENV, DEFAULT_MAX_ZIP_RATIO)
+    return positive_setting(MAX_ZIP_RATIO_ENV, DEFAULT_MAX_ZIP_RATIO)
 
 
-def _setting(name: str, default: float) -> float:
+def positive_setting(name: str, default: float) -> float:
     """A positive number from the environment; the default when unset or not a positive number."""
     try:
         value = float(os.environ.get(name, default))

@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tlcore.jsonio import write_json_atomic
+from tlcore.jsonio import load_json, write_json_atomic
 
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints",
                         "__pycache__"})
@@ -89,7 +89,7 @@ class Manifest:
     @classmethod
     def load(cls, path: str | os.PathLike) -> Manifest:
         """Read a manifest written by ``save``."""
-        return cls.from_dict(json.loads(Path(path).read_text()))
+        return cls.from_dict(load_json(path))
 
 
 def is_clutter(name: str) -> bool:
@@ -104,9 +104,14 @@ def is_junk(name: str) -> bool:
     return name.startswith(".") or is_clutter(name)
 
 
-def why_left_out(name: str) -> str | None:
-    """Why a hidden file or folder is not used, for the list of skipped files; None for clutter
-    (left out silently) and for names that are used."""
-    if is_clutter(name) or not name.startswith("."):
-        return None
-    return "hidden (its name starts with a dot); not used"
+def why_left_out(*parts: str, outcome: str = "not used") -> str | None:
+    """Why a path whose parts include a hidden file or folder is left out, for the list of skipped
+    files; None for clutter (left out silently) and for paths that are used.
+
+    Args:
+        parts: the path's components (one name, or every folder down to the file).
+        outcome: what happens to it, in words ("not used", "not extracted", "not saved").
+    """
+    if any(part.startswith(".") and not is_clutter(part) for part in parts):
+        return f"hidden (its name starts with a dot); {outcome}"
+    return None

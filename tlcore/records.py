@@ -8,6 +8,8 @@ fields are not what its type promises is left out, and nothing downstream needs 
 from __future__ import annotations
 
 import math
+import types
+import typing
 from numbers import Real
 
 NUMBER = "number"  # a finite number (JSON as Python writes it allows Infinity and NaN)
@@ -89,3 +91,15 @@ def _is_confusion(matrix) -> bool:
 def _is_per_class(scores: dict, size: int) -> bool:
     return all(isinstance(scores.get(key), list) and len(scores[key]) == size
                and all(fits(v, NUMBER) for v in scores[key]) for key in PER_CLASS_KEYS)
+
+
+def matches_annotation(value, annotation) -> bool:
+    """Whether a JSON value fits a field's annotation: its type, or one of a union's (``str | None``);
+    a generic (``list[str]``) by its container only. An int is a float; a bool is no number."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    allowed = typing.get_args(annotation) if union else (annotation,)
+    if isinstance(value, bool):
+        return bool in allowed
+    if float in allowed and isinstance(value, int):
+        return True
+    return isinstance(value, tuple(typing.get_origin(t) or t for t in allowed))

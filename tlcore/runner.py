@@ -84,7 +84,7 @@ class Runner:
         self._wake.set()
 
     def active(self) -> list[str]:
-        return [r.run_id for r in runs.list_runs(self.runs_dir) if r.state == "running"]
+        return [r.run_id for r in runs.list_runs(self.runs_dir, with_notes=False) if r.state == "running"]
 
     def start(self) -> "Runner":
         """Start the dispatch thread (idempotent)."""
@@ -137,7 +137,7 @@ class Runner:
     def tick(self) -> None:
         """Check running workers, escalate stale cancels, start the next queued run of each free device."""
         with self._lock, self._dispatch_lock():
-            all_runs = runs.list_runs(self.runs_dir)
+            all_runs = runs.list_runs(self.runs_dir, with_notes=False)
             self._reap_finished(all_runs)
             busy = {device_slot(s.config) for s in all_runs if s.state == "running" and self._check_running(s)}
             for summary in in_line(all_runs):
@@ -160,7 +160,7 @@ class Runner:
     def reconcile(self) -> None:
         """At start-up: runs left 'running' by a worker that is gone (or hung) become 'interrupted'."""
         with self._lock, self._dispatch_lock():
-            for summary in runs.list_runs(self.runs_dir):
+            for summary in runs.list_runs(self.runs_dir, with_notes=False):
                 if summary.state != "running" or self._worker_alive(summary):
                     continue
                 pid = summary.status.get("pid")

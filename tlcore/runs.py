@@ -182,8 +182,13 @@ class RunSummary:
         return self.status.get("created_at", 0.0)  # always a number: read_status drops any other type
 
 
-def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
-    """All runs, newest first. A folder without a readable config is listed as failed, not hidden."""
+def list_runs(runs_dir: str | Path | None = None, with_notes: bool = True) -> list[RunSummary]:
+    """All runs, newest first. A folder without a readable config is listed as failed, not hidden.
+
+    Args:
+        with_notes: also read each run's notes and number repeated names, for pages that show
+            names; the runner, which looks twice a second, needs neither.
+    """
     from .run_notes import load_notes, number_repeats  # run_notes builds on this module
 
     runs = []
@@ -194,8 +199,10 @@ def list_runs(runs_dir: str | Path | None = None) -> list[RunSummary]:
             config = load_config(run_dir)
         except (OSError, ValueError, TypeError, RecursionError):  # ConfigError is a ValueError
             config = None
-        runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir), load_notes(run_dir)))
-    number_repeats(runs)
+        notes = load_notes(run_dir) if with_notes else None
+        runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir), notes))
+    if with_notes:
+        number_repeats(runs)
     return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)
 
 

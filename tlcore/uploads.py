@@ -165,9 +165,9 @@ def _plan_paths(files) -> tuple[list[tuple[UploadedFileLike, PurePosixPath]], li
         if relative is None:
             skipped.append(Skipped(upload.name, "its name has no usable characters"))
         elif any(is_junk(part) for part in relative.parts):
-            hidden = next((why_left_out(part) for part in relative.parts if why_left_out(part)), None)
+            hidden = why_left_out(*relative.parts, outcome="not saved")
             if hidden:  # .DS_Store, __MACOSX and the like are never data: left out without a word
-                skipped.append(Skipped(relative.as_posix(), hidden.replace("not used", "not saved")))
+                skipped.append(Skipped(relative.as_posix(), hidden))
         else:
             planned.append((upload, relative))
     return planned, skipped

@@ -7,6 +7,8 @@ chunk), and a run whose work stands still past its stage's limit is stopped as s
 import os
 import time
 
+from .limits import positive_setting
+
 # The limits are generous for their stage: one image is decoded in well under a second, one batch
 # of the largest network on a laptop CPU takes about a minute, and fetching weights over a slow
 # connection can take many minutes.
@@ -19,10 +21,8 @@ STAGE_WORDS = {"scanning": "checking the pictures", "loading backbone": "loading
 
 def stall_limit_s(stage: str | None) -> float:
     """How long the stage may go without progress before its run counts as stalled."""
-    configured = os.environ.get(STALL_LIMIT_ENV)
-    if configured:
-        return float(configured)
-    return STALL_LIMITS_S.get(stage, DEFAULT_STALL_LIMIT_S)
+    default = STALL_LIMITS_S.get(stage, DEFAULT_STALL_LIMIT_S)
+    return positive_setting(STALL_LIMIT_ENV, default) if os.environ.get(STALL_LIMIT_ENV) else default
 
 
 def stalled_stage(status: dict, now: float | None = None) -> tuple[str, float] | None:

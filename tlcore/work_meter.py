@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import time
 
+from .train import PRECISE_NORM_IMAGES  # re-averaging BatchNorm statistics is a forward pass too
+
 FORWARD = 1.0  # one picture through the network, no gradient
 TRAIN_STEP = 3.0  # one picture forward and backward
 FEATURE_STEP = 0.01  # one picture's step on cached features
-PRECISE_NORM_IMAGES = 2048  # as tlcore.train.PRECISE_NORM_IMAGES: re-averaging BatchNorm is a pass too
 SMOOTHING = 0.3  # share of a new estimate in the time left shown; the rest follows the clock
 FEATURES, EMBEDDINGS, IMAGES = "features", "embeddings", "images"
 

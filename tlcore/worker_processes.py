@@ -8,11 +8,13 @@ import signal
 import subprocess
 from pathlib import Path
 
+from .records import PID, fits
+
 def pid_alive(pid: int | None, check_command: bool = True) -> bool:
     """Whether pid is a live process and, where /proc tells and check_command asks, a tlcore one
     rather than a reused PID. A child between fork and exec still shows its parent's command line,
     so a freshly started worker is checked without it."""
-    if not isinstance(pid, int) or not 0 < pid < 2**22:  # 0 and -1 address process groups, not a process
+    if not fits(pid, PID):  # 0 and -1 address process groups, not a process
         return False
     try:
         os.kill(pid, 0)
@@ -66,7 +68,7 @@ def _proc_command_line(pid: int) -> bytes | None:
 
 
 def _command_line(pid: int | None) -> bytes | None:
-    if not isinstance(pid, int) or pid <= 0:
+    if not fits(pid, PID):
         return None
     command = _proc_command_line(pid)
     if command is not None:

@@ -58,20 +58,21 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
         return None
     finally:
         bar.empty()
-    record, added = datasets.add_dataset(manifest, label, kind, source, studio_copy=studio_copy)
-    note = None
+    try:
+        record, added = datasets.add_dataset(manifest, label, kind, source, studio_copy=studio_copy)
+    except OSError as error:  # a full disk: the library could not keep it
+        refuse_dataset(DataProblem(label, f"'{label}' could not be kept in the library. {describe_os_error(error)}"))
+        return None
     if not added and record.source != str(source):
-        note = (f"These pictures are already in the studio as '{record.name}', so that dataset is used "
-                "instead of a second copy.")
-        if studio_copy:
-            shutil.rmtree(source, ignore_errors=True)
-        dataset = dataset_from_library(record)
-        if dataset is not None:
-            dataset.note = note
-            choose_dataset(dataset)
-            return dataset
-    dataset = ChosenDataset(record.source, record.name, manifest, list(upload_skipped), dataset_id=record.id,
-                            note=note)
+        existing = dataset_from_library(record)
+        if existing is not None:
+            existing.note = (f"These pictures are already in the studio as '{record.name}', so that dataset is "
+                             "used instead of a second copy.")
+            if studio_copy:  # only once the existing one is chosen: training must never point at a removed folder
+                shutil.rmtree(source, ignore_errors=True)
+            choose_dataset(existing)
+            return existing
+    dataset = ChosenDataset(str(source), record.name, manifest, list(upload_skipped), dataset_id=record.id)
     choose_dataset(dataset)
     return dataset
 

@@ -5,10 +5,12 @@ import streamlit as st
 
 from tlcore import datasets, paths
 from tlcore.datasets import DatasetRecord
+from tlcore.errors import describe_os_error
 from tlcore.imagecache import ImageCache
 from tlcore.runs import list_runs
 from ui.state import choose_dataset, chosen_dataset, dataset_from_library, forget_dataset
 
+LIBRARY_MESSAGE = "library_message"
 KIND_WORDS = {"upload": "uploaded folder", "zip": "uploaded zip", "folder": "folder on this computer",
               "sample": "built in", "fashion-mnist": "ready-made"}
 
@@ -43,17 +45,17 @@ def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int) -> None:
         with actions:
             use, rename, delete = st.columns(3)
             use.button("Use", key=f"use_{record.id}", disabled=in_use or not record.available(),
-                       on_click=_use, args=(record,), use_container_width=True)
+                       on_click=_use, args=(record.id,), use_container_width=True)
             with rename.popover("Rename", use_container_width=True):
                 st.text_input("New name", value=record.name, key=f"name_{record.id}",
                               max_chars=datasets.MAX_NAME_LENGTH)
-                st.button("Save the name", key=f"rename_{record.id}", on_click=_rename, args=(record,))
+                st.button("Save the name", key=f"rename_{record.id}", on_click=_rename, args=(record.id,))
             with delete.popover("Delete", use_container_width=True):
                 what = ("its pictures (the studio's copy) and" if record.studio_copy
                         else "its decoded pictures, not your folder, and")
                 st.markdown(f"Delete **{record.name}**? This removes {what} its place in this list. "
                             "Runs trained on it keep their results and models.")
-                st.button("Delete it", key=f"delete_{record.id}", type="primary", on_click=_delete, args=(record,))
+                st.button("Delete it", key=f"delete_{record.id}", type="primary", on_click=_delete, args=(record.id,))
 
 
 def _thumbnails(record: DatasetRecord) -> list:
@@ -67,38 +69,69 @@ def _thumbnails(record: DatasetRecord) -> list:
     return pictures
 
 
-def _use(record: DatasetRecord) -> None:
+def _current(dataset_id: str) -> DatasetRecord | None:
+    """The record as it is on disk now: another tab may have renamed or deleted it since the row was drawn."""
+    record = datasets.load_record(dataset_id)
+    if record is None:
+        _say("error", "That dataset is no longer in the library (deleted in another tab?).")
+    return record
+
+
+def _use(dataset_id: str) -> None:
+    record = _current(dataset_id)
+    if record is None:
+        return
     dataset = dataset_from_library(record)
     if dataset is None:
-        st.session_state["library_message"] = ("error", f"'{record.name}' could not be opened: its saved check "
-                                                        "is damaged. Add its pictures again.")
+        _say("error", f"'{record.name}' could not be opened: its saved check is damaged. Add its pictures again.")
         return
-    datasets.mark_used(record)
+    try:
+        datasets.mark_used(record)
+    except OSError as error:  # the choice still holds for this session; only "last used" is not kept
+        _say("error", f"'{record.name}' is chosen, but it could not be noted as the last one used. "
+                      f"{describe_os_error(error)}")
     choose_dataset(dataset)
 
 
-def _rename(record: DatasetRecord) -> None:
+def _rename(dataset_id: str) -> None:
+    record = _current(dataset_id)
+    if record is None:
+        return
     try:  # read from the widget now: arguments bound when the button was drawn hold the old text
-        datasets.rename_dataset(record, st.session_state[f"name_{record.id}"])
+        datasets.rename_dataset(record, st.session_state[f"name_{dataset_id}"])
     except ValueError as error:
-        st.session_state["library_message"] = ("error", str(error))
+        _say("error", str(error))
+        return
+    except OSError as error:
+        _say("error", f"'{record.name}' could not be renamed. {describe_os_error(error)}")
         return
     chosen = chosen_dataset()
     if chosen is not None and chosen.dataset_id == record.id:
         chosen.label = record.name
 
 
-def _delete(record: DatasetRecord) -> None:
-    freed = datasets.delete_dataset(record)
+def _delete(dataset_id: str) -> None:
+    record = _current(dataset_id)
+    if record is None:
+        return
+    try:
+        freed = datasets.delete_dataset(record)
+    except OSError as error:
+        _say("error", f"'{record.name}' could not be deleted completely. {describe_os_error(error)}")
+        return
     chosen = chosen_dataset()
     if chosen is not None and chosen.dataset_id == record.id:
         forget_dataset()
-    st.session_state["library_message"] = ("success", f"Deleted '{record.name}' ({freed / 1024**2:,.1f} MB freed).")
+    _say("success", f"Deleted '{record.name}' ({freed / 1024**2:,.1f} MB freed).")
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state[LIBRARY_MESSAGE] = (kind, text)
 
 
 def library_message_ui() -> None:
     """What the last action in the library did, said once."""
-    kind, text = st.session_state.pop("library_message", (None, None))
+    kind, text = st.session_state.pop(LIBRARY_MESSAGE, (None, None))
     if kind == "error":
         st.error(text)
     elif kind == "success":

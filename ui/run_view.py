@@ -54,7 +54,7 @@ def header_ui(run_dir: Path, status: dict) -> None:
     st.subheader(("★ " if fmt.is_starred(summary) else "") + fmt.run_name(summary))
     device = (status.get("device") or {}).get("label", config.device)
     facts = [fmt.backbone_words(config.backbone), fmt.strategy_words(config.strategy), rounds_text(config),
-             f"{config.image_size} px", f"batch {config.batch_size}", device, f"run `{run_dir.name}`"]
+             f"{config.image_size} px", f"{config.batch_size} pictures per step", device, f"run `{run_dir.name}`"]
     st.caption(" · ".join(facts))
     if summary.notes and summary.notes.note:
         st.markdown(f":material/edit_note: {summary.notes.note}")
@@ -102,7 +102,7 @@ def early_stop_text(run_dir: Path, status: dict) -> str:
     except (OSError, ValueError, TypeError):
         rounds = "several rounds"
     return (f"Stopped early (early stopping): the score had not improved for {rounds}, so more rounds were "
-            "unlikely to help. The best model was kept; a training part that stops early hands over to the next.")
+            "unlikely to help. The best model was kept (a warm-up that stops early goes on to fine-tuning).")
 
 
 def curves_ui(run_dir: Path, events: list[dict]) -> None:

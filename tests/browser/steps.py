@@ -125,10 +125,10 @@ def sidebar_and_page_agree(page, timeout: float = 15) -> str:
     Both redraw every 1.5 s from the same status file, each on its own timer, so for a moment one
     may be a refresh ahead; they must agree once both have redrawn.
     """
-    def same() -> str | None:
+    def same() -> str | None:  # the part and round; steps and seconds left move on between two redraws
         page_captions = main(page).locator(PROGRESS).all_inner_texts()
         side_captions = page.get_by_test_id("stSidebar").locator(PROGRESS).all_inner_texts()
-        if page_captions and side_captions and page_captions[0] == side_captions[0]:
+        if page_captions and side_captions and page_captions[0].split(" · ")[0] == side_captions[0].split(" · ")[0]:
             return page_captions[0]
         return None
     return wait_for(same, timeout=timeout, every=0.1, message="the sidebar and the page showing the same progress")
