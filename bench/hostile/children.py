@@ -232,7 +232,7 @@ def child_apptest(item: dict) -> dict:
 
 def child_header(_: dict) -> dict:
     """The machine and versions (printed), and the limits the studio enforces (returned)."""
-    from tlcore import diskspace, imagecache, limits, runner, weights
+    from tlcore import diskspace, imagecache, limits, watchdog, weights
     from tlcore.backbones import list_backbones
 
     print_header("Reliability: bad input and faults through the studio's surfaces", "cpu",
@@ -241,8 +241,8 @@ def child_header(_: dict) -> dict:
     return {"max_image_pixels": imagecache.MAX_IMAGE_PIXELS, "formats": list(imagecache.READABLE_FORMATS),
             "max_dataset_mb": limits.max_dataset_bytes() / 2**20, "max_zip_ratio": limits.max_zip_ratio(),
             "ratio_from_mb": limits.RATIO_CHECK_FROM_BYTES / 2**20, "max_zip_entries": limits.MAX_ZIP_ENTRIES,
-            "margin_mb": diskspace.MARGIN_BYTES / 2**20, "stall_limits_s": runner.STALL_LIMITS_S,
-            "default_stall_s": runner.DEFAULT_STALL_LIMIT_S,
+            "margin_mb": diskspace.MARGIN_BYTES / 2**20, "stall_limits_s": watchdog.STALL_LIMITS_S,
+            "default_stall_s": watchdog.DEFAULT_STALL_LIMIT_S,
             "weights_mb": {s.name: [s.params_m, weights.max_weights_file_bytes(s) / 2**20] for s in list_backbones()}}
 
 
