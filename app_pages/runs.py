@@ -39,9 +39,9 @@ RUNS_COLUMNS = {
 }
 
 
-def runs_table_ui() -> None:
-    """The table of runs; refreshes itself while any run is queued or running."""
-    busy = any(run.state not in FINAL_STATES for run in list_runs())
+def runs_table_ui(runs: list[RunSummary]) -> None:
+    """The table of runs (as this page run listed them); refreshes itself while any is queued or running."""
+    busy = any(run.state not in FINAL_STATES for run in runs)
     st.fragment(shielded(_runs_table), run_every=TABLE_REFRESH_S if busy else None)(busy)
 
 
@@ -214,7 +214,7 @@ if not all_runs:
     st.info("No runs yet.")
     st.page_link("app_pages/train.py", label="Start one on the Train page", icon=":material/model_training:")
 else:
-    runs_table_ui()
+    runs_table_ui(all_runs)
     shown = run_picker_ui(all_runs, "Show run", key="run_picker")
     shielded(manage_ui)(shown)
     run_view_ui(shown.run_dir)
