@@ -3,12 +3,14 @@ import shutil
 
 import streamlit as st
 
-from tlcore import paths, plots
-from tlcore.imagecache import ImageCache
+from tlcore import paths
+from tlcore.report import plots
+from tlcore.data.imagecache import ImageCache
 from tlcore.errors import describe_os_error
-from tlcore.manifest import DataError
-from tlcore.samples import install_fashion_mnist
-from tlcore.uploads import Upload, save_folder_upload, save_zip_upload
+from tlcore.data.manifest import DataError
+from tlcore.data.samples import install_fashion_mnist
+from tlcore.data.uploads import Upload, save_folder_upload, save_zip_upload
+from ui.target import target_ui
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
 from ui.dataset_library import library_message_ui, library_ui
 from ui.glossary import explain
@@ -199,5 +201,6 @@ library = st.container()  # drawn last, so a dataset added below on this run is 
 st.header("Add a dataset")
 sources_ui()
 report_ui()
+target_ui()
 with library:
     library_ui()

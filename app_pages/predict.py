@@ -3,12 +3,13 @@ import time
 
 import streamlit as st
 
-from tlcore.data import IMAGE_EXTENSIONS
+from tlcore.data.scan import IMAGE_EXTENSIONS
 from tlcore.errors import describe_os_error
-from tlcore.export import FORMATS, export_zip, sure_answer
-from tlcore.imagecache import ImageProblem, load_rgb
+from tlcore.serve.export import FORMATS, export_zip
+from tlcore.serve.predictor import sure_answer
+from tlcore.data.imagecache import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
-from tlcore.webvendor import VendorUnavailable, find_web_runtime
+from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 from ui import format as fmt
 from ui.resources import predictor
 from ui.run_picker import run_picker_ui

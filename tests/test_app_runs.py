@@ -9,9 +9,10 @@ from pathlib import Path
 
 from apptest_support import home, offline_weights, open_app, table, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
+from tlcore.jsonio import write_json_atomic
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.run_notes import RunNotes
+from tlcore.runs.notes import RunNotes
 from tlcore.runs import RunSummary
 from ui import format as fmt
 from waiting import run_state, wait_for
@@ -141,7 +142,7 @@ def test_rename_note_star_and_delete_a_run(home):
 
 
 def test_a_run_still_training_is_cancelled_before_it_can_be_deleted(home, monkeypatch):
-    from tlcore.runner import Runner
+    from tlcore.runs.runner import Runner
 
     monkeypatch.setattr(Runner, "tick", lambda self: None)  # no worker: the test plays its part
     monkeypatch.setattr(Runner, "reconcile", lambda self: None)
@@ -234,7 +235,7 @@ def finished_run(runs_dir: Path, dataset: str = "shapes", strategy: str = "featu
         accuracies = [right / total for right, total in scores]
         status.update(best_val_acc=max(accuracies), final_val_acc=accuracies[-1],
                       best_epoch=1 + accuracies.index(max(accuracies)))
-    runs.write_json_atomic(hidden / "status.json", status)
+    write_json_atomic(hidden / "status.json", status)
     run_dir = Path(runs_dir) / run_id
     hidden.rename(run_dir)
     return run_dir

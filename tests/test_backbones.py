@@ -3,13 +3,8 @@ import pytest
 import torch
 from torchvision import models as tvm
 
-from tlcore.backbones import (
-    Backbone,
-    create_backbone,
-    get_spec,
-    list_backbones,
-    register_backbone,
-)
+from tlcore.models.backbones import Backbone, get_spec, list_backbones, register_backbone
+from tlcore.models.weights import create_backbone
 
 NAMES = [spec.name for spec in list_backbones()]
 

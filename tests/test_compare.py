@@ -1,7 +1,7 @@
 """Comparing runs: Wilson intervals, rows read from events, and a verdict only where the data allow one."""
 import pytest
 
-from tlcore.compare import Accuracy, RunRecord, accuracy_with_interval, compare_runs, wilson_interval
+from tlcore.report.compare import Accuracy, RunRecord, accuracy_with_interval, compare_runs, wilson_interval
 
 
 @pytest.mark.parametrize("successes, n, low, high", [

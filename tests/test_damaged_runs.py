@@ -9,9 +9,9 @@ from apptest_support import home, offline_weights, open_app, texts  # noqa: F401
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.runner import Runner
-from tlcore.watchdog import STALL_LIMITS_S, stalled_stage
-from tlcore.worker import execute_run
+from tlcore.runs.runner import Runner
+from tlcore.runs.watchdog import STALL_LIMITS_S, stalled_stage
+from tlcore.runs.worker import execute_run
 from ui.errors import UNEXPECTED
 from waiting import run_state
 

@@ -6,10 +6,11 @@ from dataclasses import asdict
 
 from apptest_support import home, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
-from tlcore import datasets, paths, runs
+from tlcore.data import datasets
+from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.data import scan
-from tlcore.imagecache import ImageCache
+from tlcore.data.scan import scan
+from tlcore.data.imagecache import ImageCache
 
 
 def folder_files(source, top: str):

@@ -9,8 +9,8 @@ import torch
 from tlcore import device as devices
 from tlcore.config import RunConfig
 from tlcore.device import describe_device, resolve_device
-from tlcore.runner import device_slot
-from tlcore.train import autocast_for
+from tlcore.runs.runner import device_slot
+from tlcore.training.loop import autocast_for
 
 
 def pretend(monkeypatch, *, cuda: bool, mps: bool = False, gpus: int = 1):
@@ -68,7 +68,7 @@ def test_each_device_is_one_slot(monkeypatch):
 
 def test_queue_places_are_counted_per_device(tmp_path, monkeypatch):
     from tlcore import runs
-    from tlcore.runner import queue_places
+    from tlcore.runs.runner import queue_places
 
     pretend(monkeypatch, cuda=True, gpus=1)
     made = [runs.create_run(RunConfig(data="x", device=device), tmp_path).name

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from tlcore.backbones import create_backbone
-from tlcore.embeddings import compute_embeddings
-from tlcore.inputs import inference_batch_size, to_model_input
+from tlcore.models.weights import create_backbone
+from tlcore.training.embeddings import compute_embeddings
+from tlcore.data.batches import inference_batch_size, to_model_input
 
 CPU = torch.device("cpu")
 

@@ -3,7 +3,7 @@ import pytest
 
 import json
 
-from tlcore.estimate import (WORKER_START_S, Throughput, estimate_seconds, measure_throughput, recall_or_measure,
+from tlcore.report.estimate import (WORKER_START_S, Throughput, estimate_seconds, measure_throughput, recall_or_measure,
                              recalled_throughput)
 
 RATE = Throughput("mobilenet_v2", 128, "CPU · 2 threads", eval_images_per_s=100.0, train_images_per_s=25.0,

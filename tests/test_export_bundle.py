@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tlcore import webvendor
-from tlcore.export import Predictor, export_run, export_zip
-from tlcore.webvendor import VendorUnavailable, fetch_web_runtime, find_web_runtime
+from tlcore.serve import webvendor
+from tlcore.serve.export import export_run, export_zip
+from tlcore.serve.predictor import Predictor
+from tlcore.serve.webvendor import VendorUnavailable, fetch_web_runtime, find_web_runtime
 
 from imagegen import make_image_folder, write_text_as_image
 

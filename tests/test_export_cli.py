@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tlcore.export import Predictor, export_run, export_zip
-from tlcore.imagecache import load_rgb, resize_center_crop
-from tlcore.model import load_checkpoint
+from tlcore.serve.export import export_run, export_zip
+from tlcore.serve.predictor import Predictor
+from tlcore.data.imagecache import load_rgb, resize_center_crop
+from tlcore.models.classifier import load_checkpoint
 
 from imagegen import make_image_folder, write_text_as_image
 

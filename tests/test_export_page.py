@@ -10,7 +10,7 @@ import pytest
 
 from apptest_support import home, offline_weights, open_app, texts  # noqa: F401
 from imagegen import image_bytes, make_image, make_image_folder
-from tlcore import webvendor
+from tlcore.serve import webvendor
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -3,8 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from tlcore.backbones import create_backbone, list_backbones
-from tlcore.folding import fold_batchnorm
+from tlcore.models.backbones import list_backbones
+from tlcore.models.weights import create_backbone
+from tlcore.models.folding import fold_batchnorm
 
 
 def with_trained_statistics(model: nn.Module) -> nn.Module:

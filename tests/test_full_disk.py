@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from imagegen import make_image_folder
+from tlcore.jsonio import write_json_atomic
 from tlcore import paths, runs
 from tlcore.diskspace import free_bytes
-from tlcore.runner import Runner
+from tlcore.runs.runner import Runner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -113,8 +114,8 @@ def test_a_worker_on_a_full_disk_fails_in_words_and_the_queue_goes_on(small_disk
 def test_status_writes_on_a_full_disk_rewrite_in_place(small_disk):
     disk = small_disk(4)
     target = disk / "status.json"
-    runs.write_json_atomic(target, {"state": "running", "pad": "x" * 500})
+    write_json_atomic(target, {"state": "running", "pad": "x" * 500})
     fill(disk)
-    runs.write_json_atomic(target, {"state": "failed", "error": "The disk is full."})
+    write_json_atomic(target, {"state": "failed", "error": "The disk is full."})
     assert json.loads(target.read_text()) == {"state": "failed", "error": "The disk is full."}
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "status.json"]

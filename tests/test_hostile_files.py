@@ -14,12 +14,13 @@ import torch
 from PIL import Image
 
 from imagegen import make_image, make_image_folder, save_image
-from tlcore.archive import extract_zip
-from tlcore.backbones import create_backbone, get_spec
-from tlcore.data import scan
-from tlcore.imagecache import ImageCache, ImageProblem, load_rgb
-from tlcore.manifest import DataError, Skipped
-from tlcore.weights import load_into_backbone, load_weights_file, max_weights_file_bytes
+from tlcore.data.archive import extract_zip
+from tlcore.models.backbones import get_spec
+from tlcore.models.weights import create_backbone
+from tlcore.data.scan import scan
+from tlcore.data.imagecache import ImageCache, ImageProblem, load_rgb
+from tlcore.data.manifest import DataError, Skipped
+from tlcore.models.weights import load_into_backbone, load_weights_file, max_weights_file_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,8 +139,8 @@ def test_an_unreadable_class_folder_is_refused_with_the_reason():
         home = base / "home"
         home.mkdir(mode=0o777)
         home.chmod(0o777)
-        code = ("import json, sys; from tlcore.data import scan; from tlcore.imagecache import ImageCache\n"
-                "from tlcore.manifest import DataError\n"
+        code = ("import json, sys; from tlcore.data.scan import scan; from tlcore.data.imagecache import ImageCache\n"
+                "from tlcore.data.manifest import DataError\n"
                 "try:\n    scan(sys.argv[1], cache=ImageCache(sys.argv[2]), image_size=32)\n"
                 "except DataError as e:\n    print(json.dumps(str(e)))\n")
         done = subprocess.run(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
@@ -167,7 +168,7 @@ def test_zip_bombs_are_refused_before_anything_is_written(tmp_path):
 
 
 def test_an_uploaded_zip_bomb_leaves_nothing_on_disk(tmp_path):
-    from tlcore.uploads import save_zip_upload
+    from tlcore.data.uploads import save_zip_upload
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
@@ -198,7 +199,7 @@ def test_a_huge_weights_file_is_refused_before_it_is_read(tmp_path):
         file.truncate(3 * 1024**3)
     limit = max_weights_file_bytes(get_spec("mobilenet_v2"))
     assert limit < 3 * 1024**3
-    code = ("import resource, sys\nfrom tlcore.backbones import create_backbone\n"
+    code = ("import resource, sys\nfrom tlcore.models.weights import create_backbone\n"
             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
             "try:\n    create_backbone('mobilenet_v2', weights_file=sys.argv[1])\n"
             "except ValueError as e:\n    print(e)\n"
@@ -261,7 +262,7 @@ def test_a_damaged_export_zip_is_refused_in_one_line(tmp_path):
 
 
 def test_a_stall_limit_that_is_no_number_falls_back_to_the_stages_own(monkeypatch):
-    from tlcore.watchdog import STALL_LIMITS_S, stall_limit_s
+    from tlcore.runs.watchdog import STALL_LIMITS_S, stall_limit_s
 
     for bad in ("5min", "0", "-3"):
         monkeypatch.setenv("TLSTUDIO_STALL_LIMIT_S", bad)

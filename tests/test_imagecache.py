@@ -8,8 +8,8 @@ from PIL import Image, JpegImagePlugin
 from imagegen import (image_bytes, make_image, save_image, write_animated_gif, write_empty_file,
                       write_jpeg_with_orientation, write_png_bomb, write_png_header_only,
                       write_text_as_image, write_truncated_jpeg)
-from tlcore import imagecache
-from tlcore.imagecache import ImageCache, ImageProblem, content_key, load_rgb, resize_center_crop
+from tlcore.data import imagecache
+from tlcore.data.imagecache import ImageCache, ImageProblem, content_key, load_rgb, resize_center_crop
 
 
 def pixel(image, x, y):
@@ -255,7 +255,7 @@ def test_load_rgb_reads_an_uploaded_file_object(tmp_path):
     import io
 
     from imagegen import image_bytes, make_image
-    from tlcore.imagecache import load_rgb
+    from tlcore.data.imagecache import load_rgb
 
     upload = io.BytesIO(image_bytes(make_image(0, 1, (30, 20))))
     assert load_rgb(upload).size == (30, 20)

@@ -1,7 +1,7 @@
 """The figures show what the events say."""
 import pytest
 
-from tlcore import plots
+from tlcore.report import plots
 
 
 def epoch_event(epoch, phase="head", val_acc=0.5, train_acc=0.6):

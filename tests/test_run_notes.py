@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from tlcore import run_notes, runs
+from tlcore.runs import notes as run_notes
+from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.run_notes import NotARunError, RunBusyError, RunNotes
+from tlcore.runs.notes import NotARunError, RunBusyError, RunNotes
 
 
 @pytest.fixture

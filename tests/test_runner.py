@@ -10,7 +10,7 @@ import pytest
 
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runner import Runner, in_line
+from tlcore.runs.runner import Runner, in_line
 
 from imagegen import make_image_folder
 from waiting import run_state, wait_for
@@ -117,7 +117,7 @@ def test_a_restart_finds_a_live_worker_again(dataset, runs_dir):
 
 
 def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(dataset, runs_dir, monkeypatch):
-    monkeypatch.setattr("tlcore.runner.HEARTBEAT_STALE_S", 3.0)
+    monkeypatch.setattr("tlcore.runs.runner.HEARTBEAT_STALE_S", 3.0)
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
         run_id = runner.submit(endless(dataset))

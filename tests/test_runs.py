@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from tlcore.jsonio import write_json_atomic
 from tlcore import runs
 from tlcore.config import ConfigError, RunConfig
 
@@ -18,12 +19,26 @@ def test_config_round_trips_and_validates(tmp_path):
     path = tmp_path / "config.json"
     config.save(path)
     assert RunConfig.load(path) == config
-    with pytest.raises(ConfigError, match="strategy"):
-        RunConfig(data="/d", strategy="magic")
     with pytest.raises(ConfigError, match="Epochs"):
         RunConfig(data="/d", epochs=0)
     with pytest.raises(ConfigError, match="Unknown settings.*colour"):
         RunConfig.from_dict({"data": "/d", "colour": "red"})
+
+
+def test_the_run_store_refuses_what_the_registries_do_not_know(runs_dir):
+    with pytest.raises(ConfigError, match="Unknown strategy 'magic'"):
+        runs.create_run(RunConfig(data="/d", strategy="magic"), runs_dir)
+    with pytest.raises(ConfigError, match="Unknown head 'deep'"):
+        runs.create_run(RunConfig(data="/d", head="deep"), runs_dir)
+    with pytest.raises(ConfigError, match="no setting colour"):
+        runs.create_run(RunConfig(data="/d", strategy="fine_tune", options={"colour": 1.0}), runs_dir)
+    with pytest.raises(ConfigError, match="between 0 and 100, not -1"):
+        runs.create_run(RunConfig(data="/d", strategy="l2_sp", options={"alpha": -1.0}), runs_dir)
+    with pytest.raises(ConfigError, match="needs a folder of pictures"):
+        runs.create_run(RunConfig(data="/d", strategy="domain_adaptation"), runs_dir)
+    with pytest.raises(ConfigError, match="training pictures themselves"):
+        runs.create_run(RunConfig(data="/d", strategy="domain_adaptation", target="/d/"), runs_dir)
+    assert not runs_dir.exists() or list(runs_dir.iterdir()) == []
 
 
 def test_create_run_writes_config_and_queued_status(runs_dir):
@@ -36,7 +51,7 @@ def test_create_run_writes_config_and_queued_status(runs_dir):
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     target = tmp_path / "status.json"
     for i in range(20):
-        runs.write_json_atomic(target, {"i": i})
+        write_json_atomic(target, {"i": i})
     assert json.loads(target.read_text()) == {"i": 19}
     assert os.listdir(tmp_path) == ["status.json"]
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlcore import samples
+from tlcore.data import samples
 
 needs_system_copy = pytest.mark.skipif(not samples.SYSTEM_FASHION_MNIST.exists(),
                                        reason="Debian's dataset-fashion-mnist is not installed")

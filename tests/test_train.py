@@ -7,13 +7,13 @@ import torch
 from torch import nn
 
 from tlcore import runs
-from tlcore.backbones import create_backbone
+from tlcore.models.weights import create_backbone
 from tlcore.config import RunConfig
-from tlcore.inputs import ArrayBatches
-from tlcore.model import load_checkpoint
-from tlcore.strategies import Phase
-from tlcore.train import PhaseData, StopRequested, TrainingFailed, fit
-from tlcore.worker import execute_run
+from tlcore.data.batches import ArrayBatches
+from tlcore.models.classifier import load_checkpoint
+from tlcore.training.phases import Phase
+from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
+from tlcore.runs.worker import execute_run
 
 from imagegen import make_image_folder
 
@@ -130,7 +130,7 @@ def tiny_phase_data(features, labels):
 
 
 def linear_phase(head, epochs):
-    return Phase("head", epochs, "embeddings", head, [{"params": list(head.parameters()), "lr": 0.01}],
+    return Phase("head", epochs, "embeddings", nn.Identity(), head, [{"params": list(head.parameters()), "lr": 0.01}],
                  train_modules=[head])
 
 
@@ -140,7 +140,7 @@ def test_validation_runs_in_eval_mode_whatever_the_phase_trains():
     model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2))
     features = torch.randn(24, 4) * 3 + 1
     labels = (features[:, 0] > 1).long()
-    phase = Phase(name="all", module=model, inputs="embeddings", epochs=2,
+    phase = Phase(name="all", body=nn.Identity(), head=model, inputs="embeddings", epochs=2,
                   param_groups=[{"params": list(model.parameters()), "lr": 1e-2}],
                   train_modules=[model], freeze_norm_stats=False)
     seen = []
@@ -157,7 +157,7 @@ def test_validation_runs_in_eval_mode_whatever_the_phase_trains():
     state = {k: v.clone() for k, v in model.state_dict().items()}
     assert all(training for _, training in seen)  # training modes come back after each validation
     # Validating again in batches of 5 instead of 24 gives the same loss and leaves the statistics alone.
-    from tlcore.train import evaluate
+    from tlcore.training.loop import evaluate
     again = evaluate(model, data_with_val_batch(5)(phase), device=torch.device("cpu"), num_classes=2)
     assert again["val_loss"] == pytest.approx(seen[-1][0], rel=1e-5)
     assert all(torch.equal(value, state[key]) for key, value in model.state_dict().items())
@@ -169,7 +169,7 @@ def test_trained_batchnorm_statistics_are_the_training_images_averages_at_valida
     model = nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 2))
     features = torch.randn(24, 4) * 3 + 5  # far from the initial statistics (mean 0, variance 1)
     labels = (features[:, 0] > 5).long()
-    phase = Phase(name="all", module=model, inputs="embeddings", epochs=1,
+    phase = Phase(name="all", body=nn.Identity(), head=model, inputs="embeddings", epochs=1,
                   param_groups=[{"params": list(model.parameters()), "lr": 1e-2}],
                   train_modules=[model], freeze_norm_stats=False)
     generator = torch.Generator().manual_seed(0)
@@ -237,7 +237,7 @@ def test_a_second_signal_stops_the_worker_wherever_it_is(tmp_path):
     import os
     import signal
 
-    from tlcore.worker import CancelFlag
+    from tlcore.runs.worker import CancelFlag
 
     def spin():  # signal handlers run between bytecodes of the main thread
         for _ in range(10_000):

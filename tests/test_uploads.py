@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from imagegen import image_bytes, make_image, make_image_folder, write_zip_entries, zip_folder
-from tlcore.manifest import DataError
-from tlcore.uploads import safe_component, safe_relative_path, save_folder_upload, save_zip_upload
+from tlcore.data.manifest import DataError
+from tlcore.data.uploads import safe_component, safe_relative_path, save_folder_upload, save_zip_upload
 
 PNG = image_bytes(make_image(0, 1))
 

@@ -13,10 +13,11 @@ from safetensors.torch import save_file
 from torch import nn
 from torchvision import models as tvm
 
-from tlcore import weight_sources, weights
-from tlcore.backbones import create_backbone, get_spec
-from tlcore.weight_sources import PYPI_MIRRORS, SourceFailed
-from tlcore.weights import WeightsUnavailable, load_into_backbone
+from tlcore.models import weight_sources, weights
+from tlcore.models.backbones import get_spec
+from tlcore.models.weights import create_backbone
+from tlcore.models.weight_sources import PYPI_MIRRORS, SourceFailed
+from tlcore.models.weights import WeightsUnavailable, load_into_backbone
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from imagegen import make_image_folder
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.work_meter import WorkMeter
-from tlcore.worker import execute_run
+from tlcore.runs.work_meter import WorkMeter
+from tlcore.runs.worker import execute_run
 from ui.progress import progress_text, rounds_text
 
 

@@ -1,6 +1,8 @@
 """Command line: the same engine as the app, without a browser.
 
     python -m tlcore train DATA --backbone mobilenet_v2 --strategy feature_extraction --epochs 10
+    python -m tlcore train DATA --strategy l2_sp --l2sp-alpha 0.1 --l2sp-beta 0.01
+    python -m tlcore train DATA --strategy domain_adaptation --target PICTURES_WHERE_IT_WILL_BE_USED
     python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
     python -m tlcore vendor fetch            (onnxruntime-web for the exported web page; needs npm)
@@ -11,9 +13,10 @@
 import argparse
 import json
 import sys
+import textwrap
 from pathlib import Path
 
-from .config import STRATEGIES, ConfigError, RunConfig
+from tlcore.config import ConfigError, RunConfig
 
 
 class UserError(Exception):
@@ -55,30 +58,79 @@ or the export zip downloaded from the Predict page; an export is used as exporte
 onnxruntime, else its TorchScript or .pt2 file)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tlcore", description="Transfer Learning Studio engine")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_train_parser(sub) -> None:
+    """The train command, its choices and help read from the strategy and head registries."""
+    from tlcore.models.heads import list_heads
+    from tlcore.training.strategies import list_strategies
 
-    train = sub.add_parser("train", help="train on an image folder or zip and print one JSON line of results")
+    strategies = list_strategies()
+    def entry(name: str, text: str) -> str:
+        return textwrap.fill(text, width=100, initial_indent=f"  {name:<20} ", subsequent_indent=" " * 23)
+
+    lines = [entry(s.name, f"{s.plain}. {s.summary} When: {s.when}") for s in strategies]
+    settings = [entry(setting.flag, f"{s.name}: {setting.help} From {setting.low:g} to {setting.high:g}, "
+                                    f"default {setting.default:g}.") for s in strategies for setting in s.settings]
+    warm_ups = ", ".join(s.name for s in strategies if s.warm_up)
+    bodies = ", ".join(s.name for s in strategies if s.trains_body and s.pretrained)
+    epilog = "strategies:\n" + "\n".join(lines) + ("\n\nstrategy settings:\n" + "\n".join(settings) if settings else "")
+    train = sub.add_parser("train", help="train on an image folder or zip and print one JSON line of results",
+                           epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
     train.add_argument("--backbone", default="mobilenet_v2")
-    train.add_argument("--strategy", default="feature_extraction", choices=STRATEGIES)
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--strategy", default="feature_extraction", choices=[s.name for s in strategies])
+    train.add_argument("--epochs", type=int, default=None,
+                       help="rounds of training (after the warm-up where there is one); default: the strategy's own ("
+                            + ", ".join(f"{s.name} {s.default_epochs}" for s in strategies) + ")")
     train.add_argument("--image-size", type=int, default=128)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--val-fraction", type=float, default=0.2)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto")
-    train.add_argument("--head", default="linear", choices=("linear", "mlp"))
-    train.add_argument("--head-epochs", type=int, default=5, help="fine_tune: head warm-up epochs")
-    train.add_argument("--unfreeze-stages", type=int, default=0, help="fine_tune: last N stages (0: all)")
+    train.add_argument("--head", default="linear", choices=[h.name for h in list_heads()])
+    train.add_argument("--head-epochs", type=int, default=5, help=f"head warm-up epochs ({warm_ups})")
+    train.add_argument("--unfreeze-stages", type=int, default=0, help=f"last N stages train (0: all; {bodies})")
     train.add_argument("--no-augment", action="store_true")
     train.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
                        help="end a phase after this many epochs without a better validation accuracy (0: never)")
     train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
     train.add_argument("--runs-dir", default=None)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--target", default=None, metavar="PATH",
+                       help="pictures from where the model will be used (folder or zip, labelled or not): "
+                            "domain_adaptation trains on them without labels; with labels, every strategy "
+                            "reports its accuracy there (best_target_acc, final_target_acc)")
+    for strategy in strategies:
+        for setting in strategy.settings:
+            train.add_argument(setting.flag, type=float, default=None, dest=setting_dest(strategy.name, setting.key),
+                               help=argparse.SUPPRESS)  # listed in the epilog, with its strategy
+
+
+def setting_dest(strategy: str, key: str) -> str:
+    return f"setting__{strategy}__{key}"
+
+
+def strategy_options(args) -> dict:
+    """The chosen strategy's settings given on the command line; UserError for another strategy's."""
+    from tlcore.training.strategies import list_strategies
+
+    options = {}
+    for strategy in list_strategies():
+        for setting in strategy.settings:
+            value = getattr(args, setting_dest(strategy.name, setting.key))
+            if value is None:
+                continue
+            if strategy.name != args.strategy:
+                raise UserError(f"{setting.flag} is a setting of --strategy {strategy.name}, not of {args.strategy}.")
+            options[setting.key] = value
+    return options
+
+
+def build_parser(with_registries: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tlcore", description="Transfer Learning Studio engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    if with_registries:
+        add_train_parser(sub)
 
     predict = sub.add_parser("predict", help="top classes for images, one JSON line each",
                              epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -112,15 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
 def command_train(args) -> int:
     import time
 
-    from . import runs
-    from .cli_progress import ProgressBar
-    from .worker import execute_run
+    from tlcore import runs
+    from tlcore.runs.cli_progress import ProgressBar
+    from tlcore.runs.worker import execute_run
+
+    from tlcore.training.strategies import get_strategy
 
     data = Path(args.data).expanduser()
     if not data.exists():
         raise UserError(f"No such file or folder: {data}")
+    target = Path(args.target).expanduser() if args.target else None
+    if target is not None and not target.exists():
+        raise UserError(f"No such file or folder for --target: {target}")
+    epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
     config = RunConfig(data=str(data.resolve()), backbone=args.backbone, strategy=args.strategy,
-                       epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
+                       epochs=epochs, target=str(target.resolve()) if target else None,
+                       options=strategy_options(args), image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
                        val_fraction=args.val_fraction, seed=args.seed, device=args.device, head=args.head,
                        augment=not args.no_augment, early_stop_patience=args.early_stop,
                        head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
@@ -134,7 +193,11 @@ def command_train(args) -> int:
     result = {"run_id": run_dir.name, "run_dir": str(run_dir), "status": status["state"],
               "best_val_acc": status.get("best_val_acc"), "final_val_acc": status.get("final_val_acc"),
               "epochs": status.get("epochs_run"), "wall_s": round(time.perf_counter() - started, 2),
-              "train_images_per_s": status.get("train_images_per_s")}
+              "train_images_per_s": status.get("train_images_per_s"), "best_phase": status.get("best_phase")}
+    for figure in ("body_distance", "final_body_distance", "best_target_acc", "final_target_acc"):
+        if figure in status:
+            result[figure] = status[figure]
+    say_what_the_target_lacks(run_dir)
     if status.get("error"):
         result["error"] = status["error"]
         print(f"error: {status['error']}", file=sys.stderr)
@@ -142,9 +205,25 @@ def command_train(args) -> int:
     return 0 if status["state"] == "succeeded" else 1
 
 
+def say_what_the_target_lacks(run_dir: Path) -> None:
+    """On stderr: target folders that name no training class, and a target without any labels."""
+    from tlcore.jsonio import read_json
+
+    target = read_json(run_dir / "target.json", default=None)
+    if not isinstance(target, dict):
+        return
+    unknown = target.get("unknown_classes") or []
+    if unknown:
+        print(f"note: the target's folders {', '.join(map(str, unknown))} name no training class; their pictures "
+              "count as unlabelled (used for alignment, not for target accuracy).", file=sys.stderr)
+    if not any(isinstance(s, dict) and s.get("label", -1) >= 0 for s in target.get("samples", [])):
+        print("note: no target picture is in a folder named like a training class, so no target accuracy "
+              "can be measured.", file=sys.stderr)
+
+
 def command_predict(args) -> int:
-    from .export import sure_answer
-    from .exported import NotAModel, open_predictor
+    from tlcore.serve.predictor import sure_answer
+    from tlcore.serve.exported import NotAModel, open_predictor
 
     try:
         predictor = open_predictor(args.model)
@@ -163,9 +242,9 @@ def command_predict(args) -> int:
 
 
 def command_export(args) -> int:
-    from .export import export_run
-    from .webexport import WEB_FOLDER
-    from .webvendor import VendorUnavailable, find_web_runtime
+    from tlcore.serve.export import export_run
+    from tlcore.serve.webexport import WEB_FOLDER
+    from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "model_best.pt").exists():
@@ -185,8 +264,8 @@ def command_export(args) -> int:
 
 
 def command_vendor(args) -> int:
-    from .errors import describe_os_error
-    from .webvendor import PACKAGE, VendorUnavailable, fetch_web_runtime
+    from tlcore.errors import describe_os_error
+    from tlcore.serve.webvendor import PACKAGE, VendorUnavailable, fetch_web_runtime
 
     try:
         runtime = fetch_web_runtime()
@@ -202,8 +281,8 @@ def command_vendor(args) -> int:
 
 
 def command_backbones(args) -> int:
-    from .backbones import list_backbones
-    from .weights import weights_status
+    from tlcore.models.backbones import list_backbones
+    from tlcore.models.weights import weights_status
 
     print(f"{'name':20} {'params':>8} {'top-1':>6} {'dim':>5}  weights")
     for spec in list_backbones():
@@ -214,7 +293,7 @@ def command_backbones(args) -> int:
 
 
 def command_weights(args) -> int:
-    from .weights import fetch_weights
+    from tlcore.models.weights import fetch_weights
 
     for name in args.names:
         path = fetch_weights(name)
@@ -223,7 +302,7 @@ def command_weights(args) -> int:
 
 
 def command_worker(args) -> int:
-    from .worker import run_worker
+    from tlcore.runs.worker import run_worker
 
     return run_worker(args.run_dir)
 
@@ -234,12 +313,14 @@ COMMANDS = {"train": command_train, "predict": command_predict, "export": comman
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Setup runs `vendor fetch` every time: it must not wait for torch, which the registries bring.
+    args = build_parser(with_registries=argv[:1] != ["vendor"]).parse_args(argv)
     if args.command == "vendor":  # setup runs it every time: it must not wait for torch to import
         return command_vendor(args)
-    from .data import DataError
-    from .errors import describe_os_error
-    from .weights import WeightsUnavailable
+    from tlcore.data.scan import DataError
+    from tlcore.errors import describe_os_error
+    from tlcore.models.weights import WeightsUnavailable
 
     try:
         return COMMANDS[args.command](args)

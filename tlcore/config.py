@@ -1,13 +1,15 @@
-"""RunConfig: every choice of one run, validated, saved with the run as config.json."""
+"""RunConfig: every choice of one run, validated, saved with the run as config.json.
+
+RunConfig checks what holds for every run (ranges, types). Whether its strategy, head and the
+strategy's own settings exist is the registries' business: tlcore.training.strategies.check_config,
+which the run store calls before a run folder is made.
+"""
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .jsonio import load_json, write_json_atomic
-from .records import matches_annotation
-
-STRATEGIES = ("feature_extraction", "fine_tune", "scratch")
-HEADS = ("linear", "mlp")
+from tlcore.jsonio import load_json, write_json_atomic
+from tlcore.records import matches_annotation
 
 
 class ConfigError(ValueError):
@@ -36,6 +38,10 @@ class RunConfig:
     head_epochs: int = 5  # fine_tune: epochs of head-only warm-up on cached embeddings
     unfreeze_stages: int = 0  # fine_tune: 0 unfreezes the whole body, N the last N stages
     weights_file: str | None = None  # a user's own weights for the backbone
+    # Pictures from where the model will be used (a folder or zip, labelled or not): a strategy that
+    # aligns domains trains on them without labels; any strategy reports its accuracy there when labelled.
+    target: str | None = None
+    options: dict = field(default_factory=dict)  # the strategy's own settings (see its registry entry)
     name: str = ""  # a label the person chose
     extra: dict = field(default_factory=dict)
 
@@ -46,10 +52,8 @@ class RunConfig:
         """Raise ConfigError naming the first setting that cannot work."""
         if not self.data:
             raise ConfigError("No dataset was given.")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"Unknown strategy '{self.strategy}'; choose one of {', '.join(STRATEGIES)}.")
-        if self.head not in HEADS:
-            raise ConfigError(f"Unknown head '{self.head}'; choose one of {', '.join(HEADS)}.")
+        if not self.strategy or not self.head:
+            raise ConfigError("No strategy or no head was given.")
         checks = [
             (1 <= self.epochs <= 1000, "Epochs must be between 1 and 1000."),
             (32 <= self.image_size <= 512, "Image size must be between 32 and 512 pixels."),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from .cpus import usable_cpu_count
+from tlcore.cpus import usable_cpu_count
 
 _DEVICE_KINDS = ("auto", "cuda", "mps", "cpu")
 _cpu_threads_configured = False

@@ -1,5 +1,5 @@
 """Errors of the machine (files, disks) as one sentence a person can act on."""
-from .diskspace import disk_full_message, is_disk_full
+from tlcore.diskspace import disk_full_message, is_disk_full
 
 
 def describe_os_error(error: OSError) -> str:

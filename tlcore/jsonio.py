@@ -10,7 +10,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from .diskspace import is_disk_full
+from tlcore.diskspace import is_disk_full
 
 MAX_JSON_BYTES = 64 * 1024**2  # far beyond any file of the studio's; more is not one of them
 

@@ -5,6 +5,9 @@ The CLI and the app share it. ``TLSTUDIO_HOME`` moves it (tests point it at a te
 import os
 from pathlib import Path
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+"""The folder that holds the engine package: where `python -m tlcore` finds it, and vendor/ lives."""
+
 
 def studio_home() -> Path:
     """The studio's home folder, created on first use."""

@@ -24,7 +24,8 @@ STATUS_FIELDS = {
     "ended_at": TIMESTAMP, "wall_s": NUMBER, "pid": PID, "error": (str, type(None)),
     "best_val_acc": NUMBER, "final_val_acc": NUMBER, "best_epoch": int, "epochs_run": int,
     "stopped_early": bool, "train_images_per_s": NUMBER, "progress": dict, "stage": (dict, type(None)),
-    "device": dict, "timings": dict,
+    "device": dict, "timings": dict, "best_phase": str, "body_distance": NUMBER, "final_body_distance": NUMBER,
+    "best_target_acc": NUMBER, "final_target_acc": NUMBER,
 }
 
 # events.jsonl: type -> the fields that type must carry, with their kinds.
@@ -35,6 +36,11 @@ EVENT_FIELDS = {
               "val_loss": NUMBER, "val_acc": NUMBER, "confusion": list, "per_class": dict},
     "fit_end": {"best_epoch": int},
     "end": {"state": str},
+}
+# Fields an event may carry; when it does, they must be of these kinds.
+EVENT_OPTIONAL_FIELDS = {
+    "epoch": {"target_loss": NUMBER, "target_acc": NUMBER, "target_confusion": list, "target_per_class": dict,
+              "domain_loss": NUMBER, "domain_acc": NUMBER, "domain_lambda": NUMBER, "penalty": NUMBER},
 }
 PER_CLASS_KEYS = ("precision", "recall", "f1", "support")
 
@@ -75,8 +81,17 @@ def is_valid_event(event) -> bool:
     required = EVENT_FIELDS.get(event["type"], {})
     if not all(fits(event.get(name), kind) for name, kind in required.items()):
         return False
+    optional = EVENT_OPTIONAL_FIELDS.get(event["type"], {})
+    if not all(fits(event[name], kind) for name, kind in optional.items() if name in event):
+        return False
     if event["type"] == "epoch":
-        return _is_confusion(event["confusion"]) and _is_per_class(event["per_class"], len(event["confusion"]))
+        size = len(event["confusion"])
+        if "target_confusion" in event and not (len(event["target_confusion"]) == size
+                                                and _is_confusion(event["target_confusion"])):
+            return False
+        if "target_per_class" in event and not _is_per_class(event["target_per_class"], size):
+            return False
+        return _is_confusion(event["confusion"]) and _is_per_class(event["per_class"], size)
     if event["type"] == "dataset":
         return all(isinstance(name, str) for name in event["classes"])
     return True

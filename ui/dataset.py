@@ -5,12 +5,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from tlcore import datasets, paths
-from tlcore.data import scan
+from tlcore.data import datasets
+from tlcore import paths
+from tlcore.data.scan import scan
 from tlcore.errors import describe_os_error
-from tlcore.imagecache import ImageCache
-from tlcore.manifest import DataError, Skipped
-from tlcore.samples import install_sample
+from tlcore.data.imagecache import ImageCache
+from tlcore.data.manifest import DataError, Skipped
+from tlcore.data.samples import install_sample
 from ui.state import ChosenDataset, DataProblem, choose_dataset, dataset_from_library, refuse_dataset
 
 SCAN_IMAGE_SIZE = 128  # RunConfig's default image size: a run at that size finds every image decoded

@@ -3,10 +3,11 @@ import time
 
 import streamlit as st
 
-from tlcore import datasets, paths
-from tlcore.datasets import DatasetRecord
+from tlcore.data import datasets
+from tlcore import paths
+from tlcore.data.datasets import DatasetRecord
 from tlcore.errors import describe_os_error
-from tlcore.imagecache import ImageCache
+from tlcore.data.imagecache import ImageCache
 from tlcore.runs import list_runs
 from ui.state import choose_dataset, chosen_dataset, dataset_from_library, forget_dataset
 

@@ -2,10 +2,10 @@
 import math
 import time
 
-from tlcore.backbones import get_spec
-from tlcore.run_notes import dataset_name
+from tlcore.models.backbones import get_spec
+from tlcore.runs.notes import dataset_name
 from tlcore.runs import RunSummary
-from tlcore.strategies import get_strategy
+from tlcore.training.strategies import get_strategy
 
 
 def duration(seconds: float | None) -> str:

@@ -15,6 +15,13 @@ GLOSSARY = {
                           "the head learns from those descriptions. Fast.",
     "fine-tuning": "After a warm-up of the head alone, the whole network adjusts a little to your pictures. "
                    "Slower, often more accurate.",
+    "L2-SP": "Fine-tuning where every weight is pulled back toward the value it had after pretraining, not toward "
+             "zero, so the network keeps what it knew while it adapts. Helps most with few pictures.",
+    "domain": "Where pictures come from and how they look: camera, light, background. A model trained on one "
+              "domain often does worse on another, even for the same classes.",
+    "domain alignment (DANN)": "Training with a second, unlabelled set of pictures from where the model will be "
+                               "used: a small domain classifier tries to tell the two sets apart, and the network "
+                               "learns to make that impossible (gradient reversal), so what it learned carries over.",
     "from scratch": "The same network starting from random numbers instead of what it learned before: it "
                     "shows what starting from a trained network bought you.",
     "validation": "Pictures kept aside and never trained on; they measure how often the model is right on "

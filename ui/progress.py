@@ -4,7 +4,7 @@ The fill is the share of the whole run's work done (tlcore.work_meter): the feat
 warm-up and the training rounds together, so it only moves forward. Rounds are counted per part,
 as the person chose them ("warm-up round 3 of 5", then "fine-tuning round 1 of 3").
 """
-from tlcore.strategies import get_strategy
+from tlcore.training.strategies import get_strategy
 from ui import format as fmt
 
 LIVE_REFRESH_S = 1.5  # the page's live view and the sidebar redraw together, so they say the same
@@ -12,7 +12,9 @@ LIVE_REFRESH_S = 1.5  # the page's live view and the sidebar redraw together, so
 PHASE_WORDS = {"head": "Warm-up: teaching the new last layer", "body": "Fine-tuning the network",
                "all": "Training the whole network"}
 SINGLE_PHASE_WORDS = {"head": "Teaching the new last layer"}
-STAGE_WORDS = {"scanning": "Checking the pictures", "embedding": "Computing features once (the network looks at "
+STAGE_WORDS = {"scanning": "Checking the pictures",
+               "checking the target pictures": "Checking the pictures from where the model will be used",
+               "embedding": "Computing features once (the network looks at "
                "every picture)", "loading backbone": "Loading the network that already knows how to see",
                "training": "Training"}
 
@@ -23,13 +25,13 @@ def progress_text(status: dict) -> tuple[float, str]:
     progress = status.get("progress") or {}
     name = stage.get("name")
     fraction = _number(progress.get("fraction"), 0.0)
-    if name == "scanning":
+    if name in ("scanning", "checking the target pictures"):
         done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
         counted = f": {done:.0f} of {total:.0f}" if total else "…"
-        return (done / total if total else 0.0), f"Before training: {STAGE_WORDS['scanning'].lower()}{counted}"
+        return (done / total if total else 0.0), f"Before training: {STAGE_WORDS[name].lower()}{counted}"
     if name == "embedding":
         done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
-        split = "to learn from" if stage.get("split") == "train" else "to check on"
+        split = {"train": "to learn from", "target": "from where it will be used"}.get(stage.get("split"), "to check on")
         return fraction, (f"{STAGE_WORDS['embedding']}: {done:.0f} of {total:.0f} pictures {split}"
                           f" · {time_left_text(progress)}")
     if name == "training" and progress.get("phase"):

@@ -2,12 +2,12 @@
 import streamlit as st
 
 from tlcore import paths
-from tlcore.backbones import list_backbones
+from tlcore.models.backbones import list_backbones
 from tlcore.device import configure_cpu_threads, describe_device, resolve_device
-from tlcore.estimate import Throughput, recall_or_measure, recalled_throughput
-from tlcore.export import Predictor
-from tlcore.runner import Runner
-from tlcore.weights import weights_status
+from tlcore.report.estimate import Throughput, recall_or_measure, recalled_throughput
+from tlcore.serve.predictor import Predictor
+from tlcore.runs.runner import Runner
+from tlcore.models.weights import weights_status
 
 SESSION_MEASUREMENTS = "measured_throughputs"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from tlcore import plots
-from tlcore.runner import queue_places
+from tlcore.report import plots
+from tlcore.runs.runner import queue_places
 from tlcore.jsonio import read_json
 from tlcore.runs import FINAL_STATES, list_runs, load_config, read_status
 from ui import format as fmt
@@ -81,6 +81,12 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
         st.success(f"Finished in {took}: right on {fmt.percent(status.get('best_val_acc'))} of the pictures kept "
                    f"aside to check it (best validation accuracy), in round {status.get('best_epoch')} of "
                    f"{status.get('epochs_run')}; that round's model is the one kept.")
+        if status.get("best_phase") == "head" and (status.get("body_distance") is not None):
+            st.info("The kept model comes from the warm-up of the new last layer, before the network itself "
+                    "adjusted: adjusting it did not score better on the pictures kept aside. It is a feature "
+                    "extraction model.")
+        if "best_target_acc" in status:
+            st.info(target_text(run_dir, status))
         if status.get("stopped_early"):
             st.info(early_stop_text(run_dir, status))
         st.page_link("app_pages/predict.py", label="Try it on new images and download the model",
@@ -93,6 +99,25 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
         if log_tail:
             with st.expander("Technical details (the training process's log)"):
                 st.code(log_tail, language=None)
+
+
+def target_text(run_dir: Path, status: dict) -> str:
+    """The accuracy where the model will be used, beside validation's, and the domain classifier's last word."""
+    target = read_json(run_dir / "target.json", default={})
+    name = load_config(run_dir).extra.get("target_name") if (run_dir / "config.json").is_file() else None
+    where = f"'{name}'" if name else "the pictures from where it will be used"
+    labelled = sum(1 for s in target.get("samples", []) if isinstance(s, dict) and s.get("label", -1) >= 0) \
+        if isinstance(target, dict) else 0
+    gap = status["best_val_acc"] - status["best_target_acc"]
+    text = (f"On {where} ({labelled} labelled pictures) the kept model is right on "
+            f"{fmt.percent(status['best_target_acc'])}, against {fmt.percent(status['best_val_acc'])} on the pictures "
+            f"kept aside from the training set")
+    text += f": {fmt.percent(gap)} lost to the change of domain." if gap > 0.005 else "."
+    domain = [e["domain_acc"] for e in event_log(run_dir).events if e.get("type") == "epoch" and "domain_acc" in e]
+    if domain:
+        text += (f" The domain classifier told the two sets apart on {fmt.percent(domain[-1])} of pictures in the "
+                 "last round (50% means it cannot tell them apart: the features are aligned).")
+    return text
 
 
 def early_stop_text(run_dir: Path, status: dict) -> str:

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from tlcore import datasets
-from tlcore.manifest import Manifest, Skipped
+from tlcore.data import datasets
+from tlcore.data.manifest import Manifest, Skipped
 from tlcore.runs import EventLog
 
 DATASET = "dataset"
 DATA_ERROR = "data_error"
 DATASET_FORGOTTEN = "dataset_forgotten"  # the person deleted the chosen one: no other is chosen for them
+TARGET = "target"
 RUN_ID = "run_id"
 EVENT_LOGS = "event_logs"
 
@@ -34,6 +35,18 @@ class ChosenDataset:
 
     def size(self, split: str) -> int:
         return len(self.manifest.split(split))
+
+
+@dataclass
+class ChosenTarget:
+    """Pictures from where the model will be used, checked against the chosen dataset's classes."""
+
+    source: str  # the folder or zip
+    label: str
+    pictures: int
+    labelled: int  # pictures in a folder named like one of the dataset's classes
+    unknown_classes: list[str]  # their folders that name no class of the dataset
+    dataset_id: str | None  # the dataset they were checked against
 
 
 @dataclass
@@ -61,6 +74,23 @@ def choose_dataset(dataset: ChosenDataset) -> None:
     st.session_state.pop(DATASET_FORGOTTEN, None)
     if dataset.dataset_id and st.query_params.get(DATASET) != dataset.dataset_id:
         st.query_params[DATASET] = dataset.dataset_id
+
+
+def chosen_target() -> ChosenTarget | None:
+    """This session's target pictures, while the dataset they were checked against is the chosen one."""
+    target: ChosenTarget | None = st.session_state.get(TARGET)
+    dataset = chosen_dataset()
+    if target is None or dataset is None or target.dataset_id != dataset.dataset_id:
+        return None
+    return target
+
+
+def choose_target(target: ChosenTarget | None) -> None:
+    """Use these target pictures (None: none any more)."""
+    if target is None:
+        st.session_state.pop(TARGET, None)
+    else:
+        st.session_state[TARGET] = target
 
 
 def forget_dataset() -> None:

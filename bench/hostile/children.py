@@ -29,7 +29,7 @@ def child_engine(item: dict) -> dict:
     if kind == "make_weights":
         return make_weights(Path(item["folder"]), item["marker"])
     if kind == "load_weights":
-        from tlcore.backbones import create_backbone
+        from tlcore.models.weights import create_backbone
 
         try:
             create_backbone("mobilenet_v2", pretrained=False, weights_file=item["path"])
@@ -37,7 +37,7 @@ def child_engine(item: dict) -> dict:
         except (ValueError, OSError) as error:
             return {"error": str(error)}
     if kind == "resolve_path":
-        from tlcore.manifest import DataError
+        from tlcore.data.manifest import DataError
         from ui.dataset import resolve_server_path
 
         try:
@@ -49,9 +49,9 @@ def child_engine(item: dict) -> dict:
 
 def engine_scan(item: dict) -> dict:
     from tlcore import paths
-    from tlcore.data import scan
-    from tlcore.imagecache import ImageCache
-    from tlcore.manifest import DataError
+    from tlcore.data.scan import scan
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.manifest import DataError
 
     home = Path(item["home"])
     try:
@@ -70,8 +70,8 @@ def engine_scan(item: dict) -> dict:
 
 def engine_upload(item: dict) -> dict:
     from tlcore import paths
-    from tlcore.manifest import DataError
-    from tlcore.uploads import save_folder_upload
+    from tlcore.data.manifest import DataError
+    from tlcore.data.uploads import save_folder_upload
 
     from .corpus import image_bytes, picture
 
@@ -102,7 +102,7 @@ class RunsCode:
 def make_weights(folder: Path, marker: str) -> dict:
     """Weights files for mobilenet_v2's body: with a NaN, with an infinity, code, a list, cut short, another net's."""
     import torch
-    from tlcore.backbones import create_backbone
+    from tlcore.models.weights import create_backbone
 
     state = create_backbone("mobilenet_v2", pretrained=False).body.state_dict()
     first = next(k for k, v in state.items() if v.is_floating_point())
@@ -124,7 +124,7 @@ def child_runner(item: dict) -> dict:
     os.environ["TLSTUDIO_HOME"] = item["home"]
     from tlcore import runs
     from tlcore.config import RunConfig
-    from tlcore.runner import Runner, kill_worker
+    from tlcore.runs.runner import Runner, kill_worker
 
     runs_dir = Path(item["home"]) / "runs"
     if item.get("stall"):
@@ -170,7 +170,7 @@ def stalled_worker(runs_dir: Path, item: dict) -> dict:
     """A process that looks like this run's worker and beats, but whose work stopped long ago."""
     from tlcore import runs
     from tlcore.config import RunConfig
-    from tlcore.runner import Runner
+    from tlcore.runs.runner import Runner
 
     run_dir = runs.create_run(RunConfig(data=item["new_data"], image_size=64, epochs=1), runs_dir)
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "tlcore", "worker", str(run_dir)],
@@ -232,8 +232,11 @@ def child_apptest(item: dict) -> dict:
 
 def child_header(_: dict) -> dict:
     """The machine and versions (printed), and the limits the studio enforces (returned)."""
-    from tlcore import diskspace, imagecache, limits, watchdog, weights
-    from tlcore.backbones import list_backbones
+    from tlcore import diskspace, limits
+    from tlcore.data import imagecache
+    from tlcore.runs import watchdog
+    from tlcore.models import weights
+    from tlcore.models.backbones import list_backbones
 
     print_header("Reliability: bad input and faults through the studio's surfaces", "cpu",
                  {"workdir": os.environ.get("RELIABILITY_WORKDIR")})

@@ -18,7 +18,7 @@ from .bench import PY, SCRIPT, TLCORE, TRAIN, Bench
 from .checks import has_traceback
 from .full_disk import class_disk, unmount
 from .images import class_images
-from .limits import class_limits
+from tlcore.limits import class_limits
 from .report import CLASS_NAMES, report
 from .run_folders import class_runs
 from .special_files import class_special_files

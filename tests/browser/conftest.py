@@ -34,7 +34,7 @@ def server(workspace, request):
     """The real app on a free port, with its own runs and data folder; stopped after the package."""
     chromium_executable()  # skip (or fail) before starting anything
     require_playwright()
-    from tlcore.weights import weights_status
+    from tlcore.models.weights import weights_status
 
     extra_env = {}
     if weights_status("mobilenet_v2").source != "cached":  # fetch the offline weights once

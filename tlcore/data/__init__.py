@@ -1,0 +1,1 @@
+"""Folders, zips and uploads into checked manifests; decoded pictures; batches."""

@@ -1,0 +1,230 @@
+"""The datasets library: every dataset the studio has, kept on disk with the manifest it was checked with.
+
+Layout, under the studio's home:
+    datasets/<id>/dataset.json    name, kind, source, when added and last used, classes, counts
+    datasets/<id>/manifest.json   the scan (classes, samples, skipped files, warnings)
+
+The id is a content key: the same pictures under the same class names give the same id, whether
+they arrived as a folder, a zip or a server path, so a second upload of them is recognised. A
+reload, a second tab or a restarted server finds every dataset here; the most recently used one
+is the one a new session starts with.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tlcore import paths
+from tlcore.data.imagecache import ImageCache
+from tlcore.data.manifest import Manifest
+from tlcore.records import matches_annotation
+from tlcore.jsonio import read_json, write_json_atomic
+
+KINDS = ("upload", "zip", "folder", "sample", "fashion-mnist")
+"""Where a dataset came from: an uploaded folder, an uploaded zip, a folder on the server, built in."""
+MAX_NAME_LENGTH = 80
+THUMBNAILS = 6
+
+
+@dataclass
+class DatasetRecord:
+    """One dataset of the library, as listed (its manifest is loaded on demand)."""
+
+    id: str
+    name: str
+    kind: str
+    source: str  # the folder that is scanned for training
+    classes: list[str]
+    counts: dict[str, dict[str, int]]  # class -> split -> images
+    added_at: float
+    used_at: float
+    root: str = ""  # the folder training reads (a zip's extracted folder, a wrapper folder unwrapped)
+    studio_copy: bool = False  # the source is the studio's own copy (an upload): deleting removes it
+    image_size: int = 128  # the size its pictures were checked and cached at
+    thumbnail_keys: list[str] = field(default_factory=list)  # one picture per class, for the library
+
+    @property
+    def folder(self) -> Path:
+        return library_dir() / self.id
+
+    def images(self, split: str | None = None) -> int:
+        return sum(n for splits in self.counts.values() for s, n in splits.items() if split in (None, s))
+
+    def available(self) -> bool:
+        """Whether its pictures are still where they were (a server folder can be moved or deleted)."""
+        return Path(self.source).exists()
+
+
+def library_dir() -> Path:
+    folder = paths.studio_home() / "datasets"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def content_id(manifest: Manifest) -> str:
+    """The same pictures with the same class names give the same id, wherever and however they arrived."""
+    rows = sorted((sample.key, manifest.classes[sample.label]) for sample in manifest.samples)
+    payload = json.dumps({"classes": manifest.classes, "rows": rows, "split_given": manifest.split_given})
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
+                studio_copy: bool = False) -> tuple[DatasetRecord, bool]:
+    """Keep a checked dataset in the library, or find the one with the same pictures.
+
+    Args:
+        manifest: the dataset as scanned.
+        name: what the person calls it.
+        kind: one of KINDS.
+        source: the folder that was scanned.
+        studio_copy: the source is the studio's own copy (an upload), removed with the dataset.
+
+    Returns:
+        (record, added): added is False when the library already had these pictures; that record
+        is returned (marked as just used) and nothing new is written.
+    """
+    dataset_id = content_id(manifest)
+    existing = load_record(dataset_id)
+    now = time.time()
+    if existing is not None and existing.available():
+        existing.used_at = now
+        _save_record(existing)
+        return existing, False
+    # The same folder scanned again after its pictures changed: the new check replaces the old one,
+    # keeping the name the person gave it.
+    replaced = [r for r in list_datasets() if r.source == str(source) and r.id != dataset_id]
+    if replaced:
+        name = replaced[0].name
+        for old in replaced:
+            _remove(old.folder)
+    first_of_class = {}
+    for sample in manifest.samples:
+        first_of_class.setdefault(sample.label, sample.key)
+    record = DatasetRecord(dataset_id, _clean_name(name), kind, str(source), list(manifest.classes),
+                           manifest.counts(), now, now, root=manifest.root, studio_copy=studio_copy,
+                           image_size=manifest.image_size,
+                           thumbnail_keys=[first_of_class[label] for label in sorted(first_of_class)][:THUMBNAILS])
+    record.folder.mkdir(parents=True, exist_ok=True)
+    manifest.save(record.folder / "manifest.json")
+    _save_record(record)
+    return record, True
+
+
+def list_datasets() -> list[DatasetRecord]:
+    """Every dataset in the library, most recently used first; damaged records are left out."""
+    records = [load_record(folder.name) for folder in library_dir().iterdir() if folder.is_dir()]
+    return sorted((r for r in records if r is not None), key=lambda r: r.used_at, reverse=True)
+
+
+def load_record(dataset_id: str) -> DatasetRecord | None:
+    """The dataset with this id, or None when there is none (or its record is damaged)."""
+    if not _is_id(dataset_id):
+        return None
+    values = read_json(library_dir() / dataset_id / "dataset.json", default=None)
+    fields = typing.get_type_hints(DatasetRecord)
+    if not isinstance(values, dict) or not set(values) <= set(fields) or \
+            not all(matches_annotation(value, fields[name]) for name, value in values.items()):
+        return None  # not a record of ours, or a damaged one: left out of the list
+    try:
+        return DatasetRecord(**values)
+    except TypeError:  # a field missing
+        return None
+
+
+def load_manifest(record: DatasetRecord) -> Manifest:
+    """The manifest the dataset was checked with. Raises OSError or ValueError when it is damaged."""
+    try:
+        return Manifest.load(record.folder / "manifest.json")
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"the saved check of '{record.name}' is damaged ({error})") from error
+
+
+def mark_used(record: DatasetRecord) -> None:
+    """Make it the dataset a new session starts with."""
+    record.used_at = time.time()
+    _save_record(record)
+
+
+def rename_dataset(record: DatasetRecord, name: str) -> DatasetRecord:
+    """Give it a new name (1 to 80 characters; surrounding spaces dropped)."""
+    record.name = _clean_name(name)
+    _save_record(record)
+    return record
+
+
+def delete_dataset(record: DatasetRecord) -> int:
+    """Remove a dataset from the library with its cached pictures; runs trained on it keep their results.
+
+    The person's own folder on the server is never touched: only the studio's copy of an upload is
+    removed. Cached arrays shared with another dataset (the same picture twice) are kept.
+
+    Returns:
+        Bytes freed on disk.
+    """
+    keys = _sample_keys(record)
+    others = {key for other in list_datasets() if other.id != record.id for key in _sample_keys(other)}
+    freed = 0
+    cache = ImageCache(paths.cache_dir())
+    for key in keys - others:
+        for path in [*cache.root.joinpath("pixels").glob(f"*/{key[:2]}/{key}.npy"), cache.info_path(key)]:
+            freed += _remove(path)
+    if record.studio_copy and _inside(Path(record.source), paths.data_dir()):
+        freed += _remove(Path(record.source))
+    freed += _remove(record.folder)
+    return freed
+
+
+def trained_on(record: DatasetRecord, config) -> bool:
+    """Whether a run's config (a RunConfig, or None when unreadable) trained on this dataset."""
+    if config is None:
+        return False
+    return config.extra.get("dataset_id") == record.id or config.data in (record.source, record.root)
+
+
+def _sample_keys(record: DatasetRecord) -> set[str]:
+    try:
+        return {sample.key for sample in load_manifest(record).samples}
+    except (OSError, ValueError):
+        return set()
+
+
+def _save_record(record: DatasetRecord) -> None:
+    record.folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(record.folder / "dataset.json", asdict(record))
+
+
+def _clean_name(name: str) -> str:
+    name = " ".join(str(name).split())
+    if not name:
+        raise ValueError("A dataset needs a name.")
+    return name[:MAX_NAME_LENGTH]
+
+
+def _is_id(text: str) -> bool:
+    return isinstance(text, str) and len(text) == 16 and all(c in "0123456789abcdef" for c in text)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve()) and path.resolve() != root.resolve()
+    except OSError:
+        return False
+
+
+def _remove(path: Path) -> int:
+    """Delete a file or folder; returns the bytes it took (0 if it was not there)."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+            shutil.rmtree(path)
+            return size
+        size = path.stat().st_size
+        path.unlink()
+        return size
+    except FileNotFoundError:
+        return 0

@@ -1,0 +1,1 @@
+"""Backbones and their weights, heads, the classifier and its checkpoints."""

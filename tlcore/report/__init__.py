@@ -1,0 +1,1 @@
+"""Figures, comparisons and time estimates built from run folders."""

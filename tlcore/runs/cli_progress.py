@@ -1,0 +1,36 @@
+"""A one-line progress bar on stderr for the CLI, fed by the same callbacks as the run recorder."""
+import sys
+import time
+
+from tlcore.runs.work_meter import WorkMeter
+
+
+class ProgressBar(WorkMeter):
+    def __init__(self, stream=sys.stderr, width: int = 28, train_images: int = 0, val_images: int = 0):
+        super().__init__(train_images, val_images)
+        self.stream = stream
+        self.width = width
+        self.last = ""
+
+    def _draw(self, text: str) -> None:
+        filled = int(self.width * self.fraction)
+        eta = self.eta()
+        eta_text = f" ETA {eta:.0f}s" if eta is not None else ""
+        line = f"\r[{'#' * filled}{'.' * (self.width - filled)}] {self.fraction:4.0%} {text}{eta_text}"
+        self.stream.write(line.ljust(len(self.last)))
+        self.stream.flush()
+        self.last = line
+
+    def on_batch_end(self, phase, epoch, step, steps, loss):
+        super().on_batch_end(phase)
+        self._draw(f"epoch {epoch} ({phase.name}) step {step}/{steps} loss {loss:.3f}")
+
+    def on_epoch_end(self, phase, epoch, total_epochs, val_acc, train_loss, **_):
+        super().on_epoch_end(phase)
+        self._draw(f"epoch {epoch}/{total_epochs} ({phase.name}) loss {train_loss:.3f} val acc {val_acc:.3f}")
+        self.stream.write("\n")
+        self.last = ""
+
+    def on_fit_end(self, result, outcome, error):
+        self.stream.write(f"{outcome} in {time.perf_counter() - self.fit_started:.1f}s\n")
+        self.stream.flush()

@@ -1,0 +1,359 @@
+"""Execute one run folder: data -> backbone + weights -> strategy -> loop, everything recorded on disk.
+
+The CLI calls execute_run() in its own process; the app's runner starts
+`python -m tlcore worker RUN_DIR`, which calls the same function.
+"""
+import functools
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tlcore.jsonio import write_json_atomic
+from tlcore import paths, runs
+from tlcore.models.backbones import get_spec
+from tlcore.config import ConfigError
+from tlcore.data.manifest import Manifest, TargetSet
+from tlcore.data.scan import DataError, for_run, load_sample_arrays, load_split_arrays, scan, scan_target
+from tlcore.diskspace import require_free_space
+from tlcore.errors import describe_os_error
+from tlcore.device import configure_cpu_threads, describe_device, resolve_device
+from tlcore.training.embeddings import EmbeddingCache, compute_embeddings, embedding_key
+from tlcore.models.folding import fold_batchnorm
+from tlcore.data.imagecache import ImageCache
+from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
+from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
+from tlcore.runs.recorder import RunRecorder, StatusWriter
+from tlcore.training.strategies import check_config
+from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
+from tlcore.models.weights import WeightsUnavailable
+
+# Errors whose message is already written for people; anything else is reported with its type.
+EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, ValueError, MemoryError)
+
+
+class CancelFlag:
+    """True once a cancel file appears in the run folder or the process gets SIGTERM/SIGINT.
+
+    The loop polls it between batches. A second signal means the first went unheard (a step that
+    takes minutes, weights being fetched; a person pressing Ctrl-C again): while the run's work is
+    under way (``armed``), it raises StopRequested at once, wherever the worker is, so the run still
+    ends as cancelled with its folder in order. Once the work is over, the final status is written
+    whatever arrives.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.signalled = threading.Event()
+        self.armed = False
+        self.last_asked_at = time.time()  # the work loop asks once a batch: when it last did, the work moved
+        self._last_check = 0.0
+        self._requested = False
+
+    @contextmanager
+    def signal_handlers(self):
+        """SIGTERM and SIGINT set the flag (and, the second time, stop the work) inside the block."""
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _on_signal(self, *_) -> None:
+        if self.signalled.is_set() and self.armed:
+            raise StopRequested()
+        self.signalled.set()
+
+    def __call__(self) -> bool:
+        self.last_asked_at = time.time()
+        if self.signalled.is_set() or self._requested:
+            return True
+        now = time.monotonic()
+        if now - self._last_check > 0.1:  # a stat per batch is cheap, but cached-feature batches take microseconds
+            self._last_check = now
+            self._requested = runs.cancel_requested(self.run_dir)
+        return self._requested
+
+
+def weights_identity(config) -> str:
+    """What makes two backbones' features the same: name, weights, and a user file's contents."""
+    if not config.weights_file:
+        return f"{config.backbone}:pretrained"
+    with open(config.weights_file, "rb") as file:  # streamed: memory stays flat whatever the file's size
+        digest = hashlib.file_digest(file, "sha256").hexdigest()[:16]
+    return f"{config.backbone}:file:{digest}"
+
+
+def throttled(report, interval_s: float = 0.25):
+    """A progress callback that passes on at most a few calls a second, and always the last one."""
+    last = [0.0]
+
+    def call(done, total):
+        now = time.monotonic()
+        if done >= total or now - last[0] >= interval_s:
+            last[0] = now
+            report(done, total)
+    return call
+
+
+@contextmanager
+def timed(timings: dict, name: str):
+    """Add the seconds spent in the block to timings[name], for the run's final report."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def check_image_size(config) -> None:
+    """Refuse, before any work, an image size the backbone cannot take."""
+    spec = get_spec(config.backbone)
+    if spec.fixed_image_size and config.image_size != spec.fixed_image_size:
+        raise ConfigError(f"{spec.title} takes {spec.fixed_image_size} px images only; "
+                          f"set the image size to {spec.fixed_image_size}.")
+    if config.image_size < spec.min_image_size:
+        raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
+
+
+def make_phase_data(phase, *, model, datasets: dict, config, device, status, should_stop, generator, timings,
+                    meters=()):
+    """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
+
+    Args:
+        datasets: name -> (fingerprint, uint8 images, labels) for "train", "val" and, when the run
+            has one, "target" (label -1 where a target picture has none).
+    """
+    spec = model.backbone.spec
+    inputs = {name: images for name, (_, images, _) in datasets.items()}
+    if phase.inputs == "embeddings":
+        cache = EmbeddingCache(paths.cache_dir())
+
+        @functools.cache
+        def frozen_backbone():
+            """The backbone with BatchNorm folded, made once for all sets (and not at all if all are cached)."""
+            example = to_model_input(torch.from_numpy(datasets["train"][1][:2]), spec.mean, spec.std, device)
+            return fold_batchnorm(model.backbone, example)
+
+        for name, (fingerprint, images, _) in datasets.items():
+            key = embedding_key(fingerprint, name, weights_identity(config), config.image_size)
+
+            def compute(images=images, name=name):
+                require_free_space(cache.root, len(images) * spec.feature_dim * 4, "the computed features")
+
+                def report(done, total):
+                    for meter in meters:  # the recorder writes the status; the CLI's bar draws
+                        meter.on_features(done, total, name)
+                with timed(timings, "embedding_s"):
+                    return compute_embeddings(frozen_backbone(), images, device=device,
+                                              on_progress=throttled(report), should_stop=should_stop)
+
+            inputs[name], _ = cache.get_or_compute(key, compute)
+        status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
+
+        def prepare(x, training):
+            return x.to(device, non_blocking=True)
+        eval_batch = 256
+    else:
+        def prepare(raw, training):
+            x = to_model_input(raw, spec.mean, spec.std, device)
+            return augment(x, generator) if training and phase.augment else x
+        eval_batch = inference_batch_size(config.image_size, device)
+
+    data = PhaseData(
+        train=ArrayBatches(inputs["train"], datasets["train"][2], config.batch_size, True, generator, device),
+        val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device),
+        prepare=prepare)
+    if "target" in datasets:
+        labels = datasets["target"][2]
+        labelled = labels >= 0
+        if labelled.any():
+            data.checks["target"] = ArrayBatches(inputs["target"][labelled], labels[labelled], eval_batch, False,
+                                                 device=device)
+        if "target" in phase.streams:  # pictures only: the labels stay here, as zeros go with the batches
+            data.streams["target"] = ArrayBatches(inputs["target"], np.zeros(len(labels), dtype=np.int64),
+                                                  config.batch_size, True, generator, device)
+    return data
+
+
+def checked_manifest(run_dir: Path, config, cache: ImageCache, status: StatusWriter, should_stop, timings) -> Manifest:
+    """The dataset as the person checked it on the Data page (it travels in the run folder), set up for
+    this run's image size and validation draw; a dataset given by path alone (the CLI) is scanned now."""
+    if (run_dir / runs.CHECKED_MANIFEST).is_file():
+        checked = Manifest.load(run_dir / runs.CHECKED_MANIFEST)
+        return for_run(checked, image_size=config.image_size, val_fraction=config.val_fraction, seed=config.seed)
+    with timed(timings, "scan_s"):
+        return scan(Path(config.data), cache=cache, image_size=config.image_size, val_fraction=config.val_fraction,
+                    seed=config.seed, on_progress=progress_reporter(status, "scanning", should_stop))
+
+
+def progress_reporter(status: StatusWriter, stage: str, should_stop):
+    """A scan's progress callback: the stage's counts in the status, and a cancel honoured between files."""
+    status.update(stage={"name": stage, "done": 0, "total": 0})
+    report = throttled(lambda done, total: status.update(stage={"name": stage, "done": done, "total": total}))
+
+    def progress(done: int, total: int) -> None:
+        if should_stop():  # a big folder takes minutes to decode the first time
+            raise StopRequested()
+        report(done, total)
+    return progress
+
+
+def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache, status: StatusWriter,
+                   should_stop, timings) -> TargetSet:
+    """The target pictures, checked now and kept in the run folder; refused when they are the training ones."""
+    with timed(timings, "scan_s"):
+        target = scan_target(Path(config.target), classes=manifest.classes, cache=cache, image_size=config.image_size,
+                             on_progress=progress_reporter(status, "checking the target pictures", should_stop))
+    if target.keys() <= {sample.key for sample in manifest.samples}:
+        raise DataError("Every target picture is also a training picture; choose pictures from where the model "
+                        "will be used, not the training ones.")
+    write_json_atomic(run_dir / "target.json", target.to_dict())
+    runs.append_event(run_dir, {"type": "target", "time": time.time(), "pictures": len(target.samples),
+                                "labelled": len(target.labelled), "unknown_classes": target.unknown_classes,
+                                "skipped": len(target.skipped)})
+    return target
+
+
+def body_distance(model, start: dict) -> float:
+    """||w - w0|| over the body's weights: how far training moved it from where it started."""
+    total = 0.0
+    for name, param in model.backbone.named_parameters():
+        total += float(((param.detach().float().cpu() - start[name]) ** 2).sum())
+    return total ** 0.5
+
+
+def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, callbacks) -> dict:
+    """The run's work, from its config to the saved model; returns the succeeded status fields."""
+    config = runs.load_config(run_dir)
+    strategy = check_config(config)
+    check_image_size(config)
+    configure_cpu_threads()
+    device = resolve_device(config.device)
+    status.update(device=describe_device(device))
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+
+    cache = ImageCache(paths.cache_dir())
+    manifest = checked_manifest(run_dir, config, cache, status, should_stop, timings)
+    manifest.save(run_dir / "manifest.json")
+    write_json_atomic(run_dir / "labels.json", manifest.classes)
+    runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
+                                "counts": manifest.counts(), "skipped": len(manifest.skipped),
+                                "warnings": manifest.warnings})
+    target = checked_target(run_dir, config, manifest, cache, status, should_stop, timings) if config.target else None
+    with timed(timings, "load_arrays_s"):
+        datasets = {split: (manifest.fingerprint(), *load_split_arrays(manifest, cache, split))
+                    for split in ("train", "val")}
+        if target is not None:
+            datasets["target"] = (target.fingerprint(), *load_sample_arrays(target.samples, cache, config.image_size))
+
+    status.update(stage={"name": "loading backbone"})
+    with timed(timings, "backbone_s"):
+        model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained)
+        model = model.to(device, memory_format=torch.channels_last)
+    start = {name: p.detach().float().cpu().clone() for name, p in model.backbone.named_parameters()}
+    # Refused now rather than after the training it would have cost: the saved model's size.
+    require_free_space(run_dir, checkpoint_bytes(model), "the trained model's files")
+    phases = strategy.plan(model, config)
+    status.update(stage={"name": "training"})
+
+    recorder = RunRecorder(run_dir, status)
+    meters = [m for m in (recorder, *callbacks) if hasattr(m, "on_features")]
+    for meter in meters:
+        meter.set_dataset_size(len(datasets["train"][2]), len(datasets["val"][2]),
+                               len(datasets["target"][2]) if "target" in datasets else 0)
+    with timed(timings, "fit_s"):
+        result = fit(model, phases,
+                     lambda phase: make_phase_data(phase, model=model, datasets=datasets, config=config,
+                                                   device=device, status=status, should_stop=should_stop,
+                                                   generator=generator, timings=timings, meters=meters),
+                     device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
+                     should_stop=should_stop, early_stop_patience=config.early_stop_patience)
+    final_distance = body_distance(model, start) if strategy.trains_body else None
+    model.load_state_dict(result.best_state)
+    save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
+                    epoch=result.best_epoch, val_acc=result.best_val_acc)
+    final = dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),
+                 final_val_acc=round(result.final_val_acc, 5), best_epoch=result.best_epoch,
+                 best_phase=result.best_phase, epochs_run=result.epochs_run, stopped_early=result.stopped_early,
+                 train_images_per_s=round(result.train_images_per_s, 1))
+    if strategy.trains_body:  # of the kept model, and of the last epoch's
+        final.update(body_distance=round(body_distance(model, start), 4), final_body_distance=round(final_distance, 4))
+    if "target" in result.best_checks:
+        final.update(best_target_acc=round(result.best_checks["target"], 5),
+                     final_target_acc=round(result.final_checks["target"], 5))
+    return final
+
+
+def execute_run(run_dir: Path, callbacks=()) -> dict:
+    """Train the run described by run_dir/config.json and record everything in run_dir.
+
+    Returns:
+        The final status dict (state succeeded, failed or cancelled, with metrics or an error).
+    """
+    run_dir = Path(run_dir)
+    started = time.perf_counter()
+    should_stop = CancelFlag(run_dir)
+    status = StatusWriter(run_dir, progress_clock=lambda: should_stop.last_asked_at)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
+    with should_stop.signal_handlers() if on_main_thread else nullcontext():
+        status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
+        status.start_heartbeat()
+        try:
+            should_stop.armed = True
+            try:
+                final = _train(run_dir, status, should_stop, timings, callbacks)
+            finally:
+                should_stop.armed = False  # from here on a signal cannot cut the final writes short
+        except StopRequested:
+            final = dict(state="cancelled", error=None)
+        except EXPECTED_ERRORS as exc:
+            final = dict(state="failed", error=str(exc))
+        except OSError as exc:  # the environment, not a bug: a missing weights file, a full disk
+            final = dict(state="failed", error=describe_os_error(exc))
+        except Exception as exc:  # a bug or a fault of the machine: details in the log, a sentence in the UI
+            traceback.print_exc()
+            final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
+        finally:
+            status.stop_heartbeat()
+        final.update(ended_at=time.time(), wall_s=round(time.perf_counter() - started, 2), stage=None,
+                     timings=timings)
+        record_final(run_dir, status, final)
+    return status.status
+
+
+def record_final(run_dir: Path, status: StatusWriter, final: dict) -> None:
+    """Write how the run ended, even on a full disk: it must never read "running" for good."""
+    try:
+        status.update(**final)
+    except OSError as error:  # even the in-place rewrite failed: the process's exit code still tells the runner
+        status.status.update(final)
+        print(f"The run's final status could not be written: {describe_os_error(error)}", file=sys.stderr)
+    try:
+        runs.append_event(run_dir, {"type": "end", "time": time.time(), **final})
+    except OSError:
+        pass  # status.json above is what readers trust; the end event only backs it up
+
+
+def run_worker(run_dir: str) -> int:
+    """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed."""
+    final = execute_run(Path(run_dir))
+    try:
+        print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
+    except OSError:
+        pass  # the log is on a full disk; the status file says it all
+    return 0 if final["state"] != "failed" else 1

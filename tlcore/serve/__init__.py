@@ -1,0 +1,1 @@
+"""Using a trained model: prediction, export, the exported web page."""

@@ -1,0 +1,1 @@
+"""Strategies as plans of phases, the one training loop, features and metrics."""

@@ -1,0 +1,86 @@
+"""Backbone embeddings computed once per (dataset, backbone, weights, image size) and kept on disk.
+
+Feature extraction trains a head on these, so its epochs cost milliseconds instead of a full
+forward pass of the backbone each time.
+"""
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tlcore.models.folding import fold_batchnorm
+from tlcore.data.batches import inference_batch_size, to_model_input
+from tlcore.training.loop import StopRequested, autocast_for
+
+
+def embedding_key(*parts) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+@torch.inference_mode()
+def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, batch_size: int | None = None,
+                       on_progress=None, should_stop=lambda: False) -> np.ndarray:
+    """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
+
+    The pass runs on a copy with BatchNorm folded into the convolutions (tlcore.folding): the same
+    features, up to float rounding, in as little as half the time. A backbone folded already (the
+    worker folds once for both splits) is used as it is.
+
+    Args:
+        images: uint8 [N, H, W, 3].
+        batch_size: images per forward pass (default: tlcore.inputs.inference_batch_size).
+    Returns:
+        float32 [N, feature_dim].
+    """
+    backbone.eval()
+    autocast, _ = autocast_for(device)
+    spec = backbone.spec
+    out = np.empty((len(images), spec.feature_dim), dtype=np.float32)
+    batch_size = batch_size or inference_batch_size(images.shape[1], device)
+    network = None
+    for start in range(0, len(images), batch_size):
+        if should_stop():
+            raise StopRequested()
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        x = to_model_input(batch, spec.mean, spec.std, device)
+        if network is None:
+            network = fold_batchnorm(backbone, x[:2])
+        with autocast:
+            features = network(x)
+        out[start:start + len(batch)] = features.float().cpu().numpy()
+        if on_progress:
+            on_progress(min(start + batch_size, len(images)), len(images))
+    return out
+
+
+class EmbeddingCache:
+    """float32 embedding arrays on disk, one file per key, written atomically."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root) / "embeddings"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.root / f"{key}.npy"
+
+    def get_or_compute(self, key: str, compute) -> tuple[np.ndarray, bool]:
+        """Returns (embeddings, was_cached)."""
+        path = self.path(key)
+        if path.exists():
+            try:
+                return np.load(path), True
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)  # a damaged file is recomputed, not trusted
+        values = compute()
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, values)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)  # a full disk must not leave half a file behind
+            raise
+        return values, False

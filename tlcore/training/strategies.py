@@ -1,0 +1,257 @@
+"""The strategy registry: the one place that names the ways to train, with their words and settings.
+
+A strategy is a plan of phases (fastai's freeze -> fit -> unfreeze -> fit, written as data) plus
+everything the config, the CLI, the Train page and the time estimate need to know about it: title,
+plain words, when it helps, default epochs, what it trains, which extra inputs it needs and its own
+settings with their ranges. None of those places tests a strategy's name; they read its spec.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from tlcore.config import ConfigError, RunConfig
+from tlcore.models.classifier import Classifier
+from tlcore.models.heads import get_head
+from tlcore.training.phases import Phase
+from tlcore.training.terms import DomainAdversary, L2SPPenalty
+
+HEAD_LR = 3e-3  # a fresh linear head on fixed features tolerates a high rate
+TUNED_HEAD_LR = 3e-4  # the head is already trained: a gentle rate keeps it from being knocked off
+BODY_LR_FACTOR = 0.1  # pretrained layers move ten times slower than the new head
+WEIGHT_DECAY = 1e-4
+
+# Extra inputs a strategy may need, in words for the refusal when one is missing.
+INPUT_WORDS = {"target": "a folder of pictures from where the model will be used (the target, --target)"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One of a strategy's own settings, kept in RunConfig.options under ``key``."""
+
+    key: str
+    title: str  # plain words
+    term: str  # the technical term, shown beside them
+    default: float
+    low: float
+    high: float
+    help: str
+    flag: str  # the CLI's option, e.g. "--l2sp-alpha"
+
+    def problem(self, value) -> str | None:
+        """Why a value cannot be used, in one sentence; None when it can."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{self.title} ({self.term}) must be a number."
+        if not self.low <= value <= self.high:
+            return f"{self.title} ({self.term}) must be between {self.low:g} and {self.high:g}, not {value:g}."
+        return None
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    title: str
+    plain: str  # the title in everyday words, for people who have not met the term
+    summary: str
+    when: str  # when it helps, one sentence
+    plan: Callable[[Classifier, RunConfig], list[Phase]]
+    pretrained: bool = True  # starts from pretrained weights
+    default_epochs: int = 10
+    trains_body: bool = False  # pictures go through the whole network every epoch (augmentation applies)
+    warm_up: bool = False  # head_epochs of head-only training on cached features come before config.epochs
+    trains_norm_stats: bool = False  # BatchNorm statistics are re-averaged every epoch
+    needs: tuple[str, ...] = ()  # extra inputs, keys of INPUT_WORDS
+    streams: tuple[str, ...] = ()  # extra batch streams its body phase draws each step
+    settings: tuple[Setting, ...] = ()
+
+    def option(self, config: RunConfig, key: str) -> float:
+        """The value of one of this strategy's settings in a config: the person's, else the default."""
+        setting = next(s for s in self.settings if s.key == key)
+        return config.options.get(key, setting.default)
+
+    @property
+    def embeds(self) -> bool:
+        """Whether it computes the backbone's features once (feature extraction, a head warm-up)."""
+        return not self.trains_body or self.warm_up
+
+
+_STRATEGIES: dict[str, StrategySpec] = {}
+
+
+def register_strategy(name: str, **fields):
+    def decorator(plan):
+        if name in _STRATEGIES:
+            raise ValueError(f"Strategy '{name}' is already registered.")
+        _STRATEGIES[name] = StrategySpec(name=name, plan=plan, **fields)
+        return plan
+    return decorator
+
+
+def get_strategy(name: str) -> StrategySpec:
+    if name not in _STRATEGIES:
+        raise ValueError(f"Unknown strategy '{name}'; choose one of {', '.join(_STRATEGIES)}.")
+    return _STRATEGIES[name]
+
+
+def list_strategies() -> list[StrategySpec]:
+    return list(_STRATEGIES.values())
+
+
+def check_config(config: RunConfig) -> StrategySpec:
+    """Refuse, in one sentence, a config its strategy cannot train: names, settings, extra inputs.
+
+    RunConfig checks what holds for every run; this checks it against the registries. The run
+    store calls it before a run folder is made and the worker again before it trains.
+    """
+    try:
+        spec = get_strategy(config.strategy)
+        get_head(config.head)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    known = {setting.key: setting for setting in spec.settings}
+    unknown = sorted(set(config.options) - set(known))
+    if unknown:
+        allowed = f"its settings are {', '.join(known)}" if known else "it has no settings of its own"
+        raise ConfigError(f"{spec.title} has no setting {', '.join(unknown)}; {allowed}.")
+    for key, value in config.options.items():
+        if (problem := known[key].problem(value)) is not None:
+            raise ConfigError(problem)
+    for needed in spec.needs:
+        if not getattr(config, needed):
+            raise ConfigError(f"{spec.title} needs {INPUT_WORDS[needed]}.")
+    if config.target and _same_path(config.target, config.data):
+        raise ConfigError("The target pictures are the training pictures themselves; choose pictures from "
+                          "where the model will be used, a different folder or zip.")
+    return spec
+
+
+def _same_path(a: str, b: str) -> bool:
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def set_trainable(module: nn.Module, trainable: bool) -> None:
+    for p in module.parameters():
+        p.requires_grad_(trainable)
+
+
+def head_phase(model: Classifier, epochs: int, lr: float) -> Phase:
+    """The head alone on cached features."""
+    return Phase("head", epochs, "embeddings", nn.Identity(), model.head,
+                 [{"params": list(model.head.parameters()), "lr": lr, "weight_decay": WEIGHT_DECAY}],
+                 train_modules=[model.head])
+
+
+def unfreeze(model: Classifier, config: RunConfig) -> list[nn.Module]:
+    """Make the last config.unfreeze_stages stages trainable (0: the whole body); returns them."""
+    set_trainable(model.backbone, False)
+    stages = model.backbone.stages()
+    unfrozen = stages[-config.unfreeze_stages:] if config.unfreeze_stages else stages
+    for stage in unfrozen:
+        set_trainable(stage, True)
+    return unfrozen
+
+
+def warm_up_phases(model: Classifier, config: RunConfig) -> list[Phase]:
+    set_trainable(model.backbone, False)
+    return [head_phase(model, config.head_epochs, HEAD_LR)] if config.head_epochs else []
+
+
+def body_phase(model: Classifier, config: RunConfig, unfrozen: list[nn.Module], *, weight_decay: float = WEIGHT_DECAY,
+               **extra) -> Phase:
+    head_lr = config.lr or TUNED_HEAD_LR
+    body_params = [p for stage in unfrozen for p in stage.parameters()]
+    return Phase("body", config.epochs, "images", model.backbone, model.head,
+                 [{"params": list(model.head.parameters()), "lr": head_lr, "weight_decay": weight_decay},
+                  {"params": body_params, "lr": head_lr * BODY_LR_FACTOR, "weight_decay": weight_decay}],
+                 train_modules=[model.head, *unfrozen], augment=config.augment, **extra)
+
+
+@register_strategy(
+    "feature_extraction", title="Feature extraction", plain="Reuse what it already sees", default_epochs=20,
+    summary="Fast. The network stays as it is (frozen backbone): it describes each picture once, and only a "
+            "new last layer (head) learns your classes from those descriptions.",
+    when="First, always: seconds to train, and often as good as anything when your pictures look like "
+         "everyday photos.")
+def feature_extraction(model: Classifier, config: RunConfig) -> list[Phase]:
+    set_trainable(model.backbone, False)
+    return [head_phase(model, config.epochs, config.lr or HEAD_LR)]
+
+
+@register_strategy(
+    "fine_tune", title="Fine-tuning", plain="Adjust the whole network", default_epochs=3, trains_body=True,
+    warm_up=True,
+    summary="Slower, often more accurate. The new last layer learns first (warm-up), then the whole network "
+            "adjusts a little to your pictures.",
+    when="When feature extraction is not good enough and you have a few dozen pictures per class or more.")
+def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
+    phases = warm_up_phases(model, config)
+    return [*phases, body_phase(model, config, unfreeze(model, config))]
+
+
+@register_strategy(
+    "l2_sp", title="Fine-tuning, anchored to the pretrained weights", plain="Adjust, but stay close to what it knew",
+    default_epochs=3, trains_body=True, warm_up=True,
+    summary="Fine-tuning where each weight is pulled back toward its pretrained value rather than toward zero "
+            "(L2-SP), so the network keeps what it learned on ImageNet while it adapts.",
+    when="With few pictures per class on a task close to ImageNet's photos, where plain fine-tuning "
+         "forgets too much.",
+    settings=(
+        Setting("alpha", "Pull toward the pretrained weights", "L2-SP alpha", 0.1, 0.0, 100.0,
+                "Strength of the penalty alpha/2 * ||w - w0||^2 on the body's weights w, toward their "
+                "pretrained values w0. 0 lets the body drift freely. Paper default 0.1.", "--l2sp-alpha"),
+        Setting("beta", "Pull of the new last layer toward zero", "L2-SP beta", 0.01, 0.0, 100.0,
+                "Strength of the ordinary penalty beta/2 * ||w||^2 on the new head, which has no pretrained "
+                "values to return to. Paper default 0.01.", "--l2sp-beta"),
+    ))
+def l2_sp(model: Classifier, config: RunConfig) -> list[Phase]:
+    phases = warm_up_phases(model, config)
+    unfrozen = unfreeze(model, config)
+    spec = get_strategy(config.strategy)
+    penalty = L2SPPenalty([p for stage in unfrozen for p in stage.parameters()], list(model.head.parameters()),
+                          alpha=spec.option(config, "alpha"), beta=spec.option(config, "beta"))
+    # The penalty replaces weight decay: decay would pull the body toward zero, the opposite of the point.
+    return [*phases, body_phase(model, config, unfrozen, weight_decay=0.0, terms=[penalty])]
+
+
+@register_strategy(
+    "domain_adaptation", title="Domain alignment (DANN)", plain="Learn to ignore where the pictures come from",
+    default_epochs=5, trains_body=True, warm_up=True, needs=("target",), streams=("target",),
+    summary="Fine-tuning with a second, unlabelled set of pictures from where the model will be used. A small "
+            "domain classifier tries to tell the two sets apart, and the network learns features that fool "
+            "it (gradient reversal), so what it learned on your labelled pictures carries over.",
+    when="When the pictures the model will meet look different from the ones you labelled (another camera, "
+         "lighting or background) and you have some of them, even without labels.",
+    settings=(
+        Setting("domain_weight", "Strength of the alignment", "DANN lambda", 1.0, 0.0, 10.0,
+                "The weight the domain classifier's reversed gradient reaches at the end of training; it "
+                "rises from 0 as 2/(1+exp(-10p)) - 1 over the epochs. Paper value 1.", "--dann-weight"),
+    ))
+def domain_adaptation(model: Classifier, config: RunConfig) -> list[Phase]:
+    phases = warm_up_phases(model, config)
+    unfrozen = unfreeze(model, config)
+    device = next(model.parameters()).device
+    weight = get_strategy(config.strategy).option(config, "domain_weight")
+    adversary = DomainAdversary(model.backbone.spec.feature_dim, "target", weight).to(device)
+    body = body_phase(model, config, unfrozen, terms=[adversary], streams=("target",))
+    # The domain classifier starts from nothing: it learns at the rate of a fresh head.
+    body.param_groups.append({"params": list(adversary.parameters()), "lr": HEAD_LR * 0.3,
+                              "weight_decay": WEIGHT_DECAY})
+    body.train_modules.append(adversary)
+    return [*phases, body]
+
+
+@register_strategy(
+    "scratch", title="From scratch", plain="Start from nothing", pretrained=False, default_epochs=10,
+    trains_body=True, trains_norm_stats=True,
+    summary="For comparison. The same network starting from random numbers, to show what starting from a "
+            "trained one bought you.",
+    when="To measure what pretraining buys; rarely the best choice with fewer than thousands of pictures.")
+def scratch(model: Classifier, config: RunConfig) -> list[Phase]:
+    set_trainable(model, True)
+    return [Phase("all", config.epochs, "images", model.backbone, model.head,
+                  [{"params": list(model.parameters()), "lr": config.lr or 1e-3, "weight_decay": WEIGHT_DECAY}],
+                  train_modules=[model], augment=config.augment, freeze_norm_stats=False)]

@@ -1,0 +1,118 @@
+"""The Data page's second, optional set of pictures: where the model will be used (the target domain)."""
+from pathlib import Path
+
+import streamlit as st
+
+from tlcore import paths
+from tlcore.data import datasets
+from tlcore.data.imagecache import ImageCache
+from tlcore.data.manifest import DataError
+from tlcore.data.samples import SHIFTS, install_domain_pair
+from tlcore.data.scan import scan_target
+from tlcore.errors import describe_os_error
+from ui.dataset import SCAN_IMAGE_SIZE, allowed_roots, resolve_server_path, scan_and_choose
+from ui.state import ChosenDataset, ChosenTarget, choose_target, chosen_dataset, chosen_target
+
+DEMO_SHIFT = "textured"
+DEMO_LABEL = "Fashion-MNIST, tinted on striped backgrounds"
+
+
+def target_ui() -> None:
+    st.header("Pictures from where the model will be used (optional)")
+    st.caption("A second set of pictures, labelled or not, from where the model will work: another camera, other "
+               "light, other backgrounds (the target domain). Domain alignment trains on them without their labels; "
+               "when they have class folders named like your classes, every run also reports its accuracy there. "
+               "Their labels are never trained on.")
+    dataset = chosen_dataset()
+    demo_ui()
+    if dataset is None:
+        st.info("Choose the pictures to train on first; then pictures from where the model will be used.")
+        return
+    current = chosen_target()
+    if current is not None:
+        summary_ui(current)
+        if st.button("Stop using them", key="forget_target"):
+            choose_target(None)
+            st.rerun()
+    library_choice_ui(dataset)
+    server_path_ui(dataset)
+
+
+def demo_ui() -> None:
+    st.markdown(f"**Domain-shift demonstration** · Fashion-MNIST to train on (5 kinds of clothing), and other "
+                f"pictures of the same clothes where the model will be used: {SHIFTS[DEMO_SHIFT].lower()}.")
+    if not st.button("Use the domain-shift pair", key="use_domain_pair"):
+        return
+    try:
+        with st.spinner("Making the pair of datasets…"):
+            source, target = install_domain_pair(DEMO_SHIFT)
+    except Exception as error:  # a download can fail in many ways; all mean the same here
+        st.error(f"The domain-shift pair could not be made: {error}")
+        return
+    dataset = scan_and_choose(source, "Fashion-MNIST (5 classes)", kind="fashion-mnist", studio_copy=True)
+    if dataset is not None:
+        check_target(target, DEMO_LABEL, dataset)
+
+
+def summary_ui(target: ChosenTarget) -> None:
+    labels = (f"{target.labelled} of them in folders named like your classes: the runs report their accuracy there"
+              if target.labelled else "none labelled with your classes: no accuracy can be measured there")
+    st.success(f"Where the model will be used: **{target.label}**, {target.pictures} pictures, {labels}.")
+    if target.unknown_classes:
+        st.warning(f"Folders your training pictures have no class for: {', '.join(target.unknown_classes)}. Their "
+                   "pictures count as unlabelled: used for alignment, not for the accuracy.")
+
+
+def library_choice_ui(dataset: ChosenDataset) -> None:
+    others = [r for r in datasets.list_datasets() if r.id != dataset.dataset_id and r.available()]
+    if not others:
+        return
+    with st.form("target_from_library"):
+        chosen = st.selectbox("One of your datasets", [r.id for r in others],
+                              format_func=lambda i: next(r.name for r in others if r.id == i), key="target_dataset")
+        if st.form_submit_button("Use these as the pictures where it will be used"):
+            record = next(r for r in others if r.id == chosen)
+            check_target(Path(record.source), record.name, dataset)
+
+
+def server_path_ui(dataset: ChosenDataset) -> None:
+    roots = allowed_roots()
+    if not roots:
+        return
+    with st.form("target_path"):
+        text = st.text_input("Or the full path of a folder or .zip on this computer (class folders or loose "
+                             "pictures)", key="target_path_text")
+        if st.form_submit_button("Use this folder as the pictures where it will be used"):
+            try:
+                path = resolve_server_path(text, roots)
+            except DataError as error:
+                st.error(str(error))
+                return
+            check_target(path, path.name, dataset)
+
+
+def check_target(source: Path, label: str, dataset: ChosenDataset) -> None:
+    """Check the pictures with a progress bar and use them, or say in words why they cannot be."""
+    if Path(source).resolve() == Path(dataset.manifest.root).resolve():
+        st.error("These are the training pictures themselves; choose pictures from where the model will be used.")
+        return
+    bar = st.progress(0.0, text=f"Checking the pictures of '{label}'…")
+    try:
+        target = scan_target(source, classes=dataset.manifest.classes, cache=ImageCache(paths.cache_dir()),
+                             image_size=SCAN_IMAGE_SIZE,
+                             on_progress=lambda done, total: bar.progress(done / total))
+    except DataError as error:
+        st.error(str(error))
+        return
+    except OSError as error:
+        st.error(f"'{label}' could not be checked. {describe_os_error(error)}")
+        return
+    finally:
+        bar.empty()
+    if target.keys() <= {sample.key for sample in dataset.manifest.samples}:
+        st.error(f"Every picture of '{label}' is also a training picture; choose pictures from where the model "
+                 "will be used.")
+        return
+    choose_target(ChosenTarget(str(source), label, len(target.samples), len(target.labelled), target.unknown_classes,
+                               dataset.dataset_id))
+    st.rerun()  # the summary above shows them
