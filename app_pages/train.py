@@ -30,6 +30,7 @@ def backbone_ui(source: SourceRun | None) -> BackboneSpec:
     if source is not None:  # the network comes with the run it starts from
         spec = get_spec(source.config.backbone)
         st.selectbox(label("Network that already knows how to see", "backbone"), [spec.title], disabled=True,
+                     key="backbone_of_the_source",
                      help="A run started from another keeps that run's network.")
         return spec
     specs = list_backbones()
@@ -43,6 +44,7 @@ def backbone_ui(source: SourceRun | None) -> BackboneSpec:
                 f"of ImageNet's test{missing}")
 
     name = st.selectbox(label("Network that already knows how to see", "backbone"), names, format_func=describe,
+                        key="backbone",
                         index=names.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in names else 0,
                         help=f"{explain('backbone')} Bigger networks are usually more accurate and always slower.")
     return get_spec(name)
