@@ -9,6 +9,8 @@ from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, 
 from ui import format as fmt
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
+from tlcore.runs.sources import SourceRun
+from ui.start_from import start_from_ui
 from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
@@ -24,7 +26,13 @@ def dataset_ui(dataset: ChosenDataset) -> None:
     st.page_link("app_pages/data.py", label="Use another dataset", icon=":material/folder_open:")
 
 
-def backbone_ui() -> BackboneSpec:
+def backbone_ui(source: SourceRun | None) -> BackboneSpec:
+    if source is not None:  # the network comes with the run it starts from
+        spec = get_spec(source.config.backbone)
+        st.selectbox(label("Network that already knows how to see", "backbone"), [spec.title], disabled=True,
+                     key="backbone_of_the_source",
+                     help="A run started from another keeps that run's network.")
+        return spec
     specs = list_backbones()
     weights = weights_table()
     names = [spec.name for spec in specs]
@@ -36,6 +44,7 @@ def backbone_ui() -> BackboneSpec:
                 f"of ImageNet's test{missing}")
 
     name = st.selectbox(label("Network that already knows how to see", "backbone"), names, format_func=describe,
+                        key="backbone",
                         index=names.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in names else 0,
                         help=f"{explain('backbone')} Bigger networks are usually more accurate and always slower.")
     return get_spec(name)
@@ -118,8 +127,14 @@ def target_ui(strategy: StrategySpec, target: ChosenTarget | None) -> bool:
     return True
 
 
-def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec) -> bool:
+def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec, source: SourceRun | None) -> bool:
     """Whether the run can start as chosen; says why not when the weights are missing."""
+    if source is not None:
+        if not strategy.pretrained:
+            st.warning(f"{strategy.title} starts from random numbers, so it cannot start from a run: choose "
+                       "another way to train, or start from ImageNet.")
+            return False
+        return True  # the weights come from the run
     status = weights_table()[spec.name]
     if not strategy.pretrained or status["available"]:
         return True
@@ -130,16 +145,18 @@ def weights_ok_ui(spec: BackboneSpec, strategy: StrategySpec) -> bool:
     return False
 
 
-def basics_ui(spec: BackboneSpec, strategy: StrategySpec) -> dict:
+def basics_ui(spec: BackboneSpec, strategy: StrategySpec, source: SourceRun | None) -> dict:
     epochs_label = label("Rounds of training after the warm-up" if strategy.warm_up else "Rounds of training",
                          "epochs")
     epochs = st.slider(epochs_label, 1, 100, strategy.default_epochs, key=f"epochs_{strategy.name}",
                        help=explain("epoch"))
     sizes = [spec.fixed_image_size] if spec.fixed_image_size else \
         [s for s in IMAGE_SIZES if s >= spec.min_image_size]
-    image_size = st.select_slider("Picture size (pixels)", sizes, value=128 if 128 in sizes else sizes[-1],
+    preferred = source.config.image_size if source else 128  # a source run's network saw its own size
+    image_size = st.select_slider("Picture size (pixels)", sizes, value=preferred if preferred in sizes else sizes[-1],
                                   disabled=len(sizes) == 1,
-                                  help=f"Smaller is faster. {spec.title} was trained at {spec.default_image_size} px.")
+                                  help=f"Smaller is faster. {spec.title} was trained at "
+                                       f"{source.config.image_size if source else spec.default_image_size} px.")
     return {"epochs": epochs, "image_size": image_size}
 
 
@@ -220,7 +237,7 @@ def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, data
 
 
 def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec, settings: dict,
-             target: ChosenTarget | None, can_start: bool) -> None:
+             target: ChosenTarget | None, source: SourceRun | None, can_start: bool) -> None:
     if not st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start):
         return
     extra = {"dataset": dataset.label, "dataset_id": dataset.dataset_id}
@@ -228,7 +245,8 @@ def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec,
         extra["target_name"] = target.label
     try:
         config = RunConfig(data=dataset.manifest.root, backbone=spec.name, strategy=strategy.name, extra=extra,
-                           target=target.source if target else None, **settings)
+                           target=target.source if target else None,
+                           init_from=str(source.run_dir) if source else None, **settings)
         run_id = get_runner().submit(config, dataset.manifest)
     except ConfigError as error:
         st.error(str(error))
@@ -244,14 +262,15 @@ if chosen is None:
     st.page_link("app_pages/data.py", label="Go to Data", icon=":material/folder_open:")
 else:
     dataset_ui(chosen)
-    backbone = backbone_ui()
+    start, start_ok = start_from_ui()
+    backbone = backbone_ui(start)
     comparison = st.expander("Compare the networks")  # filled once the settings below are known
     plan = strategy_ui()
     target_chosen = chosen_target()
     target_ok = target_ui(plan, target_chosen)
-    weights_ok = weights_ok_ui(backbone, plan)
-    choices = basics_ui(backbone, plan) | {"options": strategy_settings_ui(plan)} | advanced_ui(backbone, plan, chosen)
+    weights_ok = weights_ok_ui(backbone, plan, start)
+    choices = basics_ui(backbone, plan, start) | {"options": strategy_settings_ui(plan)} | advanced_ui(backbone, plan, chosen)
     estimate_ui(backbone, plan, choices, chosen)
     with comparison:
         compare_ui(plan, choices, chosen)
-    start_ui(chosen, backbone, plan, choices, target_chosen, weights_ok and target_ok)
+    start_ui(chosen, backbone, plan, choices, target_chosen, start, start_ok and weights_ok and target_ok)

@@ -76,12 +76,14 @@ def run_json(cmd, env=None) -> dict:
     return result
 
 
-def ensure_fmnist(train_per_class: int = 40, val_per_class: int = 100, seed: int = 0, path=None) -> Path:
-    """Fashion-MNIST classes 5-9 as train/ and val/ image folders (bench/make_fmnist.py), made once."""
+def ensure_fmnist(train_per_class: int = 40, val_per_class: int = 100, seed: int = 0, path=None,
+                  classes: str = FMNIST_CLASSES) -> Path:
+    """Fashion-MNIST classes (default 5-9) as train/ and val/ image folders (bench/make_fmnist.py), made once."""
+    which = "" if classes == FMNIST_CLASSES else "-c" + classes.replace(",", "")
     path = Path(path or Path(tempfile.gettempdir()) /
-                f"tlstudio-bench-fmnist-{train_per_class}-{val_per_class}-s{seed}")
+                f"tlstudio-bench-fmnist{which}-{train_per_class}-{val_per_class}-s{seed}")
     if not (path / "val").exists():
-        subprocess.run([sys.executable, BENCH / "make_fmnist.py", path, "--classes", FMNIST_CLASSES,
+        subprocess.run([sys.executable, BENCH / "make_fmnist.py", path, "--classes", classes,
                         "--train-per-class", str(train_per_class), "--val-per-class", str(val_per_class),
                         "--seed", str(seed)], check=True)
     return path
@@ -95,17 +97,19 @@ def reference_run(data, *, mode: str, epochs: int, image_size: int, backbone: st
     return run_json(cmd + (["--lr", lr] if lr else []))
 
 
-def engine_run(data, *, backbone: str, strategy: str, epochs: int, image_size: int, device: str = "auto",
+def engine_run(data, *, backbone: str, strategy: str, epochs: int | None, image_size: int, device: str = "auto",
                seed: int = 0, home=None, extra=()) -> dict:
     """`python -m tlcore train ... --quiet`, with the run's timings and per-phase figures added.
 
     Args:
+        epochs: None leaves the strategy's own default.
         home: the studio home (TLSTUDIO_HOME); None uses a fresh empty one, so nothing is cached.
     """
     with tempfile.TemporaryDirectory(prefix="tlstudio-bench-home-") as fresh:
         env = dict(os.environ, TLSTUDIO_HOME=str(home or fresh))
         result = run_json([sys.executable, "-m", "tlcore", "train", data, "--backbone", backbone,
-                           "--strategy", strategy, "--epochs", epochs, "--image-size", image_size,
+                           "--strategy", strategy, *(("--epochs", epochs) if epochs is not None else ()),
+                           "--image-size", image_size,
                            "--device", device, "--seed", seed, "--quiet", *extra], env)
         run_dir = Path(result["run_dir"])
         result["timings"] = json.loads((run_dir / "status.json").read_text()).get("timings", {})

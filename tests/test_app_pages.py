@@ -90,7 +90,7 @@ def test_train_page_without_dataset_points_to_data(home):
 def test_backbone_without_weights_is_marked_and_offers_scratch(home):
     at = open_app()
     next(b for b in at.button if b.label == "Try the sample dataset").click().run()
-    picker = at.selectbox[0]
+    picker = at.selectbox(key="backbone")
     assert "not available here" in picker.format_func("resnet18")
     assert "not available here" not in picker.format_func("mobilenet_v2")
     picker.select("resnet18").run()
@@ -98,7 +98,7 @@ def test_backbone_without_weights_is_marked_and_offers_scratch(home):
     assert next(b for b in at.button if b.label == "Start training").disabled
     at.radio[0].set_value("scratch").run()
     assert not at.warning and not next(b for b in at.button if b.label == "Start training").disabled
-    at.selectbox[0].select("vit_b_16").run()  # a backbone with one fixed image size
+    at.selectbox(key="backbone").select("vit_b_16").run()  # a backbone with one fixed image size
     assert not at.exception
     assert next(s for s in at.select_slider if s.label.startswith("Picture size")).value == 224
 

@@ -3,6 +3,7 @@
     python -m tlcore train DATA --backbone mobilenet_v2 --strategy feature_extraction --epochs 10
     python -m tlcore train DATA --strategy l2_sp --l2sp-alpha 0.1 --l2sp-beta 0.01
     python -m tlcore train DATA --strategy domain_adaptation --target PICTURES_WHERE_IT_WILL_BE_USED
+    python -m tlcore train DATA --strategy fine_tune --init-from RUN_ID   (start from one of your runs)
     python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
     python -m tlcore vendor fetch            (onnxruntime-web for the exported web page; needs npm)
@@ -76,12 +77,12 @@ def add_train_parser(sub) -> None:
     train = sub.add_parser("train", help="train on an image folder or zip and print one JSON line of results",
                            epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
-    train.add_argument("--backbone", default="mobilenet_v2")
+    train.add_argument("--backbone", default=None, help="default: mobilenet_v2, or the network of --init-from's run")
     train.add_argument("--strategy", default="feature_extraction", choices=[s.name for s in strategies])
     train.add_argument("--epochs", type=int, default=None,
                        help="rounds of training (after the warm-up where there is one); default: the strategy's own ("
                             + ", ".join(f"{s.name} {s.default_epochs}" for s in strategies) + ")")
-    train.add_argument("--image-size", type=int, default=128)
+    train.add_argument("--image-size", type=int, default=None, help="default: 128, or --init-from's run's")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--lr", type=float, default=None)
     train.add_argument("--val-fraction", type=float, default=0.2)
@@ -94,6 +95,9 @@ def add_train_parser(sub) -> None:
     train.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
                        help="end a phase after this many epochs without a better validation accuracy (0: never)")
     train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
+    train.add_argument("--init-from", default=None, metavar="RUN_ID_OR_DIR",
+                       help="start from a finished run's network (its body, weights and image size) with a new "
+                            "head for this data, instead of the ImageNet weights")
     train.add_argument("--runs-dir", default=None)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--target", default=None, metavar="PATH",
@@ -168,6 +172,7 @@ def command_train(args) -> int:
     from tlcore.runs.cli_progress import ProgressBar
     from tlcore.runs.worker import execute_run
 
+    from tlcore.runs.sources import check_source, resolve_source
     from tlcore.training.strategies import get_strategy
 
     data = Path(args.data).expanduser()
@@ -177,13 +182,16 @@ def command_train(args) -> int:
     if target is not None and not target.exists():
         raise UserError(f"No such file or folder for --target: {target}")
     epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
-    config = RunConfig(data=str(data.resolve()), backbone=args.backbone, strategy=args.strategy,
+    source = check_source(resolve_source(args.init_from, args.runs_dir)) if args.init_from else None
+    backbone = args.backbone or (source.config.backbone if source else RunConfig.backbone)
+    image_size = args.image_size or (source.config.image_size if source else RunConfig.image_size)
+    config = RunConfig(data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
                        epochs=epochs, target=str(target.resolve()) if target else None,
-                       options=strategy_options(args), image_size=args.image_size, batch_size=args.batch_size, lr=args.lr,
+                       options=strategy_options(args), image_size=image_size, batch_size=args.batch_size, lr=args.lr,
                        val_fraction=args.val_fraction, seed=args.seed, device=args.device, head=args.head,
                        augment=not args.no_augment, early_stop_patience=args.early_stop,
                        head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
-                       weights_file=args.weights_file)
+                       weights_file=args.weights_file, init_from=str(source.run_dir) if source else None)
     run_dir = runs.create_run(config, args.runs_dir)
     started = time.perf_counter()
     callbacks = []

@@ -38,6 +38,8 @@ class RunConfig:
     head_epochs: int = 5  # fine_tune: epochs of head-only warm-up on cached embeddings
     unfreeze_stages: int = 0  # fine_tune: 0 unfreezes the whole body, N the last N stages
     weights_file: str | None = None  # a user's own weights for the backbone
+    # A finished run whose body this run starts from (its folder), instead of the registry's weights.
+    init_from: str | None = None
     # Pictures from where the model will be used (a folder or zip, labelled or not): a strategy that
     # aligns domains trains on them without labels; any strategy reports its accuracy there when labelled.
     target: str | None = None

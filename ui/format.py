@@ -131,3 +131,24 @@ def run_title(summary: RunSummary) -> str:
         parts.append(strategy)
     parts.append(time.strftime("%d %b %H:%M", time.localtime(summary.created_at)))
     return " · ".join(parts)
+
+
+def step_words(step: dict) -> str:
+    """One starting point of a run's chain (tlcore.runs.sources), in words."""
+    kind = step.get("kind")
+    if kind == "imagenet":
+        return f"ImageNet's weights ({backbone_words(str(step.get('backbone')))})"
+    if kind == "random":
+        return f"random numbers ({backbone_words(str(step.get('backbone')))} from scratch)"
+    if kind == "weights_file":
+        return f"your weights file {step.get('file')}"
+    name = step.get("name") or f"{step.get('dataset')} · {strategy_words(str(step.get('strategy')))}"
+    classes = step.get("classes") or []
+    accuracy = step.get("best_val_acc")
+    right = f", right on {percent(accuracy)}" if isinstance(accuracy, (int, float)) else ""
+    return f"run «{name}» ({len(classes)} classes{right})"
+
+
+def chain_text(chain: list[dict], last: str = "this run") -> str:
+    """Where a run's network came from, oldest first: "ImageNet's weights → run «A» → this run"."""
+    return " → ".join([*(step_words(step) for step in chain), *([last] if last else [])])

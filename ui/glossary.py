@@ -22,6 +22,9 @@ GLOSSARY = {
     "domain alignment (DANN)": "Training with a second, unlabelled set of pictures from where the model will be "
                                "used: a small domain classifier tries to tell the two sets apart, and the network "
                                "learns to make that impossible (gradient reversal), so what it learned carries over.",
+    "starting point": "What the network knows before training on your pictures: ImageNet's weights, or one of "
+                      "your own finished runs (its network, with a new last layer for the new classes). Building on "
+                      "your own run is transfer learning from your own source model.",
     "from scratch": "The same network starting from random numbers instead of what it learned before: it "
                     "shows what starting from a trained network bought you.",
     "validation": "Pictures kept aside and never trained on; they measure how often the model is right on "

@@ -9,6 +9,7 @@ import streamlit as st
 
 from tlcore.report import plots
 from tlcore.runs.runner import queue_places
+from tlcore.runs.sources import started_from
 from tlcore.jsonio import read_json
 from tlcore.runs import FINAL_STATES, list_runs, load_config, read_status
 from ui import format as fmt
@@ -56,6 +57,7 @@ def header_ui(run_dir: Path, status: dict) -> None:
     facts = [fmt.backbone_words(config.backbone), fmt.strategy_words(config.strategy), rounds_text(config),
              f"{config.image_size} px", f"{config.batch_size} pictures per step", device, f"run `{run_dir.name}`"]
     st.caption(" · ".join(facts))
+    st.caption(f"Started from: {fmt.chain_text(started_from(run_dir, config))}", help=explain("starting point"))
     if summary.notes and summary.notes.note:
         st.markdown(f":material/edit_note: {summary.notes.note}")
 

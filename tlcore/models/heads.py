@@ -3,9 +3,12 @@
 Each head is registered once with its words for people and a builder; the config, the CLI and the
 Train page read this registry, and nothing else in the studio branches on head names.
 """
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
 HeadBuilder = Callable[[int, int], nn.Module]  # (feature_dim, num_classes) -> module
@@ -56,3 +59,38 @@ def linear(feature_dim: int, num_classes: int) -> nn.Module:
                summary="A hidden layer of 256 units first, for classes the features do not separate with one sum.")
 def mlp(feature_dim: int, num_classes: int) -> nn.Module:
     return nn.Sequential(nn.Linear(feature_dim, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, num_classes))
+
+
+class Prototypes(nn.Module):
+    """Nearest class mean: each class is the mean of its pictures' L2-normalised features (its
+    prototype), and a picture's score for a class is the cosine similarity to it, times a learned
+    temperature (Snell et al. 2017; with cosine similarity as in Chen et al. 2019 and Tian et al. 2020).
+
+    The prototypes are computed, not learned: the loop calls fit_to() with the training features at
+    the start of each phase, so "training" costs one pass over the features. Only the temperature,
+    which sets how sure the probabilities are and never changes which class wins, is learned.
+    """
+
+    def __init__(self, feature_dim: int, num_classes: int, scale: float = 10.0):
+        super().__init__()
+        self.register_buffer("prototypes", torch.zeros(num_classes, feature_dim))
+        self.log_scale = nn.Parameter(torch.tensor(math.log(scale)))
+
+    @torch.no_grad()
+    def fit_to(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Set each class's prototype to the mean of its normalised features (a class without any keeps zeros)."""
+        normalised = F.normalize(features.float(), dim=1)
+        sums = torch.zeros_like(self.prototypes).index_add_(0, labels.to(normalised.device), normalised)
+        counts = torch.bincount(labels, minlength=len(self.prototypes)).clamp(min=1).to(sums)
+        self.prototypes.copy_(sums / counts[:, None])
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        similarity = F.normalize(features.float(), dim=1) @ F.normalize(self.prototypes, dim=1).t()
+        return self.log_scale.exp() * similarity
+
+
+@register_head("prototypes", title="class averages (prototypes)",
+               summary="No weights to learn: each class is the average of its pictures' features, and a picture "
+                       "goes to the closest average. Instant, and strong with a handful of pictures per class.")
+def prototypes(feature_dim: int, num_classes: int) -> nn.Module:
+    return Prototypes(feature_dim, num_classes)

@@ -3,8 +3,9 @@
 ``from tlcore import runs`` gives the run store's API (create, read, update, list); the worker and
 the runner are imported from their own modules, as they bring torch and processes with them.
 """
+from tlcore.runs.creation import create_run
 from tlcore.runs.listing import RunSummary, list_runs
-from tlcore.runs.store import (CHECKED_MANIFEST, FINAL_STATES, STATES, EventLog, append_event, cancel_requested, create_run,
+from tlcore.runs.store import (CHECKED_MANIFEST, FINAL_STATES, STATES, EventLog, append_event, cancel_requested,
                                load_config, read_events, read_status, request_cancel, resolve_runs_dir,
                                update_status)
 

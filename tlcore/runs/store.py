@@ -7,6 +7,7 @@ Layout of a run folder:
     checked_manifest.json  the dataset as the person checked it on the Data page (when started there)
     manifest.json  the dataset as trained on (classes, samples, split, skipped files, warnings)
     target.json    the target pictures as checked, when the run has some
+    started_from.json  where its network came from, oldest first: ImageNet, a file or random, then runs
     labels.json    class names in label order
     model_best.pt  checkpoint: state_dict + config + labels (never a pickled model)
     cancel         present when someone asked the run to stop
@@ -26,7 +27,6 @@ from tlcore.config import RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.jsonio import NotAFile, load_json, write_json_atomic
 from tlcore.records import clean_status, is_valid_event
-from tlcore.training.strategies import check_config
 
 CHECKED_MANIFEST = "checked_manifest.json"  # the dataset as checked on the Data page, written with the run
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
@@ -39,20 +39,20 @@ def resolve_runs_dir(runs_dir: str | Path | None = None) -> Path:
     return path
 
 
-def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None) -> Path:
-    """Make a new run folder holding the config and a queued status.
+def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
+                    files: dict[str, object] | None = None) -> Path:
+    """Make a new run folder holding the config, a queued status and any other JSON files given.
+
+    tlcore.runs.creation.create_run checks the config first; call that one.
 
     Args:
         manifest: the dataset as the person checked it (the Data page); the worker trains on it
             rather than scanning the folder again. Without one the worker scans config.data.
+        files: file name -> JSON value, written with the rest (e.g. started_from.json).
 
     Returns:
         The run folder; its name is the run id.
-
-    Raises:
-        ConfigError: the registries refuse the config (an unknown strategy, a missing target...).
     """
-    check_config(config)
     runs_dir = resolve_runs_dir(runs_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_id = f"{stamp}-{config.backbone}-{config.strategy}-{secrets.token_hex(2)}"
@@ -62,6 +62,8 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: 
         config.save(run_dir / "config.json")
         if manifest is not None:
             manifest.save(run_dir / CHECKED_MANIFEST)
+        for name, value in (files or {}).items():
+            write_json_atomic(run_dir / name, value)
         write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time()})
         (run_dir / "events.jsonl").touch()
     except OSError as error:  # a full disk: no half-made run folder is left to read as a damaged run

@@ -33,6 +33,7 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
 from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
 from tlcore.runs.recorder import RunRecorder, StatusWriter
+from tlcore.runs.sources import check_start, load_source_body, source_identity
 from tlcore.training.strategies import check_config
 from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
 from tlcore.models.weights import WeightsUnavailable
@@ -86,7 +87,9 @@ class CancelFlag:
 
 
 def weights_identity(config) -> str:
-    """What makes two backbones' features the same: name, weights, and a user file's contents."""
+    """What makes two backbones' features the same: name, weights, and a user file's or a source run's contents."""
+    if config.init_from:
+        return f"{config.backbone}:run:{source_identity(config.init_from)}"
     if not config.weights_file:
         return f"{config.backbone}:pretrained"
     with open(config.weights_file, "rb") as file:  # streamed: memory stays flat whatever the file's size
@@ -237,6 +240,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     """The run's work, from its config to the saved model; returns the succeeded status fields."""
     config = runs.load_config(run_dir)
     strategy = check_config(config)
+    check_start(config)  # the run it starts from may have been deleted while this one waited
     check_image_size(config)
     configure_cpu_threads()
     device = resolve_device(config.device)
@@ -262,7 +266,10 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
 
     status.update(stage={"name": "loading backbone"})
     with timed(timings, "backbone_s"):
-        model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained)
+        # A run started from another takes that run's body; the registry's weights would be overwritten.
+        model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained and not config.init_from)
+        if config.init_from:
+            load_source_body(model.backbone, config.init_from)
         model = model.to(device, memory_format=torch.channels_last)
     start = {name: p.detach().float().cpu().clone() for name, p in model.backbone.named_parameters()}
     # Refused now rather than after the training it would have cost: the saved model's size.

@@ -205,6 +205,33 @@ def recompute_norm_statistics(module, data: PhaseData, *, device, should_stop=la
             norm.momentum = momentum
 
 
+@torch.no_grad()  # not inference mode: what fit_to keeps is used by later training steps
+def fit_computed_head(phase: Phase, data: PhaseData, *, should_stop=lambda: False) -> None:
+    """Give a head computed from the data (class prototypes) the phase's training features.
+
+    Inputs are prepared as for validation (no augmentation) and passed through the phase's body
+    in eval mode; the training batches' random order is restored afterwards.
+    """
+    module = phase.module
+    modes = [m.training for m in module.modules()]
+    module.eval()
+    generator = data.train.generator
+    order_state = generator.get_state() if generator is not None else None
+    features, labels = [], []
+    try:
+        for raw, y in data.train:
+            if should_stop():
+                raise StopRequested()
+            features.append(phase.body(data.prepare(raw, False)).float())
+            labels.append(y.to(features[-1].device))
+        phase.head.fit_to(torch.cat(features), torch.cat(labels))
+    finally:
+        if order_state is not None:
+            generator.set_state(order_state)
+        for m, mode in zip(module.modules(), modes):
+            m.train(mode)
+
+
 @torch.inference_mode()
 def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=lambda: False,
              batches: ArrayBatches | None = None, prefix: str = "val") -> dict:
@@ -273,6 +300,8 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                 continue
             data = data_for(phase)
             set_phase_modes(model, phase)
+            if hasattr(phase.head, "fit_to"):  # a head computed from the training features, then refined
+                fit_computed_head(phase, data, should_stop=should_stop)
             optimizer = torch.optim.AdamW(phase.param_groups)
             total_steps = max(1, phase.epochs * len(data.train))
             streams = {name: endless(data.streams[name]) for name in phase.streams}

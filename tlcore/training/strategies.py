@@ -120,6 +120,11 @@ def check_config(config: RunConfig) -> StrategySpec:
     for key, value in config.options.items():
         if (problem := known[key].problem(value)) is not None:
             raise ConfigError(problem)
+    if config.init_from and not spec.pretrained:
+        raise ConfigError(f"{spec.title} starts from random numbers, so it cannot start from a run; choose a "
+                          "strategy that builds on a trained network.")
+    if config.init_from and config.weights_file:
+        raise ConfigError("A run starts either from another run or from a weights file, not from both.")
     for needed in spec.needs:
         if not getattr(config, needed):
             raise ConfigError(f"{spec.title} needs {INPUT_WORDS[needed]}.")

@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""Issue 14: the classic transfer experiment, offline. A source network trained from scratch on
+Fashion-MNIST classes 0-4 (T-shirt, trouser, pullover, dress, coat), reused on classes 5-9
+(sandal, shirt, sneaker, bag, ankle boot) with few labelled pictures, against training from
+scratch and against ImageNet's weights.
+
+usage: .venv/bin/python bench/own_source.py [--source-per-class 1000] [--source-epochs 10]
+           [--sizes 5,10,20,40] [--seeds 0,1,2] [--image-size 64]
+
+Source: --source-per-class training and 100 validation pictures per class, MobileNetV2 from
+scratch (`--strategy scratch`), --source-epochs epochs; its wall time is reported (the issue asks
+for a source that trains on 2 CPU cores in under 10 minutes). Target: N training pictures per
+class from the training split, 100 validation pictures per class from the test split, drawn with
+the seed. Arms, each with the studio's defaults for its strategy (epochs, rates, early stopping):
+scratch; feature extraction and fine-tuning from the source run (--init-from); feature extraction
+and fine-tuning from ImageNet. Every run is `python -m tlcore train ... --quiet` in its own process,
+all at the same image size. Writes bench/out/own_source.md (table) and own_source.html (plot).
+"""
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header
+
+HOMES = Path(tempfile.gettempdir()) / "tlstudio-bench-own-source"
+ARMS = (("scratch", None), ("feature_extraction", "own"), ("fine_tune", "own"),
+        ("feature_extraction", "imagenet"), ("fine_tune", "imagenet"))
+
+
+def arm_name(strategy: str, start: str | None) -> str:
+    return strategy if start is None else f"{strategy} from {start}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source-per-class", type=int, default=1000)
+    parser.add_argument("--source-epochs", type=int, default=10)
+    parser.add_argument("--sizes", default="5,10,20,40")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print_header("Issue 14: your own source model (Fashion-MNIST 0-4 -> 5-9)", args.device, vars(args))
+
+    source_data = ensure_fmnist(args.source_per_class, 100, seed=0, classes="0,1,2,3,4")
+    source = engine_run(source_data, backbone="mobilenet_v2", strategy="scratch", epochs=args.source_epochs,
+                        image_size=args.image_size, device=args.device, home=HOMES / "source",
+                        extra=("--early-stop", 0))
+    emit(item="source", best_val_acc=source["best_val_acc"], process_s=source["process_s"], wall_s=source["wall_s"])
+
+    records = []
+    for size in sizes:
+        for seed in seeds:
+            data = ensure_fmnist(size, 100, seed=seed)
+            home = HOMES / f"target-{size}-s{seed}"  # shared by the arms: pictures decoded once
+            for strategy, start in ARMS:
+                extra = ("--init-from", source["run_dir"]) if start == "own" else ()
+                result = engine_run(data, backbone="mobilenet_v2", strategy=strategy, epochs=None,
+                                    image_size=args.image_size, device=args.device, seed=seed, home=home,
+                                    extra=extra)
+                record = dict(item="target", arm=arm_name(strategy, start), per_class=size, seed=seed,
+                              best_val_acc=result["best_val_acc"], best_phase=result.get("best_phase"),
+                              process_s=result["process_s"])
+                emit(**record)
+                records.append(record)
+
+    table = results_table(records, sizes)
+    print(f"source: {source['best_val_acc']:.3f} best validation accuracy on classes 0-4, "
+          f"{source['process_s']:.0f} s for the whole process")
+    print(table)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "own_source.md").write_text(
+        f"Source (scratch, {args.source_per_class} per class, {args.source_epochs} epochs, {args.image_size} px): "
+        f"best validation accuracy {source['best_val_acc']:.3f}, {source['process_s']:.0f} s.\n\n{table}\n")
+    write_plot(records, sizes, OUT / "own_source.html")
+    return 0
+
+
+def results_table(records: list[dict], sizes: list[int]) -> str:
+    rows = []
+    for strategy, start in ARMS:
+        name = arm_name(strategy, start)
+        row = [name]
+        for size in sizes:
+            values = [r["best_val_acc"] for r in records if r["arm"] == name and r["per_class"] == size]
+            row.append(f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})" if values else "—")
+        rows.append(row)
+    return markdown_table(["arm"] + [f"{size} per class" for size in sizes], rows)
+
+
+def write_plot(records: list[dict], sizes: list[int], path: Path) -> None:
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    for strategy, start in ARMS:
+        name = arm_name(strategy, start)
+        means, lows, highs = [], [], []
+        for size in sizes:
+            values = [r["best_val_acc"] for r in records if r["arm"] == name and r["per_class"] == size]
+            means.append(statistics.mean(values))
+            lows.append(statistics.mean(values) - min(values))
+            highs.append(max(values) - statistics.mean(values))
+        figure.add_scatter(x=sizes, y=means, name=name, mode="lines+markers",
+                           error_y=dict(type="data", array=highs, arrayminus=lows))
+    figure.update_layout(title="Fashion-MNIST 5-9: accuracy by pictures per class (mean, range over seeds)",
+                         xaxis=dict(title="training pictures per class", type="log", tickvals=sizes),
+                         yaxis=dict(title="best validation accuracy"))
+    figure.write_html(path, include_plotlyjs=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
