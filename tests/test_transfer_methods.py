@@ -182,6 +182,9 @@ def test_a_dann_run_records_target_and_domain_accuracy(source, target, home):
     assert body and all(0.0 <= e["domain_acc"] <= 1.0 for e in body)
     assert (run_dir / "target.json").is_file()
     load_checkpoint(run_dir / "model_best.pt")  # the domain classifier is not part of the model kept
+    # Validation is on the labelled pictures, blind to the target: the most aligned, last model is kept.
+    assert status["best_epoch"] == status["epochs_run"] == epochs[-1]["epoch"]
+    assert status["best_target_acc"] == status["final_target_acc"]
 
 
 def test_shuffling_the_target_labels_changes_nothing_in_training(source, target, home, tmp_path):

@@ -336,7 +336,7 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                 result.seconds_by_inputs[kind] = result.seconds_by_inputs.get(kind, 0.0) + stats["seconds"]
                 result.final_val_acc = stats["val_acc"]
                 result.final_checks = {name: stats[f"{name}_acc"] for name in data.checks}
-                improved = stats["val_acc"] > result.best_val_acc
+                improved = stats["val_acc"] > result.best_val_acc or phase.keeps_last
                 if improved:
                     result.best_val_acc, result.best_epoch, result.best_phase = stats["val_acc"], epoch, phase.name
                     result.best_checks = dict(result.final_checks)

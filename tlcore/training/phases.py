@@ -29,6 +29,9 @@ class Phase:
     # Extra streams of batches drawn alongside each labelled batch ("target": pictures from where the
     # model will be used), prepared like the phase's own inputs, labels never passed on.
     streams: tuple[str, ...] = ()
+    # Keep each epoch's model, not the best on validation: for alignment, validation is on the labelled
+    # pictures and says nothing about the target, while the last epoch is the most aligned (measured).
+    keeps_last: bool = False
 
     @property
     def module(self) -> nn.Module:
