@@ -5,11 +5,11 @@ from tlcore.config import ConfigError, RunConfig
 from tlcore.models.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.models.heads import get_head, list_heads
 from tlcore.report.estimate import Throughput, estimate_seconds
+from tlcore.runs.sources import SourceRun
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
-from tlcore.runs.sources import SourceRun
 from ui.start_from import start_from_ui
 from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
 
