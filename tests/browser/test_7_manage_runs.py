@@ -132,11 +132,21 @@ def compare(page, titles: list[str]) -> None:
         settle(page)
     box = chooser.get_by_role("combobox")
     for title in titles:
-        box.click()
-        box.fill(title)
-        page.get_by_role("option", name=title, exact=True).click()  # typing filters loosely: pick by name
-        page.keyboard.press("Escape")  # while the list is open, the rest of the page is hidden from readers
-        expect(chooser.get_by_role("button", name=f"Remove {title}", exact=True)).to_be_visible()
+        tag = chooser.get_by_role("button", name=f"Remove {title}", exact=True)
+        for attempt in range(3):  # a pick made while the page reruns can be lost: pick again
+            box.click()
+            box.fill(title)
+            page.get_by_role("option", name=title, exact=True).click()  # typing filters loosely: pick by name
+            page.keyboard.press("Escape")  # while the list is open, the rest of the page is hidden from readers
+            try:
+                expect(tag).to_be_visible(timeout=10_000)
+                break
+            except AssertionError:
+                settle(page)
+                if tag.count():  # it was picked, only late
+                    break
+                if attempt == 2:
+                    raise
         settle(page)
 
 
