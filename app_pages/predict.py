@@ -3,7 +3,7 @@ import time
 
 import streamlit as st
 
-from tlcore.data.scan import IMAGE_EXTENSIONS
+from tlcore.data.decoding import IMAGE_EXTENSIONS
 from tlcore.errors import describe_os_error
 from tlcore.serve.export import FORMATS, export_zip
 from tlcore.serve.predictor import sure_answer

@@ -10,7 +10,8 @@ import pytest
 from imagegen import (image_bytes, make_image, make_image_folder, save_image, write_empty_file,
                       write_text_as_image, write_truncated_jpeg, write_zip_entries, zip_folder)
 from tlcore.cpus import usable_cpu_count
-from tlcore.data.scan import DataError, Manifest, extract_zip, load_split_arrays, scan
+from tlcore.data.decoding import load_split_arrays
+from tlcore.data.scan import DataError, Manifest, extract_zip, scan
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Skipped
 

@@ -9,7 +9,7 @@ from tlcore.config import RunConfig
 from tlcore.data.batches import ArrayBatches, to_model_input
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
-from tlcore.data.scan import load_split_arrays
+from tlcore.data.decoding import load_split_arrays
 from tlcore.models.classifier import load_checkpoint
 from tlcore.models.heads import create_head
 from tlcore.runs.worker import execute_run

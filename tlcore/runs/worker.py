@@ -23,7 +23,8 @@ from tlcore import paths, runs
 from tlcore.models.backbones import get_spec
 from tlcore.config import ConfigError
 from tlcore.data.manifest import Manifest, TargetSet
-from tlcore.data.scan import DataError, for_run, load_sample_arrays, load_split_arrays, scan, scan_target
+from tlcore.data.decoding import load_sample_arrays, load_split_arrays
+from tlcore.data.scan import DataError, for_run, scan, scan_target
 from tlcore.diskspace import require_free_space
 from tlcore.errors import describe_os_error
 from tlcore.device import configure_cpu_threads, describe_device, resolve_device
