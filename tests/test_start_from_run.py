@@ -55,7 +55,7 @@ def body_state(path):
 def test_a_run_started_from_another_has_that_runs_body_at_step_zero(scratch_run, target_data):
     config = RunConfig(data=str(target_data), strategy="fine_tune", image_size=32, init_from=str(scratch_run))
     model = create_classifier(config, len(TARGET_CLASSES), pretrained=False)
-    load_source_body(model.backbone, scratch_run)
+    load_source_body(model.backbone, check_source(scratch_run))
     expected = body_state(scratch_run)
     loaded = model.backbone.body.state_dict()
     assert loaded.keys() == expected.keys()

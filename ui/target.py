@@ -109,7 +109,7 @@ def check_target(source: Path, label: str, dataset: ChosenDataset) -> None:
         return
     finally:
         bar.empty()
-    if target.keys() <= {sample.key for sample in dataset.manifest.samples}:
+    if target.copies_training_pictures(dataset.manifest):
         st.error(f"Every picture of '{label}' is also a training picture; choose pictures from where the model "
                  "will be used.")
         return

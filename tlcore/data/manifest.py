@@ -110,6 +110,10 @@ class TargetSet:
     def keys(self) -> set[str]:
         return {sample.key for sample in self.samples}
 
+    def copies_training_pictures(self, manifest: Manifest) -> bool:
+        """Whether every target picture is also one of the dataset's: the training pictures again."""
+        return self.keys() <= {sample.key for sample in manifest.samples}
+
     def fingerprint(self) -> str:
         """A hash of the pictures (not their labels: the features do not depend on them) and size."""
         payload = json.dumps({"image_size": self.image_size, "keys": sorted(self.keys())})

@@ -4,6 +4,7 @@ import time
 from pathlib import Path
 
 from tlcore.jsonio import write_json_atomic
+from tlcore.records import EVENT_OPTIONAL_FIELDS, NUMBER
 from tlcore import runs
 from tlcore.runs.work_meter import WorkMeter
 
@@ -113,9 +114,8 @@ class RunRecorder(WorkMeter):
                    confusion=stats["confusion"], per_class=stats["per_class"], improved=improved,
                    images_per_s=round(images_per_s, 1), epoch_s=round(stats["seconds"], 3), lr=lr,
                    eta_s=progress["eta_s"], **extra_figures(stats))
-        best = self.status.status.get("best_val_acc") or 0.0
-        self.status.update(progress=progress, best_val_acc=max(best, round(stats["val_acc"], 5)),
-                           final_val_acc=round(stats["val_acc"], 5), epochs_run=epoch)
+        kept = {"best_val_acc": round(stats["val_acc"], 5)} if improved else {}  # the accuracy of the model kept
+        self.status.update(progress=progress, final_val_acc=round(stats["val_acc"], 5), epochs_run=epoch, **kept)
 
     def on_fit_end(self, result, outcome, error):
         self._emit("fit_end", outcome=outcome, best_val_acc=round(result.best_val_acc, 5),
@@ -123,13 +123,9 @@ class RunRecorder(WorkMeter):
                    stopped_early=result.stopped_early)
 
 
-# Figures an epoch may carry besides the usual ones: a labelled target's accuracy and confusion
-# matrix, and what the phase's loss terms report (the domain classifier's accuracy, a penalty).
-EXTRA_FIGURES = ("target_loss", "target_acc", "domain_loss", "domain_acc", "domain_lambda", "penalty")
-EXTRA_TABLES = ("target_confusion", "target_per_class")
-
-
 def extra_figures(stats: dict) -> dict:
-    figures = {name: round(float(stats[name]), 5) for name in EXTRA_FIGURES if name in stats}
-    figures.update({name: stats[name] for name in EXTRA_TABLES if name in stats})
-    return figures
+    """What an epoch may carry besides the usual figures (tlcore.records lists them): a labelled
+    target's accuracy and confusion matrix, and what the phase's loss terms report."""
+    optional = EVENT_OPTIONAL_FIELDS["epoch"]
+    return {name: round(float(stats[name]), 5) if kind == NUMBER else stats[name]
+            for name, kind in optional.items() if name in stats}

@@ -8,13 +8,13 @@ is deleted; a model, once trained, never needs its source again.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from tlcore.config import ConfigError, RunConfig
+from tlcore.data.imagecache import content_key
 from tlcore.jsonio import read_json
 from tlcore.models.backbones import Backbone, get_spec
 from tlcore.models.weights import load_into_backbone
@@ -43,6 +43,10 @@ class SourceRun:
     def run_id(self) -> str:
         return self.run_dir.name
 
+    def identity(self) -> str:
+        """What makes features computed with its body the same: its model file's contents."""
+        return content_key(self.run_dir / MODEL_FILE)[:16]
+
 
 def resolve_source(reference: str, runs_dir: str | Path | None = None) -> Path:
     """The run folder a reference names: a folder path, or a run id in the runs folder."""
@@ -61,7 +65,8 @@ def check_source(run_dir: str | Path) -> SourceRun:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"The run to start from, {run_dir.name}, is no longer there (was it deleted?).")
-    state = read_status(run_dir)["state"]
+    status = read_status(run_dir)
+    state = status["state"]
     if state != "succeeded":
         raise ConfigError(f"Run {run_dir.name} {_NOT_FINISHED.get(state, state)}; only a finished run can be "
                           "started from.")
@@ -73,7 +78,7 @@ def check_source(run_dir: str | Path) -> SourceRun:
     if not (run_dir / MODEL_FILE).is_file():
         raise ConfigError(f"Run {run_dir.name} holds no trained model ({MODEL_FILE}), so it cannot be started from.")
     classes = read_json(run_dir / "labels.json", default=[])
-    accuracy = read_status(run_dir).get("best_val_acc")
+    accuracy = status.get("best_val_acc")
     return SourceRun(run_dir, config, [str(c) for c in classes] if isinstance(classes, list) else [],
                      accuracy if isinstance(accuracy, (int, float)) else None)
 
@@ -97,9 +102,8 @@ def _title(backbone: str) -> str:
         return backbone
 
 
-def load_source_body(backbone: Backbone, run_dir: str | Path) -> None:
-    """Fill a backbone with the body a finished run trained (its head is left behind)."""
-    source = check_source(run_dir)
+def load_source_body(backbone: Backbone, source: SourceRun) -> None:
+    """Fill a backbone with the body a checked source run trained (its head is left behind)."""
     try:
         payload = torch.load(source.run_dir / MODEL_FILE, map_location="cpu", weights_only=True)
         state = payload["state_dict"]
@@ -107,12 +111,6 @@ def load_source_body(backbone: Backbone, run_dir: str | Path) -> None:
         raise ConfigError(f"Run {source.run_id}'s model file cannot be read ({type(error).__name__}), so it "
                           "cannot be started from.") from None
     load_into_backbone(backbone, state, origin=f"run {source.run_id}")
-
-
-def source_identity(run_dir: str | Path) -> str:
-    """What makes a source run's features the same: its model file's contents."""
-    with open(Path(run_dir) / MODEL_FILE, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()[:16]
 
 
 def origin_step(config: RunConfig) -> dict:

@@ -4,7 +4,6 @@ The CLI calls execute_run() in its own process; the app's runner starts
 `python -m tlcore worker RUN_DIR`, which calls the same function.
 """
 import functools
-import hashlib
 import json
 import os
 import signal
@@ -30,12 +29,13 @@ from tlcore.errors import describe_os_error
 from tlcore.device import configure_cpu_threads, describe_device, resolve_device
 from tlcore.training.embeddings import EmbeddingCache, compute_embeddings, embedding_key
 from tlcore.models.folding import fold_batchnorm
-from tlcore.data.imagecache import ImageCache
+from tlcore.data.imagecache import ImageCache, content_key
 from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
 from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
 from tlcore.runs.recorder import RunRecorder, StatusWriter
-from tlcore.runs.sources import check_start, load_source_body, source_identity
+from tlcore.runs.sources import SourceRun, check_start, load_source_body
 from tlcore.training.strategies import check_config
+from tlcore.training.terms import squared_distance
 from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
 from tlcore.models.weights import WeightsUnavailable
 
@@ -87,15 +87,13 @@ class CancelFlag:
         return self._requested
 
 
-def weights_identity(config) -> str:
+def weights_identity(config, source: SourceRun | None = None) -> str:
     """What makes two backbones' features the same: name, weights, and a user file's or a source run's contents."""
-    if config.init_from:
-        return f"{config.backbone}:run:{source_identity(config.init_from)}"
+    if source is not None:
+        return f"{config.backbone}:run:{source.identity()}"
     if not config.weights_file:
         return f"{config.backbone}:pretrained"
-    with open(config.weights_file, "rb") as file:  # streamed: memory stays flat whatever the file's size
-        digest = hashlib.file_digest(file, "sha256").hexdigest()[:16]
-    return f"{config.backbone}:file:{digest}"
+    return f"{config.backbone}:file:{content_key(config.weights_file)[:16]}"  # streamed: memory stays flat
 
 
 def throttled(report, interval_s: float = 0.25):
@@ -130,8 +128,8 @@ def check_image_size(config) -> None:
         raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
 
 
-def make_phase_data(phase, *, model, datasets: dict, config, device, status, should_stop, generator, timings,
-                    meters=()):
+def make_phase_data(phase, *, model, datasets: dict, config, weights, device, status, should_stop, generator,
+                    timings, meters=()):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
 
     Args:
@@ -150,7 +148,7 @@ def make_phase_data(phase, *, model, datasets: dict, config, device, status, sho
             return fold_batchnorm(model.backbone, example)
 
         for name, (fingerprint, images, _) in datasets.items():
-            key = embedding_key(fingerprint, name, weights_identity(config), config.image_size)
+            key = embedding_key(fingerprint, name, weights(), config.image_size)
 
             def compute(images=images, name=name):
                 require_free_space(cache.root, len(images) * spec.feature_dim * 4, "the computed features")
@@ -219,7 +217,7 @@ def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache,
     with timed(timings, "scan_s"):
         target = scan_target(Path(config.target), classes=manifest.classes, cache=cache, image_size=config.image_size,
                              on_progress=progress_reporter(status, "checking the target pictures", should_stop))
-    if target.keys() <= {sample.key for sample in manifest.samples}:
+    if target.copies_training_pictures(manifest):
         raise DataError("Every target picture is also a training picture; choose pictures from where the model "
                         "will be used, not the training ones.")
     write_json_atomic(run_dir / "target.json", target.to_dict())
@@ -229,19 +227,16 @@ def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache,
     return target
 
 
-def body_distance(model, start: dict) -> float:
+def body_distance(model, start: list[torch.Tensor]) -> float:
     """||w - w0|| over the body's weights: how far training moved it from where it started."""
-    total = 0.0
-    for name, param in model.backbone.named_parameters():
-        total += float(((param.detach().float().cpu() - start[name]) ** 2).sum())
-    return total ** 0.5
+    return float(squared_distance(list(model.backbone.parameters()), start)) ** 0.5
 
 
 def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, callbacks) -> dict:
     """The run's work, from its config to the saved model; returns the succeeded status fields."""
     config = runs.load_config(run_dir)
     strategy = check_config(config)
-    check_start(config)  # the run it starts from may have been deleted while this one waited
+    source = check_start(config)  # the run it starts from may have been deleted while this one waited
     check_image_size(config)
     configure_cpu_threads()
     device = resolve_device(config.device)
@@ -269,10 +264,12 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     with timed(timings, "backbone_s"):
         # A run started from another takes that run's body; the registry's weights would be overwritten.
         model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained and not config.init_from)
-        if config.init_from:
-            load_source_body(model.backbone, config.init_from)
+        if source is not None:
+            load_source_body(model.backbone, source)
         model = model.to(device, memory_format=torch.channels_last)
-    start = {name: p.detach().float().cpu().clone() for name, p in model.backbone.named_parameters()}
+    # Kept on the CPU, and only where the body trains: ||w - w0|| is reported for those strategies.
+    start = [p.detach().float().cpu().clone() for p in model.backbone.parameters()] if strategy.trains_body else []
+    weights = functools.cache(lambda: weights_identity(config, source))  # hashed once, and only if features are
     # Refused now rather than after the training it would have cost: the saved model's size.
     require_free_space(run_dir, checkpoint_bytes(model), "the trained model's files")
     phases = strategy.plan(model, config)
@@ -286,7 +283,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     with timed(timings, "fit_s"):
         result = fit(model, phases,
                      lambda phase: make_phase_data(phase, model=model, datasets=datasets, config=config,
-                                                   device=device, status=status, should_stop=should_stop,
+                                                   weights=weights, device=device, status=status, should_stop=should_stop,
                                                    generator=generator, timings=timings, meters=meters),
                      device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
                      should_stop=should_stop, early_stop_patience=config.early_stop_patience)

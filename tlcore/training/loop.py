@@ -159,6 +159,19 @@ def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, devi
     return stats
 
 
+@contextlib.contextmanager
+def batch_order_kept(batches: ArrayBatches) -> Iterator[ArrayBatches]:
+    """The training batches, for a pass outside training: the run's sequence of batches is the same
+    afterwards as if the pass had not happened (the shuffling generator's state is restored)."""
+    generator = batches.generator
+    state = generator.get_state() if generator is not None else None
+    try:
+        yield batches
+    finally:
+        if state is not None:
+            generator.set_state(state)
+
+
 PRECISE_NORM_IMAGES = 2048
 """Training images averaged over when BatchNorm statistics are recomputed: enough for stable ones."""
 
@@ -186,21 +199,18 @@ def recompute_norm_statistics(module, data: PhaseData, *, device, should_stop=la
         norm.momentum = None  # a plain average over the batches below
         norm.train()
     autocast, _ = autocast_for(device)
-    generator = data.train.generator
-    order_state = generator.get_state() if generator is not None else None
     try:
-        seen = 0
-        for raw, _ in data.train:
-            if seen >= max_images:
-                break
-            if should_stop():
-                raise StopRequested()
-            with autocast:
-                module(data.prepare(raw, False))
-            seen += len(raw)
+        with batch_order_kept(data.train) as batches:
+            seen = 0
+            for raw, _ in batches:
+                if seen >= max_images:
+                    break
+                if should_stop():
+                    raise StopRequested()
+                with autocast:
+                    module(data.prepare(raw, False))
+                seen += len(raw)
     finally:
-        if order_state is not None:
-            generator.set_state(order_state)
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
 
@@ -210,24 +220,21 @@ def fit_computed_head(phase: Phase, data: PhaseData, *, should_stop=lambda: Fals
     """Give a head computed from the data (class prototypes) the phase's training features.
 
     Inputs are prepared as for validation (no augmentation) and passed through the phase's body
-    in eval mode; the training batches' random order is restored afterwards.
+    in eval mode; the run's sequence of batches does not change (batch_order_kept).
     """
     module = phase.module
     modes = [m.training for m in module.modules()]
     module.eval()
-    generator = data.train.generator
-    order_state = generator.get_state() if generator is not None else None
     features, labels = [], []
     try:
-        for raw, y in data.train:
-            if should_stop():
-                raise StopRequested()
-            features.append(phase.body(data.prepare(raw, False)).float())
-            labels.append(y.to(features[-1].device))
+        with batch_order_kept(data.train) as batches:
+            for raw, y in batches:
+                if should_stop():
+                    raise StopRequested()
+                features.append(phase.body(data.prepare(raw, False)).float())
+                labels.append(y.to(features[-1].device))
         phase.head.fit_to(torch.cat(features), torch.cat(labels))
     finally:
-        if order_state is not None:
-            generator.set_state(order_state)
         for m, mode in zip(module.modules(), modes):
             m.train(mode)
 

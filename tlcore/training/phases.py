@@ -37,7 +37,3 @@ class Phase:
     def module(self) -> nn.Module:
         """head(body(x)) as one module, for validation and BatchNorm statistics (shares their weights)."""
         return nn.Sequential(self.body, self.head)
-
-    @property
-    def trains_body(self) -> bool:
-        return self.inputs == "images"

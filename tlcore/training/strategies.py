@@ -73,11 +73,6 @@ class StrategySpec:
         setting = next(s for s in self.settings if s.key == key)
         return config.options.get(key, setting.default)
 
-    @property
-    def embeds(self) -> bool:
-        """Whether it computes the backbone's features once (feature extraction, a head warm-up)."""
-        return not self.trains_body or self.warm_up
-
 
 _STRATEGIES: dict[str, StrategySpec] = {}
 

@@ -55,14 +55,19 @@ class L2SPPenalty(nn.Module):
         return self._squared_distance().sqrt()
 
     def _squared_distance(self) -> torch.Tensor:
-        if not self.body_params:
-            return torch.zeros(())
-        return sum(((p.float() - p0.float()) ** 2).sum() for p, p0 in zip(self.body_params, self.starting_point))
+        return squared_distance(self.body_params, self.starting_point)
 
     def forward(self, step: Step | None = None) -> TermOutput:
         head = sum((p.float() ** 2).sum() for p in self.head_params) if self.head_params else torch.zeros(())
         loss = 0.5 * self.alpha * self._squared_distance() + 0.5 * self.beta * head
         return TermOutput(loss, {"penalty": (float(loss.detach()), 1)})
+
+
+def squared_distance(params: list[torch.Tensor], starting_point: list[torch.Tensor]) -> torch.Tensor:
+    """||w - w0||^2 over parameters and their starting values (which may be kept on another device)."""
+    if not params:
+        return torch.zeros(())
+    return sum(((p.float() - p0.to(p.device).float()) ** 2).sum() for p, p0 in zip(params, starting_point, strict=True))
 
 
 class GradientReversal(torch.autograd.Function):
