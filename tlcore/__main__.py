@@ -215,16 +215,15 @@ def command_train(args) -> int:
 
 def say_what_the_target_lacks(run_dir: Path) -> None:
     """On stderr: target folders that name no training class, and a target without any labels."""
-    from tlcore.jsonio import read_json
+    from tlcore.runs.store import read_target
 
-    target = read_json(run_dir / "target.json", default=None)
-    if not isinstance(target, dict):
+    target = read_target(run_dir)
+    if target is None:
         return
-    unknown = target.get("unknown_classes") or []
-    if unknown:
-        print(f"note: the target's folders {', '.join(map(str, unknown))} name no training class; their pictures "
-              "count as unlabelled (used for alignment, not for target accuracy).", file=sys.stderr)
-    if not any(isinstance(s, dict) and s.get("label", -1) >= 0 for s in target.get("samples", [])):
+    if target.unknown_classes:
+        print(f"note: the target's folders {', '.join(map(str, target.unknown_classes))} name no training class; "
+              "their pictures count as unlabelled (used for alignment, not for target accuracy).", file=sys.stderr)
+    if not target.labelled:
         print("note: no target picture is in a folder named like a training class, so no target accuracy "
               "can be measured.", file=sys.stderr)
 

@@ -21,6 +21,14 @@ ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"
 SAMPLE_LABEL = "Fashion sample (built in)"
 
 
+def progress_reporter(bar, text: str):
+    """A scan's progress callback drawing on a progress bar: about 50 updates, not one message per file."""
+    def report(done: int, total: int) -> None:
+        if done == total or done % max(1, total // 50) == 0:
+            bar.progress(done / total, text=f"{text}: {done} of {total}")
+    return report
+
+
 def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped] = (), *, kind: str = "folder",
                     studio_copy: bool = False) -> ChosenDataset | None:
     """Scan a dataset with a progress bar, keep it in the datasets library and make it the session's dataset.
@@ -39,11 +47,7 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
         The dataset, or None when it was refused (the reason is kept for the Data page to show).
     """
     bar = st.progress(0.0, text=f"Checking the images of '{label}'…")
-
-    def report(done: int, total: int) -> None:
-        if done == total or done % max(1, total // 50) == 0:  # ~50 updates, not one message per file
-            bar.progress(done / total, text=f"Checking the images of '{label}': {done} of {total}")
-
+    report = progress_reporter(bar, f"Checking the images of '{label}'")
     try:
         manifest = scan(source, cache=ImageCache(paths.cache_dir()), image_size=SCAN_IMAGE_SIZE,
                         val_fraction=VAL_FRACTION, on_progress=report)

@@ -12,6 +12,7 @@ from tlcore.runs.runner import queue_places
 from tlcore.runs.sources import started_from
 from tlcore.jsonio import read_json
 from tlcore.runs import FINAL_STATES, list_runs, load_config, read_status
+from tlcore.runs.store import read_target
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
@@ -105,11 +106,10 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
 
 def target_text(run_dir: Path, status: dict) -> str:
     """The accuracy where the model will be used, beside validation's, and the domain classifier's last word."""
-    target = read_json(run_dir / "target.json", default={})
+    target = read_target(run_dir)
     name = load_config(run_dir).extra.get("target_name") if (run_dir / "config.json").is_file() else None
     where = f"'{name}'" if name else "the pictures from where it will be used"
-    labelled = sum(1 for s in target.get("samples", []) if isinstance(s, dict) and s.get("label", -1) >= 0) \
-        if isinstance(target, dict) else 0
+    labelled = len(target.labelled) if target else 0
     gap = status["best_val_acc"] - status["best_target_acc"]
     text = (f"On {where} ({labelled} labelled pictures) the kept model is right on "
             f"{fmt.percent(status['best_target_acc'])}, against {fmt.percent(status['best_val_acc'])} on the pictures "

@@ -10,7 +10,7 @@ from tlcore.data.manifest import DataError
 from tlcore.data.samples import SHIFTS, install_domain_pair
 from tlcore.data.scan import scan_target
 from tlcore.errors import describe_os_error
-from ui.dataset import SCAN_IMAGE_SIZE, allowed_roots, resolve_server_path, scan_and_choose
+from ui.dataset import SCAN_IMAGE_SIZE, allowed_roots, progress_reporter, resolve_server_path, scan_and_choose
 from ui.state import ChosenDataset, ChosenTarget, choose_target, chosen_dataset, chosen_target
 
 DEMO_SHIFT = "textured"
@@ -67,12 +67,12 @@ def library_choice_ui(dataset: ChosenDataset) -> None:
     others = [r for r in datasets.list_datasets() if r.id != dataset.dataset_id and r.available()]
     if not others:
         return
+    by_id = {record.id: record for record in others}
     with st.form("target_from_library"):
-        chosen = st.selectbox("One of your datasets", [r.id for r in others],
-                              format_func=lambda i: next(r.name for r in others if r.id == i), key="target_dataset")
+        chosen = st.selectbox("One of your datasets", list(by_id), format_func=lambda i: by_id[i].name,
+                              key="target_dataset")
         if st.form_submit_button("Use these as the pictures where it will be used"):
-            record = next(r for r in others if r.id == chosen)
-            check_target(Path(record.source), record.name, dataset)
+            check_target(Path(by_id[chosen].source), by_id[chosen].name, dataset)
 
 
 def server_path_ui(dataset: ChosenDataset) -> None:
@@ -100,7 +100,7 @@ def check_target(source: Path, label: str, dataset: ChosenDataset) -> None:
     try:
         target = scan_target(source, classes=dataset.manifest.classes, cache=ImageCache(paths.cache_dir()),
                              image_size=SCAN_IMAGE_SIZE,
-                             on_progress=lambda done, total: bar.progress(done / total))
+                             on_progress=progress_reporter(bar, f"Checking the pictures of '{label}'"))
     except DataError as error:
         st.error(str(error))
         return

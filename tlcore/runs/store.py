@@ -24,10 +24,11 @@ from pathlib import Path
 
 from tlcore import paths
 from tlcore.config import RunConfig
-from tlcore.data.manifest import Manifest
-from tlcore.jsonio import NotAFile, load_json, write_json_atomic
+from tlcore.data.manifest import Manifest, TargetSet
+from tlcore.jsonio import NotAFile, load_json, read_json, write_json_atomic
 from tlcore.records import clean_status, is_valid_event
 
+TARGET_FILE = "target.json"
 CHECKED_MANIFEST = "checked_manifest.json"  # the dataset as checked on the Data page, written with the run
 STATES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 FINAL_STATES = ("succeeded", "failed", "cancelled", "interrupted")
@@ -76,6 +77,15 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
 
 def load_config(run_dir: Path) -> RunConfig:
     return RunConfig.load(Path(run_dir) / "config.json")
+
+
+def read_target(run_dir: Path) -> TargetSet | None:
+    """The run's target pictures as checked (target.json); None when it has none or the file is damaged."""
+    raw = read_json(Path(run_dir) / TARGET_FILE, default=None)
+    try:
+        return TargetSet.from_dict(raw) if isinstance(raw, dict) else None
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def read_status(run_dir: Path) -> dict:

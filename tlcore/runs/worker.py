@@ -34,6 +34,7 @@ from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_
 from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
 from tlcore.runs.recorder import RunRecorder, StatusWriter
 from tlcore.runs.sources import SourceRun, check_start, load_source_body
+from tlcore.runs.store import TARGET_FILE
 from tlcore.training.strategies import check_config
 from tlcore.training.terms import squared_distance
 from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
@@ -220,7 +221,7 @@ def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache,
     if target.copies_training_pictures(manifest):
         raise DataError("Every target picture is also a training picture; choose pictures from where the model "
                         "will be used, not the training ones.")
-    write_json_atomic(run_dir / "target.json", target.to_dict())
+    write_json_atomic(run_dir / TARGET_FILE, target.to_dict())
     runs.append_event(run_dir, {"type": "target", "time": time.time(), "pictures": len(target.samples),
                                 "labelled": len(target.labelled), "unknown_classes": target.unknown_classes,
                                 "skipped": len(target.skipped)})
