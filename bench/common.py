@@ -214,3 +214,11 @@ def reference_and_engine(records: list[dict]):
     for key in dict.fromkeys((r["backbone"], r["image_size"], r["epochs"]) for r in records):
         pick = [r for r in records if (r["backbone"], r["image_size"], r["epochs"]) == key]
         yield key, [r for r in pick if r["what"] == "reference"], [r for r in pick if r["what"] == "engine"]
+
+
+def spread(values) -> str:
+    """mean (min–max) of the numbers among values, over seeds; "—" when there are none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "—"
+    return f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"

@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header
+from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header, spread
 
 HOMES = Path(tempfile.gettempdir()) / "tlstudio-bench-own-source"
 ARMS = (("scratch", None), ("feature_extraction", "own"), ("fine_tune", "own"),
@@ -86,8 +86,7 @@ def results_table(records: list[dict], sizes: list[int]) -> str:
         name = arm_name(strategy, start)
         row = [name]
         for size in sizes:
-            values = [r["best_val_acc"] for r in records if r["arm"] == name and r["per_class"] == size]
-            row.append(f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})" if values else "—")
+            row.append(spread(r["best_val_acc"] for r in records if r["arm"] == name and r["per_class"] == size))
         rows.append(row)
     return markdown_table(["arm"] + [f"{size} per class" for size in sizes], rows)
 

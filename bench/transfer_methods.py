@@ -17,7 +17,8 @@ stopping off (equal epochs), the same seed. Reported per run: the accuracy of th
 than the studio's default (0.0003), the regime where an anchor has something to hold back.
 
 dann: tlcore.data.samples.install_domain_pair: 40 training and 100 validation pictures per class
-as above, and 100 pictures per class of the same classes from Fashion-MNIST's training split (none
+of the same five classes (the studio's own Fashion-MNIST draw, 28 px, not the l2sp folders above),
+and 100 pictures per class of the same classes from Fashion-MNIST's training split (none
 of them a source picture) with the shift applied, as the target. Every strategy trains on the
 same source pictures with the target given (--target): domain_adaptation trains on its pictures
 without labels; all report accuracy on it (best_target_acc: the kept model's, chosen on source
@@ -29,12 +30,12 @@ and seed, so the decoded pictures and features are shared by the strategies comp
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header
+from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header, spread
+from tlcore.runs import read_events
 
 HOMES = Path(tempfile.gettempdir()) / "tlstudio-bench-transfer-methods"
 
@@ -96,17 +97,8 @@ def pick(result: dict) -> dict:
 
 
 def last_domain_acc(run_dir: str) -> float | None:
-    events = [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
-    values = [e["domain_acc"] for e in events if e.get("type") == "epoch" and "domain_acc" in e]
+    values = [e["domain_acc"] for e in read_events(Path(run_dir))[0] if e["type"] == "epoch" and "domain_acc" in e]
     return values[-1] if values else None
-
-
-def spread(values) -> str:
-    """mean (min-max) over seeds."""
-    values = [v for v in values if v is not None]
-    if not values:
-        return "—"
-    return f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
 
 def l2sp_table(records: list[dict]) -> str:
