@@ -10,6 +10,7 @@ from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, 
 from ui import format as fmt
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
+from ui.meta_sources import meta_sources_ui
 from ui.start_from import start_from_ui
 from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
 
@@ -102,6 +103,11 @@ def strategy_settings_ui(strategy: StrategySpec) -> dict:
     """The chosen strategy's own settings, as its registry entry describes them."""
     options = {}
     for setting in strategy.settings:
+        if setting.integer:
+            options[setting.key] = st.number_input(
+                label(setting.title, setting.term), min_value=int(setting.low), max_value=int(setting.high),
+                value=int(setting.default), step=1, help=setting.help, key=f"{strategy.name}_{setting.key}")
+            continue
         options[setting.key] = st.number_input(
             label(setting.title, setting.term), min_value=float(setting.low), max_value=float(setting.high),
             value=float(setting.default), step=setting.default / 10 or 0.01, format="%g", help=setting.help,
@@ -214,7 +220,7 @@ def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, d
     target = chosen_target()
     return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=dataset.size("train"),
                             val_images=dataset.size("val"), head_epochs=settings["head_epochs"],
-                            target_images=target.pictures if target else 0)
+                            target_images=target.pictures if target else 0, options=settings["options"])
 
 
 def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
@@ -269,8 +275,12 @@ else:
     target_chosen = chosen_target()
     target_ok = target_ui(plan, target_chosen)
     weights_ok = weights_ok_ui(backbone, plan, start)
-    choices = basics_ui(backbone, plan, start) | {"options": strategy_settings_ui(plan)} | advanced_ui(backbone, plan, chosen)
+    options = strategy_settings_ui(plan)
+    meta_sources, practice_ok = meta_sources_ui(plan, options)
+    choices = basics_ui(backbone, plan, start) | {"options": options, "meta_sources": meta_sources} | \
+        advanced_ui(backbone, plan, chosen)
     estimate_ui(backbone, plan, choices, chosen)
     with comparison:
         compare_ui(plan, choices, chosen)
-    start_ui(chosen, backbone, plan, choices, target_chosen, start, start_ok and weights_ok and target_ok)
+    start_ui(chosen, backbone, plan, choices, target_chosen, start,
+             start_ok and weights_ok and target_ok and practice_ok)

@@ -17,6 +17,7 @@ and fine-tuning from ImageNet. Every run is `python -m tlcore train ... --quiet`
 all at the same image size. Writes bench/out/own_source.md (table) and own_source.html (plot).
 """
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -27,6 +28,31 @@ from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_h
 HOMES = Path(tempfile.gettempdir()) / "tlstudio-bench-own-source"
 ARMS = (("scratch", None), ("feature_extraction", "own"), ("fine_tune", "own"),
         ("feature_extraction", "imagenet"), ("fine_tune", "imagenet"))
+
+
+def source_run(*, per_class: int = 1000, epochs: int = 10, image_size: int = 64, device: str = "auto",
+               reuse: bool = True) -> dict:
+    """The source network: MobileNetV2 trained from scratch on Fashion-MNIST 0-4 (early stopping off).
+
+    Args:
+        reuse: take the last finished source run of these settings when there is one (few_shot.py
+            uses own_source.py's), instead of training it again.
+
+    Returns:
+        The CLI's JSON for the run (run_dir, best_val_acc, process_s when trained now), plus "data".
+    """
+    data = ensure_fmnist(per_class, 100, seed=0, classes="0,1,2,3,4")
+    home = HOMES / "source"
+    if reuse:
+        for run_dir in sorted((home / "runs").glob("*-scratch-*"), reverse=True):
+            status = json.loads((run_dir / "status.json").read_text())
+            config = json.loads((run_dir / "config.json").read_text())
+            if status.get("state") == "succeeded" and config["data"] == str(data.resolve()) and \
+                    config["epochs"] == epochs and config["image_size"] == image_size:
+                return dict(run_dir=str(run_dir), best_val_acc=status["best_val_acc"], data=str(data), reused=True)
+    result = engine_run(data, backbone="mobilenet_v2", strategy="scratch", epochs=epochs, image_size=image_size,
+                        device=device, home=home, extra=("--early-stop", 0))
+    return result | {"data": str(data)}
 
 
 def arm_name(strategy: str, start: str | None) -> str:
@@ -46,10 +72,8 @@ def main() -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     print_header("Issue 14: your own source model (Fashion-MNIST 0-4 -> 5-9)", args.device, vars(args))
 
-    source_data = ensure_fmnist(args.source_per_class, 100, seed=0, classes="0,1,2,3,4")
-    source = engine_run(source_data, backbone="mobilenet_v2", strategy="scratch", epochs=args.source_epochs,
-                        image_size=args.image_size, device=args.device, home=HOMES / "source",
-                        extra=("--early-stop", 0))
+    source = source_run(per_class=args.source_per_class, epochs=args.source_epochs, image_size=args.image_size,
+                        device=args.device, reuse=False)
     emit(item="source", best_val_acc=source["best_val_acc"], process_s=source["process_s"], wall_s=source["wall_s"])
 
     records = []

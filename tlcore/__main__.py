@@ -4,6 +4,7 @@
     python -m tlcore train DATA --strategy l2_sp --l2sp-alpha 0.1 --l2sp-beta 0.01
     python -m tlcore train DATA --strategy domain_adaptation --target PICTURES_WHERE_IT_WILL_BE_USED
     python -m tlcore train DATA --strategy fine_tune --init-from RUN_ID   (start from one of your runs)
+    python -m tlcore train DATA --strategy meta_learning --meta-source OTHER_DATA[,MORE]   (practise first)
     python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
     python -m tlcore vendor fetch            (onnxruntime-web for the exported web page; needs npm)
@@ -104,9 +105,12 @@ def add_train_parser(sub) -> None:
                        help="pictures from where the model will be used (folder or zip, labelled or not): "
                             "domain_adaptation trains on them without labels; with labels, every strategy "
                             "reports its accuracy there (best_target_acc, final_target_acc)")
+    train.add_argument("--meta-source", default=None, metavar="PATH[,PATH...]",
+                       help="meta_learning: labelled datasets (folders or zips, comma-separated) to draw its small "
+                            "practice tasks from; their classes need not be this data's")
     for strategy in strategies:
         for setting in strategy.settings:
-            train.add_argument(setting.flag, type=float, default=None, dest=setting_dest(strategy.name, setting.key),
+            train.add_argument(setting.flag, type=int if setting.integer else float, default=None, dest=setting_dest(strategy.name, setting.key),
                                help=argparse.SUPPRESS)  # listed in the epilog, with its strategy
 
 
@@ -181,6 +185,10 @@ def command_train(args) -> int:
     target = Path(args.target).expanduser() if args.target else None
     if target is not None and not target.exists():
         raise UserError(f"No such file or folder for --target: {target}")
+    meta_sources = [Path(p).expanduser() for p in (args.meta_source or "").split(",") if p.strip()]
+    for path in meta_sources:
+        if not path.exists():
+            raise UserError(f"No such file or folder for --meta-source: {path}")
     epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
     source = check_source(resolve_source(args.init_from, args.runs_dir)) if args.init_from else None
     backbone = args.backbone or (source.config.backbone if source else RunConfig.backbone)
@@ -191,7 +199,8 @@ def command_train(args) -> int:
                        val_fraction=args.val_fraction, seed=args.seed, device=args.device, head=args.head,
                        augment=not args.no_augment, early_stop_patience=args.early_stop,
                        head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
-                       weights_file=args.weights_file, init_from=str(source.run_dir) if source else None)
+                       weights_file=args.weights_file, init_from=str(source.run_dir) if source else None,
+                       meta_sources=[str(p.resolve()) for p in meta_sources])
     run_dir = runs.create_run(config, args.runs_dir)
     started = time.perf_counter()
     callbacks = []
@@ -202,7 +211,8 @@ def command_train(args) -> int:
               "best_val_acc": status.get("best_val_acc"), "final_val_acc": status.get("final_val_acc"),
               "epochs": status.get("epochs_run"), "wall_s": round(time.perf_counter() - started, 2),
               "train_images_per_s": status.get("train_images_per_s"), "best_phase": status.get("best_phase")}
-    for figure in ("body_distance", "final_body_distance", "best_target_acc", "final_target_acc"):
+    for figure in ("body_distance", "final_body_distance", "best_target_acc", "final_target_acc",
+                   "meta_episodes", "meta_first_acc", "meta_last_acc"):
         if figure in status:
             result[figure] = status[figure]
     say_what_the_target_lacks(run_dir)

@@ -43,6 +43,8 @@ class RunConfig:
     # Pictures from where the model will be used (a folder or zip, labelled or not): a strategy that
     # aligns domains trains on them without labels; any strategy reports its accuracy there when labelled.
     target: str | None = None
+    # Labelled datasets (folders or zips) whose classes meta-learning draws its small practice tasks from.
+    meta_sources: list[str] = field(default_factory=list)
     options: dict = field(default_factory=dict)  # the strategy's own settings (see its registry entry)
     name: str = ""  # a label the person chose
     extra: dict = field(default_factory=dict)
@@ -65,6 +67,8 @@ class RunConfig:
             (self.early_stop_patience >= 0, "Early-stopping patience cannot be negative."),
             (0 <= self.head_epochs <= 200, "Head warm-up epochs must be between 0 and 200."),
             (self.unfreeze_stages >= 0, "The number of stages to unfreeze cannot be negative."),
+            (all(isinstance(p, str) and p for p in self.meta_sources),
+             "Each meta-learning source must be the path of a dataset."),
         ]
         for ok, message in checks:
             if not ok:

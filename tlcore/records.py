@@ -26,6 +26,7 @@ STATUS_FIELDS = {
     "stopped_early": bool, "train_images_per_s": NUMBER, "progress": dict, "stage": (dict, type(None)),
     "device": dict, "timings": dict, "best_phase": str, "body_distance": NUMBER, "final_body_distance": NUMBER,
     "best_target_acc": NUMBER, "final_target_acc": NUMBER,
+    "meta_episodes": int, "meta_first_acc": NUMBER, "meta_last_acc": NUMBER,
 }
 
 # events.jsonl: type -> the fields that type must carry, with their kinds.
@@ -35,6 +36,7 @@ EVENT_FIELDS = {
     "epoch": {"epoch": int, "phase": str, "train_loss": NUMBER, "train_acc": NUMBER,
               "val_loss": NUMBER, "val_acc": NUMBER, "confusion": list, "per_class": dict},
     "fit_end": {"best_epoch": int},
+    "meta": {"episode": int, "episodes": int, "query_acc": NUMBER, "recent_query_acc": NUMBER, "loss": NUMBER},
     "end": {"state": str},
 }
 # Fields an event may carry; when it does, they must be of these kinds.

@@ -22,6 +22,9 @@ GLOSSARY = {
     "domain alignment (DANN)": "Training with a second, unlabelled set of pictures from where the model will be "
                                "used: a small domain classifier tries to tell the two sets apart, and the network "
                                "learns to make that impossible (gradient reversal), so what it learned carries over.",
+    "meta-learning": "Learning to learn: before your classes, the network practises on many small tasks from "
+                     "other labelled pictures (pick N classes, learn them from K pictures each, check on others), "
+                     "so that it starts where a few steps on a new task go far.",
     "starting point": "What the network knows before training on your pictures: ImageNet's weights, or one of "
                       "your own finished runs (its network, with a new last layer for the new classes). Building on "
                       "your own run is transfer learning from your own source model.",

@@ -14,6 +14,8 @@ PHASE_WORDS = {"head": "Warm-up: teaching the new last layer", "body": "Fine-tun
 SINGLE_PHASE_WORDS = {"head": "Teaching the new last layer"}
 STAGE_WORDS = {"scanning": "Checking the pictures",
                "checking the target pictures": "Checking the pictures from where the model will be used",
+               "checking the meta-learning pictures": "Checking the pictures to practise on (meta-learning sources)",
+               "meta-training": "Practising on small tasks (meta-learning)",
                "embedding": "Computing features once (the network looks at "
                "every picture)", "loading backbone": "Loading the network that already knows how to see",
                "training": "Training"}
@@ -25,10 +27,17 @@ def progress_text(status: dict) -> tuple[float, str]:
     progress = status.get("progress") or {}
     name = stage.get("name")
     fraction = _number(progress.get("fraction"), 0.0)
-    if name in ("scanning", "checking the target pictures"):
+    if name in ("scanning", "checking the target pictures", "checking the meta-learning pictures"):
         done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
         counted = f": {done:.0f} of {total:.0f}" if total else "…"
         return (done / total if total else 0.0), f"Before training: {STAGE_WORDS[name].lower()}{counted}"
+    if name == "meta-training":
+        done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
+        recent = stage.get("query_acc")
+        right = f" · right on {fmt.percent(recent)} of each task's other pictures after adapting" \
+            if isinstance(recent, (int, float)) else ""
+        return (done / total if total else 0.0), f"Before training: {STAGE_WORDS[name].lower()}, task {done:.0f} " \
+                                                  f"of {total:.0f}{right}"
     if name == "embedding":
         done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
         split = {"train": "to learn from", "target": "from where it will be used"}.get(stage.get("split"), "to check on")

@@ -88,6 +88,8 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
             st.info("The kept model comes from the warm-up of the new last layer, before the network itself "
                     "adjusted: adjusting it did not score better on the pictures kept aside. It is a feature "
                     "extraction model.")
+        if "meta_last_acc" in status:
+            st.info(practice_text(status))
         if "best_target_acc" in status:
             st.info(target_text(run_dir, status))
         if status.get("stopped_early"):
@@ -122,6 +124,14 @@ def target_text(run_dir: Path, status: dict) -> str:
     return text
 
 
+def practice_text(status: dict) -> str:
+    """What meta-learning's practice did: accuracy on small tasks after adapting, at its start and end."""
+    return (f"Before your pictures, it practised on {status.get('meta_episodes')} small tasks (meta-learning). "
+            f"After adapting to a task it was right on {fmt.percent(status['meta_first_acc'])} of that task's other "
+            f"pictures at the start of the practice and on {fmt.percent(status['meta_last_acc'])} at the end: "
+            "the higher the second figure, the better the starting point it learned.")
+
+
 def early_stop_text(run_dir: Path, status: dict) -> str:
     try:
         patience = load_config(run_dir).early_stop_patience
@@ -133,6 +143,10 @@ def early_stop_text(run_dir: Path, status: dict) -> str:
 
 
 def curves_ui(run_dir: Path, events: list[dict]) -> None:
+    if any(e.get("type") == "meta" for e in events):
+        ways = next(e.get("ways") for e in events if e.get("type") == "meta")
+        st.plotly_chart(plots.meta_figure(events, ways if isinstance(ways, int) else None),
+                        key=f"meta_{run_dir.name}")
     loss, accuracy = st.columns(2)
     loss.plotly_chart(plots.loss_figure(events), key=f"loss_{run_dir.name}")
     accuracy.plotly_chart(plots.accuracy_figure(events), key=f"accuracy_{run_dir.name}")

@@ -24,6 +24,7 @@ from tlcore.jsonio import read_json, write_json_atomic
 from tlcore.training.strategies import get_strategy
 from tlcore.models.heads import create_head
 from tlcore.training.loop import PRECISE_NORM_IMAGES, autocast_for, training_step
+from tlcore.training.meta_learning import QUERIES_PER_CLASS
 from tlcore.training.phases import Phase
 
 WORKER_START_S = 6.0  # a worker process imports torch and loads weights before its first batch
@@ -149,7 +150,8 @@ def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, t
 
 
 def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, train_images: int,
-                     val_images: int, head_epochs: int = 0, target_images: int = 0) -> float:
+                     val_images: int, head_epochs: int = 0, target_images: int = 0,
+                     options: dict | None = None) -> float:
     """Seconds a run would take, from a measured throughput and the images its strategy processes.
 
     What a strategy processes comes from its registry entry: a feature pass, head epochs on
@@ -162,6 +164,7 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         train_images, val_images: the dataset's split sizes.
         head_epochs: warm-up epochs on cached features, for a strategy that has them.
         target_images: pictures from where the model will be used, checked every epoch.
+        options: the strategy's own settings (meta-learning's episodes are work before the phases).
 
     Returns:
         The estimate, worker start-up included; an upper bound where features are cached already.
@@ -183,7 +186,20 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         epoch_s += min(train_images, PRECISE_NORM_IMAGES) / validation_rate
     if plan.warm_up:
         work += head_epochs * head_s
+    if "meta_sources" in plan.needs:
+        work += practice_seconds(throughput, plan, options or {})
     return round(WORKER_START_S + throughput.build_s + work + epochs * epoch_s, 1)
+
+
+def practice_seconds(throughput: Throughput, plan, options: dict) -> float:
+    """Meta-learning's episodes: inner steps on each task's support set, one pass over its query set.
+
+    Timed at the whole body's training rate, though only the last stage trains: an upper bound.
+    """
+    episodes, ways, shots, steps = (plan.value(options, key) for key in ("episodes", "ways", "shots", "inner_steps"))
+    per_episode = steps * ways * shots / throughput.train_images_per_s + \
+        ways * QUERIES_PER_CLASS / (throughput.val_images_per_s or throughput.eval_images_per_s)
+    return episodes * per_episode
 
 
 def _kept_measurements(path: Path) -> dict:

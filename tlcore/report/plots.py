@@ -86,6 +86,30 @@ def accuracy_figure(events: list[dict]) -> go.Figure:
     return figure
 
 
+def meta_figure(events: list[dict], ways: int | None = None) -> go.Figure:
+    """Meta-learning's practice: accuracy on each small task after adapting to it, against the tasks done.
+
+    Args:
+        events: a run's events in order; "meta" events are used.
+        ways: classes per task, for the line that guessing would reach (1/N).
+    """
+    practice = [e for e in events if e.get("type") == "meta"]
+    figure = _base_figure("Practice on small tasks: right after adapting", "small tasks done (episodes)",
+                          "accuracy on the task's other pictures")
+    figure.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    if not practice:
+        return _waiting(figure, "Accuracy appears after the first small task.")
+    x = [e["episode"] for e in practice]
+    figure.add_trace(go.Scatter(x=x, y=[e["query_acc"] for e in practice], mode="markers", name="one task",
+                                marker=dict(color=BATCH_COLOUR, size=5)))
+    figure.add_trace(go.Scatter(x=x, y=[e["recent_query_acc"] for e in practice], mode="lines",
+                                name="average of the last tenth", line=dict(color=TRAIN_COLOUR)))
+    if ways:
+        figure.add_hline(y=1 / ways, line=dict(color=DOMAIN_COLOUR, dash="dot"),
+                         annotation_text=f"guessing (1 in {ways})", annotation_position="bottom right")
+    return figure
+
+
 def confusion_figure(confusion: list[list[int]], labels: list[str], normalized: bool = False) -> go.Figure:
     """A confusion matrix as a heatmap: rows are true classes, columns predicted ones.
 

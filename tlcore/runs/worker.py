@@ -32,10 +32,11 @@ from tlcore.models.folding import fold_batchnorm
 from tlcore.data.imagecache import ImageCache, content_key
 from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
 from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
+from tlcore.runs.meta_stage import body_identity, load_pools, meta_training
 from tlcore.runs.recorder import RunRecorder, StatusWriter
 from tlcore.runs.sources import SourceRun, check_start, load_source_body
 from tlcore.runs.store import TARGET_FILE
-from tlcore.training.strategies import check_config
+from tlcore.training.strategies import check_config, meta_settings
 from tlcore.training.terms import squared_distance
 from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
 from tlcore.models.weights import WeightsUnavailable
@@ -228,6 +229,7 @@ def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache,
     return target
 
 
+@torch.no_grad()
 def body_distance(model, start: list[torch.Tensor]) -> float:
     """||w - w0|| over the body's weights: how far training moved it from where it started."""
     return float(squared_distance(list(model.backbone.parameters()), start)) ** 0.5
@@ -260,6 +262,11 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
                     for split in ("train", "val")}
         if target is not None:
             datasets["target"] = (target.fingerprint(), *load_sample_arrays(target.samples, cache, config.image_size))
+    practice = meta_settings(config) if "meta_sources" in strategy.needs else None
+    if practice is not None:  # checked and loaded before the network, so a refusal costs nothing
+        with timed(timings, "scan_s"):
+            pools = load_pools(config, cache, practice,
+                               progress_reporter(status, "checking the meta-learning pictures", should_stop))
 
     status.update(stage={"name": "loading backbone"})
     with timed(timings, "backbone_s"):
@@ -270,7 +277,14 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         model = model.to(device, memory_format=torch.channels_last)
     # Kept on the CPU, and only where the body trains: ||w - w0|| is reported for those strategies.
     start = [p.detach().float().cpu().clone() for p in model.backbone.parameters()] if strategy.trains_body else []
-    weights = functools.cache(lambda: weights_identity(config, source))  # hashed once, and only if features are
+    summary = {}
+    if practice is not None:
+        with timed(timings, "meta_s"):
+            summary = meta_training(run_dir, model, config, practice, pools, device, status, should_stop)
+        practised = body_identity(model)  # its features are this body's own: never shared with another start
+        weights = functools.cache(lambda: f"{weights_identity(config, source)}:meta:{practised}")
+    else:
+        weights = functools.cache(lambda: weights_identity(config, source))  # hashed once, and only if features are
     # Refused now rather than after the training it would have cost: the saved model's size.
     require_free_space(run_dir, checkpoint_bytes(model), "the trained model's files")
     phases = strategy.plan(model, config)
@@ -298,6 +312,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
                  train_images_per_s=round(result.train_images_per_s, 1))
     if strategy.trains_body:  # of the kept model, and of the last epoch's
         final.update(body_distance=round(body_distance(model, start), 4), final_body_distance=round(final_distance, 4))
+    final.update(summary)
     if "target" in result.best_checks:
         final.update(best_target_acc=round(result.best_checks["target"], 5),
                      final_target_acc=round(result.final_checks["target"], 5))

@@ -17,6 +17,7 @@ from torch import nn
 from tlcore.config import ConfigError, RunConfig
 from tlcore.models.classifier import Classifier
 from tlcore.models.heads import get_head
+from tlcore.training.meta_learning import MetaSettings
 from tlcore.training.phases import Phase
 from tlcore.training.terms import DomainAdversary, L2SPPenalty
 
@@ -26,7 +27,9 @@ BODY_LR_FACTOR = 0.1  # pretrained layers move ten times slower than the new hea
 WEIGHT_DECAY = 1e-4
 
 # Extra inputs a strategy may need, in words for the refusal when one is missing.
-INPUT_WORDS = {"target": "a folder of pictures from where the model will be used (the target, --target)"}
+INPUT_WORDS = {"target": "a folder of pictures from where the model will be used (the target, --target)",
+               "meta_sources": "one or more labelled datasets to draw its small practice tasks from "
+                               "(meta-learning sources, --meta-source)"}
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,14 @@ class Setting:
     high: float
     help: str
     flag: str  # the CLI's option, e.g. "--l2sp-alpha"
+    integer: bool = False  # a count (episodes, classes): whole numbers only
 
     def problem(self, value) -> str | None:
         """Why a value cannot be used, in one sentence; None when it can."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return f"{self.title} ({self.term}) must be a number."
+        if self.integer and value != int(value):
+            return f"{self.title} ({self.term}) must be a whole number, not {value:g}."
         if not self.low <= value <= self.high:
             return f"{self.title} ({self.term}) must be between {self.low:g} and {self.high:g}, not {value:g}."
         return None
@@ -70,8 +76,13 @@ class StrategySpec:
 
     def option(self, config: RunConfig, key: str) -> float:
         """The value of one of this strategy's settings in a config: the person's, else the default."""
+        return self.value(config.options, key)
+
+    def value(self, options: dict, key: str) -> float:
+        """The value of one of this strategy's settings among chosen options: the person's, else the default."""
         setting = next(s for s in self.settings if s.key == key)
-        return config.options.get(key, setting.default)
+        value = options.get(key, setting.default)
+        return int(value) if setting.integer else value
 
 
 _STRATEGIES: dict[str, StrategySpec] = {}
@@ -123,6 +134,9 @@ def check_config(config: RunConfig) -> StrategySpec:
     for needed in spec.needs:
         if not getattr(config, needed):
             raise ConfigError(f"{spec.title} needs {INPUT_WORDS[needed]}.")
+    if config.meta_sources and "meta_sources" not in spec.needs:
+        raise ConfigError(f"{spec.title} does not learn from small practice tasks; meta-learning sources are for "
+                          "the meta-learning strategy.")
     if config.target and _same_path(config.target, config.data):
         raise ConfigError("The target pictures are the training pictures themselves; choose pictures from "
                           "where the model will be used, a different folder or zip.")
@@ -243,6 +257,47 @@ def domain_adaptation(model: Classifier, config: RunConfig) -> list[Phase]:
                               "weight_decay": WEIGHT_DECAY})
     body.train_modules.append(adversary)
     return [*phases, body]
+
+
+@register_strategy(
+    "meta_learning", title="Meta-learning (Reptile)", plain="Practise on small tasks first",
+    default_epochs=3, trains_body=True, warm_up=True, needs=("meta_sources",),
+    summary="Before it meets your classes, the network practises on hundreds of small tasks drawn from other "
+            "labelled pictures (N classes, K pictures each), adapting to each in a few steps; its starting "
+            "point moves toward what worked (Reptile, a first-order MAML). Then it is fine-tuned on your "
+            "pictures. The practice trains the network's last block and a last layer.",
+    when="With a handful of pictures per class and a related labelled dataset to practise on; compare it with "
+         "class averages (prototypes), which need no practice at all.",
+    settings=(
+        Setting("episodes", "Small practice tasks", "meta-learning episodes", 200, 1, 100_000,
+                "How many N-way K-shot tasks to practise on before training on your pictures.", "--meta-episodes",
+                integer=True),
+        Setting("ways", "Classes in each practice task", "N-way", 5, 2, 100,
+                "Each task is a choice among this many classes drawn from a meta-learning source, which must "
+                "have at least as many.", "--meta-ways", integer=True),
+        Setting("shots", "Pictures per class to learn each task from", "K-shot", 5, 1, 100,
+                "Each task adapts on this many pictures of each class (and is checked on up to 15 others); "
+                "every class of the sources needs at least one more than this.", "--meta-shots", integer=True),
+        Setting("inner_steps", "Steps to adapt to each task", "inner steps", 5, 1, 100,
+                "How many learning steps each task adapts in; the paper uses 5 to 10.", "--meta-inner-steps",
+                integer=True),
+        Setting("inner_lr", "Size of each adapting step", "inner learning rate", 1e-3, 1e-6, 1.0,
+                "Adam's rate within a task (no momentum, as in Reptile's code).", "--meta-inner-lr"),
+        Setting("outer_lr", "How far the start moves toward each adapted model", "outer step size", 0.5, 0.0, 1.0,
+                "Reptile's epsilon: the share of the way from the start to the task's adapted weights, falling "
+                "to 0 over the episodes as in the paper.", "--meta-outer-lr"),
+    ))
+def meta_learning(model: Classifier, config: RunConfig) -> list[Phase]:
+    # The practice happens before the phases (the worker's meta-training stage, tlcore.training.meta_learning);
+    # what it leaves in the body is then fine-tuned like any start.
+    return fine_tune(model, config)
+
+
+def meta_settings(config: RunConfig) -> MetaSettings:
+    """A meta-learning run's settings, its own or the defaults."""
+    spec = get_strategy(config.strategy)
+    return MetaSettings(**{key: spec.option(config, key) for key in
+                           ("episodes", "ways", "shots", "inner_steps", "inner_lr", "outer_lr")})
 
 
 @register_strategy(
