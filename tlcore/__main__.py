@@ -4,6 +4,7 @@
     python -m tlcore train DATA --strategy l2_sp --l2sp-alpha 0.1 --l2sp-beta 0.01
     python -m tlcore train DATA --strategy domain_adaptation --target PICTURES_WHERE_IT_WILL_BE_USED
     python -m tlcore train DATA --strategy fine_tune --init-from RUN_ID   (start from one of your runs)
+    python -m tlcore train DATA --strategy fine_tune --joint-with SECOND_DATA   (two tasks, one network)
     python -m tlcore train DATA --strategy meta_learning --meta-source OTHER_DATA[,MORE]   (practise first)
     python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
@@ -78,7 +79,9 @@ def add_train_parser(sub) -> None:
     train = sub.add_parser("train", help="train on an image folder or zip and print one JSON line of results",
                            epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
-    train.add_argument("--backbone", default=None, help="default: mobilenet_v2, or the network of --init-from's run")
+    train.add_argument("--backbone", default=None,
+                       help="default: mobilenet_v2, or the network of --init-from's run; several joined with + "
+                            "(mobilenet_v2+efficientnet_lite0) combine their features side by side (feature_extraction)")
     train.add_argument("--strategy", default="feature_extraction", choices=[s.name for s in strategies])
     train.add_argument("--epochs", type=int, default=None,
                        help="rounds of training (after the warm-up where there is one); default: the strategy's own ("
@@ -96,15 +99,20 @@ def add_train_parser(sub) -> None:
     train.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
                        help="end a phase after this many epochs without a better validation accuracy (0: never)")
     train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
-    train.add_argument("--init-from", default=None, metavar="RUN_ID_OR_DIR",
+    train.add_argument("--init-from", action="append", default=None, metavar="RUN_ID_OR_DIR",
                        help="start from a finished run's network (its body, weights and image size) with a new "
-                            "head for this data, instead of the ImageNet weights")
+                            "head for this data, instead of the ImageNet weights; given more than once, or with "
+                            "--backbone, the networks' features are combined side by side (feature_extraction)")
     train.add_argument("--runs-dir", default=None)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--target", default=None, metavar="PATH",
                        help="pictures from where the model will be used (folder or zip, labelled or not): "
                             "domain_adaptation trains on them without labels; with labels, every strategy "
                             "reports its accuracy there (best_target_acc, final_target_acc)")
+    train.add_argument("--joint-with", default=None, metavar="PATH",
+                       help="a second labelled dataset (folder or zip) trained at the same time, with a head of its "
+                            "own on the shared network (joint, multi-task training); strategies that adjust the "
+                            "network")
     train.add_argument("--meta-source", default=None, metavar="PATH[,PATH...]",
                        help="meta_learning: labelled datasets (folders or zips, comma-separated) to draw its small "
                             "practice tasks from; their classes need not be this data's")
@@ -176,6 +184,7 @@ def command_train(args) -> int:
     from tlcore.runs.cli_progress import ProgressBar
     from tlcore.runs.worker import execute_run
 
+    from tlcore.models.backbones import member_names
     from tlcore.runs.sources import check_source, resolve_source
     from tlcore.training.strategies import get_strategy
 
@@ -185,14 +194,25 @@ def command_train(args) -> int:
     target = Path(args.target).expanduser() if args.target else None
     if target is not None and not target.exists():
         raise UserError(f"No such file or folder for --target: {target}")
+    joint_with = Path(args.joint_with).expanduser() if args.joint_with else None
+    if joint_with is not None and not joint_with.exists():
+        raise UserError(f"No such file or folder for --joint-with: {joint_with}")
     meta_sources = [Path(p).expanduser() for p in (args.meta_source or "").split(",") if p.strip()]
     for path in meta_sources:
         if not path.exists():
             raise UserError(f"No such file or folder for --meta-source: {path}")
     epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
-    source = check_source(resolve_source(args.init_from, args.runs_dir)) if args.init_from else None
-    backbone = args.backbone or (source.config.backbone if source else RunConfig.backbone)
-    image_size = args.image_size or (source.config.image_size if source else RunConfig.image_size)
+    sources = [check_source(resolve_source(reference, args.runs_dir)) for reference in args.init_from or []]
+    named = member_names(args.backbone) if args.backbone else []
+    combined = len(sources) + len(named) > 1 and not (len(sources) == 1 and named == [sources[0].config.backbone])
+    source = sources[0] if len(sources) == 1 and not combined else None
+    if combined:  # the networks named, then the runs' own, each run's body loaded into its member
+        backbone = "+".join([*named, *(s.config.backbone for s in sources)])
+        member_runs = [""] * len(named) + [str(s.run_dir) for s in sources] if sources else []
+    else:
+        backbone = args.backbone or (source.config.backbone if source else RunConfig.backbone)
+        member_runs = []
+    image_size = args.image_size or (sources[0].config.image_size if sources else RunConfig.image_size)
     config = RunConfig(data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
                        epochs=epochs, target=str(target.resolve()) if target else None,
                        options=strategy_options(args), image_size=image_size, batch_size=args.batch_size, lr=args.lr,
@@ -200,7 +220,9 @@ def command_train(args) -> int:
                        augment=not args.no_augment, early_stop_patience=args.early_stop,
                        head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
                        weights_file=args.weights_file, init_from=str(source.run_dir) if source else None,
-                       meta_sources=[str(p.resolve()) for p in meta_sources])
+                       member_runs=member_runs,
+                       meta_sources=[str(p.resolve()) for p in meta_sources],
+                       joint_with=str(joint_with.resolve()) if joint_with else None)
     run_dir = runs.create_run(config, args.runs_dir)
     started = time.perf_counter()
     callbacks = []

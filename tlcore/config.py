@@ -40,11 +40,16 @@ class RunConfig:
     weights_file: str | None = None  # a user's own weights for the backbone
     # A finished run whose body this run starts from (its folder), instead of the registry's weights.
     init_from: str | None = None
+    # Several networks combined ("a+b" as the backbone): per member, the finished run whose body it
+    # takes, "" for the registry's weights; empty when every member takes the registry's.
+    member_runs: list[str] = field(default_factory=list)
     # Pictures from where the model will be used (a folder or zip, labelled or not): a strategy that
     # aligns domains trains on them without labels; any strategy reports its accuracy there when labelled.
     target: str | None = None
     # Labelled datasets (folders or zips) whose classes meta-learning draws its small practice tasks from.
     meta_sources: list[str] = field(default_factory=list)
+    # A second labelled dataset trained at the same time, with its own head on the shared body (multi-task).
+    joint_with: str | None = None
     options: dict = field(default_factory=dict)  # the strategy's own settings (see its registry entry)
     name: str = ""  # a label the person chose
     extra: dict = field(default_factory=dict)
@@ -69,6 +74,10 @@ class RunConfig:
             (self.unfreeze_stages >= 0, "The number of stages to unfreeze cannot be negative."),
             (all(isinstance(p, str) and p for p in self.meta_sources),
              "Each meta-learning source must be the path of a dataset."),
+            (not self.member_runs or len(self.member_runs) == len(self.backbone.split("+")),
+             "Each of the combined networks needs its own starting point, no more and no fewer."),
+            (not (self.member_runs and self.init_from), "Combined networks name their runs one by one, not with "
+                                                        "one run to start from."),
         ]
         for ok, message in checks:
             if not ok:

@@ -42,7 +42,8 @@ EVENT_FIELDS = {
 # Fields an event may carry; when it does, they must be of these kinds.
 EVENT_OPTIONAL_FIELDS = {
     "epoch": {"target_loss": NUMBER, "target_acc": NUMBER, "target_confusion": list, "target_per_class": dict,
-              "domain_loss": NUMBER, "domain_acc": NUMBER, "domain_lambda": NUMBER, "penalty": NUMBER},
+              "domain_loss": NUMBER, "domain_acc": NUMBER, "domain_lambda": NUMBER, "penalty": NUMBER,
+              "joint_loss": NUMBER, "joint_acc": NUMBER},
 }
 PER_CLASS_KEYS = ("precision", "recall", "f1", "support")
 

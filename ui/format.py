@@ -142,6 +142,9 @@ def step_words(step: dict) -> str:
         return f"random numbers ({backbone_words(str(step.get('backbone')))} from scratch)"
     if kind == "weights_file":
         return f"your weights file {step.get('file')}"
+    if kind == "combined":
+        members = [m for m in step.get("members") or [] if isinstance(m, dict)]
+        return "the features of " + " + ".join(step_words(member) for member in members) + ", side by side"
     name = step.get("name") or f"{step.get('dataset')} · {strategy_words(str(step.get('strategy')))}"
     classes = step.get("classes") or []
     accuracy = step.get("best_val_acc")

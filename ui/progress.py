@@ -15,6 +15,7 @@ SINGLE_PHASE_WORDS = {"head": "Teaching the new last layer"}
 STAGE_WORDS = {"scanning": "Checking the pictures",
                "checking the target pictures": "Checking the pictures from where the model will be used",
                "checking the meta-learning pictures": "Checking the pictures to practise on (meta-learning sources)",
+               "checking the second dataset": "Checking the second dataset (joint training)",
                "meta-training": "Practising on small tasks (meta-learning)",
                "embedding": "Computing features once (the network looks at "
                "every picture)", "loading backbone": "Loading the network that already knows how to see",
@@ -27,7 +28,8 @@ def progress_text(status: dict) -> tuple[float, str]:
     progress = status.get("progress") or {}
     name = stage.get("name")
     fraction = _number(progress.get("fraction"), 0.0)
-    if name in ("scanning", "checking the target pictures", "checking the meta-learning pictures"):
+    if name in ("scanning", "checking the target pictures", "checking the meta-learning pictures",
+                "checking the second dataset"):
         done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
         counted = f": {done:.0f} of {total:.0f}" if total else "…"
         return (done / total if total else 0.0), f"Before training: {STAGE_WORDS[name].lower()}{counted}"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import torch
 
-from tlcore.models.backbones import Backbone, BackboneSpec, build_backbone, get_spec, list_backbones
+from tlcore.models.backbones import (Backbone, BackboneSpec, CombinedBackbone, build_backbone, get_spec, is_combined,
+                                     list_backbones, member_names)
 from tlcore.models.weight_sources import (
     PYPI_MIRRORS,
     SourceFailed,
@@ -285,6 +286,10 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
         The backbone, in training mode like any fresh nn.Module. Raises WeightsUnavailable when
         pretrained weights cannot be had, ValueError when a weights file does not fit.
     """
+    if is_combined(name):
+        if weights_file is not None:
+            raise ValueError("A weights file fits one network, not several combined.")
+        return CombinedBackbone([create_backbone(member, pretrained) for member in member_names(name)])
     backbone = build_backbone(name)
     spec = backbone.spec
     if weights_file is not None:

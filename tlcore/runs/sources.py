@@ -16,7 +16,7 @@ import torch
 from tlcore.config import ConfigError, RunConfig
 from tlcore.data.imagecache import content_key
 from tlcore.jsonio import read_json
-from tlcore.models.backbones import Backbone, get_spec
+from tlcore.models.backbones import Backbone, get_spec, is_combined, member_names
 from tlcore.models.weights import load_into_backbone
 from tlcore.runs.notes import dataset_name, load_notes
 from tlcore.runs.store import load_config, read_status, resolve_runs_dir
@@ -95,6 +95,22 @@ def check_start(config: RunConfig) -> SourceRun | None:
     return source
 
 
+def check_members(config: RunConfig) -> list[SourceRun | None]:
+    """For networks combined, each member's starting run (None: the registry's weights), checked."""
+    members = []
+    names = member_names(config.backbone)
+    for name, reference in zip(names, config.member_runs or [""] * len(names)):
+        if not reference:
+            members.append(None)
+            continue
+        source = check_source(reference)
+        if source.config.backbone != name:
+            raise ConfigError(f"Run {source.run_id} is a {_title(source.config.backbone)} network, not the "
+                              f"{_title(name)} it was combined as.")
+        members.append(source)
+    return members
+
+
 def _title(backbone: str) -> str:
     try:
         return get_spec(backbone).title
@@ -150,5 +166,10 @@ def chain_through(source: SourceRun) -> list[dict]:
 
 
 def new_chain(config: RunConfig, source: SourceRun | None) -> list[dict]:
-    """The chain a new run keeps in its folder."""
+    """The chain a new run keeps in its folder; networks combined are one step naming each member's start."""
+    if is_combined(config.backbone):
+        members = zip(member_names(config.backbone), check_members(config))
+        return [{"kind": "combined", "members": [
+            run_step(source) if source else origin_step(config.replace(backbone=name, member_runs=[]))
+            for name, source in members]}]
     return chain_through(source) if source else [origin_step(config)]

@@ -56,7 +56,8 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
     """
     runs_dir = resolve_runs_dir(runs_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_id = f"{stamp}-{config.backbone}-{config.strategy}-{secrets.token_hex(2)}"
+    networks = config.backbone.replace("+", "_")  # a "+" would read as a space in a page address
+    run_id = f"{stamp}-{networks}-{config.strategy}-{secrets.token_hex(2)}"
     run_dir = runs_dir / run_id
     run_dir.mkdir()
     try:

@@ -19,7 +19,7 @@ import torch
 
 from tlcore.jsonio import write_json_atomic
 from tlcore import paths, runs
-from tlcore.models.backbones import get_spec
+from tlcore.models.backbones import CombinedBackbone, get_spec, is_combined, member_names
 from tlcore.config import ConfigError
 from tlcore.data.manifest import Manifest, TargetSet
 from tlcore.data.decoding import load_sample_arrays, load_split_arrays
@@ -34,9 +34,9 @@ from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_
 from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
 from tlcore.runs.meta_stage import body_identity, load_pools, meta_training
 from tlcore.runs.recorder import RunRecorder, StatusWriter
-from tlcore.runs.sources import SourceRun, check_start, load_source_body
+from tlcore.runs.sources import SourceRun, check_members, check_start, load_source_body
 from tlcore.runs.store import TARGET_FILE
-from tlcore.training.strategies import check_config, meta_settings
+from tlcore.training.strategies import add_joint_task, check_config, meta_settings
 from tlcore.training.terms import squared_distance
 from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
 from tlcore.models.weights import WeightsUnavailable
@@ -89,6 +89,12 @@ class CancelFlag:
         return self._requested
 
 
+def member_identities(config, members: list[SourceRun | None]) -> list[str]:
+    """For networks combined, each member's weights_identity: its features are cached on their own."""
+    return [weights_identity(config.replace(backbone=name, member_runs=[]), source)
+            for name, source in zip(member_names(config.backbone), members)]
+
+
 def weights_identity(config, source: SourceRun | None = None) -> str:
     """What makes two backbones' features the same: name, weights, and a user file's or a source run's contents."""
     if source is not None:
@@ -135,6 +141,7 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
 
     Args:
+        weights: () -> the identities of the body's weights, one per network (several when combined).
         datasets: name -> (fingerprint, uint8 images, labels) for "train", "val" and, when the run
             has one, "target" (label -1 where a target picture has none).
     """
@@ -143,26 +150,35 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
     if phase.inputs == "embeddings":
         cache = EmbeddingCache(paths.cache_dir())
 
+        members = model.backbone.members if isinstance(model.backbone, CombinedBackbone) else [model.backbone]
+
         @functools.cache
-        def frozen_backbone():
-            """The backbone with BatchNorm folded, made once for all sets (and not at all if all are cached)."""
-            example = to_model_input(torch.from_numpy(datasets["train"][1][:2]), spec.mean, spec.std, device)
-            return fold_batchnorm(model.backbone, example)
+        def frozen(index: int):
+            """A network with BatchNorm folded, made once for all sets (and not at all if all are cached)."""
+            member = members[index]
+            example = to_model_input(torch.from_numpy(datasets["train"][1][:2]), member.spec.mean, member.spec.std,
+                                     device)
+            return fold_batchnorm(member, example)
 
         for name, (fingerprint, images, _) in datasets.items():
-            key = embedding_key(fingerprint, name, weights(), config.image_size)
+            if name == "joint":
+                continue  # a second dataset trains only where the body does: its features are never needed
+            parts = []
+            for index, identity in enumerate(weights()):  # each network's features cached on their own
+                def compute(images=images, name=name, index=index):
+                    dim = members[index].spec.feature_dim
+                    require_free_space(cache.root, len(images) * dim * 4, "the computed features")
 
-            def compute(images=images, name=name):
-                require_free_space(cache.root, len(images) * spec.feature_dim * 4, "the computed features")
+                    def report(done, total):
+                        for meter in meters:  # the recorder writes the status; the CLI's bar draws
+                            meter.on_features(done, total, name)
+                    with timed(timings, "embedding_s"):
+                        return compute_embeddings(frozen(index), images, device=device,
+                                                  on_progress=throttled(report), should_stop=should_stop)
 
-                def report(done, total):
-                    for meter in meters:  # the recorder writes the status; the CLI's bar draws
-                        meter.on_features(done, total, name)
-                with timed(timings, "embedding_s"):
-                    return compute_embeddings(frozen_backbone(), images, device=device,
-                                              on_progress=throttled(report), should_stop=should_stop)
-
-            inputs[name], _ = cache.get_or_compute(key, compute)
+                parts.append(cache.get_or_compute(embedding_key(fingerprint, name, identity, config.image_size),
+                                                  compute)[0])
+            inputs[name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
         status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
 
         def prepare(x, training):
@@ -187,6 +203,9 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         if "target" in phase.streams:  # pictures only: the labels stay here, as zeros go with the batches
             data.streams["target"] = ArrayBatches(inputs["target"], np.zeros(len(labels), dtype=np.int64),
                                                   config.batch_size, True, generator, device)
+    if "joint" in phase.streams:  # a second labelled dataset: its labels go with its pictures
+        data.streams["joint"] = ArrayBatches(inputs["joint"], datasets["joint"][2], config.batch_size, True,
+                                             generator, device)
     return data
 
 
@@ -229,6 +248,20 @@ def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache,
     return target
 
 
+def joint_dataset(config, cache: ImageCache, status: StatusWriter, should_stop) -> Manifest:
+    """The second labelled dataset of joint training, all its pictures; refused in words when unusable."""
+    if not Path(config.joint_with).expanduser().exists():
+        raise DataError(f"The second dataset for joint training, '{config.joint_with}', does not exist (any more).")
+    try:
+        joint = scan(config.joint_with, cache=cache, image_size=config.image_size, val_fraction=config.val_fraction,
+                     seed=config.seed, on_progress=progress_reporter(status, "checking the second dataset", should_stop))
+    except DataError as error:
+        raise DataError(f"The second dataset for joint training cannot be used: {error}") from None
+    runs.append_event(Path(status.run_dir), {"type": "joint", "time": time.time(), "classes": joint.classes,
+                                             "pictures": len(joint.samples)})
+    return joint
+
+
 @torch.no_grad()
 def body_distance(model, start: list[torch.Tensor]) -> float:
     """||w - w0|| over the body's weights: how far training moved it from where it started."""
@@ -240,6 +273,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     config = runs.load_config(run_dir)
     strategy = check_config(config)
     source = check_start(config)  # the run it starts from may have been deleted while this one waited
+    members = check_members(config) if is_combined(config.backbone) else []
     check_image_size(config)
     configure_cpu_threads()
     device = resolve_device(config.device)
@@ -262,6 +296,9 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
                     for split in ("train", "val")}
         if target is not None:
             datasets["target"] = (target.fingerprint(), *load_sample_arrays(target.samples, cache, config.image_size))
+        if config.joint_with:
+            joint = joint_dataset(config, cache, status, should_stop)
+            datasets["joint"] = (joint.fingerprint(), *load_sample_arrays(joint.samples, cache, config.image_size))
     practice = meta_settings(config) if "meta_sources" in strategy.needs else None
     if practice is not None:  # checked and loaded before the network, so a refusal costs nothing
         with timed(timings, "scan_s"):
@@ -274,6 +311,9 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained and not config.init_from)
         if source is not None:
             load_source_body(model.backbone, source)
+        for member, member_source in zip(getattr(model.backbone, "members", []), members):
+            if member_source is not None:
+                load_source_body(member, member_source)
         model = model.to(device, memory_format=torch.channels_last)
     # Kept on the CPU, and only where the body trains: ||w - w0|| is reported for those strategies.
     start = [p.detach().float().cpu().clone() for p in model.backbone.parameters()] if strategy.trains_body else []
@@ -282,12 +322,16 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         with timed(timings, "meta_s"):
             summary = meta_training(run_dir, model, config, practice, pools, device, status, should_stop)
         practised = body_identity(model)  # its features are this body's own: never shared with another start
-        weights = functools.cache(lambda: f"{weights_identity(config, source)}:meta:{practised}")
+        weights = functools.cache(lambda: [f"{weights_identity(config, source)}:meta:{practised}"])
+    elif members:
+        weights = functools.cache(lambda: member_identities(config, members))
     else:
-        weights = functools.cache(lambda: weights_identity(config, source))  # hashed once, and only if features are
+        weights = functools.cache(lambda: [weights_identity(config, source)])  # hashed once, and only if needed
     # Refused now rather than after the training it would have cost: the saved model's size.
     require_free_space(run_dir, checkpoint_bytes(model), "the trained model's files")
     phases = strategy.plan(model, config)
+    if "joint" in datasets:
+        add_joint_task(phases, model.backbone.spec.feature_dim, len(joint.classes), device)
     status.update(stage={"name": "training"})
 
     recorder = RunRecorder(run_dir, status)

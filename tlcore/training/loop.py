@@ -85,7 +85,8 @@ def autocast_for(device: torch.device):
 
 
 def training_step(phase: Phase, x: torch.Tensor, y: torch.Tensor, streams: dict[str, torch.Tensor],
-                  optimizer, scaler, *, progress: float, autocast) -> tuple[torch.Tensor, torch.Tensor, dict]:
+                  optimizer, scaler, *, progress: float, autocast,
+                  stream_labels: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """One optimizer step of a phase: the class loss plus the phase's terms. The estimate times this too.
 
     Returns:
@@ -97,7 +98,7 @@ def training_step(phase: Phase, x: torch.Tensor, y: torch.Tensor, streams: dict[
         logits = phase.head(features)
         loss = F.cross_entropy(logits.float(), y)
         if phase.terms:
-            step = Step(features, logits, y, streams, progress, phase.body)
+            step = Step(features, logits, y, streams, progress, phase.body, stream_labels or {})
             for term in phase.terms:
                 output = term(step)
                 loss = loss + output.loss.to(loss.device)
@@ -115,11 +116,11 @@ def training_step(phase: Phase, x: torch.Tensor, y: torch.Tensor, streams: dict[
     return loss.detach(), logits, figures
 
 
-def endless(batches: ArrayBatches) -> Iterator[torch.Tensor]:
-    """A stream's pictures, reshuffled each time round; its labels are dropped here and never seen."""
+def endless(batches: ArrayBatches) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """A stream's batches, reshuffled each time round. A stream whose labels must stay unseen (the
+    target's) carries zeros in their place: the worker keeps its labels back."""
     for _ in itertools.count():
-        for x, _labels in batches:
-            yield x
+        yield from batches
 
 
 def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, device, epoch: int,
@@ -135,10 +136,12 @@ def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, devi
             raise StopRequested()
         x = data.prepare(raw, True)
         y = y.to(device, non_blocking=True)
-        extra = {name: data.prepare(next(stream), True) for name, stream in streams.items()}
+        drawn = {name: next(stream) for name, stream in streams.items()}
+        extra = {name: data.prepare(pictures, True) for name, (pictures, _) in drawn.items()}
+        extra_labels = {name: labels.to(device, non_blocking=True) for name, (_, labels) in drawn.items()}
         progress = (step_offset + step - 1) / max(total_steps - 1, 1)
         loss, logits, figures = training_step(phase, x, y, extra, optimizer, scaler, progress=progress,
-                                              autocast=autocast)
+                                              autocast=autocast, stream_labels=extra_labels)
         if not torch.isfinite(loss):
             raise TrainingFailed(f"The loss became {loss.item()} at epoch {epoch}, step {step}. "
                                  "Try a lower learning rate.")

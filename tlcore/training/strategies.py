@@ -15,11 +15,12 @@ from pathlib import Path
 from torch import nn
 
 from tlcore.config import ConfigError, RunConfig
+from tlcore.models.backbones import is_combined
 from tlcore.models.classifier import Classifier
 from tlcore.models.heads import get_head
 from tlcore.training.meta_learning import MetaSettings
 from tlcore.training.phases import Phase
-from tlcore.training.terms import DomainAdversary, L2SPPenalty
+from tlcore.training.terms import DomainAdversary, JointTask, L2SPPenalty
 
 HEAD_LR = 3e-3  # a fresh linear head on fixed features tolerates a high rate
 TUNED_HEAD_LR = 3e-4  # the head is already trained: a gentle rate keeps it from being knocked off
@@ -137,6 +138,14 @@ def check_config(config: RunConfig) -> StrategySpec:
     if config.meta_sources and "meta_sources" not in spec.needs:
         raise ConfigError(f"{spec.title} does not learn from small practice tasks; meta-learning sources are for "
                           "the meta-learning strategy.")
+    if is_combined(config.backbone) and spec.trains_body:
+        raise ConfigError(f"Several networks combined work with feature extraction, where each describes the "
+                          f"pictures once; {spec.title} adjusts a network, so choose one network for it.")
+    if config.joint_with and not spec.trains_body:
+        raise ConfigError(f"{spec.title} keeps the network as it is, so a second dataset cannot share its training "
+                          "(joint training); choose fine-tuning or another strategy that adjusts the network.")
+    if config.joint_with and _same_path(config.joint_with, config.data):
+        raise ConfigError("The second dataset for joint training is the training dataset itself; choose another one.")
     if config.target and _same_path(config.target, config.data):
         raise ConfigError("The target pictures are the training pictures themselves; choose pictures from "
                           "where the model will be used, a different folder or zip.")
@@ -145,6 +154,19 @@ def check_config(config: RunConfig) -> StrategySpec:
 
 def _same_path(a: str, b: str) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def add_joint_task(phases: list[Phase], feature_dim: int, num_classes: int, device) -> JointTask:
+    """Joint training: each phase that trains the body also learns the second dataset ("joint" stream)
+    through a head of its own, which starts fresh and learns at a fresh head's rate."""
+    task = JointTask(feature_dim, num_classes).to(device)
+    for phase in phases:
+        if phase.inputs == "images":
+            phase.terms.append(task)
+            phase.streams = (*phase.streams, task.stream)
+            phase.param_groups.append({"params": list(task.parameters()), "lr": HEAD_LR, "weight_decay": WEIGHT_DECAY})
+            phase.train_modules.append(task)
+    return task
 
 
 def set_trainable(module: nn.Module, trainable: bool) -> None:

@@ -1,5 +1,5 @@
-"""Loss terms a phase adds to the class loss: a penalty toward the pretrained weights (L2-SP) and a
-domain classifier behind a gradient-reversal layer (DANN).
+"""Loss terms a phase adds to the class loss: a penalty toward the pretrained weights (L2-SP), a
+domain classifier behind a gradient-reversal layer (DANN), and a second labelled task (joint training).
 
 A term is called once per training step with the step's tensors and returns a loss to add, plus
 figures to report (summed over the epoch, then divided by their counts). The loop knows terms only
@@ -25,6 +25,7 @@ class Step:
     streams: dict[str, torch.Tensor]  # one prepared batch per extra stream the phase draws, by name
     progress: float  # 0 at the phase's first step, 1 at its last
     body: nn.Module  # maps a prepared batch to features, for terms that look at another stream
+    stream_labels: dict[str, torch.Tensor] = field(default_factory=dict)  # zeros for a stream without labels
 
 
 @dataclass
@@ -122,3 +123,26 @@ class DomainAdversary(nn.Module):
         correct = ((scores > 0).float() == domains).sum().item()
         return TermOutput(loss, {"domain_loss": (loss.item() * len(domains), len(domains)),
                                  "domain_acc": (correct, len(domains)), "domain_lambda": (scale, 1)})
+
+
+class JointTask(nn.Module):
+    """A second labelled dataset trained at the same time as the first: its own head on the shared
+    body, its class loss added to the step's (multi-task learning, Caruana 1997). The body learns
+    features that serve both tasks instead of one after the other.
+    """
+
+    name = "joint"
+
+    def __init__(self, feature_dim: int, num_classes: int, stream: str = "joint", weight: float = 1.0):
+        super().__init__()
+        self.stream = stream
+        self.weight = weight
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, step: Step) -> TermOutput:
+        logits = self.head(step.body(step.streams[self.stream])).float()
+        labels = step.stream_labels[self.stream]
+        loss = F.cross_entropy(logits, labels)
+        correct = (logits.argmax(1) == labels).sum().item()
+        return TermOutput(self.weight * loss, {"joint_loss": (loss.item() * len(labels), len(labels)),
+                                               "joint_acc": (correct, len(labels))})
