@@ -8,7 +8,7 @@ from tlcore.report import plots
 from tlcore.data.imagecache import ImageCache
 from tlcore.errors import describe_os_error
 from tlcore.data.manifest import DataError
-from tlcore.data.samples import install_fashion_mnist
+from tlcore.data.samples import DatasetUnavailable, install_cifar10, install_fashion_mnist
 from tlcore.data.uploads import Upload, save_folder_upload, save_zip_upload
 from ui.target import target_ui
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
@@ -74,7 +74,7 @@ def server_path_ui() -> None:
 
 
 def ready_made_ui() -> None:
-    sample, fashion = st.columns(2)
+    sample, fashion, cifar = st.columns(3)
     with sample:
         st.markdown("**Fashion sample** · 5 kinds of clothing · 200 small pictures · built in")
         if st.button("Use the sample", key="use_sample"):
@@ -89,6 +89,17 @@ def ready_made_ui() -> None:
                 refuse_dataset(DataProblem("Fashion-MNIST", f"Fashion-MNIST could not be fetched: {error}"))
             else:
                 scan_and_choose(folder, "Fashion-MNIST (5 classes)", kind="fashion-mnist", studio_copy=True)
+    with cifar:
+        st.markdown("**CIFAR-10** · 5 kinds of photos (dog, frog, horse, ship, truck) · 40 and 100 each · "
+                    "downloaded once (170 MB)")
+        if st.button("Use CIFAR-10", key="use_cifar10"):
+            try:
+                with st.spinner("Getting CIFAR-10…"):
+                    folder = install_cifar10()
+            except DatasetUnavailable as error:  # said here: the dataset chosen before stays chosen
+                st.error(str(error))
+            else:
+                scan_and_choose(folder, "CIFAR-10 (5 classes)", kind="cifar-10", studio_copy=True)
 
 
 def _uploader_key(kind: str) -> str:

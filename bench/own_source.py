@@ -15,6 +15,10 @@ the seed. Arms, each with the studio's defaults for its strategy (epochs, rates,
 scratch; feature extraction and fine-tuning from the source run (--init-from); feature extraction
 and fine-tuning from ImageNet. Every run is `python -m tlcore train ... --quiet` in its own process,
 all at the same image size. Writes bench/out/own_source.md (table) and own_source.html (plot).
+
+--dataset cifar10 runs the same experiment on CIFAR-10 (classes 0-4: airplane, automobile, bird, cat,
+deer; 5-9: dog, frog, horse, ship, truck), as the classic article ran it; CIFAR-10 is downloaded once
+(170 MB), and where it cannot be the script says why and stops (exit 0).
 """
 import argparse
 import json
@@ -30,9 +34,21 @@ ARMS = (("scratch", None), ("feature_extraction", "own"), ("fine_tune", "own"),
         ("feature_extraction", "imagenet"), ("fine_tune", "imagenet"))
 
 
+def ensure_cifar10(train_per_class: int, val_per_class: int, seed: int = 0, classes: str = "5,6,7,8,9") -> Path:
+    """CIFAR-10 classes as train/ and val/ image folders (tlcore's one-click installer), made once."""
+    from tlcore.data.samples import install_cifar10
+
+    which = classes.replace(",", "")
+    dest = Path(tempfile.gettempdir()) / f"tlstudio-bench-cifar10-c{which}-{train_per_class}-{val_per_class}-s{seed}"
+    return install_cifar10(tuple(int(c) for c in classes.split(",")), train_per_class, val_per_class, seed, dest)
+
+
+DATASETS = {"fashion-mnist": ensure_fmnist, "cifar10": ensure_cifar10}  # (per class, val per class, seed, classes)
+
+
 def source_run(*, per_class: int = 1000, epochs: int = 10, image_size: int = 64, device: str = "auto",
-               reuse: bool = True) -> dict:
-    """The source network: MobileNetV2 trained from scratch on Fashion-MNIST 0-4 (early stopping off).
+               reuse: bool = True, dataset: str = "fashion-mnist") -> dict:
+    """The source network: MobileNetV2 trained from scratch on classes 0-4 (early stopping off).
 
     Args:
         reuse: take the last finished source run of these settings when there is one (few_shot.py
@@ -41,8 +57,8 @@ def source_run(*, per_class: int = 1000, epochs: int = 10, image_size: int = 64,
     Returns:
         The CLI's JSON for the run (run_dir, best_val_acc, process_s when trained now), plus "data".
     """
-    data = ensure_fmnist(per_class, 100, seed=0, classes="0,1,2,3,4")
-    home = HOMES / "source"
+    data = DATASETS[dataset](per_class, 100, seed=0, classes="0,1,2,3,4")
+    home = HOMES / ("source" if dataset == "fashion-mnist" else f"source-{dataset}")
     if reuse:
         for run_dir in sorted((home / "runs").glob("*-scratch-*"), reverse=True):
             status = json.loads((run_dir / "status.json").read_text())
@@ -67,20 +83,30 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--dataset", choices=("fashion-mnist", "cifar10"), default="fashion-mnist",
+                        help="cifar10: the experiment as the article ran it (classes 0-4 -> 5-9, 32 px pictures); "
+                             "it needs the internet once to download CIFAR-10, and is skipped, saying why, without")
     args = parser.parse_args()
+    make_data = DATASETS[args.dataset]
+    if args.dataset == "cifar10":
+        try:  # fetched once here, so a machine without the internet is told at once, and why
+            make_data(1, 1, seed=0)
+        except OSError as error:
+            print(f"skipped: {error}")
+            return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
-    print_header("Issue 14: your own source model (Fashion-MNIST 0-4 -> 5-9)", args.device, vars(args))
+    print_header(f"Issue 14: your own source model ({args.dataset} 0-4 -> 5-9)", args.device, vars(args))
 
     source = source_run(per_class=args.source_per_class, epochs=args.source_epochs, image_size=args.image_size,
-                        device=args.device, reuse=False)
+                        device=args.device, reuse=False, dataset=args.dataset)
     emit(item="source", best_val_acc=source["best_val_acc"], process_s=source["process_s"], wall_s=source["wall_s"])
 
     records = []
     for size in sizes:
         for seed in seeds:
-            data = ensure_fmnist(size, 100, seed=seed)
-            home = HOMES / f"target-{size}-s{seed}"  # shared by the arms: pictures decoded once
+            data = make_data(size, 100, seed=seed)
+            home = HOMES / f"target-{args.dataset}-{size}-s{seed}"  # shared by the arms: pictures decoded once
             for strategy, start in ARMS:
                 extra = ("--init-from", source["run_dir"]) if start == "own" else ()
                 result = engine_run(data, backbone="mobilenet_v2", strategy=strategy, epochs=None,
@@ -97,10 +123,11 @@ def main() -> int:
           f"{source['process_s']:.0f} s for the whole process")
     print(table)
     OUT.mkdir(exist_ok=True)
-    (OUT / "own_source.md").write_text(
+    name = "own_source" if args.dataset == "fashion-mnist" else f"own_source_{args.dataset}"
+    (OUT / f"{name}.md").write_text(
         f"Source (scratch, {args.source_per_class} per class, {args.source_epochs} epochs, {args.image_size} px): "
         f"best validation accuracy {source['best_val_acc']:.3f}, {source['process_s']:.0f} s.\n\n{table}\n")
-    write_plot(records, sizes, OUT / "own_source.html")
+    write_plot(records, sizes, OUT / f"{name}.html")
     return 0
 
 

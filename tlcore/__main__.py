@@ -177,6 +177,23 @@ def build_parser(with_registries: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+def members_of(named: list[str], sources: list) -> tuple[list[str], list[str]]:
+    """The networks of a run and, per network, the run whose body it takes ("" for ImageNet's weights).
+
+    --backbone names networks ("a+b"), --init-from names runs. The runs take the last networks named
+    when those are theirs (`--backbone mobilenet_v2 --init-from RUN` starts from RUN;
+    `--backbone mobilenet_v2+mobilenet_v2 --init-from RUN` combines ImageNet's MobileNetV2 with RUN's);
+    otherwise their networks join the ones named. With nothing named, the default network.
+    """
+    theirs = [source.config.backbone for source in sources]
+    if sources and len(named) >= len(sources) and named[len(named) - len(sources):] == theirs:
+        networks = named
+    else:
+        networks = [*named, *theirs] or [RunConfig.backbone]
+    runs = [""] * (len(networks) - len(sources)) + [str(source.run_dir) for source in sources]
+    return networks, (runs if sources else [])
+
+
 def command_train(args) -> int:
     import time
 
@@ -203,15 +220,11 @@ def command_train(args) -> int:
             raise UserError(f"No such file or folder for --meta-source: {path}")
     epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
     sources = [check_source(resolve_source(reference, args.runs_dir)) for reference in args.init_from or []]
-    named = member_names(args.backbone) if args.backbone else []
-    combined = len(sources) + len(named) > 1 and not (len(sources) == 1 and named == [sources[0].config.backbone])
-    source = sources[0] if len(sources) == 1 and not combined else None
-    if combined:  # the networks named, then the runs' own, each run's body loaded into its member
-        backbone = "+".join([*named, *(s.config.backbone for s in sources)])
-        member_runs = [""] * len(named) + [str(s.run_dir) for s in sources] if sources else []
-    else:
-        backbone = args.backbone or (source.config.backbone if source else RunConfig.backbone)
-        member_runs = []
+    networks, member_runs = members_of(member_names(args.backbone) if args.backbone else [], sources)
+    source = sources[0] if sources and len(networks) == 1 else None
+    backbone = "+".join(networks)
+    if source is not None:
+        member_runs = []  # one network: the run it starts from is init_from
     image_size = args.image_size or (sources[0].config.image_size if sources else RunConfig.image_size)
     config = RunConfig(data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
                        epochs=epochs, target=str(target.resolve()) if target else None,

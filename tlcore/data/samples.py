@@ -1,4 +1,4 @@
-"""Datasets a person can get with one click: a built-in sample, and Fashion-MNIST.
+"""Datasets a person can get with one click: a built-in sample, Fashion-MNIST, and CIFAR-10.
 
 The built-in sample is 200 real Fashion-MNIST images (5 classes x 40) shipped in the package,
 so the first run needs no download at all.
@@ -68,6 +68,43 @@ def install_fashion_mnist(classes=(5, 6, 7, 8, 9), train_per_class: int = 40, va
         images, labels = load_fashion_mnist(kind)
         chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in classes])
         _write_folder(dest, images[chosen], labels[chosen], FASHION_NAMES, split)
+    (dest / ".complete").touch()
+    return dest
+
+
+CIFAR_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR_URL_HOST = "www.cs.toronto.edu"  # where torchvision downloads CIFAR-10 from (170 MB)
+
+
+class DatasetUnavailable(OSError):
+    """A ready-made dataset that cannot be had here, with the reason for people."""
+
+
+def load_cifar10(train: bool) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10's 32x32 colour pictures and labels, downloaded once by torchvision into the cache."""
+    from torchvision.datasets import CIFAR10
+
+    try:
+        data = CIFAR10(paths.cache_dir() / "torchvision", train=train, download=True)
+    except Exception as error:  # a refused connection, a timeout, a cut download: one meaning here
+        raise DatasetUnavailable(f"CIFAR-10 could not be downloaded from {CIFAR_URL_HOST} (170 MB) here: "
+                                 f"{type(error).__name__}: {error}. It needs the internet once; after that it "
+                                 "is kept on this computer. Fashion-MNIST works without it.") from None
+    return np.asarray(data.data), np.asarray(data.targets)
+
+
+def install_cifar10(classes=(5, 6, 7, 8, 9), train_per_class: int = 40, val_per_class: int = 100,
+                    seed: int = 0, dest: Path | None = None) -> Path:
+    """CIFAR-10 as train/ and val/ image folders (val from the official test split), as for Fashion-MNIST."""
+    tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{val_per_class}_{seed}"
+    dest = Path(dest or paths.data_dir() / f"cifar10-{tag}")
+    if (dest / ".complete").exists():
+        return dest
+    rng = np.random.default_rng(seed)
+    for split, train, per_class in (("train", True, train_per_class), ("val", False, val_per_class)):
+        images, labels = load_cifar10(train)
+        chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in classes])
+        _write_folder(dest, images[chosen], labels[chosen], CIFAR_NAMES, split)
     (dest / ".complete").touch()
     return dest
 
