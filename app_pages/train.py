@@ -11,6 +11,7 @@ from ui import format as fmt
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
 from ui.meta_sources import meta_sources_ui
+from ui.several_sources import Networks, combine_ui, joint_ui
 from ui.start_from import start_from_ui
 from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
 
@@ -242,17 +243,17 @@ def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, data
             "more while another run trains).")
 
 
-def start_ui(dataset: ChosenDataset, spec: BackboneSpec, strategy: StrategySpec, settings: dict,
-             target: ChosenTarget | None, source: SourceRun | None, can_start: bool) -> None:
+def start_ui(dataset: ChosenDataset, networks: Networks, strategy: StrategySpec, settings: dict,
+             target: ChosenTarget | None, can_start: bool) -> None:
     if not st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start):
         return
     extra = {"dataset": dataset.label, "dataset_id": dataset.dataset_id}
     if target is not None:
         extra["target_name"] = target.label
     try:
-        config = RunConfig(data=dataset.manifest.root, backbone=spec.name, strategy=strategy.name, extra=extra,
-                           target=target.source if target else None,
-                           init_from=str(source.run_dir) if source else None, **settings)
+        config = RunConfig(data=dataset.manifest.root, backbone=networks.backbone, strategy=strategy.name,
+                           extra=extra, target=target.source if target else None, init_from=networks.init_from,
+                           member_runs=networks.member_runs, **settings)
         run_id = get_runner().submit(config, dataset.manifest)
     except ConfigError as error:
         st.error(str(error))
@@ -275,12 +276,14 @@ else:
     target_chosen = chosen_target()
     target_ok = target_ui(plan, target_chosen)
     weights_ok = weights_ok_ui(backbone, plan, start)
+    networks = combine_ui(plan, backbone, start)
     options = strategy_settings_ui(plan)
     meta_sources, practice_ok = meta_sources_ui(plan, options)
-    choices = basics_ui(backbone, plan, start) | {"options": options, "meta_sources": meta_sources} | \
+    choices = basics_ui(backbone, plan, start) | {"options": options, "meta_sources": meta_sources,
+                                                  "joint_with": joint_ui(plan, chosen)} | \
         advanced_ui(backbone, plan, chosen)
     estimate_ui(backbone, plan, choices, chosen)
     with comparison:
         compare_ui(plan, choices, chosen)
-    start_ui(chosen, backbone, plan, choices, target_chosen, start,
+    start_ui(chosen, networks, plan, choices, target_chosen,
              start_ok and weights_ok and target_ok and practice_ok)

@@ -130,7 +130,7 @@ def evaluate(name: str, shots: int, episodes, accuracy_of) -> dict:
     accuracies = [accuracy_of(episode) for episode in episodes]
     mean, half = ci95(accuracies)
     record = dict(arm=name, shots=shots, episodes=len(episodes), mean=round(mean, 4), ci95=round(half, 4),
-                  s_per_episode=round((time.perf_counter() - started) / len(episodes), 4))
+                  s_per_episode=round((time.perf_counter() - started) / len(episodes), 6))
     emit(**record)
     return record
 
@@ -209,9 +209,10 @@ def results_table(records: list[dict]) -> str:
         row = [arm]
         for k in shots:
             r = next((r for r in records if r["arm"] == arm and r["shots"] == k), None)
-            row += [f"{r['mean']:.3f} ± {r['ci95']:.3f} ({r['episodes']})", f"{r['s_per_episode']:.3f}"] if r else ["", ""]
+            row += [f"{r['mean']:.3f} ± {r['ci95']:.3f} ({r['episodes']})", f"{r['s_per_episode'] * 1000:.1f}"] \
+                if r else ["", ""]
         rows.append(row)
-    headers = ["arm"] + [h for k in shots for h in (f"{k}-shot accuracy ± 95% CI (episodes)", f"{k}-shot s/episode")]
+    headers = ["arm"] + [h for k in shots for h in (f"{k}-shot accuracy ± 95% CI (episodes)", f"{k}-shot ms/episode")]
     return markdown_table(headers, rows)
 
 

@@ -22,6 +22,10 @@ GLOSSARY = {
     "domain alignment (DANN)": "Training with a second, unlabelled set of pictures from where the model will be "
                                "used: a small domain classifier tries to tell the two sets apart, and the network "
                                "learns to make that impossible (gradient reversal), so what it learned carries over.",
+    "combined features": "Several networks describe each picture, and their descriptions are put side by side "
+                         "for one last layer to learn from: what one network misses, another may see.",
+    "joint training": "The network learns two datasets at once, with a last layer for each and the rest shared "
+                      "(multi-task learning): what helps one task can help the other.",
     "meta-learning": "Learning to learn: before your classes, the network practises on many small tasks from "
                      "other labelled pictures (pick N classes, learn them from K pictures each, check on others), "
                      "so that it starts where a few steps on a new task go far.",

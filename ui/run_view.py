@@ -59,6 +59,9 @@ def header_ui(run_dir: Path, status: dict) -> None:
              f"{config.image_size} px", f"{config.batch_size} pictures per step", device, f"run `{run_dir.name}`"]
     st.caption(" · ".join(facts))
     st.caption(f"Started from: {fmt.chain_text(started_from(run_dir, config))}", help=explain("starting point"))
+    if config.joint_with:
+        st.caption(f"Also learned at the same time: {Path(config.joint_with).name}, through a last layer of its own "
+                   "(joint training).", help=explain("joint training"))
     if summary.notes and summary.notes.note:
         st.markdown(f":material/edit_note: {summary.notes.note}")
 

@@ -13,6 +13,7 @@ TRAIN_COLOUR = "#4c78a8"
 VAL_COLOUR = "#f58518"
 TARGET_COLOUR = "#2ca02c"
 DOMAIN_COLOUR = "#7f7f7f"
+JOINT_COLOUR = "#9467bd"
 BATCH_COLOUR = "rgba(76, 120, 168, 0.35)"
 SPLIT_COLOURS = {"train": TRAIN_COLOUR, "val": VAL_COLOUR, "test": "#54a24b"}
 _MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -72,7 +73,8 @@ def accuracy_figure(events: list[dict]) -> go.Figure:
     # Where the model will be used (a labelled target), and how well a domain classifier tells the
     # two sets of pictures apart: it falls toward 50% (a coin toss) as their features align.
     for field, name, colour in (("target_acc", "where it will be used", TARGET_COLOUR),
-                                ("domain_acc", "domain classifier (50%: cannot tell)", DOMAIN_COLOUR)):
+                                ("domain_acc", "domain classifier (50%: cannot tell)", DOMAIN_COLOUR),
+                                ("joint_acc", "second dataset, training (joint)", JOINT_COLOUR)):
         points = [(e["epoch"], e[field]) for e in epochs if field in e]
         if points:
             figure.add_trace(go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers",
