@@ -221,7 +221,8 @@ def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, d
     target = chosen_target()
     return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=dataset.size("train"),
                             val_images=dataset.size("val"), head_epochs=settings["head_epochs"],
-                            target_images=target.pictures if target else 0, options=settings["options"])
+                            target_images=target.pictures if target else 0, options=settings["options"],
+                            joint=bool(settings.get("joint_with")))
 
 
 def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
@@ -282,7 +283,7 @@ else:
     choices = basics_ui(backbone, plan, start) | {"options": options, "meta_sources": meta_sources,
                                                   "joint_with": joint_ui(plan, chosen)} | \
         advanced_ui(backbone, plan, chosen)
-    estimate_ui(backbone, plan, choices, chosen)
+    estimate_ui(get_spec(networks.backbone), plan, choices, chosen)  # several networks are timed together
     with comparison:
         compare_ui(plan, choices, chosen)
     start_ui(chosen, networks, plan, choices, target_chosen,

@@ -88,3 +88,14 @@ def test_validation_while_the_body_trains_is_timed_unfolded():
     fast = estimate_seconds(RATE, "fine_tune", epochs=3, train_images=800, val_images=200, head_epochs=0)
     slow = estimate_seconds(slow_validation, "fine_tune", epochs=3, train_images=800, val_images=200, head_epochs=0)
     assert slow - fast == pytest.approx(3 * (200 / 50 - 200 / 100), abs=0.1)
+
+
+def test_a_second_dataset_and_meta_learnings_practice_add_their_work():
+    plain = estimate_seconds(RATE, "fine_tune", epochs=3, train_images=100, val_images=50, head_epochs=0)
+    joint = estimate_seconds(RATE, "fine_tune", epochs=3, train_images=100, val_images=50, head_epochs=0, joint=True)
+    assert joint - plain == pytest.approx(3 * 100 / RATE.train_images_per_s, abs=0.2)  # a batch of each per step
+
+    practice = estimate_seconds(RATE, "meta_learning", epochs=3, train_images=100, val_images=50, head_epochs=0,
+                                options={"episodes": 10, "ways": 5, "shots": 2, "inner_steps": 4})
+    episode = 4 * 5 * 2 / RATE.train_images_per_s + 5 * 15 / (RATE.val_images_per_s or RATE.eval_images_per_s)
+    assert practice - plain == pytest.approx(10 * episode, abs=0.2)

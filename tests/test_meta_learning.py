@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from cli_support import home, train  # noqa: F401 (a fixture)
 from imagegen import make_image_folder
 from tlcore import runs
 from tlcore.__main__ import main as cli
@@ -75,14 +76,6 @@ def test_sources_too_small_for_the_tasks_are_refused_in_words():
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("TLSTUDIO_HOME", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
 def practice(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("practice") / "colours", PRACTICE_CLASSES, size=(40, 40))
 
@@ -90,12 +83,6 @@ def practice(tmp_path_factory):
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("task") / "new", TASK_CLASSES, size=(40, 40), seed=7)
-
-
-def train(capsys, *args):
-    code = cli(["train", *map(str, args), "--quiet", "--image-size", "32", "--batch-size", "8"])
-    out = capsys.readouterr()
-    return code, (json.loads(out.out.strip().splitlines()[-1]) if out.out.strip() else None), out.err
 
 
 def test_a_meta_learning_run_practises_then_fine_tunes_from_the_cli(home, practice, task, capsys):

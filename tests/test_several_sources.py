@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from cli_support import home, train  # noqa: F401 (a fixture)
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.__main__ import main as cli
@@ -18,14 +19,6 @@ SECOND = {"yellows": 8, "purples": 8, "cyans": 8, "oranges": 8}
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("TLSTUDIO_HOME", str(path))
-        yield path
-
-
-@pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("data") / "colours", CLASSES, size=(40, 40))
 
@@ -33,13 +26,6 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def second(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("second") / "more", SECOND, size=(40, 40), seed=9)
-
-
-def train(capsys, *args):
-    code = cli(["train", *map(str, args), "--quiet", "--image-size", "32", "--batch-size", "8"])
-    out = capsys.readouterr()
-    lines = out.out.strip().splitlines()
-    return code, (json.loads(lines[-1]) if lines else None), out.err
 
 
 def state(run_dir):

@@ -5,6 +5,7 @@ import shutil
 import pytest
 import torch
 
+from cli_support import home  # noqa: F401 (a fixture)
 from imagegen import make_image_folder
 from tlcore import runs
 from tlcore.__main__ import main as cli
@@ -28,14 +29,6 @@ def source_data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def target_data(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("tgt") / "others", TARGET_CLASSES, size=(40, 40), seed=11)
-
-
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        path = tmp_path_factory.mktemp("home")
-        patch.setenv("TLSTUDIO_HOME", str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")

@@ -59,15 +59,27 @@ def load_fashion_mnist(kind: str) -> tuple[np.ndarray, np.ndarray]:
 def install_fashion_mnist(classes=(5, 6, 7, 8, 9), train_per_class: int = 40, val_per_class: int = 100,
                           seed: int = 0, dest: Path | None = None) -> Path:
     """Fashion-MNIST as train/ and val/ image folders (val from the official test split)."""
+    return _install_draw("fashion-mnist", lambda train: load_fashion_mnist("train" if train else "t10k"), FASHION_NAMES,
+                         classes, train_per_class, val_per_class, seed, dest)
+
+
+def _install_draw(name: str, load, names: list[str], classes, train_per_class: int, val_per_class: int, seed: int,
+                  dest: Path | None) -> Path:
+    """A seeded draw of some classes as train/ and val/ image folders, written once.
+
+    Args:
+        load: train (bool) -> (images, labels) of the official training or test split; val comes
+            from the test split, so validation pictures are never training ones.
+    """
     tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{val_per_class}_{seed}"
-    dest = Path(dest or paths.data_dir() / f"fashion-mnist-{tag}")
+    dest = Path(dest or paths.data_dir() / f"{name}-{tag}")
     if (dest / ".complete").exists():
         return dest
     rng = np.random.default_rng(seed)
-    for split, kind, per_class in (("train", "train", train_per_class), ("val", "t10k", val_per_class)):
-        images, labels = load_fashion_mnist(kind)
+    for split, train, per_class in (("train", True, train_per_class), ("val", False, val_per_class)):
+        images, labels = load(train)
         chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in classes])
-        _write_folder(dest, images[chosen], labels[chosen], FASHION_NAMES, split)
+        _write_folder(dest, images[chosen], labels[chosen], names, split)
     (dest / ".complete").touch()
     return dest
 
@@ -96,17 +108,7 @@ def load_cifar10(train: bool) -> tuple[np.ndarray, np.ndarray]:
 def install_cifar10(classes=(5, 6, 7, 8, 9), train_per_class: int = 40, val_per_class: int = 100,
                     seed: int = 0, dest: Path | None = None) -> Path:
     """CIFAR-10 as train/ and val/ image folders (val from the official test split), as for Fashion-MNIST."""
-    tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{val_per_class}_{seed}"
-    dest = Path(dest or paths.data_dir() / f"cifar10-{tag}")
-    if (dest / ".complete").exists():
-        return dest
-    rng = np.random.default_rng(seed)
-    for split, train, per_class in (("train", True, train_per_class), ("val", False, val_per_class)):
-        images, labels = load_cifar10(train)
-        chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in classes])
-        _write_folder(dest, images[chosen], labels[chosen], CIFAR_NAMES, split)
-    (dest / ".complete").touch()
-    return dest
+    return _install_draw("cifar10", load_cifar10, CIFAR_NAMES, classes, train_per_class, val_per_class, seed, dest)
 
 
 # -- a pair of domains: the same classes, pictures that look different --------------------------------

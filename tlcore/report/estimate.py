@@ -151,7 +151,7 @@ def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, t
 
 def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, train_images: int,
                      val_images: int, head_epochs: int = 0, target_images: int = 0,
-                     options: dict | None = None) -> float:
+                     options: dict | None = None, joint: bool = False) -> float:
     """Seconds a run would take, from a measured throughput and the images its strategy processes.
 
     What a strategy processes comes from its registry entry: a feature pass, head epochs on
@@ -165,6 +165,7 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         head_epochs: warm-up epochs on cached features, for a strategy that has them.
         target_images: pictures from where the model will be used, checked every epoch.
         options: the strategy's own settings (meta-learning's episodes are work before the phases).
+        joint: a second dataset trains at the same time, a batch of it with each batch of the run's own.
 
     Returns:
         The estimate, worker start-up included; an upper bound where features are cached already.
@@ -180,7 +181,7 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
     if throughput.train_images_per_s is None:
         raise ValueError(f"Estimating '{strategy}' needs a measurement of training steps.")
     validation_rate = throughput.val_images_per_s or throughput.eval_images_per_s
-    streams = 1 + len(plan.streams)
+    streams = 1 + len(plan.streams) + joint
     epoch_s = streams * train_images / throughput.train_images_per_s + held_out / validation_rate
     if plan.trains_norm_stats:  # BatchNorm statistics are re-averaged every epoch
         epoch_s += min(train_images, PRECISE_NORM_IMAGES) / validation_rate
