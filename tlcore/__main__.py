@@ -63,7 +63,6 @@ onnxruntime, else its TorchScript or .pt2 file)."""
 
 def add_train_parser(sub) -> None:
     """The train command, its choices and help read from the strategy and head registries."""
-    from tlcore.models.heads import list_heads
     from tlcore.training.strategies import list_strategies
 
     strategies = list_strategies()
@@ -73,8 +72,6 @@ def add_train_parser(sub) -> None:
     lines = [entry(s.name, f"{s.plain}. {s.summary} When: {s.when}") for s in strategies]
     settings = [entry(setting.flag, f"{s.name}: {setting.help} From {setting.low:g} to {setting.high:g}, "
                                     f"default {setting.default:g}.") for s in strategies for setting in s.settings]
-    warm_ups = ", ".join(s.name for s in strategies if s.warm_up)
-    bodies = ", ".join(s.name for s in strategies if s.trains_body and s.pretrained)
     epilog = "strategies:\n" + "\n".join(lines) + ("\n\nstrategy settings:\n" + "\n".join(settings) if settings else "")
     train = sub.add_parser("train", help="train on an image folder or zip and print one JSON line of results",
                            epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,21 +80,8 @@ def add_train_parser(sub) -> None:
                        help="default: mobilenet_v2, or the network of --init-from's run; several joined with + "
                             "(mobilenet_v2+efficientnet_lite0) combine their features side by side (feature_extraction)")
     train.add_argument("--strategy", default="feature_extraction", choices=[s.name for s in strategies])
-    train.add_argument("--epochs", type=int, default=None,
-                       help="rounds of training (after the warm-up where there is one); default: the strategy's own ("
-                            + ", ".join(f"{s.name} {s.default_epochs}" for s in strategies) + ")")
-    train.add_argument("--image-size", type=int, default=None, help="default: 128, or --init-from's run's")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--lr", type=float, default=None)
-    train.add_argument("--val-fraction", type=float, default=0.2)
+    add_run_options(train, strategies, image_size_help="default: 128, or --init-from's run's")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--device", default="auto")
-    train.add_argument("--head", default="linear", choices=[h.name for h in list_heads()])
-    train.add_argument("--head-epochs", type=int, default=5, help=f"head warm-up epochs ({warm_ups})")
-    train.add_argument("--unfreeze-stages", type=int, default=0, help=f"last N stages train (0: all; {bodies})")
-    train.add_argument("--no-augment", action="store_true")
-    train.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
-                       help="end a phase after this many epochs without a better validation accuracy (0: never)")
     train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
     train.add_argument("--init-from", action="append", default=None, metavar="RUN_ID_OR_DIR",
                        help="start from a finished run's network (its body, weights and image size) with a new "
@@ -120,6 +104,62 @@ def add_train_parser(sub) -> None:
         for setting in strategy.settings:
             train.add_argument(setting.flag, type=int if setting.integer else float, default=None, dest=setting_dest(strategy.name, setting.key),
                                help=argparse.SUPPRESS)  # listed in the epilog, with its strategy
+
+
+def add_run_options(parser, strategies, image_size_help: str = "default: 128") -> None:
+    """The options every run takes, for train and for an experiment's runs."""
+    from tlcore.models.heads import list_heads
+
+    warm_ups = ", ".join(s.name for s in strategies if s.warm_up)
+    bodies = ", ".join(s.name for s in strategies if s.trains_body and s.pretrained)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="rounds of training (after the warm-up where there is one); default: the strategy's own ("
+                             + ", ".join(f"{s.name} {s.default_epochs}" for s in strategies) + ")")
+    parser.add_argument("--image-size", type=int, default=None, help=image_size_help)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--head", default="linear", choices=[h.name for h in list_heads()])
+    parser.add_argument("--head-epochs", type=int, default=5, help=f"head warm-up epochs ({warm_ups})")
+    parser.add_argument("--unfreeze-stages", type=int, default=0, help=f"last N stages train (0: all; {bodies})")
+    parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
+                        help="end a phase after this many epochs without a better validation accuracy (0: never)")
+
+
+def run_options(args) -> dict:
+    """RunConfig fields from add_run_options' options (epochs and image size only where given)."""
+    values = dict(batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, device=args.device,
+                  head=args.head, augment=not args.no_augment, early_stop_patience=args.early_stop,
+                  head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages)
+    if args.image_size:
+        values["image_size"] = args.image_size
+    return values
+
+
+def add_experiment_parser(sub) -> None:
+    from tlcore.training.strategies import list_strategies
+
+    strategies = list_strategies()
+    experiment = sub.add_parser(
+        "experiment", help="train a grid of runs (strategies x networks x pictures per class x seeds) on one "
+                           "dataset, print one JSON line per run and write a report",
+        description="Every run is an ordinary run (in the runs folder, openable in the app), all measured on one "
+                    "validation set drawn once. Feature extraction shares one feature pass per network.")
+    experiment.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
+    experiment.add_argument("--strategies", default="feature_extraction,fine_tune,scratch",
+                            help="comma-separated: " + ", ".join(s.name for s in strategies))
+    experiment.add_argument("--backbone", "--backbones", dest="backbones", default="mobilenet_v2",
+                            help="comma-separated networks (mobilenet_v2,efficientnet_lite0)")
+    experiment.add_argument("--per-class", default="5,10,20,all",
+                            help="training pictures per class, comma-separated; 'all' for every picture")
+    experiment.add_argument("--seeds", type=positive_int, default=3, help="repeats of each run, 1 to 5")
+    experiment.add_argument("--name", default="")
+    experiment.add_argument("--report", default=None, metavar="OUT.html",
+                            help="write the report there (self-contained HTML) and its figures as PNG beside it")
+    experiment.add_argument("--runs-dir", default=None)
+    add_run_options(experiment, strategies)
 
 
 def setting_dest(strategy: str, key: str) -> str:
@@ -147,6 +187,7 @@ def build_parser(with_registries: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     if with_registries:
         add_train_parser(sub)
+        add_experiment_parser(sub)
 
     predict = sub.add_parser("predict", help="top classes for images, one JSON line each",
                              epilog=PREDICT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,6 +235,63 @@ def members_of(named: list[str], sources: list) -> tuple[list[str], list[str]]:
     return networks, (runs if sources else [])
 
 
+def parse_sizes(text: str) -> list[int]:
+    """'5,10,all' -> [5, 10, 0] (0: every picture); UserError for anything else."""
+    sizes = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part.lower() == "all":
+            sizes.append(0)
+        elif part.isdigit() and int(part) > 0:
+            sizes.append(int(part))
+        else:
+            raise UserError(f"--per-class takes whole numbers of at least 1 and 'all', not '{part}'.")
+    return sizes
+
+
+def command_experiment(args) -> int:
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+    from tlcore import paths
+    from tlcore.report.experiment_report import size_words, write_report
+    from tlcore.runs.experiments import new_experiment, results, run_here, training_pictures
+    from tlcore.runs.worker import execute_run
+
+    data = Path(args.data).expanduser()
+    if not data.exists():
+        raise UserError(f"No such file or folder: {data}")
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    base = run_options(args)
+    if args.epochs is not None:
+        base["epochs"] = args.epochs
+    image_size = base.get("image_size", RunConfig.image_size)
+    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)
+    experiment = new_experiment(manifest, strategies=strategies, backbones=args.backbones.split(","),
+                                sizes=parse_sizes(args.per_class), seeds=args.seeds, base=base, name=args.name,
+                                dataset_label=data.name)
+    for note in experiment.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(json.dumps({"experiment_id": experiment.experiment_id, "folder": str(experiment.folder),
+                      "runs": len(experiment.cells)}), flush=True)
+
+    def on_run(cell, status):
+        print(json.dumps({"strategy": cell.strategy, "backbone": cell.backbone, "per_class": cell.per_class or "all",
+                          "seed": cell.seed, "run_id": cell.run_id, "state": status.get("state"),
+                          "best_val_acc": status.get("best_val_acc"), "wall_s": status.get("wall_s"),
+                          "error": status.get("error")}), flush=True)
+
+    run_here(experiment, execute_run, args.runs_dir, on_run=on_run)
+    rows = results(experiment, args.runs_dir)
+    if args.report:
+        facts = [f"dataset {data.name}", f"{args.seeds} seed{'s' * (args.seeds > 1)}", f"{image_size} px",
+                 "sizes: " + ", ".join(size_words(s) for s in experiment.sizes)]
+        written = write_report(args.report, title=args.name or f"Experiment on {data.name}", facts=facts, rows=rows,
+                               pictures=training_pictures(experiment), notes=experiment.notes)
+        if written["png_problem"]:
+            print(f"note: {written['png_problem']}", file=sys.stderr)
+        print(json.dumps({"report": written["html"], "figures": written["png"]}), flush=True)
+    return 0 if all(row["state"] == "succeeded" for row in rows) else 1
+
+
 def command_train(args) -> int:
     import time
 
@@ -226,13 +324,10 @@ def command_train(args) -> int:
     if source is not None:
         member_runs = []  # one network: the run it starts from is init_from
     image_size = args.image_size or (sources[0].config.image_size if sources else RunConfig.image_size)
-    config = RunConfig(data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
+    config = RunConfig(**{**run_options(args), "image_size": image_size},
+                       data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
                        epochs=epochs, target=str(target.resolve()) if target else None,
-                       options=strategy_options(args), image_size=image_size, batch_size=args.batch_size, lr=args.lr,
-                       val_fraction=args.val_fraction, seed=args.seed, device=args.device, head=args.head,
-                       augment=not args.no_augment, early_stop_patience=args.early_stop,
-                       head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
-                       weights_file=args.weights_file, init_from=str(source.run_dir) if source else None,
+                       options=strategy_options(args), seed=args.seed, weights_file=args.weights_file, init_from=str(source.run_dir) if source else None,
                        member_runs=member_runs,
                        meta_sources=[str(p.resolve()) for p in meta_sources],
                        joint_with=str(joint_with.resolve()) if joint_with else None)
@@ -361,7 +456,7 @@ def command_worker(args) -> int:
 
 COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
             "backbones": command_backbones, "weights": command_weights, "worker": command_worker,
-            "vendor": command_vendor}
+            "vendor": command_vendor, "experiment": command_experiment}
 
 
 def main(argv=None) -> int:

@@ -35,6 +35,9 @@ class RunConfig:
     # Rounds without a better validation score before a phase ends; 0 never stops early. The best
     # model is kept either way, so stopping costs nothing but the rounds that would not have helped.
     early_stop_patience: int = 5
+    # Training pictures per class, drawn with the seed from the training split (None: all of them).
+    # Validation stays whole, so runs of several sizes are measured on the same pictures.
+    train_per_class: int | None = None
     head_epochs: int = 5  # fine_tune: epochs of head-only warm-up on cached embeddings
     unfreeze_stages: int = 0  # fine_tune: 0 unfreezes the whole body, N the last N stages
     weights_file: str | None = None  # a user's own weights for the backbone
@@ -70,6 +73,8 @@ class RunConfig:
             (self.lr is None or 0 < self.lr < 10, "Learning rate must be a positive number below 10."),
             (0 < self.val_fraction < 0.9, "The validation fraction must be between 0 and 0.9."),
             (self.early_stop_patience >= 0, "Early-stopping patience cannot be negative."),
+            (self.train_per_class is None or self.train_per_class >= 1,
+             "The training pictures per class must be at least 1."),
             (0 <= self.head_epochs <= 200, "Head warm-up epochs must be between 0 and 200."),
             (self.unfreeze_stages >= 0, "The number of stages to unfreeze cannot be negative."),
             (all(isinstance(p, str) and p for p in self.meta_sources),

@@ -137,11 +137,13 @@ def check_image_size(config) -> None:
 
 
 def make_phase_data(phase, *, model, datasets: dict, config, weights, device, status, should_stop, generator,
-                    timings, meters=()):
+                    timings, meters=(), train_rows: np.ndarray | None = None):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
 
     Args:
         weights: () -> the identities of the body's weights, one per network (several when combined).
+        train_rows: the training pictures this run learns from (a draw per class), None for all. Features
+            are computed for the whole split, so runs of other sizes and seeds share them.
         datasets: name -> (fingerprint, uint8 images, labels) for "train", "val" and, when the run
             has one, "target" (label -1 where a target picture has none).
     """
@@ -190,8 +192,11 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
             return augment(x, generator) if training and phase.augment else x
         eval_batch = inference_batch_size(config.image_size, device)
 
+    train_inputs, train_labels = inputs["train"], datasets["train"][2]
+    if train_rows is not None:
+        train_inputs, train_labels = train_inputs[train_rows], train_labels[train_rows]
     data = PhaseData(
-        train=ArrayBatches(inputs["train"], datasets["train"][2], config.batch_size, True, generator, device),
+        train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device),
         val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device),
         prepare=prepare)
     if "target" in datasets:
@@ -248,6 +253,15 @@ def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache,
     return target
 
 
+def draw_per_class(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Rows of up to per_class training pictures of each class, drawn with the seed (a class with fewer
+    gives all it has), in their original order so the run's batches follow from its seed alone."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(np.flatnonzero(labels == c), min(per_class, int((labels == c).sum())), replace=False)
+            for c in np.unique(labels)]
+    return np.sort(np.concatenate(rows))
+
+
 def joint_dataset(config, cache: ImageCache, status: StatusWriter, should_stop) -> Manifest:
     """The second labelled dataset of joint training, all its pictures; refused in words when unusable."""
     if not Path(config.joint_with).expanduser().exists():
@@ -299,6 +313,11 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         if config.joint_with:
             joint = joint_dataset(config, cache, status, should_stop)
             datasets["joint"] = (joint.fingerprint(), *load_sample_arrays(joint.samples, cache, config.image_size))
+    train_rows = draw_per_class(datasets["train"][2], config.train_per_class, config.seed) \
+        if config.train_per_class else None
+    if train_rows is not None:
+        runs.append_event(run_dir, {"type": "subset", "time": time.time(), "per_class": config.train_per_class,
+                                    "pictures": len(train_rows)})
     practice = meta_settings(config) if "meta_sources" in strategy.needs else None
     if practice is not None:  # checked and loaded before the network, so a refusal costs nothing
         with timed(timings, "scan_s"):
@@ -337,13 +356,15 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     recorder = RunRecorder(run_dir, status)
     meters = [m for m in (recorder, *callbacks) if hasattr(m, "on_features")]
     for meter in meters:
-        meter.set_dataset_size(len(datasets["train"][2]), len(datasets["val"][2]),
+        meter.set_dataset_size(len(datasets["train"][2]) if train_rows is None else len(train_rows),
+                               len(datasets["val"][2]),
                                len(datasets["target"][2]) if "target" in datasets else 0)
     with timed(timings, "fit_s"):
         result = fit(model, phases,
                      lambda phase: make_phase_data(phase, model=model, datasets=datasets, config=config,
                                                    weights=weights, device=device, status=status, should_stop=should_stop,
-                                                   generator=generator, timings=timings, meters=meters),
+                                                   generator=generator, timings=timings, meters=meters,
+                                                   train_rows=train_rows),
                      device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
                      should_stop=should_stop, early_stop_patience=config.early_stop_patience)
     final_distance = body_distance(model, start) if strategy.trains_body else None
