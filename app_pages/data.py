@@ -98,6 +98,8 @@ def ready_made_ui() -> None:
                     folder = install_cifar10()
             except DatasetUnavailable as error:  # said here: the dataset chosen before stays chosen
                 st.error(str(error))
+            except OSError as error:  # writing its pictures: a full disk, a folder that may not be written
+                st.error(f"CIFAR-10 could not be saved: {describe_os_error(error)}")
             else:
                 scan_and_choose(folder, "CIFAR-10 (5 classes)", kind="cifar-10", studio_copy=True)
 

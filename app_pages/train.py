@@ -279,8 +279,8 @@ else:
     weights_ok = weights_ok_ui(backbone, plan, start)
     networks = combine_ui(plan, backbone, start)
     options = strategy_settings_ui(plan)
-    meta_sources, practice_ok = meta_sources_ui(plan, options)
-    choices = basics_ui(backbone, plan, start) | {"options": options, "meta_sources": meta_sources,
+    meta_sources, practice_ok = meta_sources_ui(plan, options, chosen.manifest.root)
+    choices = basics_ui(get_spec(networks.backbone), plan, start) | {"options": options, "meta_sources": meta_sources,
                                                   "joint_with": joint_ui(plan, chosen)} | \
         advanced_ui(backbone, plan, chosen)
     estimate_ui(get_spec(networks.backbone), plan, choices, chosen)  # several networks are timed together

@@ -71,6 +71,10 @@ def test_sources_too_small_for_the_tasks_are_refused_in_words():
         check_config(RunConfig(data="x", strategy="meta_learning"))
     with pytest.raises(ConfigError, match="meta-learning sources are for the meta-learning strategy"):
         check_config(RunConfig(data="x", strategy="fine_tune", meta_sources=["y"]))
+    with pytest.raises(ConfigError, match="include the training dataset itself"):
+        check_config(RunConfig(data="x", strategy="meta_learning", meta_sources=["y", "x"]))
+    with pytest.raises(ConfigError, match="take 2000 pictures in one step"):
+        check_pools({"big": {str(c): 50 for c in range(40)}}, ways=40, shots=50)
     with pytest.raises(ConfigError, match="must be a whole number"):
         check_config(RunConfig(data="x", strategy="meta_learning", meta_sources=["y"], options={"ways": 2.5}))
 
@@ -86,6 +90,8 @@ def task(tmp_path_factory):
 
 
 def test_a_meta_learning_run_practises_then_fine_tunes_from_the_cli(home, practice, task, capsys):
+    code, plain, err = train(capsys, task, "--strategy", "fine_tune", "--epochs", 1, "--head-epochs", 1)
+    assert code == 0, err  # ImageNet's features of these pictures are cached now
     code, result, err = train(capsys, task, "--strategy", "meta_learning", "--meta-source", practice,
                               "--meta-episodes", 12, "--meta-ways", 3, "--meta-shots", 2, "--meta-inner-steps", 2,
                               "--epochs", 1, "--head-epochs", 1)
@@ -97,6 +103,7 @@ def test_a_meta_learning_run_practises_then_fine_tunes_from_the_cli(home, practi
     assert json.loads((run_dir / "config.json").read_text())["meta_sources"] == [str(practice.resolve())]
     status = runs.read_status(run_dir)
     assert status["timings"]["meta_s"] > 0 and status["best_phase"] in ("head", "body")
+    assert status["timings"]["embedding_s"] > 0  # the practised body's features are its own, not ImageNet's
 
 
 def test_meta_learning_refuses_sources_that_cannot_give_its_tasks(home, practice, task, capsys):

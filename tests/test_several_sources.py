@@ -68,11 +68,22 @@ def test_a_run_combined_with_imagenet_keeps_its_own_body(home, data, capsys):
     assert chain[0]["kind"] == "combined" and [m["kind"] for m in chain[0]["members"]] == ["imagenet", "run"]
 
 
+def test_a_combined_run_is_no_starting_point(home, data, capsys):
+    code, combined, err = train(capsys, data, "--backbone", "mobilenet_v2+efficientnet_lite0", "--epochs", 1)
+    assert code == 0, err
+    code, result, err = train(capsys, data, "--init-from", combined["run_id"], "--epochs", 1)
+    assert code != 0 and "combines several networks (MobileNetV2 + EfficientNet-Lite0); a run starts from one" in err
+
+
 def test_combining_is_refused_where_a_network_trains_or_the_runs_do_not_fit(home, data, capsys):
     code, result, err = train(capsys, data, "--backbone", "mobilenet_v2+efficientnet_lite0", "--strategy", "fine_tune")
     assert code != 0 and "Several networks combined work with feature extraction" in err
     with pytest.raises(ConfigError, match="Each of the combined networks needs its own starting point"):
         RunConfig(data="x", backbone="mobilenet_v2+efficientnet_lite0", member_runs=[""])
+    with pytest.raises(ConfigError, match="Each of the combined networks needs its own starting point"):
+        RunConfig(data="x", backbone="mobilenet_v2", member_runs=["/runs/a"])  # one network: init_from says it
+    with pytest.raises(ConfigError, match="needs images of at least|takes 224 px images only"):
+        check_config(RunConfig(data="x", backbone="mobilenet_v2+vit_b_16", image_size=128))
 
 
 def test_joint_training_learns_a_second_dataset_through_its_own_head(home, data, second, capsys):

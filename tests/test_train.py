@@ -8,7 +8,7 @@ from torch import nn
 
 from tlcore import runs
 from tlcore.models.weights import create_backbone
-from tlcore.config import RunConfig
+from tlcore.config import ConfigError, RunConfig
 from tlcore.data.batches import ArrayBatches
 from tlcore.models.classifier import load_checkpoint
 from tlcore.training.phases import Phase
@@ -271,10 +271,9 @@ def test_early_stopping_ends_a_phase():
 
 
 def test_an_image_size_the_backbone_cannot_take_is_refused_before_any_work(dataset, home):
-    run_dir, status = train(dataset, home, backbone="vit_b_16", image_size=128)
-    assert status["state"] == "failed"
-    assert status["error"] == "ViT-B/16 takes 224 px images only; set the image size to 224."
-    assert not (run_dir / "manifest.json").exists()
+    with pytest.raises(ConfigError, match=r"^ViT-B/16 takes 224 px images only; set the image size to 224\.$"):
+        runs.create_run(RunConfig(data=str(dataset), backbone="vit_b_16", image_size=128))
+    assert not list(runs.resolve_runs_dir(None).glob("*vit_b_16*"))  # refused before a run folder was made
 
 
 def test_early_stopping_is_on_by_default_and_keeps_the_best_model(dataset, home):

@@ -319,6 +319,9 @@ def command_train(args) -> int:
     epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
     sources = [check_source(resolve_source(reference, args.runs_dir)) for reference in args.init_from or []]
     networks, member_runs = members_of(member_names(args.backbone) if args.backbone else [], sources)
+    if len(networks) > 1 and sources and args.backbone and len(networks) > len(member_names(args.backbone)):
+        print(f"note: --init-from's network joins --backbone's: the features of {', '.join(networks)} are combined "
+              "side by side (feature extraction).", file=sys.stderr)
     source = sources[0] if sources and len(networks) == 1 else None
     backbone = "+".join(networks)
     if source is not None:

@@ -79,7 +79,8 @@ class RunConfig:
             (self.unfreeze_stages >= 0, "The number of stages to unfreeze cannot be negative."),
             (all(isinstance(p, str) and p for p in self.meta_sources),
              "Each meta-learning source must be the path of a dataset."),
-            (not self.member_runs or len(self.member_runs) == len(self.backbone.split("+")),
+            (all(isinstance(r, str) for r in self.member_runs), "Each combined network's run must be a path."),
+            (not self.member_runs or len(self.member_runs) == len(self.backbone.split("+")) > 1,
              "Each of the combined networks needs its own starting point, no more and no fewer."),
             (not (self.member_runs and self.init_from), "Combined networks name their runs one by one, not with "
                                                         "one run to start from."),

@@ -8,6 +8,7 @@ from tlcore.config import ConfigError
 from tlcore.data.datasets import list_datasets
 from tlcore.data.manifest import Manifest
 from tlcore.runs import list_runs
+from tlcore.runs.meta_stage import source_names
 from tlcore.training.meta_learning import check_pools
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec
 from ui.glossary import explain, label
@@ -43,11 +44,14 @@ def practice_sets() -> dict[str, PracticeSet]:
     return found
 
 
-def meta_sources_ui(strategy: StrategySpec, options: dict) -> tuple[list[str], bool]:
-    """The chosen meta-learning sources' paths, and whether they can give the strategy's tasks."""
+def meta_sources_ui(strategy: StrategySpec, options: dict, training_root: str) -> tuple[list[str], bool]:
+    """The chosen meta-learning sources' paths, and whether they can give the strategy's tasks.
+
+    The training dataset is not offered: practising on it would practise on its validation pictures.
+    """
     if "meta_sources" not in strategy.needs:
         return [], True
-    sets = practice_sets()
+    sets = {path: found for path, found in practice_sets().items() if path != training_root}
     chosen = st.multiselect(label("Pictures to practise on", "meta-learning sources"), list(sets),
                             format_func=lambda path: sets[path].words, key="meta_sources",
                             help=explain("meta-learning"))
@@ -56,7 +60,7 @@ def meta_sources_ui(strategy: StrategySpec, options: dict) -> tuple[list[str], b
                    "classes should differ from the ones you train on, as they would in a real few-shot task.")
         return [], False
     try:
-        check_pools({sets[path].name: sets[path].counts for path in chosen},
+        check_pools({name: sets[path].counts for path, name in zip(chosen, source_names(chosen))},
                     strategy.value(options, "ways"), strategy.value(options, "shots"))
     except ConfigError as error:
         st.warning(str(error))

@@ -3,6 +3,7 @@ import streamlit as st
 
 from tlcore.config import ConfigError
 from tlcore.jsonio import read_json
+from tlcore.models.backbones import is_combined
 from tlcore.runs import RunSummary, list_runs
 from tlcore.runs.sources import SourceRun, chain_through, check_source
 from ui import format as fmt
@@ -21,7 +22,8 @@ def source_words(run: RunSummary) -> str:
 
 def start_from_ui() -> tuple[SourceRun | None, bool]:
     """The chosen starting run (None: ImageNet's weights), and whether it can be used."""
-    finished = {run.run_id: run for run in list_runs() if run.state == "succeeded" and run.config is not None}
+    finished = {run.run_id: run for run in list_runs() if run.state == "succeeded" and run.config is not None
+                and not is_combined(run.config.backbone)}  # a run starts from one network
     choice = st.selectbox(
         label("Start from", "starting point"), [IMAGENET, *finished], key="start_from",
         format_func=lambda run_id: source_words(finished[run_id]) if run_id else

@@ -29,8 +29,10 @@ EVENT_INTERVAL_S = 0.5
 SUMMARY_SHARE = 0.1  # first and last tenth of the episodes: how well the start adapted, before and after
 
 
-def source_name(path: str) -> str:
-    return Path(path).name or path
+def source_names(paths: list[str]) -> list[str]:
+    """A name per meta-source for messages: its folder's name, with the folder above where two share one."""
+    names = [Path(p).name or p for p in paths]
+    return [f"{Path(p).parent.name}/{n}" if names.count(n) > 1 else n for p, n in zip(paths, names)]
 
 
 def load_pools(config, cache: ImageCache, settings: MetaSettings, progress) -> list[Pool]:
@@ -40,15 +42,15 @@ def load_pools(config, cache: ImageCache, settings: MetaSettings, progress) -> l
         progress: a scan's progress callback (done, total), raising StopRequested on a cancel.
     """
     manifests = {}
-    for path in config.meta_sources:
+    for path, name in zip(config.meta_sources, source_names(config.meta_sources)):
         if not Path(path).expanduser().exists():
             raise DataError(f"The meta-learning source '{path}' does not exist (any more).")
         try:
-            manifests[source_name(path)] = scan(path, cache=cache, image_size=config.image_size,
+            manifests[name] = scan(path, cache=cache, image_size=config.image_size,
                                                 val_fraction=config.val_fraction, seed=config.seed,
                                                 on_progress=progress)
         except DataError as error:
-            raise DataError(f"The meta-learning source '{source_name(path)}' cannot be used: {error}") from None
+            raise DataError(f"The meta-learning source '{name}' cannot be used: {error}") from None
     check_pools({name: {cls: sum(per.values()) for cls, per in m.counts().items()} for name, m in manifests.items()},
                 settings.ways, settings.shots)
     return [Pool(name, m.classes, *load_sample_arrays(m.samples, cache, config.image_size))

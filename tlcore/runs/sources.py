@@ -88,6 +88,10 @@ def check_start(config: RunConfig) -> SourceRun | None:
     if not config.init_from:
         return None
     source = check_source(config.init_from)
+    if is_combined(source.config.backbone):
+        raise ConfigError(f"Run {source.run_id} combines several networks ({_title(source.config.backbone)}); a run "
+                          "starts from one network. Start from a run of one network, or name the networks to "
+                          "combine one by one.")
     if source.config.backbone != config.backbone:
         theirs, asked = _title(source.config.backbone), _title(config.backbone)
         raise ConfigError(f"Run {source.run_id} is a {theirs} network; a run started from it keeps that network, "

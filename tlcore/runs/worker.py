@@ -126,16 +126,6 @@ def timed(timings: dict, name: str):
         timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
-def check_image_size(config) -> None:
-    """Refuse, before any work, an image size the backbone cannot take."""
-    spec = get_spec(config.backbone)
-    if spec.fixed_image_size and config.image_size != spec.fixed_image_size:
-        raise ConfigError(f"{spec.title} takes {spec.fixed_image_size} px images only; "
-                          f"set the image size to {spec.fixed_image_size}.")
-    if config.image_size < spec.min_image_size:
-        raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
-
-
 def make_phase_data(phase, *, model, datasets: dict, config, weights, device, status, should_stop, generator,
                     timings, meters=(), train_rows: np.ndarray | None = None):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
@@ -288,7 +278,6 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     strategy = check_config(config)
     source = check_start(config)  # the run it starts from may have been deleted while this one waited
     members = check_members(config) if is_combined(config.backbone) else []
-    check_image_size(config)
     configure_cpu_threads()
     device = resolve_device(config.device)
     status.update(device=describe_device(device))
@@ -334,12 +323,14 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
             if member_source is not None:
                 load_source_body(member, member_source)
         model = model.to(device, memory_format=torch.channels_last)
-    # Kept on the CPU, and only where the body trains: ||w - w0|| is reported for those strategies.
-    start = [p.detach().float().cpu().clone() for p in model.backbone.parameters()] if strategy.trains_body else []
     summary = {}
     if practice is not None:
         with timed(timings, "meta_s"):
             summary = meta_training(run_dir, model, config, practice, pools, device, status, should_stop)
+    # Kept on the CPU, and only where the body trains: ||w - w0|| is reported for those strategies (from
+    # where training starts: after meta-learning's practice, which has its own figures).
+    start = [p.detach().float().cpu().clone() for p in model.backbone.parameters()] if strategy.trains_body else []
+    if practice is not None:
         practised = body_identity(model)  # its features are this body's own: never shared with another start
         weights = functools.cache(lambda: [f"{weights_identity(config, source)}:meta:{practised}"])
     elif members:

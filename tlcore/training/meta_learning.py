@@ -28,6 +28,7 @@ from tlcore.config import ConfigError
 from tlcore.training.loop import StopRequested, TrainingFailed
 
 QUERIES_PER_CLASS = 15  # the query set's pictures per class, as in Finn et al. and most few-shot work
+MAX_TASK_PICTURES = 1000  # N x K pictures go through the network in one step: more would not fit a laptop
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,10 @@ def check_pools(counts: dict[str, dict[str, int]], ways: int, shots: int) -> Non
     Args:
         counts: per meta-source name, pictures per class.
     """
+    if ways * shots > MAX_TASK_PICTURES:
+        raise ConfigError(f"Tasks of {ways} classes with {shots} pictures each take {ways * shots} pictures in one "
+                          f"step, more than the {MAX_TASK_PICTURES} a laptop's memory holds; choose fewer classes "
+                          "or pictures per task.")
     if not counts:
         raise ConfigError("Meta-learning needs at least one labelled dataset to draw its small tasks from "
                           "(--meta-source).")

@@ -15,7 +15,7 @@ from pathlib import Path
 from torch import nn
 
 from tlcore.config import ConfigError, RunConfig
-from tlcore.models.backbones import is_combined
+from tlcore.models.backbones import get_spec, is_combined
 from tlcore.models.classifier import Classifier
 from tlcore.models.heads import get_head
 from tlcore.training.meta_learning import MetaSettings
@@ -135,9 +135,13 @@ def check_config(config: RunConfig) -> StrategySpec:
     for needed in spec.needs:
         if not getattr(config, needed):
             raise ConfigError(f"{spec.title} needs {INPUT_WORDS[needed]}.")
+    if any(_same_path(source, config.data) for source in config.meta_sources):
+        raise ConfigError("The pictures to practise on include the training dataset itself, whose validation "
+                          "pictures would then be practised on; choose other datasets.")
     if config.meta_sources and "meta_sources" not in spec.needs:
         raise ConfigError(f"{spec.title} does not learn from small practice tasks; meta-learning sources are for "
                           "the meta-learning strategy.")
+    check_image_size(config)
     if is_combined(config.backbone) and spec.trains_body:
         raise ConfigError(f"Several networks combined work with feature extraction, where each describes the "
                           f"pictures once; {spec.title} adjusts a network, so choose one network for it.")
@@ -150,6 +154,19 @@ def check_config(config: RunConfig) -> StrategySpec:
         raise ConfigError("The target pictures are the training pictures themselves; choose pictures from "
                           "where the model will be used, a different folder or zip.")
     return spec
+
+
+def check_image_size(config) -> None:
+    """Refuse, before any work, an image size the backbone cannot take."""
+    try:
+        spec = get_spec(config.backbone)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    if spec.fixed_image_size and config.image_size != spec.fixed_image_size:
+        raise ConfigError(f"{spec.title} takes {spec.fixed_image_size} px images only; "
+                          f"set the image size to {spec.fixed_image_size}.")
+    if config.image_size < spec.min_image_size:
+        raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
 
 
 def _same_path(a: str, b: str) -> bool:
