@@ -14,6 +14,11 @@ accuracy with 95% confidence intervals, for:
                            Fashion-MNIST 0-4 (bench/own_source.py's source run, reused when present)
 
 usage: .venv/bin/python bench/few_shot.py [--episodes 600] [--tuned-episodes 100] [--image-size 64]
+           [--strategy-sizes 5,20] [--only-strategies]
+
+Then the strategy end to end, as a person runs it: `--strategy meta_learning --meta-source` Fashion-MNIST
+0-4 (100 pictures per class) against `--strategy fine_tune`, on 5-9 at --strategy-sizes training
+pictures per class (100 validation), 3 seeds, each with its defaults, `python -m tlcore train` per run.
 
 Episodes draw 5 classes (all of 5-9), K support and 15 query pictures per class, from Fashion-MNIST's
 test split (100 per class), the same episodes for every arm of a shot count. Seconds are per episode
@@ -30,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import OUT, emit, ensure_fmnist, markdown_table, print_header
+from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header, spread
 
 HOME = Path(tempfile.gettempdir()) / "tlstudio-bench-few-shot"
 os.environ.setdefault("TLSTUDIO_HOME", str(HOME))
@@ -52,7 +57,7 @@ from tlcore.models.heads import Prototypes  # noqa: E402
 from tlcore.models.weights import create_backbone  # noqa: E402
 from tlcore.training.embeddings import compute_embeddings  # noqa: E402
 from tlcore.training.meta_learning import (EpisodeSampler, MetaSettings, Pool, accuracy_on, adapt,  # noqa: E402
-                                           meta_train)
+                                           inner_groups, meta_train)
 from tlcore.training.strategies import get_strategy  # noqa: E402
 
 WAYS = 5
@@ -104,8 +109,9 @@ class Adapter:
         self.head_state = {k: v.clone() for k, v in head_state.items()}
         for p in backbone.parameters():
             p.requires_grad_(False)
-        self.params = [*backbone.stages()[-1].parameters(), *self.head.parameters()]
-        for p in self.params:
+        stage = list(backbone.stages()[-1].parameters())
+        self.params = inner_groups(stage, list(self.head.parameters()), lr)  # the strategy's inner rates
+        for p in [*stage, *self.head.parameters()]:
             p.requires_grad_(True)
         self.model = nn.Sequential(backbone, self.head).eval()
 
@@ -144,8 +150,12 @@ def main() -> int:
     parser.add_argument("--adapt-steps", type=int, default=10)
     parser.add_argument("--meta-episodes", type=int, default=None, help="default: the strategy's")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--strategy-sizes", default="5,20")
+    parser.add_argument("--only-strategies", action="store_true", help="only the end-to-end strategy runs")
     args = parser.parse_args()
     print_header("Issue 14: few-shot episodes on Fashion-MNIST 5-9", args.device, vars(args))
+    if args.only_strategies:
+        return strategy_runs(args)
     configure_cpu_threads()
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -198,6 +208,36 @@ def main() -> int:
         f"MobileNetV2; adaptation: {args.adapt_steps} Adam steps at {defaults.value({}, 'inner_lr'):g} on the last "
         f"stage and the head. Meta-training (paid once): "
         + ", ".join(f"{s}-shot {t:.0f} s" for s, t in practice_s.items()) + ".\n\n" + table + "\n")
+    return strategy_runs(args)
+
+
+def strategy_runs(args) -> int:
+    """meta_learning against fine_tune, whole runs through the CLI, each with its defaults."""
+    practice = ensure_fmnist(100, 20, seed=0, classes="0,1,2,3,4")
+    sizes = [int(s) for s in args.strategy_sizes.split(",")]
+    records = []
+    for size in sizes:
+        for seed in (0, 1, 2):
+            data = ensure_fmnist(size, 100, seed=seed)
+            for strategy, extra in (("fine_tune", ()), ("meta_learning", ("--meta-source", practice))):
+                result = engine_run(data, backbone="mobilenet_v2", strategy=strategy, epochs=None,
+                                    image_size=args.image_size, device=args.device, seed=seed,
+                                    home=HOME / f"runs-{size}-s{seed}", extra=extra)
+                record = dict(part="strategy", strategy=strategy, per_class=size, seed=seed,
+                              best_val_acc=result["best_val_acc"], best_phase=result.get("best_phase"),
+                              meta_last_acc=result.get("meta_last_acc"), process_s=result["process_s"])
+                emit(**record)
+                records.append(record)
+    rows = [[strategy] + [cell for size in sizes for cell in (
+        spread(r["best_val_acc"] for r in records if r["strategy"] == strategy and r["per_class"] == size),
+        f"{statistics.mean(r['process_s'] for r in records if r['strategy'] == strategy and r['per_class'] == size):.0f}")]
+        for strategy in ("fine_tune", "meta_learning")]
+    table = markdown_table(["strategy"] + [h for s in sizes for h in (f"{s} per class", "s")], rows)
+    print(table)
+    OUT.mkdir(exist_ok=True)
+    (OUT / "few_shot_strategies.md").write_text(
+        f"Whole runs on Fashion-MNIST 5-9, {args.image_size} px, 3 seeds, defaults; meta_learning practises on "
+        f"0-4 (100 per class).\n\n{table}\n")
     return 0
 
 

@@ -13,7 +13,7 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import scan
 from tlcore import paths
-from tlcore.runs.experiments import (ALL, cell_state, load_experiment, new_experiment, plan_sizes, queue_experiment,
+from tlcore.runs.experiments import (ALL, Arm, cell_state, grid_arms, load_experiment, new_experiment, plan_sizes, queue_experiment,
                                      results, resume_experiment)
 from tlcore.runs.runner import Runner
 
@@ -38,11 +38,12 @@ def test_sizes_a_class_cannot_give_are_measured_as_every_picture_and_said(home, 
 
 def test_grids_that_cannot_run_are_refused_before_any_folder(home, data):
     manifest = checked(data)
-    for grid, words in [(dict(strategies=[], sizes=[2], seeds=1), "at least one strategy"),
-                        (dict(strategies=["feature_extraction"], sizes=[2], seeds=6), "1 to 5 times"),
-                        (dict(strategies=["nonsense"], sizes=[2], seeds=1), "Unknown strategy 'nonsense'")]:
+    for grid, words in [(dict(arms=[], sizes=[2], seeds=1), "at least one strategy"),
+                        (dict(arms=grid_arms(["feature_extraction"], ["mobilenet_v2"]), sizes=[2], seeds=6),
+                         "1 to 5 times"),
+                        (dict(arms=[Arm("?", "nonsense")], sizes=[2], seeds=1), "Unknown strategy 'nonsense'")]:
         with pytest.raises(ConfigError, match=words):
-            new_experiment(manifest, backbones=["mobilenet_v2"], base={"image_size": 32}, **grid)
+            new_experiment(manifest, base={"image_size": 32}, **grid)
     assert not list((paths.studio_home() / "experiments").glob("*"))
 
 
@@ -78,7 +79,7 @@ def test_the_cli_runs_a_grid_on_one_validation_set_sharing_features_and_writes_t
 
 
 def test_an_experiment_interrupted_by_a_restart_resumes_its_runs(home, data):
-    experiment = new_experiment(checked(data), strategies=["feature_extraction"], backbones=["mobilenet_v2"],
+    experiment = new_experiment(checked(data), arms=grid_arms(["feature_extraction"], ["mobilenet_v2"]),
                                 sizes=[2, 3], seeds=1, base={"image_size": 32, "epochs": 2})
     submit = lambda config, manifest: runs.create_run(config, None, manifest).name  # noqa: E731 (queued only)
     queue_experiment(experiment, submit)

@@ -253,7 +253,7 @@ def command_experiment(args) -> int:
     from tlcore.data.scan import scan
     from tlcore import paths
     from tlcore.report.experiment_report import size_words, write_report
-    from tlcore.runs.experiments import new_experiment, results, run_here, training_pictures
+    from tlcore.runs.experiments import grid_arms, new_experiment, results, run_here, training_pictures
     from tlcore.runs.worker import execute_run
 
     data = Path(args.data).expanduser()
@@ -265,7 +265,7 @@ def command_experiment(args) -> int:
         base["epochs"] = args.epochs
     image_size = base.get("image_size", RunConfig.image_size)
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)
-    experiment = new_experiment(manifest, strategies=strategies, backbones=args.backbones.split(","),
+    experiment = new_experiment(manifest, arms=grid_arms(strategies, args.backbones.split(",")),
                                 sizes=parse_sizes(args.per_class), seeds=args.seeds, base=base, name=args.name,
                                 dataset_label=data.name)
     for note in experiment.notes:
@@ -274,7 +274,8 @@ def command_experiment(args) -> int:
                       "runs": len(experiment.cells)}), flush=True)
 
     def on_run(cell, status):
-        print(json.dumps({"strategy": cell.strategy, "backbone": cell.backbone, "per_class": cell.per_class or "all",
+        print(json.dumps({"arm": cell.arm, "strategy": cell.strategy, "backbone": cell.backbone,
+                          "per_class": cell.per_class or "all",
                           "seed": cell.seed, "run_id": cell.run_id, "state": status.get("state"),
                           "best_val_acc": status.get("best_val_acc"), "wall_s": status.get("wall_s"),
                           "error": status.get("error")}), flush=True)

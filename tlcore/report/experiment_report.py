@@ -14,43 +14,39 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from tlcore.models.backbones import get_spec
 from tlcore.training.strategies import get_strategy
 
 COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 CLOSE = 0.01  # "within a point": differences smaller than this are not worth a sentence
 
 
-def arm_name(strategy: str, backbone: str, several_backbones: bool) -> str:
-    """'Feature extraction', or 'Feature extraction · MobileNetV2' when the grid has several networks."""
-    try:
-        words = get_strategy(strategy).title
-    except ValueError:
-        words = strategy
-    if not several_backbones:
-        return words
-    try:
-        return f"{words} · {get_spec(backbone).title}"
-    except ValueError:
-        return f"{words} · {backbone}"
-
-
 def size_words(size: int) -> str:
     return "every picture" if size == 0 else f"{size} per class"
 
 
-def summarise(rows: list[dict]) -> dict[tuple[str, str], dict[int, list[float]]]:
-    """(strategy, backbone) -> size -> the accuracies of its succeeded runs (one per seed)."""
-    table: dict[tuple[str, str], dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+def summarise(rows: list[dict], measure: str = "best_val_acc") -> dict[str, dict[int, list[float]]]:
+    """Arm -> size -> the measure of its succeeded runs (one per seed)."""
+    table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
-        if row["state"] == "succeeded" and row["best_val_acc"] is not None:
-            table[(row["strategy"], row["backbone"])][row["per_class"]].append(row["best_val_acc"])
+        if row["state"] == "succeeded" and row.get(measure) is not None:
+            table[row["arm"]][row["per_class"]].append(row[measure])
     return table
 
 
-def _arms(rows: list[dict]) -> tuple[list[tuple[str, str]], bool]:
-    arms = list(dict.fromkeys((row["strategy"], row["backbone"]) for row in rows))
-    return arms, len({backbone for _, backbone in arms}) > 1
+def _arms(rows: list[dict]) -> list[str]:
+    return list(dict.fromkeys(row["arm"] for row in rows))
+
+
+def _strategy_of(rows: list[dict]) -> dict[str, tuple[str, str]]:
+    """Arm -> (strategy, backbone)."""
+    return {row["arm"]: (row["strategy"], row["backbone"]) for row in rows}
+
+
+def _pretrained(strategy: str) -> bool:
+    try:
+        return get_strategy(strategy).pretrained
+    except ValueError:
+        return True
 
 
 def _base(title: str, x_title: str, y_title: str) -> go.Figure:
@@ -60,12 +56,13 @@ def _base(title: str, x_title: str, y_title: str) -> go.Figure:
     return figure
 
 
-def accuracy_by_size(rows: list[dict], pictures: dict[int, int]) -> go.Figure:
-    """Best validation accuracy against training pictures per class (log axis), a band for the seeds' spread."""
-    figure = _base("Accuracy by pictures per class", "training pictures per class (log scale)",
-                   "best validation accuracy")
-    arms, several = _arms(rows)
-    table = summarise(rows)
+def accuracy_by_size(rows: list[dict], pictures: dict[int, int], measure: str = "best_val_acc",
+                     title: str = "Accuracy by pictures per class",
+                     y_title: str = "best validation accuracy") -> go.Figure:
+    """An accuracy against training pictures per class (log axis), a band for the seeds' spread."""
+    figure = _base(title, "training pictures per class (log scale)", y_title)
+    arms = _arms(rows)
+    table = summarise(rows, measure)
     for index, arm in enumerate(arms):
         sizes = sorted((s for s in table[arm] if table[arm][s]), key=lambda s: pictures.get(s, s))
         if not sizes:
@@ -73,7 +70,7 @@ def accuracy_by_size(rows: list[dict], pictures: dict[int, int]) -> go.Figure:
         x = [pictures.get(s, s) for s in sizes]
         values = [table[arm][s] for s in sizes]
         colour = COLOURS[index % len(COLOURS)]
-        name = arm_name(*arm, several)
+        name = arm
         figure.add_scatter(x=x + x[::-1], y=[max(v) for v in values] + [min(v) for v in values][::-1], fill="toself",
                            mode="lines",
                            fillcolor=colour, opacity=0.2, line=dict(width=0), hoverinfo="skip", showlegend=False,
@@ -91,19 +88,19 @@ def accuracy_by_size(rows: list[dict], pictures: dict[int, int]) -> go.Figure:
 def pretraining_gain(rows: list[dict], pictures: dict[int, int]) -> go.Figure | None:
     """Per size, each pretrained strategy's mean accuracy minus scratch's (same network); None without scratch."""
     table = summarise(rows)
-    arms, several = _arms(rows)
-    scratch = {backbone: table[(s, backbone)] for s, backbone in arms if not get_strategy(s).pretrained}
+    kinds = _strategy_of(rows)
+    scratch = {kinds[arm][1]: table[arm] for arm in _arms(rows) if not _pretrained(kinds[arm][0])}
     if not scratch:
         return None
     figure = _base("What pretraining bought: pretrained minus from scratch", "training pictures per class",
                    "accuracy gained")
-    for index, (strategy, backbone) in enumerate(a for a in arms if get_strategy(a[0]).pretrained):
-        base = scratch.get(backbone)
+    for index, arm in enumerate(a for a in _arms(rows) if _pretrained(kinds[a][0])):
+        base = scratch.get(kinds[arm][1])
         if base is None:
             continue
-        sizes = [s for s in sorted(table[(strategy, backbone)], key=lambda s: pictures.get(s, s)) if base.get(s)]
-        figure.add_bar(x=[size_words(s) for s in sizes], name=arm_name(strategy, backbone, several),
-                       y=[statistics.mean(table[(strategy, backbone)][s]) - statistics.mean(base[s]) for s in sizes],
+        sizes = [s for s in sorted(table[arm], key=lambda s: pictures.get(s, s)) if base.get(s)]
+        figure.add_bar(x=[size_words(s) for s in sizes], name=arm,
+                       y=[statistics.mean(table[arm][s]) - statistics.mean(base[s]) for s in sizes],
                        marker_color=COLOURS[index % len(COLOURS)])
     figure.update_yaxes(tickformat="+.0%")
     return figure
@@ -112,13 +109,11 @@ def pretraining_gain(rows: list[dict], pictures: dict[int, int]) -> go.Figure | 
 def accuracy_by_time(rows: list[dict]) -> go.Figure:
     """Each run's accuracy against its seconds: which choice is worth its minutes."""
     figure = _base("Accuracy against training time", "seconds for the run (log scale)", "best validation accuracy")
-    arms, several = _arms(rows)
-    for index, arm in enumerate(arms):
-        mine = [r for r in rows if (r["strategy"], r["backbone"]) == arm and r["state"] == "succeeded"
-                and r["seconds"]]
+    for index, arm in enumerate(_arms(rows)):
+        mine = [r for r in rows if r["arm"] == arm and r["state"] == "succeeded" and r["seconds"]]
         if mine:
             figure.add_scatter(x=[r["seconds"] for r in mine], y=[r["best_val_acc"] for r in mine], mode="markers",
-                               name=arm_name(*arm, several), marker=dict(color=COLOURS[index % len(COLOURS)], size=9),
+                               name=arm, marker=dict(color=COLOURS[index % len(COLOURS)], size=9),
                                customdata=[[size_words(r["per_class"]), r["seed"]] for r in mine],
                                hovertemplate="%{customdata[0]}, seed %{customdata[1]}: %{y:.3f} in %{x:.0f} s")
     figure.update_xaxes(type="log")
@@ -130,14 +125,13 @@ def per_class_at_largest(rows: list[dict], pictures: dict[int, int]) -> go.Figur
     """Recall per class (how often each class is found) at the largest size, per arm, mean over seeds."""
     largest = max(pictures, key=lambda s: pictures[s])
     figure = _base(f"How often each class is found, at {size_words(largest)}", "class", "recall (mean over seeds)")
-    arms, several = _arms(rows)
-    for index, arm in enumerate(arms):
-        recalls = [r["per_class_recall"] for r in rows if (r["strategy"], r["backbone"]) == arm
-                   and r["per_class"] == largest and r["per_class_recall"]]
+    for index, arm in enumerate(_arms(rows)):
+        recalls = [r["per_class_recall"] for r in rows if r["arm"] == arm and r["per_class"] == largest
+                   and r["per_class_recall"]]
         if recalls:
             classes = list(recalls[0])
             figure.add_bar(x=classes, y=[statistics.mean(r.get(c, 0.0) for r in recalls) for c in classes],
-                           name=arm_name(*arm, several), marker_color=COLOURS[index % len(COLOURS)])
+                           name=arm, marker_color=COLOURS[index % len(COLOURS)])
     figure.update_yaxes(tickformat=".0%", range=[0, 1.02])
     return figure
 
@@ -145,6 +139,10 @@ def per_class_at_largest(rows: list[dict], pictures: dict[int, int]) -> go.Figur
 def figures(rows: list[dict], pictures: dict[int, int]) -> dict[str, go.Figure]:
     """The report's figures by file name; the pretraining one only when the grid has scratch."""
     found = {"accuracy_by_size": accuracy_by_size(rows, pictures)}
+    if any(r.get("target_acc") is not None for r in rows):
+        found["target_accuracy"] = accuracy_by_size(
+            rows, pictures, "target_acc", "Accuracy where the model will be used (the target pictures)",
+            "accuracy on the target pictures")
     gain = pretraining_gain(rows, pictures)
     if gain is not None:
         found["pretraining_gain"] = gain
@@ -155,9 +153,10 @@ def figures(rows: list[dict], pictures: dict[int, int]) -> dict[str, go.Figure]:
 
 def verdict(rows: list[dict], pictures: dict[int, int]) -> list[str]:
     """A few sentences generated from the numbers, for a class or a prototyper."""
-    table = summarise(rows)
-    arms, several = _arms(rows)
-    sentences = []
+    measure = "target_acc" if any(r.get("target_acc") is not None for r in rows) else "best_val_acc"
+    table = summarise(rows, measure)
+    arms = _arms(rows)
+    sentences = [] if measure == "best_val_acc" else ["Measured where the model will be used (the target pictures):"]
     order = sorted(pictures, key=lambda s: pictures[s])
     means = {arm: {s: statistics.mean(v) for s, v in table[arm].items() if v} for arm in arms}
     scored = [arm for arm in arms if means[arm]]
@@ -168,22 +167,22 @@ def verdict(rows: list[dict], pictures: dict[int, int]) -> list[str]:
             top = means[best][largest]
             reach = next(s for s in order if s in means[best] and means[best][s] >= top - CLOSE)
             level = means[best][reach]
-            sentences.append(f"{arm_name(*best, several)} reaches {level:.2f} with {size_words(reach)}"
+            sentences.append(f"{best} reaches {level:.2f} with {size_words(reach)}"
                              + (f" ({top:.2f} with {size_words(largest)})." if reach != largest else "."))
             for arm in scored:
                 if arm == best:
                     continue
                 got = next((s for s in order if means[arm].get(s, -1.0) >= level), None)
-                name = arm_name(*arm, several)
+                name = arm
                 if got is None:
                     at_most = max(means[arm].values())
                     sentences.append(f"{name} does not reach it with {size_words(order[-1])} (at most {at_most:.2f}).")
                 else:
                     sentences.append(f"{name} reaches it with {size_words(got)}.")
-    gains = _gain_sentence(table, arms, pictures)
+    gains = _gain_sentence(table, _strategy_of(rows), pictures)
     if gains:
         sentences.append(gains)
-    fast = _time_sentence(rows, several)
+    fast = _time_sentence(rows)
     if fast:
         sentences.append(fast)
     failed = [r for r in rows if r["state"] in ("failed", "refused")]
@@ -192,13 +191,13 @@ def verdict(rows: list[dict], pictures: dict[int, int]) -> list[str]:
     return sentences
 
 
-def _gain_sentence(table, arms, pictures) -> str | None:
-    scratch = {b: table[(s, b)] for s, b in arms if not get_strategy(s).pretrained}
+def _gain_sentence(table, kinds: dict[str, tuple[str, str]], pictures) -> str | None:
+    scratch = {kinds[arm][1]: table[arm] for arm in kinds if not _pretrained(kinds[arm][0])}
     gains = {}
     for size in sorted(pictures, key=lambda s: pictures[s]):
-        best_pretrained = [statistics.mean(table[(s, b)][size]) - statistics.mean(scratch[b][size])
-                           for s, b in arms if get_strategy(s).pretrained and b in scratch
-                           and table[(s, b)].get(size) and scratch[b].get(size)]
+        best_pretrained = [statistics.mean(table[arm][size]) - statistics.mean(scratch[kinds[arm][1]][size])
+                           for arm in kinds if _pretrained(kinds[arm][0]) and kinds[arm][1] in scratch
+                           and table[arm].get(size) and scratch[kinds[arm][1]].get(size)]
         if best_pretrained:
             gains[size] = max(best_pretrained)
     if not gains:
@@ -207,7 +206,7 @@ def _gain_sentence(table, arms, pictures) -> str | None:
     return "Pretraining bought " + ", ".join(parts) + " (the best pretrained choice minus scratch)."
 
 
-def _time_sentence(rows: list[dict], several: bool) -> str | None:
+def _time_sentence(rows: list[dict]) -> str | None:
     done = [r for r in rows if r["state"] == "succeeded" and r["seconds"]]
     if len(done) < 2:
         return None
@@ -216,7 +215,7 @@ def _time_sentence(rows: list[dict], several: bool) -> str | None:
     slowest = max(done, key=lambda r: r["seconds"])
     if slowest["seconds"] < 1.5 * quick["seconds"]:
         return None
-    return (f"The quickest run within a point of the best was {arm_name(quick['strategy'], quick['backbone'], several)}"
+    return (f"The quickest run within a point of the best was {quick['arm']}"
             f" at {size_words(quick['per_class'])}: {seconds(quick['seconds'])}, against {seconds(slowest['seconds'])} "
             "for the slowest run.")
 
@@ -228,7 +227,7 @@ def seconds(value: float) -> str:
 def results_table(rows: list[dict], pictures: dict[int, int]) -> tuple[list[str], list[list[str]]]:
     """Mean (min–max) best validation accuracy per arm and size, for the page and the report."""
     table = summarise(rows)
-    arms, several = _arms(rows)
+    arms = _arms(rows)
     order = sorted(pictures, key=lambda s: pictures[s])
     header = ["way of training"] + [size_words(s) for s in order]
     body = []
@@ -238,7 +237,7 @@ def results_table(rows: list[dict], pictures: dict[int, int]) -> tuple[list[str]
             values = table[arm].get(size, [])
             cells.append(f"{statistics.mean(values):.3f} ({min(values):.3f}–{max(values):.3f})" if len(values) > 1
                          else f"{values[0]:.3f}" if values else "—")
-        body.append([arm_name(*arm, several), *cells])
+        body.append([arm, *cells])
     return header, body
 
 
@@ -264,7 +263,7 @@ def write_report(path: str | Path, *, title: str, facts: list[str], rows: list[d
     if failed:
         parts.append("<h2>Runs that did not finish</h2>" + _html_table(
             ["way of training", "size", "seed", "state", "why"],
-            [[r["strategy"], size_words(r["per_class"]), str(r["seed"]), r["state"], r["error"] or ""] for r in failed]))
+            [[r["arm"], size_words(r["per_class"]), str(r["seed"]), r["state"], r["error"] or ""] for r in failed]))
     parts.append(f"<p class='facts'>Written {time.strftime('%Y-%m-%d %H:%M')} by Transfer Learning Studio.</p>")
     path.write_text(PAGE.format(title=html.escape(title), body="\n".join(parts)), encoding="utf-8")
     written, problem = [], None

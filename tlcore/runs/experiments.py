@@ -43,22 +43,48 @@ def experiments_dir() -> Path:
     return path
 
 
+SOURCE = "@source"  # an arm's init_from that means "the experiment's source run, once it has finished"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of training compared in an experiment: a strategy on a network, and any other settings."""
+
+    label: str
+    strategy: str
+    backbone: str = "mobilenet_v2"
+    overrides: dict = field(default_factory=dict)  # RunConfig fields of its own (head, init_from, target...)
+
+
+def grid_arms(strategies: list[str], backbones: list[str]) -> list[Arm]:
+    """Every strategy on every network, named in words ('Fine-tuning · EfficientNet-Lite0' when several)."""
+    from tlcore.models.backbones import get_spec
+
+    def label(strategy: str, backbone: str) -> str:
+        words = get_strategy_or_refuse(strategy).title
+        return f"{words} · {get_spec(backbone).title}" if len(backbones) > 1 else words
+    return [Arm(label(s, b), s, b) for b in backbones for s in strategies]
+
+
 @dataclass
 class Cell:
     """One point of the grid and the run that answers it."""
 
+    arm: str  # the arm's label
     strategy: str
     backbone: str
     per_class: int  # ALL (0): every training picture
     seed: int
+    overrides: dict = field(default_factory=dict)
     run_id: str | None = None
     refused: str | None = None  # why no run could be made for it, in words
     earlier_runs: list[str] = field(default_factory=list)  # runs a restart interrupted, queued again since
 
-    def config(self, base: dict, data: str) -> RunConfig:
-        """The cell's run: the shared settings, its grid point, and its strategy's own epochs unless set."""
+    def config(self, base: dict, data: str, source_dir: str | None = None) -> RunConfig:
+        """The cell's run: the shared settings, its arm's, its grid point, and its strategy's own epochs unless set."""
         epochs = base.get("epochs") or get_strategy(self.strategy).default_epochs
-        return RunConfig(**{**base, "data": data, "strategy": self.strategy, "backbone": self.backbone,
+        overrides = {k: (source_dir if v == SOURCE else v) for k, v in self.overrides.items()}
+        return RunConfig(**{**base, **overrides, "data": data, "strategy": self.strategy, "backbone": self.backbone,
                             "seed": self.seed, "train_per_class": self.per_class or None, "epochs": epochs})
 
 
@@ -68,8 +94,7 @@ class Experiment:
     folder: Path
     name: str
     data: str
-    strategies: list[str]
-    backbones: list[str]
+    arms: list[str]  # labels, in order
     sizes: list[int]
     seeds: int
     base: dict  # RunConfig fields every run shares (epochs, image size, batch size...)
@@ -79,6 +104,7 @@ class Experiment:
     lesson: str | None = None
     cancelled: bool = False
     dataset_label: str = ""
+    source_run: str | None = None  # a run that must finish before the cells are queued (its id)
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
@@ -114,22 +140,24 @@ def plan_sizes(sizes: list[int], manifest: Manifest) -> tuple[list[int], list[st
     return kept, notes
 
 
-def new_experiment(manifest: Manifest, *, strategies: list[str], backbones: list[str], sizes: list[int], seeds: int,
-                   base: dict, name: str = "", lesson: str | None = None, dataset_label: str = "") -> Experiment:
+def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], seeds: int, base: dict, name: str = "",
+                   lesson: str | None = None, dataset_label: str = "", source_run: str | None = None) -> Experiment:
     """Check a grid and make its folder (no run yet). Raises ConfigError for a grid that cannot run at all.
 
     Args:
         manifest: the dataset as checked (the Data page's, or a scan's).
+        arms: the ways of training compared (grid_arms for strategies x networks).
         base: RunConfig fields the runs share; the grid sets strategy, backbone, seed and size.
+        source_run: a run the arms start from (init_from SOURCE), queued already; the cells wait for it.
     """
-    if not strategies or not backbones or not sizes:
+    if not arms or not sizes:
         raise ConfigError("An experiment needs at least one strategy, one network and one size.")
     if not 1 <= seeds <= MAX_SEEDS:
         raise ConfigError(f"An experiment repeats each run 1 to {MAX_SEEDS} times (seeds), not {seeds}.")
     if any(s < 0 for s in sizes):
         raise ConfigError("Pictures per class must be positive numbers (or every picture).")
-    for strategy in strategies:
-        get_strategy_or_refuse(strategy)
+    for arm in arms:
+        get_strategy_or_refuse(arm.strategy)
     sizes, notes = plan_sizes(sizes, manifest)
     base = {k: v for k, v in base.items() if k not in ("data", "strategy", "backbone", "seed", "train_per_class")}
     RunConfig(data=manifest.root, **base)  # the shared settings alone, refused before any folder is made
@@ -140,10 +168,11 @@ def new_experiment(manifest: Manifest, *, strategies: list[str], backbones: list
     # One validation draw for every run: the runs keep it as a given split.
     fixed = for_run(manifest, image_size=manifest.image_size, val_fraction=base.get("val_fraction", 0.2), seed=0)
     dataclasses.replace(fixed, split_given=True).save(folder / MANIFEST_FILE)
-    cells = [Cell(strategy, backbone, size, seed) for backbone in backbones for strategy in strategies
+    cells = [Cell(arm.label, arm.strategy, arm.backbone, size, seed, dict(arm.overrides)) for arm in arms
              for size in sizes for seed in range(seeds)]
-    experiment = Experiment(experiment_id, folder, name, manifest.root, list(strategies), list(backbones), sizes,
-                            seeds, base, cells, time.time(), notes, lesson, dataset_label=dataset_label)
+    experiment = Experiment(experiment_id, folder, name, manifest.root, [arm.label for arm in arms], sizes, seeds,
+                            base, cells, time.time(), notes, lesson, dataset_label=dataset_label,
+                            source_run=source_run)
     experiment.save()
     return experiment
 
@@ -182,12 +211,14 @@ def list_experiments() -> list[Experiment]:
 Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submit); returns its id
 
 
-def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest) -> str | None:
+def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest,
+               runs_dir: Path | None = None) -> str | None:
     """Make the cell's run through submit; a config the studio refuses is kept as the cell's reason."""
     try:
+        source_dir = str(resolve_runs_dir(runs_dir) / experiment.source_run) if experiment.source_run else None
         config = cell.config({**experiment.base, "name": cell_name(experiment, cell),
                               "extra": {"experiment": experiment.experiment_id,
-                                        "dataset": experiment.dataset_label}}, experiment.data)
+                                        "dataset": experiment.dataset_label}}, experiment.data, source_dir)
         check_config(config)
         cell.run_id = submit(config, manifest)
     except ConfigError as error:
@@ -198,15 +229,37 @@ def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Man
 
 def cell_name(experiment: Experiment, cell: Cell) -> str:
     size = "all" if cell.per_class == ALL else f"{cell.per_class}/class"
-    return f"{experiment.name or 'experiment'} · {cell.strategy} · {size} · seed {cell.seed}"
+    return f"{experiment.name or 'experiment'} · {cell.arm} · {size} · seed {cell.seed}"
 
 
-def queue_experiment(experiment: Experiment, submit: Submit) -> None:
-    """Queue every cell that has no run yet (the page's Start; again after a crash mid-way)."""
+def source_ready(experiment: Experiment, runs_dir: Path) -> bool:
+    """Whether the cells may be queued: no source run, or it has succeeded. A source that ended otherwise
+    refuses every cell waiting for it, with the reason."""
+    if not experiment.source_run:
+        return True
+    status = read_status(runs_dir / experiment.source_run)
+    state = status.get("state")
+    if state in FINAL_STATES and state != "succeeded":
+        why = status.get("error") or f"it was {state}"
+        for cell in experiment.cells:
+            if cell.run_id is None and cell.refused is None:
+                cell.refused = f"The source run {experiment.source_run} did not finish: {why}"
+        experiment.save()
+    return state == "succeeded"
+
+
+def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
+    """Queue every cell that has no run yet (the page's Start; again after a crash mid-way); returns how many.
+    Cells that start from the experiment's source run wait until it has succeeded."""
+    runs_dir = resolve_runs_dir(runs_dir)
+    if experiment.cancelled or not source_ready(experiment, runs_dir):
+        return 0
     manifest = Manifest.load(experiment.manifest_path)
+    queued = 0
     for cell in experiment.cells:
-        if cell.run_id is None and cell.refused is None and not experiment.cancelled:
-            start_cell(experiment, cell, submit, manifest)
+        if cell.run_id is None and cell.refused is None:
+            queued += start_cell(experiment, cell, submit, manifest, runs_dir) is not None
+    return queued
 
 
 def cell_state(cell: Cell, runs_dir: Path) -> str:
@@ -223,16 +276,20 @@ def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Pa
     if experiment.cancelled:
         return 0
     runs_dir = resolve_runs_dir(runs_dir)
-    manifest = Manifest.load(experiment.manifest_path)
-    queued = 0
     for cell in experiment.cells:
-        state = cell_state(cell, runs_dir)
-        if state == "interrupted":
+        if cell_state(cell, runs_dir) == "interrupted":
             cell.earlier_runs.append(cell.run_id)
             cell.run_id = None
-        if cell.run_id is None and cell.refused is None:
-            queued += start_cell(experiment, cell, submit, manifest) is not None
-    return queued
+    experiment.save()
+    return queue_experiment(experiment, submit, runs_dir)
+
+
+def advance_experiments(submit: Submit, runs_dir: str | Path | None = None) -> None:
+    """Move every unfinished experiment on: interrupted runs queued again, waiting cells queued once their
+    source run has finished. The app's runner calls it between dispatches, so no page needs to be open."""
+    for experiment in list_experiments():
+        if not experiment.cancelled and not is_finished(experiment, runs_dir):
+            resume_experiment(experiment, submit, runs_dir)
 
 
 def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None], runs_dir: str | Path | None = None) -> None:
@@ -257,13 +314,15 @@ def results(experiment: Experiment, runs_dir: str | Path | None = None) -> list[
     runs_dir = resolve_runs_dir(runs_dir)
     rows = []
     for cell in experiment.cells:
-        row = {"strategy": cell.strategy, "backbone": cell.backbone, "per_class": cell.per_class, "seed": cell.seed,
+        row = {"arm": cell.arm, "strategy": cell.strategy, "backbone": cell.backbone, "per_class": cell.per_class,
+               "seed": cell.seed,
                "run_id": cell.run_id, "state": cell_state(cell, runs_dir), "best_val_acc": None, "seconds": None,
-               "error": cell.refused, "per_class_recall": {}}
+               "error": cell.refused, "per_class_recall": {}, "target_acc": None}
         if cell.run_id:
             run_dir = runs_dir / cell.run_id
             status = read_status(run_dir)
             row.update(best_val_acc=status.get("best_val_acc"), seconds=status.get("wall_s"),
+                       target_acc=status.get("best_target_acc"),
                        error=status.get("error") or row["error"])
             if row["state"] == "succeeded":
                 row["per_class_recall"] = kept_recall(run_dir, status)
@@ -298,5 +357,5 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
         if cell.run_id is not None or cell.refused is not None:
             continue
         run_id = start_cell(experiment, cell, lambda config, checked: create_run(config, runs_dir, checked).name,
-                            manifest)
+                            manifest, runs_dir)
         on_run(cell, execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused})

@@ -9,7 +9,9 @@ which is what makes it affordable on a laptop's processor.
 
 What is meta-trained is the body's last stage and an N-way head (Finn et al. 2017 train the whole
 network; the issue of cost is the same as for fine-tuning, and the last stage is where a pretrained
-network's features become task-specific). The earlier stages stay frozen and their BatchNorm
+network's features become task-specific). As in fine-tuning, the pretrained stage adapts ten times
+slower than the head: at the head's rate, 200 episodes carried it far toward the practice classes
+and away from everything else (measured: 0.66 against fine-tuning's 0.79 at 5 pictures per class). The earlier stages stay frozen and their BatchNorm
 statistics as they are, as in fine-tuning. Classes go to head slots in a new random order each
 episode, so the head learns a starting point that suits any class, not particular ones.
 """
@@ -28,6 +30,7 @@ from tlcore.config import ConfigError
 from tlcore.training.loop import StopRequested, TrainingFailed
 
 QUERIES_PER_CLASS = 15  # the query set's pictures per class, as in Finn et al. and most few-shot work
+BODY_RATE_FACTOR = 0.1  # as in fine-tuning: the pretrained stage adapts ten times slower than the head
 MAX_TASK_PICTURES = 1000  # N x K pictures go through the network in one step: more would not fit a laptop
 
 
@@ -113,12 +116,19 @@ class EpisodeSampler:
             np.concatenate(query), np.repeat(np.arange(self.ways), [len(q) for q in query]))
 
 
-def adapt(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor, y: torch.Tensor, *, steps: int,
-          lr: float) -> float:
+def inner_groups(stage: list[nn.Parameter], head: list[nn.Parameter], lr: float) -> list[dict]:
+    """The inner loop's rates: the head at lr, the pretrained stage BODY_RATE_FACTOR times slower."""
+    return [{"params": stage, "lr": lr * BODY_RATE_FACTOR}, {"params": head, "lr": lr}]
+
+
+def adapt(model: nn.Module, params: list, x: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float) -> float:
     """A few steps of Adam on one task's support set, as Reptile's inner loop does; returns the last loss.
 
     Adam without momentum (beta1 = 0) and with fresh statistics each task, as the Reptile paper's code:
     nothing of one task's optimiser state leaks into the next.
+
+    Args:
+        params: parameters, or parameter groups with rates of their own (inner_groups).
     """
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.0, 0.999))
     loss = torch.tensor(float("nan"))
@@ -132,7 +142,8 @@ def adapt(model: nn.Module, params: list[nn.Parameter], x: torch.Tensor, y: torc
 
 def reptile_step(model: nn.Module, params: list[nn.Parameter], support_x: torch.Tensor, support_y: torch.Tensor,
                  *, steps: int, inner_lr: float, outer_lr: float,
-                 query: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[float, float | None]:
+                 query: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 groups: list[dict] | None = None) -> tuple[float, float | None]:
     """One outer step: adapt to the support set, then move the start outer_lr of the way toward the result.
 
     theta <- theta + outer_lr * (theta' - theta), where theta' are the adapted weights.
@@ -142,7 +153,7 @@ def reptile_step(model: nn.Module, params: list[nn.Parameter], support_x: torch.
         (how well the start adapts: meta-training's measure of progress).
     """
     start = [p.detach().clone() for p in params]
-    loss = adapt(model, params, support_x, support_y, steps=steps, lr=inner_lr)
+    loss = adapt(model, groups or params, support_x, support_y, steps=steps, lr=inner_lr)
     query_acc = accuracy_on(model, *query) if query is not None else None
     with torch.no_grad():
         for p, p0 in zip(params, start):
@@ -179,6 +190,7 @@ def meta_train(body: nn.Module, last_stage: nn.Module, feature_dim: int, pools: 
     params = [*last_stage.parameters(), *head.parameters()]
     for p in params:
         p.requires_grad_(True)
+    groups = inner_groups(list(last_stage.parameters()), list(head.parameters()), settings.inner_lr)
     learner.eval()  # BatchNorm statistics stay the pretrained ones, as in fine-tuning
     sampler = EpisodeSampler(pools, settings.ways, settings.shots, queries_per_class(pools, settings.shots), rng)
     try:
@@ -191,7 +203,8 @@ def meta_train(body: nn.Module, last_stage: nn.Module, feature_dim: int, pools: 
             query_y = torch.from_numpy(task.query_labels).to(device)
             outer_lr = settings.outer_lr * (1 - episode / settings.episodes)  # annealed to 0, as in the paper
             loss, query_acc = reptile_step(learner, params, support_x, support_y, steps=settings.inner_steps,
-                                           inner_lr=settings.inner_lr, outer_lr=outer_lr, query=(query_x, query_y))
+                                           inner_lr=settings.inner_lr, outer_lr=outer_lr, query=(query_x, query_y),
+                                           groups=groups)
             if not math.isfinite(loss):
                 raise TrainingFailed("Meta-learning's loss is not a number: lower its inner rate (--meta-inner-lr).")
             on_episode(episode + 1, query_acc, loss)
