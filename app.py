@@ -16,6 +16,7 @@ PAGES = [
     st.Page("app_pages/data.py", title="Data", icon=":material/folder_open:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
     st.Page("app_pages/predict.py", title="Predict & export", icon=":material/online_prediction:"),
 ]
 

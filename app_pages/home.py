@@ -5,6 +5,7 @@ from tlcore.runs import list_runs
 from ui import format as fmt
 from ui.dataset import SAMPLE_LABEL, use_sample
 from ui.glossary import GLOSSARY
+from ui.lessons import lesson_cards_ui
 from ui.state import data_problem
 
 RECENT_RUNS = 5
@@ -39,6 +40,13 @@ def steps_ui() -> None:
     predict.page_link("app_pages/predict.py", label="4. Try it and download", icon=":material/online_prediction:")
 
 
+def lessons_ui() -> None:
+    st.subheader("Lessons: see what transfer learning buys")
+    st.caption("Ready-made experiments on Fashion-MNIST, with a few words before and after. One click each; "
+               "the runs train in the background and you watch the results come in.")
+    lesson_cards_ui("home")
+
+
 def glossary_ui() -> None:
     with st.expander("Words used here, in one sentence each"):
         st.markdown("\n".join(f"- **{term}**: {meaning}" for term, meaning in GLOSSARY.items()))
@@ -60,4 +68,5 @@ intro_ui()
 quick_start_ui()
 steps_ui()
 recent_runs_ui()
+lessons_ui()
 glossary_ui()

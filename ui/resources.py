@@ -6,6 +6,7 @@ from tlcore.models.backbones import list_backbones
 from tlcore.device import configure_cpu_threads, describe_device, resolve_device
 from tlcore.report.estimate import Throughput, recall_or_measure, recalled_throughput
 from tlcore.serve.predictor import Predictor
+from tlcore.runs.experiments import advance_experiments
 from tlcore.runs.runner import Runner
 from tlcore.models.weights import weights_status
 
@@ -21,7 +22,9 @@ def get_runner() -> Runner:
 def _runner_for(runs_dir: str) -> Runner:
     # Keyed on the runs folder: another TLSTUDIO_HOME (a test, a second studio) gets its own runner.
     # "Clear cache" drops it; the queue lives on disk, so the next runner picks up where it left.
-    return Runner(runs_dir).start()
+    # Between dispatches it moves experiments on: a restart's interrupted runs and cells that waited
+    # for a source run are queued with nobody on the Experiments page.
+    return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir)).start()
 
 
 @st.cache_resource(show_spinner=False)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -49,9 +50,18 @@ class Runner:
     preparation), so they may train side by side.
     """
 
-    def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5):
+    def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5,
+                 between_ticks: Callable[["Runner"], None] | None = None, between_ticks_s: float = 2.0):
+        """
+        Args:
+            between_ticks: called from the dispatch thread every between_ticks_s (the app moves its
+                experiments on here, so no page needs to be open for their next runs to be queued).
+        """
         self.runs_dir = runs.resolve_runs_dir(runs_dir)
         self.poll_s = poll_s
+        self._between_ticks = between_ticks
+        self._between_ticks_s = between_ticks_s
+        self._last_between = 0.0
         self._children: dict[str, subprocess.Popen] = {}
         self._cancel_asked: dict[str, float] = {}
         self._silent_since: dict[str, float] = {}  # runs whose live worker stopped beating, since when
@@ -121,6 +131,9 @@ class Runner:
         while not self._stop.is_set():
             try:
                 self.tick()
+                if self._between_ticks and time.monotonic() - self._last_between >= self._between_ticks_s:
+                    self._last_between = time.monotonic()
+                    self._between_ticks(self)
             except Exception as exc:  # the loop must outlive one bad run folder
                 print(f"runner: {exc!r}", file=sys.stderr)
             self._wake.wait(self.poll_s)

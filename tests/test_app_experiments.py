@@ -1,0 +1,69 @@
+"""The Experiments page: a grid started in one click, its progress and cancel, its results and report; the
+lessons one click from the home page."""
+import json
+
+from streamlit.testing.v1 import AppTest
+
+from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
+from imagegen import make_image_folder
+from tlcore import paths, runs
+from tlcore.data.imagecache import ImageCache
+from tlcore.data.scan import scan
+from tlcore.runs.experiments import grid_arms, list_experiments, new_experiment, results, run_here
+from tlcore.runs.worker import execute_run
+
+
+def test_an_experiment_starts_in_one_click_shows_its_progress_and_cancels(home, offline_weights):
+    data = make_image_folder(home / "colours", {"reds": 8, "blues": 8, "greens": 8})
+    at = open_folder(open_app("app_pages/data.py"), data)
+    at.switch_page("app_pages/experiments.py").run()
+    assert not at.exception
+    at.multiselect(key="experiment_strategies").set_value(["feature_extraction"]).run()
+    at.multiselect(key="experiment_sizes").set_value([5, 10]).run()
+    at.slider(key="experiment_seeds").set_value(1).run()
+    assert "2 runs, one after another" in texts(at.caption)
+    next(b for b in at.button if b.label == "Start the experiment").click().run()
+    assert not at.exception
+    [experiment] = list_experiments()
+    # 10 per class is more than the smallest class has: measured as every picture instead, and said.
+    assert experiment.sizes == [5, 0] and "cannot be drawn from every class" in texts(at.info)
+    assert all(cell.run_id for cell in experiment.cells)
+    assert "runs done" in at.get("progress")[0].proto.text or "runs done" in str(at.get("progress")[0].value)
+    next(b for b in at.button if b.label == "Cancel the rest of this experiment").click().run()
+    assert not at.exception
+    for cell in list_experiments()[0].cells:
+        assert runs.read_status(paths.runs_dir() / cell.run_id)["state"] in ("cancelled", "succeeded", "running")
+    assert list_experiments()[0].cancelled
+
+
+def test_a_finished_experiment_shows_its_verdict_figures_and_report(home, offline_weights):
+    data = make_image_folder(home / "colours", {"reds": 8, "blues": 8, "greens": 8})
+    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=32)
+    experiment = new_experiment(manifest, arms=grid_arms(["feature_extraction", "domain_adaptation"], ["mobilenet_v2"]),
+                                sizes=[2, 0], seeds=2, base={"image_size": 32, "epochs": 2}, name="colours test",
+                                dataset_label="colours")
+    run_here(experiment, execute_run)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["experiment"] = experiment.experiment_id
+    at.run().switch_page("app_pages/experiments.py").run()
+    assert not at.exception
+    assert "Feature extraction reaches" in texts(at.markdown)
+    assert len(at.get("plotly_chart")) >= 3
+    assert "4 runs did not finish; the others went on." in texts(at.warning)
+    labels = [b.label for b in at.get("download_button")]
+    assert "Download the report (HTML)" in labels and "Download the figures (PNG)" in labels
+    assert (experiment.folder / "report.html").read_text().count("Plotly.newPlot") >= 3
+    assert [r["state"] for r in results(experiment)].count("succeeded") == 4
+
+
+def test_a_lesson_is_one_click_from_the_home_page(home, offline_weights):
+    at = open_app()
+    assert "2. Feature extraction or fine-tuning?" in texts(at.markdown)
+    next(b for b in at.button if b.key == "home_lesson_extract-or-tune").click().run()
+    assert not at.exception and at.title[0].value == "Experiments"
+    [experiment] = list_experiments()
+    assert experiment.lesson == "extract-or-tune" and len(experiment.cells) == 12
+    assert "fine-tuning earns its time only with more pictures" in texts(at.info)
+    next(b for b in at.button if b.label == "Cancel the rest of this experiment").click().run()
+    config = json.loads((paths.runs_dir() / experiment.cells[0].run_id / "config.json").read_text())
+    assert config["image_size"] == 64 and config["train_per_class"] == 5
