@@ -41,7 +41,7 @@ def test_a_finished_experiment_shows_its_verdict_figures_and_report(home, offlin
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=32)
     experiment = new_experiment(manifest, arms=grid_arms(["feature_extraction", "domain_adaptation"], ["mobilenet_v2"]),
                                 sizes=[2, 0], seeds=2, base={"image_size": 32, "epochs": 2}, name="colours test",
-                                dataset_label="colours")
+                                dataset_label="colours", driver="cli")
     run_here(experiment, execute_run)
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["experiment"] = experiment.experiment_id

@@ -13,7 +13,7 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import scan
 from tlcore import paths
-from tlcore.runs.experiments import (ALL, Arm, cell_state, grid_arms, load_experiment, new_experiment, plan_sizes, queue_experiment,
+from tlcore.runs.experiments import (ALL, Arm, advance_experiments, cell_state, grid_arms, load_experiment, new_experiment, plan_sizes, queue_experiment,
                                      results, resume_experiment)
 from tlcore.runs.runner import Runner
 
@@ -100,3 +100,22 @@ def test_an_experiment_interrupted_by_a_restart_resumes_its_runs(home, data):
     finally:
         runner.stop()
     assert all(cell_state(c, runs.resolve_runs_dir(None)) == "succeeded" for c in load_experiment(experiment.folder).cells)
+
+
+def test_each_cell_is_queued_once_and_the_runner_leaves_the_clis_experiments_alone(home, data):
+    made = []
+
+    def submit(config, manifest):
+        made.append(runs.create_run(config, None, manifest).name)
+        return made[-1]
+
+    arms = grid_arms(["feature_extraction"], ["mobilenet_v2"])
+    experiment = new_experiment(checked(data), arms=arms, sizes=[2], seeds=2, base={"image_size": 32})
+    page_copy, runner_copy = load_experiment(experiment.folder), load_experiment(experiment.folder)
+    assert queue_experiment(page_copy, submit) == 2
+    assert queue_experiment(runner_copy, submit) == 0  # it sees the page's runs before queueing its own
+    assert len(made) == 2 and [c.run_id for c in runner_copy.cells] == made
+
+    by_cli = new_experiment(checked(data), arms=arms, sizes=[2], seeds=1, base={"image_size": 32}, driver="cli")
+    advance_experiments(submit)
+    assert load_experiment(by_cli.folder).cells[0].run_id is None and len(made) == 2

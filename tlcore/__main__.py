@@ -267,7 +267,7 @@ def command_experiment(args) -> int:
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)
     experiment = new_experiment(manifest, arms=grid_arms(strategies, args.backbones.split(",")),
                                 sizes=parse_sizes(args.per_class), seeds=args.seeds, base=base, name=args.name,
-                                dataset_label=data.name)
+                                dataset_label=data.name, driver="cli")
     for note in experiment.notes:
         print(f"note: {note}", file=sys.stderr)
     print(json.dumps({"experiment_id": experiment.experiment_id, "folder": str(experiment.folder),

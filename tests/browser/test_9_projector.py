@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 PROJECTOR = {"width": 1024, "height": 768}
 PAGES = {"Home": "Transfer Learning Studio", "Data": "Data", "Train": "Train", "Runs": "Runs",
-         "Predict & export": "Predict & export"}
+         "Experiments": "Experiments", "Predict & export": "Predict & export"}
 
 
 def overflow_px(page) -> int:

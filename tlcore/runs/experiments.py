@@ -14,10 +14,12 @@ Feature-extraction runs of every size and seed therefore share one feature pass 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import secrets
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +36,7 @@ EXPERIMENT_FILE = "experiment.json"
 MANIFEST_FILE = "manifest.json"
 MAX_SEEDS = 5
 ALL = 0  # the size "every training picture", kept as 0 in JSON (sizes are positive otherwise)
-_LOCK = threading.Lock()  # one writer of experiment.json per process; pages and the CLI rewrite it whole
+_LOCK = threading.RLock()  # one writer of experiment.json per process; pages and the CLI rewrite it whole
 
 
 def experiments_dir() -> Path:
@@ -105,6 +107,8 @@ class Experiment:
     cancelled: bool = False
     dataset_label: str = ""
     source_run: str | None = None  # a run that must finish before the cells are queued (its id)
+    # Who queues its runs: "runner" (the app's, which also resumes it) or "cli" (one process, run by run).
+    driver: str = "runner"
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
@@ -141,7 +145,8 @@ def plan_sizes(sizes: list[int], manifest: Manifest) -> tuple[list[int], list[st
 
 
 def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], seeds: int, base: dict, name: str = "",
-                   lesson: str | None = None, dataset_label: str = "", source_run: str | None = None) -> Experiment:
+                   lesson: str | None = None, dataset_label: str = "", source_run: str | None = None,
+                   driver: str = "runner") -> Experiment:
     """Check a grid and make its folder (no run yet). Raises ConfigError for a grid that cannot run at all.
 
     Args:
@@ -149,6 +154,7 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
         arms: the ways of training compared (grid_arms for strategies x networks).
         base: RunConfig fields the runs share; the grid sets strategy, backbone, seed and size.
         source_run: a run the arms start from (init_from SOURCE), queued already; the cells wait for it.
+        driver: "runner" (the app's runner queues and resumes it) or "cli" (run_here, in one process).
     """
     if not arms or not sizes:
         raise ConfigError("An experiment needs at least one strategy, one network and one size.")
@@ -172,7 +178,7 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
              for size in sizes for seed in range(seeds)]
     experiment = Experiment(experiment_id, folder, name, manifest.root, [arm.label for arm in arms], sizes, seeds,
                             base, cells, time.time(), notes, lesson, dataset_label=dataset_label,
-                            source_run=source_run)
+                            source_run=source_run, driver=driver)
     experiment.save()
     return experiment
 
@@ -248,18 +254,33 @@ def source_ready(experiment: Experiment, runs_dir: Path) -> bool:
     return state == "succeeded"
 
 
+@contextmanager
+def locked(experiment: Experiment):
+    """The experiment as on disk now, held against other writers (the page, the runner's thread, another
+    process) until the block ends; the object passed in takes its state afterwards."""
+    with _LOCK, open(experiment.folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fresh = load_experiment(experiment.folder)
+            yield fresh
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    experiment.cells, experiment.cancelled = fresh.cells, fresh.cancelled
+
+
 def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
     """Queue every cell that has no run yet (the page's Start; again after a crash mid-way); returns how many.
     Cells that start from the experiment's source run wait until it has succeeded."""
     runs_dir = resolve_runs_dir(runs_dir)
-    if experiment.cancelled or not source_ready(experiment, runs_dir):
-        return 0
-    manifest = Manifest.load(experiment.manifest_path)
-    queued = 0
-    for cell in experiment.cells:
-        if cell.run_id is None and cell.refused is None:
-            queued += start_cell(experiment, cell, submit, manifest, runs_dir) is not None
-    return queued
+    with locked(experiment) as current:
+        if current.cancelled or not source_ready(current, runs_dir):
+            return 0
+        manifest = Manifest.load(current.manifest_path)
+        queued = 0
+        for cell in current.cells:
+            if cell.run_id is None and cell.refused is None:
+                queued += start_cell(current, cell, submit, manifest, runs_dir) is not None
+        return queued
 
 
 def cell_state(cell: Cell, runs_dir: Path) -> str:
@@ -273,14 +294,15 @@ def cell_state(cell: Cell, runs_dir: Path) -> str:
 
 def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
     """Queue again the runs a restart interrupted, and any cell not queued yet; returns how many."""
-    if experiment.cancelled:
-        return 0
     runs_dir = resolve_runs_dir(runs_dir)
-    for cell in experiment.cells:
-        if cell_state(cell, runs_dir) == "interrupted":
-            cell.earlier_runs.append(cell.run_id)
-            cell.run_id = None
-    experiment.save()
+    with locked(experiment) as current:
+        if current.cancelled:
+            return 0
+        for cell in current.cells:
+            if cell_state(cell, runs_dir) == "interrupted":
+                cell.earlier_runs.append(cell.run_id)
+                cell.run_id = None
+        current.save()
     return queue_experiment(experiment, submit, runs_dir)
 
 
@@ -288,14 +310,15 @@ def advance_experiments(submit: Submit, runs_dir: str | Path | None = None) -> N
     """Move every unfinished experiment on: interrupted runs queued again, waiting cells queued once their
     source run has finished. The app's runner calls it between dispatches, so no page needs to be open."""
     for experiment in list_experiments():
-        if not experiment.cancelled and not is_finished(experiment, runs_dir):
+        if experiment.driver == "runner" and not experiment.cancelled and not is_finished(experiment, runs_dir):
             resume_experiment(experiment, submit, runs_dir)
 
 
 def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None], runs_dir: str | Path | None = None) -> None:
     """Stop the rest: no cell is queued any more, and its queued and running runs are cancelled."""
-    experiment.cancelled = True
-    experiment.save()
+    with locked(experiment) as current:
+        current.cancelled = True
+        current.save()
     runs_dir = resolve_runs_dir(runs_dir)
     for cell in experiment.cells:
         if cell.run_id and cell_state(cell, runs_dir) in ("queued", "running"):
@@ -349,8 +372,9 @@ def training_pictures(experiment: Experiment) -> dict[int, int]:
 
 def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: str | Path | None = None,
              on_run: Callable[[Cell, dict], None] = lambda *_: None) -> None:
-    """Run the cells one after another in this process (the CLI), each made just before it trains, so a
-    server's runner never takes them from the queue; a failed run does not stop the rest."""
+    """Run the cells one after another in this process (the CLI, an experiment made with driver "cli"),
+    each made just before it trains, so a server's runner never takes them from the queue; a failed run
+    does not stop the rest."""
     runs_dir = resolve_runs_dir(runs_dir)
     manifest = Manifest.load(experiment.manifest_path)
     for cell in experiment.cells:
