@@ -102,7 +102,8 @@ def add_train_parser(sub) -> None:
                             "practice tasks from; their classes need not be this data's")
     for strategy in strategies:
         for setting in strategy.settings:
-            train.add_argument(setting.flag, type=int if setting.integer else float, default=None, dest=setting_dest(strategy.name, setting.key),
+            train.add_argument(setting.flag, type=int if setting.integer else float, default=None,
+                               dest=setting_dest(strategy.name, setting.key),
                                help=argparse.SUPPRESS)  # listed in the epilog, with its strategy
 
 
@@ -331,7 +332,8 @@ def command_train(args) -> int:
     config = RunConfig(**{**run_options(args), "image_size": image_size},
                        data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
                        epochs=epochs, target=str(target.resolve()) if target else None,
-                       options=strategy_options(args), seed=args.seed, weights_file=args.weights_file, init_from=str(source.run_dir) if source else None,
+                       options=strategy_options(args), seed=args.seed, weights_file=args.weights_file,
+                       init_from=str(source.run_dir) if source else None,
                        member_runs=member_runs,
                        meta_sources=[str(p.resolve()) for p in meta_sources],
                        joint_with=str(joint_with.resolve()) if joint_with else None)

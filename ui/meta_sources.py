@@ -29,8 +29,8 @@ def practice_sets() -> dict[str, PracticeSet]:
         if record.available():
             path = record.root or record.source
             counts = {cls: sum(splits.values()) for cls, splits in record.counts.items()}
-            found[path] = PracticeSet(path, record.name, f"{record.name} · {len(counts)} classes · {sum(counts.values())} pictures",
-                                      counts)
+            words = f"{record.name} · {len(counts)} classes · {sum(counts.values())} pictures"
+            found[path] = PracticeSet(path, record.name, words, counts)
     for run in list_runs():
         if run.state != "succeeded" or run.config is None or run.config.data in found:
             continue
@@ -39,8 +39,8 @@ def practice_sets() -> dict[str, PracticeSet]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged or missing check: the run's data cannot be described, so it is not offered
         counts = {cls: sum(splits.values()) for cls, splits in manifest.counts().items()}
-        found[run.config.data] = PracticeSet(run.config.data, f"the data of run {run.run_id}", f"the data of run {run.run_id} · {len(counts)} classes"
-                                             f" · {sum(counts.values())} pictures", counts)
+        words = f"the data of run {run.run_id} · {len(counts)} classes · {sum(counts.values())} pictures"
+        found[run.config.data] = PracticeSet(run.config.data, f"the data of run {run.run_id}", words, counts)
     return found
 
 

@@ -62,5 +62,6 @@ def joint_ui(strategy: StrategySpec, dataset: ChosenDataset) -> str | None:
     choice = st.selectbox(label("Also learn another dataset at the same time", "joint training"), [None, *others],
                           key="joint_with", help=explain("joint training"),
                           format_func=lambda path: "No, only this dataset" if path is None else
-                          f"{others[path].name} · {len(others[path].classes)} classes · {others[path].images()} pictures")
+                          f"{others[path].name} · {len(others[path].classes)} classes · "
+                          f"{others[path].images()} pictures")
     return choice

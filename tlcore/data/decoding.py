@@ -3,6 +3,7 @@ the uint8 arrays a run trains on.
 """
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -148,3 +149,21 @@ def _unusable(path: Path, root: Path, class_name: str | None, needs_class: bool 
     if path.is_symlink() and not is_inside(path, root):
         return "a link to a file outside the dataset folder"
     return None
+
+
+class SamplePictures:
+    """Some samples' pictures as one uint8 array, read from the image cache the first time it is asked
+    for: a run whose features are all cached already (an experiment's other sizes and seeds) never
+    reads them. Their labels are known at once."""
+
+    def __init__(self, samples: list[Sample], cache: ImageCache, image_size: int):
+        self._samples, self._cache, self._image_size = samples, cache, image_size
+        self.labels = np.fromiter((s.label for s in samples), dtype=np.int64, count=len(samples))
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    @functools.cached_property
+    def array(self) -> np.ndarray:
+        """uint8 [N, S, S, 3]."""
+        return load_sample_arrays(self._samples, self._cache, self._image_size)[0]

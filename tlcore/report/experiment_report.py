@@ -173,12 +173,13 @@ def verdict(rows: list[dict], pictures: dict[int, int]) -> list[str]:
                 if arm == best:
                     continue
                 got = next((s for s in order if means[arm].get(s, -1.0) >= level), None)
-                name = arm
-                if got is None:
-                    at_most = max(means[arm].values())
-                    sentences.append(f"{name} does not reach it with {size_words(order[-1])} (at most {at_most:.2f}).")
+                best_size, at_most = max(means[arm].items(), key=lambda item: item[1])
+                if got is not None:
+                    sentences.append(f"{arm} reaches it with {size_words(got)}.")
+                elif at_most >= level - CLOSE:
+                    sentences.append(f"{arm} comes within a point of it: {at_most:.3f} with {size_words(best_size)}.")
                 else:
-                    sentences.append(f"{name} reaches it with {size_words(got)}.")
+                    sentences.append(f"{arm} does not reach it with {size_words(order[-1])} (at most {at_most:.2f}).")
     gains = _gain_sentence(table, _strategy_of(rows), pictures)
     if gains:
         sentences.append(gains)

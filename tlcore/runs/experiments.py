@@ -314,7 +314,8 @@ def advance_experiments(submit: Submit, runs_dir: str | Path | None = None) -> N
             resume_experiment(experiment, submit, runs_dir)
 
 
-def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None], runs_dir: str | Path | None = None) -> None:
+def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None],
+                      runs_dir: str | Path | None = None) -> None:
     """Stop the rest: no cell is queued any more, and its queued and running runs are cancelled."""
     with locked(experiment) as current:
         current.cancelled = True

@@ -22,7 +22,7 @@ from tlcore import paths, runs
 from tlcore.models.backbones import CombinedBackbone, get_spec, is_combined, member_names
 from tlcore.config import ConfigError
 from tlcore.data.manifest import Manifest, TargetSet
-from tlcore.data.decoding import load_sample_arrays, load_split_arrays
+from tlcore.data.decoding import SamplePictures
 from tlcore.data.scan import DataError, for_run, scan, scan_target
 from tlcore.diskspace import require_free_space
 from tlcore.errors import describe_os_error
@@ -134,11 +134,11 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         weights: () -> the identities of the body's weights, one per network (several when combined).
         train_rows: the training pictures this run learns from (a draw per class), None for all. Features
             are computed for the whole split, so runs of other sizes and seeds share them.
-        datasets: name -> (fingerprint, uint8 images, labels) for "train", "val" and, when the run
+        datasets: name -> (fingerprint, SamplePictures, labels) for "train", "val" and, when the run
             has one, "target" (label -1 where a target picture has none).
     """
     spec = model.backbone.spec
-    inputs = {name: images for name, (_, images, _) in datasets.items()}
+    inputs = {}
     if phase.inputs == "embeddings":
         cache = EmbeddingCache(paths.cache_dir())
 
@@ -148,24 +148,24 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         def frozen(index: int):
             """A network with BatchNorm folded, made once for all sets (and not at all if all are cached)."""
             member = members[index]
-            example = to_model_input(torch.from_numpy(datasets["train"][1][:2]), member.spec.mean, member.spec.std,
-                                     device)
+            example = to_model_input(torch.from_numpy(datasets["train"][1].array[:2]), member.spec.mean,
+                                     member.spec.std, device)
             return fold_batchnorm(member, example)
 
-        for name, (fingerprint, images, _) in datasets.items():
+        for name, (fingerprint, pictures, _) in datasets.items():
             if name == "joint":
                 continue  # a second dataset trains only where the body does: its features are never needed
             parts = []
             for index, identity in enumerate(weights()):  # each network's features cached on their own
-                def compute(images=images, name=name, index=index):
+                def compute(pictures=pictures, name=name, index=index):
                     dim = members[index].spec.feature_dim
-                    require_free_space(cache.root, len(images) * dim * 4, "the computed features")
+                    require_free_space(cache.root, len(pictures) * dim * 4, "the computed features")
 
                     def report(done, total):
                         for meter in meters:  # the recorder writes the status; the CLI's bar draws
                             meter.on_features(done, total, name)
                     with timed(timings, "embedding_s"):
-                        return compute_embeddings(frozen(index), images, device=device,
+                        return compute_embeddings(frozen(index), pictures.array, device=device,
                                                   on_progress=throttled(report), should_stop=should_stop)
 
                 parts.append(cache.get_or_compute(embedding_key(fingerprint, name, identity, config.image_size),
@@ -177,6 +177,8 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
             return x.to(device, non_blocking=True)
         eval_batch = 256
     else:
+        inputs = {name: pictures.array for name, (_, pictures, _) in datasets.items()}
+
         def prepare(raw, training):
             x = to_model_input(raw, spec.mean, spec.std, device)
             return augment(x, generator) if training and phase.augment else x
@@ -258,7 +260,8 @@ def joint_dataset(config, cache: ImageCache, status: StatusWriter, should_stop) 
         raise DataError(f"The second dataset for joint training, '{config.joint_with}', does not exist (any more).")
     try:
         joint = scan(config.joint_with, cache=cache, image_size=config.image_size, val_fraction=config.val_fraction,
-                     seed=config.seed, on_progress=progress_reporter(status, "checking the second dataset", should_stop))
+                     seed=config.seed,
+                     on_progress=progress_reporter(status, "checking the second dataset", should_stop))
     except DataError as error:
         raise DataError(f"The second dataset for joint training cannot be used: {error}") from None
     runs.append_event(Path(status.run_dir), {"type": "joint", "time": time.time(), "classes": joint.classes,
@@ -295,13 +298,18 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
                                 "warnings": manifest.warnings})
     target = checked_target(run_dir, config, manifest, cache, status, should_stop, timings) if config.target else None
     with timed(timings, "load_arrays_s"):
-        datasets = {split: (manifest.fingerprint(), *load_split_arrays(manifest, cache, split))
+        # Read from the image cache only when a phase needs the pixels (not when every feature is cached).
+        pictures = {split: SamplePictures(manifest.split(split), cache, config.image_size)
                     for split in ("train", "val")}
         if target is not None:
-            datasets["target"] = (target.fingerprint(), *load_sample_arrays(target.samples, cache, config.image_size))
+            pictures["target"] = SamplePictures(target.samples, cache, config.image_size)
+        fingerprints = {"train": manifest.fingerprint(), "val": manifest.fingerprint(),
+                        "target": target.fingerprint() if target is not None else ""}
+        datasets = {name: (fingerprints[name], found, found.labels) for name, found in pictures.items()}
         if config.joint_with:
             joint = joint_dataset(config, cache, status, should_stop)
-            datasets["joint"] = (joint.fingerprint(), *load_sample_arrays(joint.samples, cache, config.image_size))
+            joint_pictures = SamplePictures(joint.samples, cache, config.image_size)
+            datasets["joint"] = (joint.fingerprint(), joint_pictures, joint_pictures.labels)
     train_rows = draw_per_class(datasets["train"][2], config.train_per_class, config.seed) \
         if config.train_per_class else None
     if train_rows is not None:
@@ -316,7 +324,8 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     status.update(stage={"name": "loading backbone"})
     with timed(timings, "backbone_s"):
         # A run started from another takes that run's body; the registry's weights would be overwritten.
-        model = create_classifier(config, len(manifest.classes), pretrained=strategy.pretrained and not config.init_from)
+        model = create_classifier(config, len(manifest.classes),
+                                  pretrained=strategy.pretrained and not config.init_from)
         if source is not None:
             load_source_body(model.backbone, source)
         for member, member_source in zip(getattr(model.backbone, "members", []), members):
@@ -353,7 +362,8 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     with timed(timings, "fit_s"):
         result = fit(model, phases,
                      lambda phase: make_phase_data(phase, model=model, datasets=datasets, config=config,
-                                                   weights=weights, device=device, status=status, should_stop=should_stop,
+                                                   weights=weights, device=device, status=status,
+                                                   should_stop=should_stop,
                                                    generator=generator, timings=timings, meters=meters,
                                                    train_rows=train_rows),
                      device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],

@@ -8,12 +8,13 @@ fraction of the way toward the adapted ones (the outer step). Reptile needs no s
 which is what makes it affordable on a laptop's processor.
 
 What is meta-trained is the body's last stage and an N-way head (Finn et al. 2017 train the whole
-network; the issue of cost is the same as for fine-tuning, and the last stage is where a pretrained
+network; the cost is the same question as for fine-tuning, and the last stage is where a pretrained
 network's features become task-specific). As in fine-tuning, the pretrained stage adapts ten times
 slower than the head: at the head's rate, 200 episodes carried it far toward the practice classes
-and away from everything else (measured: 0.66 against fine-tuning's 0.79 at 5 pictures per class). The earlier stages stay frozen and their BatchNorm
-statistics as they are, as in fine-tuning. Classes go to head slots in a new random order each
-episode, so the head learns a starting point that suits any class, not particular ones.
+and away from everything else (measured: 0.66 against fine-tuning's 0.79 at 5 pictures per class).
+The earlier stages stay frozen and their BatchNorm statistics as they are, as in fine-tuning.
+Classes go to head slots in a new random order each episode, so the head learns a starting point
+that suits any class, not particular ones.
 """
 from __future__ import annotations
 
