@@ -92,13 +92,13 @@ LESSONS = [
            "ImageNet, and starting from random numbers, with 5 to 40 pictures per class.",
            "The gap between the two lines is what pretraining bought. Look at the smallest sizes: that is where "
            "a pretrained network shines, and where starting from nothing barely beats guessing (20%).",
-           "about 4 minutes on 2 CPU cores", _pretraining),
+           "measured: 2½ minutes on 2 CPU cores", _pretraining),
     Lesson("extract-or-tune", "2. Feature extraction or fine-tuning?",
            "Feature extraction keeps the network as it is and teaches only a new last layer; fine-tuning also "
            "adjusts the network. Which is better, and is it worth its time?",
            "Compare the lines, then the time plot: with few pictures the two are close and feature extraction is "
            "many times faster; fine-tuning earns its time only with more pictures, or pictures far from ImageNet's.",
-           "about 2 minutes on 2 CPU cores", _extract_or_tune),
+           "measured: 1 minute on 2 CPU cores", _extract_or_tune),
     Lesson("own-source", "3. Your own source model",
            "The classic experiment: train a network from scratch on five classes (T-shirts, trousers, pullovers, "
            "dresses, coats), then reuse it on five others (sandals, shirts, sneakers, bags, boots), against "
@@ -106,20 +106,20 @@ LESSONS = [
            "Your source beats scratch when pictures are few, but ImageNet's million varied photos teach far more "
            "general features than a few thousand tops and dresses: the more different the classes, the less a "
            "small source helps.",
-           "about 5 minutes on 2 CPU cores", _own_source),
+           "measured: 2 minutes on 2 CPU cores", _own_source),
     Lesson("domain-shift", "4. When the pictures change",
            "The model learns from plain Fashion-MNIST pictures, then meets the same clothes tinted and on striped "
            "backgrounds. How much is lost, and does domain alignment (DANN), which also sees the new pictures "
            "without their labels, win it back?",
            "Read the target plot: accuracy where the model will be used. The validation accuracy stays high for "
            "all three, because validation pictures look like the training ones; only the target shows the loss.",
-           "about 4 minutes on 2 CPU cores", _domain_shift),
+           "measured: 1 minute on 2 CPU cores", _domain_shift),
     Lesson("few-pictures", "5. A few pictures per class",
            "With one or five pictures per class, what works best: averaging each class's features (prototypes), "
            "a new last layer, meta-learning that practised on other classes first, or fine-tuning?",
            "Simple class averages on a good network are hard to beat with so few pictures; methods that adjust "
            "the network have almost nothing to adjust it with.",
-           "about 6 minutes on 2 CPU cores", _few_pictures),
+           "measured: 3½ minutes on 2 CPU cores", _few_pictures),
 ]
 
 
