@@ -83,8 +83,7 @@ with st.expander("A new experiment on your dataset", expanded=not list_experimen
 picked = picker_ui()
 if picked is not None:
     experiment = load_experiment(experiments_dir() / picked)
-    if experiment.lesson:
-        lesson = get_lesson(experiment.lesson)
+    if (lesson := get_lesson(experiment.lesson or "")) is not None:
         st.markdown(f"*{lesson.before}*")
         st.info(lesson.after, icon=":material/school:")
     experiment_view_ui(experiment.folder)

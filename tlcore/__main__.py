@@ -15,6 +15,7 @@
 """
 import argparse
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -266,7 +267,11 @@ def command_experiment(args) -> int:
         base["epochs"] = args.epochs
     image_size = base.get("image_size", RunConfig.image_size)
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)
-    experiment = new_experiment(manifest, arms=grid_arms(strategies, args.backbones.split(",")),
+    if args.report and not os.access(Path(args.report).expanduser().resolve().parent, os.W_OK):
+        raise UserError(f"The report cannot be written to {args.report}: its folder does not exist or may not be "
+                        "written.")
+    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
+    experiment = new_experiment(manifest, arms=grid_arms(strategies, backbones),
                                 sizes=parse_sizes(args.per_class), seeds=args.seeds, base=base, name=args.name,
                                 dataset_label=data.name, driver="cli")
     for note in experiment.notes:
@@ -337,7 +342,7 @@ def command_train(args) -> int:
                        member_runs=member_runs,
                        meta_sources=[str(p.resolve()) for p in meta_sources],
                        joint_with=str(joint_with.resolve()) if joint_with else None)
-    run_dir = runs.create_run(config, args.runs_dir)
+    run_dir = runs.create_run(config, args.runs_dir, claimed_by=os.getpid())  # this process trains it
     started = time.perf_counter()
     callbacks = []
     if not args.quiet:

@@ -107,7 +107,10 @@ def downloads_ui(experiment: Experiment, rows: list[dict], pictures: dict[int, i
     left.download_button("Download the report (HTML)", path.read_bytes(), file_name=f"{experiment.experiment_id}.html",
                          mime="text/html", icon=":material/download:", key=f"report_{experiment.experiment_id}")
     pngs = sorted(figures_dir.glob("*.png")) if figures_dir.is_dir() else []
-    if pngs:
+    if not pngs:
+        right.caption("No PNG figures: drawing them needs Chrome or Chromium on the computer that runs the studio. "
+                      "The HTML report has every figure.")
+    else:
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             for png in pngs:

@@ -2,7 +2,6 @@
 experiment and opens it."""
 import streamlit as st
 
-from tlcore.config import ConfigError
 from tlcore.errors import describe_os_error
 from tlcore.runs.lessons import LESSONS, Lesson
 from ui.resources import get_runner
@@ -24,7 +23,7 @@ def start_lesson(lesson: Lesson) -> None:
     try:
         with st.spinner("Getting the lesson's pictures ready…"):
             experiment = lesson.build(get_runner().submit)
-    except ConfigError as error:
+    except (ConfigError, ValueError) as error:  # a refused setting, pictures that could not be checked
         st.error(f"The lesson could not start: {error}")
         return
     except OSError as error:  # its pictures could not be written: a full disk, a read-only home

@@ -108,7 +108,8 @@ def pretraining_gain(rows: list[dict], pictures: dict[int, int]) -> go.Figure | 
 
 def accuracy_by_time(rows: list[dict]) -> go.Figure:
     """Each run's accuracy against its seconds: which choice is worth its minutes."""
-    figure = _base("Accuracy against training time", "seconds for the run (log scale)", "best validation accuracy")
+    figure = _base("Accuracy against training time", "seconds for the run (log scale; features computed once count "
+                   "in the first run that needed them)", "best validation accuracy")
     for index, arm in enumerate(_arms(rows)):
         mine = [r for r in rows if r["arm"] == arm and r["state"] == "succeeded" and r["seconds"]]
         if mine:
@@ -151,8 +152,17 @@ def figures(rows: list[dict], pictures: dict[int, int]) -> dict[str, go.Figure]:
     return found
 
 
+def pct(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
 def verdict(rows: list[dict], pictures: dict[int, int]) -> list[str]:
-    """A few sentences generated from the numbers, for a class or a prototyper."""
+    """A few sentences generated from the numbers, for a class or a prototyper.
+
+    Accuracies are of the validation pictures, or of the target pictures where the arms have them
+    (where the model will be used, the point of such an experiment). Each arm is compared at the sizes
+    where it has finished runs; "within a point" is one percentage point.
+    """
     measure = "target_acc" if any(r.get("target_acc") is not None for r in rows) else "best_val_acc"
     table = summarise(rows, measure)
     arms = _arms(rows)
@@ -160,30 +170,35 @@ def verdict(rows: list[dict], pictures: dict[int, int]) -> list[str]:
     order = sorted(pictures, key=lambda s: pictures[s])
     means = {arm: {s: statistics.mean(v) for s, v in table[arm].items() if v} for arm in arms}
     scored = [arm for arm in arms if means[arm]]
+    measured = [s for s in order if any(s in means[arm] for arm in scored)]
     if scored:
-        largest = order[-1]
-        best = max(scored, key=lambda arm: means[arm].get(largest, -1.0))
-        if largest in means[best]:
-            top = means[best][largest]
-            reach = next(s for s in order if s in means[best] and means[best][s] >= top - CLOSE)
-            level = means[best][reach]
-            sentences.append(f"{best} reaches {level:.2f} with {size_words(reach)}"
-                             + (f" ({top:.2f} with {size_words(largest)})." if reach != largest else "."))
-            for arm in scored:
-                if arm == best:
-                    continue
-                got = next((s for s in order if means[arm].get(s, -1.0) >= level), None)
-                best_size, at_most = max(means[arm].items(), key=lambda item: item[1])
-                if got is not None:
-                    sentences.append(f"{arm} reaches it with {size_words(got)}.")
-                elif at_most >= level - CLOSE:
-                    sentences.append(f"{arm} comes within a point of it: {at_most:.3f} with {size_words(best_size)}.")
-                else:
-                    sentences.append(f"{arm} does not reach it with {size_words(order[-1])} (at most {at_most:.2f}).")
+        largest = measured[-1]
+        best = max((arm for arm in scored if largest in means[arm]), key=lambda arm: means[arm][largest])
+        top = means[best][largest]
+        reach = next(s for s in order if s in means[best] and means[best][s] >= top - CLOSE)
+        level = means[best][reach]
+        sentences.append(f"{best} reaches {pct(level)} with {size_words(reach)}"
+                         + (f" ({pct(top)} with {size_words(largest)})." if reach != largest else "."))
+        for arm in scored:
+            if arm == best:
+                continue
+            got = next((s for s in order if means[arm].get(s, -1.0) >= level), None)
+            best_size, at_most = max(means[arm].items(), key=lambda item: item[1])
+            if got is not None:
+                sentences.append(f"{arm} reaches it with {size_words(got)}.")
+            elif at_most >= level - CLOSE:
+                sentences.append(f"{arm} comes within 1 percentage point of it: {at_most * 100:.1f}% with "
+                                 f"{size_words(best_size)}.")
+            else:
+                tried = max(means[arm], key=lambda s: pictures.get(s, s))
+                sentences.append(f"{arm} does not reach it with {size_words(tried)} (at most {pct(at_most)}).")
+    for arm in arms:
+        if arm not in scored:
+            sentences.append(f"{arm} has no finished run to compare.")
     gains = _gain_sentence(table, _strategy_of(rows), pictures)
     if gains:
         sentences.append(gains)
-    fast = _time_sentence(rows)
+    fast = _time_sentence(rows, measure)
     if fast:
         sentences.append(fast)
     failed = [r for r in rows if r["state"] in ("failed", "refused")]
@@ -203,22 +218,22 @@ def _gain_sentence(table, kinds: dict[str, tuple[str, str]], pictures) -> str | 
             gains[size] = max(best_pretrained)
     if not gains:
         return None
-    parts = [f"{gain:+.2f} at {size_words(size)}" for size, gain in gains.items()]
+    parts = [f"{gain * 100:+.0f} percentage points at {size_words(size)}" for size, gain in gains.items()]
     return "Pretraining bought " + ", ".join(parts) + " (the best pretrained choice minus scratch)."
 
 
-def _time_sentence(rows: list[dict]) -> str | None:
-    done = [r for r in rows if r["state"] == "succeeded" and r["seconds"]]
+def _time_sentence(rows: list[dict], measure: str) -> str | None:
+    done = [r for r in rows if r["state"] == "succeeded" and r["seconds"] and r.get(measure) is not None]
     if len(done) < 2:
         return None
-    best = max(r["best_val_acc"] for r in done)
-    quick = min((r for r in done if r["best_val_acc"] >= best - CLOSE), key=lambda r: r["seconds"])
+    best = max(r[measure] for r in done)
+    quick = min((r for r in done if r[measure] >= best - CLOSE), key=lambda r: r["seconds"])
     slowest = max(done, key=lambda r: r["seconds"])
     if slowest["seconds"] < 1.5 * quick["seconds"]:
         return None
-    return (f"The quickest run within a point of the best was {quick['arm']}"
-            f" at {size_words(quick['per_class'])}: {seconds(quick['seconds'])}, against {seconds(slowest['seconds'])} "
-            "for the slowest run.")
+    return (f"The quickest run within 1 percentage point of the best was {quick['arm']} at "
+            f"{size_words(quick['per_class'])}: {seconds(quick['seconds'])}, against {seconds(slowest['seconds'])} "
+            "for the slowest run (pictures described once count in the first run that needed them).")
 
 
 def seconds(value: float) -> str:

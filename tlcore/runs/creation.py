@@ -8,12 +8,14 @@ from tlcore.runs.store import make_run_folder
 from tlcore.training.strategies import check_config
 
 
-def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None) -> Path:
+def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
+               claimed_by: int | None = None) -> Path:
     """Make a new run folder holding the config, a queued status and where its network comes from.
 
     Args:
         manifest: the dataset as the person checked it (the Data page); the worker trains on it
             rather than scanning the folder again. Without one the worker scans config.data.
+        claimed_by: the pid of a process that trains it at once itself (the CLI), see make_run_folder.
 
     Returns:
         The run folder; its name is the run id.
@@ -24,4 +26,5 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: 
     """
     check_config(config)
     source = check_start(config)
-    return make_run_folder(config, runs_dir, manifest, files={STARTED_FROM_FILE: new_chain(config, source)})
+    return make_run_folder(config, runs_dir, manifest, files={STARTED_FROM_FILE: new_chain(config, source)},
+                           claimed_by=claimed_by)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import os
+import sys
 import secrets
 import threading
 import time
@@ -29,7 +31,7 @@ from tlcore.data.manifest import Manifest
 from tlcore.data.scan import for_run
 from tlcore.jsonio import read_json, write_json_atomic
 from tlcore.runs.creation import create_run
-from tlcore.runs.store import FINAL_STATES, read_events, read_status, resolve_runs_dir
+from tlcore.runs.store import CHECKED_MANIFEST, load_config, read_events, read_status, resolve_runs_dir
 from tlcore.training.strategies import check_config, get_strategy
 
 EXPERIMENT_FILE = "experiment.json"
@@ -84,8 +86,8 @@ class Cell:
 
     def config(self, base: dict, data: str, source_dir: str | None = None) -> RunConfig:
         """The cell's run: the shared settings, its arm's, its grid point, and its strategy's own epochs unless set."""
-        epochs = base.get("epochs") or get_strategy(self.strategy).default_epochs
-        overrides = {k: (source_dir if v == SOURCE else v) for k, v in self.overrides.items()}
+        epochs = self.overrides.get("epochs") or base.get("epochs") or get_strategy(self.strategy).default_epochs
+        overrides = {k: (source_dir if v == SOURCE else v) for k, v in self.overrides.items() if k != "epochs"}
         return RunConfig(**{**base, **overrides, "data": data, "strategy": self.strategy, "backbone": self.backbone,
                             "seed": self.seed, "train_per_class": self.per_class or None, "epochs": epochs})
 
@@ -106,7 +108,8 @@ class Experiment:
     lesson: str | None = None
     cancelled: bool = False
     dataset_label: str = ""
-    source_run: str | None = None  # a run that must finish before the cells are queued (its id)
+    source_run: str | None = None  # the run the arms with init_from SOURCE start from (its id), once it succeeds
+    earlier_source_runs: list[str] = field(default_factory=list)  # source runs a restart interrupted
     # Who queues its runs: "runner" (the app's, which also resumes it) or "cli" (one process, run by run).
     driver: str = "runner"
 
@@ -128,10 +131,13 @@ def plan_sizes(sizes: list[int], manifest: Manifest) -> tuple[list[int], list[st
     """The sizes a dataset can give, in order, and what was changed, in words.
 
     A size larger than the smallest class's training pictures could not give every class as many:
-    it is left out and "every picture" measured in its place.
+    it is left out and "every picture" measured in its place; a size that takes every picture of
+    every class is "every picture" already.
     """
     counts = {name: splits["train"] for name, splits in manifest.counts().items()}
     smallest_class, smallest = min(counts.items(), key=lambda item: item[1])
+    largest = max(counts.values())
+    sizes = [ALL if s >= largest else s for s in sizes]
     kept = sorted({s for s in sizes if s == ALL or s <= smallest}, key=lambda s: s or float("inf"))
     dropped = sorted(s for s in sizes if s != ALL and s > smallest)
     notes = []
@@ -164,16 +170,19 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
         raise ConfigError("Pictures per class must be positive numbers (or every picture).")
     for arm in arms:
         get_strategy_or_refuse(arm.strategy)
-    sizes, notes = plan_sizes(sizes, manifest)
     base = {k: v for k, v in base.items() if k not in ("data", "strategy", "backbone", "seed", "train_per_class")}
     RunConfig(data=manifest.root, **base)  # the shared settings alone, refused before any folder is made
+    if any(SOURCE in arm.overrides.values() for arm in arms) and not source_run:
+        raise ConfigError("An arm starts from the experiment's source run, but the experiment has none.")
+    # One validation draw for every run: the runs keep it as a given split, and the sizes are planned on it.
+    fixed = dataclasses.replace(for_run(manifest, image_size=manifest.image_size,
+                                        val_fraction=base.get("val_fraction", 0.2), seed=0), split_given=True)
+    sizes, notes = plan_sizes(sizes, fixed)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     experiment_id = f"{stamp}-{secrets.token_hex(2)}"
     folder = experiments_dir() / experiment_id
     folder.mkdir(parents=True)
-    # One validation draw for every run: the runs keep it as a given split.
-    fixed = for_run(manifest, image_size=manifest.image_size, val_fraction=base.get("val_fraction", 0.2), seed=0)
-    dataclasses.replace(fixed, split_given=True).save(folder / MANIFEST_FILE)
+    fixed.save(folder / MANIFEST_FILE)
     cells = [Cell(arm.label, arm.strategy, arm.backbone, size, seed, dict(arm.overrides)) for arm in arms
              for size in sizes for seed in range(seeds)]
     experiment = Experiment(experiment_id, folder, name, manifest.root, [arm.label for arm in arms], sizes, seeds,
@@ -238,20 +247,23 @@ def cell_name(experiment: Experiment, cell: Cell) -> str:
     return f"{experiment.name or 'experiment'} · {cell.arm} · {size} · seed {cell.seed}"
 
 
-def source_ready(experiment: Experiment, runs_dir: Path) -> bool:
-    """Whether the cells may be queued: no source run, or it has succeeded. A source that ended otherwise
-    refuses every cell waiting for it, with the reason."""
+def needs_source(cell: Cell) -> bool:
+    return SOURCE in cell.overrides.values()
+
+
+def source_state(experiment: Experiment, runs_dir: Path) -> str | None:
+    """The source run's state (None without one); an ended one that did not succeed refuses, with the
+    reason, the cells that start from it (the others go on)."""
     if not experiment.source_run:
-        return True
+        return None
     status = read_status(runs_dir / experiment.source_run)
     state = status.get("state")
-    if state in FINAL_STATES and state != "succeeded":
+    if state in ("failed", "cancelled"):
         why = status.get("error") or f"it was {state}"
         for cell in experiment.cells:
-            if cell.run_id is None and cell.refused is None:
+            if needs_source(cell) and cell.run_id is None and cell.refused is None:
                 cell.refused = f"The source run {experiment.source_run} did not finish: {why}"
-        experiment.save()
-    return state == "succeeded"
+    return state
 
 
 @contextmanager
@@ -265,7 +277,7 @@ def locked(experiment: Experiment):
             yield fresh
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-    experiment.cells, experiment.cancelled = fresh.cells, fresh.cancelled
+    experiment.cells, experiment.cancelled, experiment.source_run = fresh.cells, fresh.cancelled, fresh.source_run
 
 
 def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
@@ -273,14 +285,18 @@ def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Pat
     Cells that start from the experiment's source run wait until it has succeeded."""
     runs_dir = resolve_runs_dir(runs_dir)
     with locked(experiment) as current:
-        if current.cancelled or not source_ready(current, runs_dir):
+        if current.cancelled:
             return 0
-        manifest = Manifest.load(current.manifest_path)
-        queued = 0
-        for cell in current.cells:
-            if cell.run_id is None and cell.refused is None:
-                queued += start_cell(current, cell, submit, manifest, runs_dir) is not None
-        return queued
+        source = source_state(current, runs_dir)
+        ready = [cell for cell in current.cells if cell.run_id is None and cell.refused is None
+                 and (not needs_source(cell) or source == "succeeded")]
+        if ready:
+            manifest = Manifest.load(current.manifest_path)
+            for cell in ready:
+                start_cell(current, cell, submit, manifest, runs_dir)
+        elif source in ("failed", "cancelled"):
+            current.save()  # the cells it refused
+        return len(ready)
 
 
 def cell_state(cell: Cell, runs_dir: Path) -> str:
@@ -298,11 +314,19 @@ def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Pa
     with locked(experiment) as current:
         if current.cancelled:
             return 0
+        changed = False
+        if current.source_run and read_status(runs_dir / current.source_run).get("state") == "interrupted":
+            source_dir = runs_dir / current.source_run
+            current.earlier_source_runs.append(current.source_run)
+            current.source_run = submit(load_config(source_dir), Manifest.load(source_dir / CHECKED_MANIFEST))
+            changed = True
         for cell in current.cells:
             if cell_state(cell, runs_dir) == "interrupted":
                 cell.earlier_runs.append(cell.run_id)
                 cell.run_id = None
-        current.save()
+                changed = True
+        if changed:
+            current.save()
     return queue_experiment(experiment, submit, runs_dir)
 
 
@@ -310,8 +334,11 @@ def advance_experiments(submit: Submit, runs_dir: str | Path | None = None) -> N
     """Move every unfinished experiment on: interrupted runs queued again, waiting cells queued once their
     source run has finished. The app's runner calls it between dispatches, so no page needs to be open."""
     for experiment in list_experiments():
-        if experiment.driver == "runner" and not experiment.cancelled and not is_finished(experiment, runs_dir):
-            resume_experiment(experiment, submit, runs_dir)
+        try:
+            if experiment.driver == "runner" and not experiment.cancelled and not is_finished(experiment, runs_dir):
+                resume_experiment(experiment, submit, runs_dir)
+        except (OSError, ValueError, KeyError, TypeError) as error:  # one damaged experiment must not stop the rest
+            print(f"experiment {experiment.experiment_id} cannot move on: {error!r}", file=sys.stderr)
 
 
 def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None],
@@ -327,10 +354,11 @@ def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None],
 
 
 def is_finished(experiment: Experiment, runs_dir: str | Path | None = None) -> bool:
+    """Whether nothing more will happen: every cell ended or was refused. A run a restart interrupted is
+    queued again unless the experiment was cancelled, so it is not an end."""
     runs_dir = resolve_runs_dir(runs_dir)
-    states = [cell_state(cell, runs_dir) for cell in experiment.cells]
-    return all(state in (*FINAL_STATES, "refused") or (experiment.cancelled and state == "waiting")
-               for state in states)
+    ended = ("succeeded", "failed", "cancelled", "refused") + (("interrupted", "waiting") if experiment.cancelled else ())
+    return all(cell_state(cell, runs_dir) in ended for cell in experiment.cells)
 
 
 def results(experiment: Experiment, runs_dir: str | Path | None = None) -> list[dict]:
@@ -358,7 +386,8 @@ def kept_recall(run_dir: Path, status: dict) -> dict[str, float]:
     """Per-class recall of the epoch whose model the run kept."""
     events = read_events(run_dir)[0]
     classes = next((e["classes"] for e in events if e.get("type") == "dataset"), [])
-    kept = next((e for e in events if e.get("type") == "epoch" and e["epoch"] == status.get("best_epoch")), None)
+    kept = next((e for e in reversed(events) if e.get("type") == "epoch" and e["epoch"] == status.get("best_epoch")),
+                None)
     if kept is None or len(classes) != len(kept["per_class"]["recall"]):
         return {}
     return dict(zip(classes, kept["per_class"]["recall"]))
@@ -381,6 +410,12 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
     for cell in experiment.cells:
         if cell.run_id is not None or cell.refused is not None:
             continue
-        run_id = start_cell(experiment, cell, lambda config, checked: create_run(config, runs_dir, checked).name,
+        run_id = start_cell(experiment, cell,
+                            lambda config, checked: create_run(config, runs_dir, checked, claimed_by=os.getpid()).name,
                             manifest, runs_dir)
-        on_run(cell, execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused})
+        status = execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused}
+        on_run(cell, status)
+        if status.get("state") == "cancelled":  # Ctrl-C: the person stops the experiment, not one run
+            experiment.cancelled = True
+            experiment.save()
+            return

@@ -123,5 +123,5 @@ LESSONS = [
 ]
 
 
-def get_lesson(lesson_id: str) -> Lesson:
-    return next(lesson for lesson in LESSONS if lesson.lesson_id == lesson_id)
+def get_lesson(lesson_id: str) -> Lesson | None:
+    return next((lesson for lesson in LESSONS if lesson.lesson_id == lesson_id), None)

@@ -41,7 +41,7 @@ def resolve_runs_dir(runs_dir: str | Path | None = None) -> Path:
 
 
 def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
-                    files: dict[str, object] | None = None) -> Path:
+                    files: dict[str, object] | None = None, claimed_by: int | None = None) -> Path:
     """Make a new run folder holding the config, a queued status and any other JSON files given.
 
     tlcore.runs.creation.create_run checks the config first; call that one.
@@ -50,6 +50,8 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
         manifest: the dataset as the person checked it (the Data page); the worker trains on it
             rather than scanning the folder again. Without one the worker scans config.data.
         files: file name -> JSON value, written with the rest (e.g. started_from.json).
+        claimed_by: the process that will train it at once (the CLI): the run is made "running" under
+            that pid, never "queued", so a server's runner cannot take it in between.
 
     Returns:
         The run folder; its name is the run id.
@@ -66,7 +68,10 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
             manifest.save(run_dir / CHECKED_MANIFEST)
         for name, value in (files or {}).items():
             write_json_atomic(run_dir / name, value)
-        write_json_atomic(run_dir / "status.json", {"state": "queued", "created_at": time.time()})
+        now = time.time()
+        status = {"state": "queued", "created_at": now} if claimed_by is None else \
+            {"state": "running", "created_at": now, "started_at": now, "heartbeat_at": now, "pid": claimed_by}
+        write_json_atomic(run_dir / "status.json", status)
         (run_dir / "events.jsonl").touch()
     except OSError as error:  # a full disk: no half-made run folder is left to read as a damaged run
         shutil.rmtree(run_dir, ignore_errors=True)
