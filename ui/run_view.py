@@ -16,6 +16,7 @@ from tlcore.runs.store import read_target
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
+from ui.pictures import pictures_ui, select_cell
 from ui.progress import LIVE_REFRESH_S, progress_text, rounds_text
 from ui.resources import get_runner
 from ui.state import event_log
@@ -167,8 +168,11 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
     matrix, scores = st.columns(2)
     with matrix:
         normalized = st.toggle("Show shares of each true class", key=f"normalize_{run_dir.name}")
-        st.plotly_chart(plots.confusion_figure(shown["confusion"], labels, normalized),
-                        key=f"confusion_{run_dir.name}")
+        clicked = st.plotly_chart(plots.confusion_figure(shown["confusion"], labels, normalized),
+                                  key=f"confusion_{run_dir.name}", on_select="rerun", selection_mode="points")
+        points = (clicked or {}).get("selection", {}).get("points", [])
+        if points and status.get("state") == "succeeded" and len(points[0].get("customdata", [])) >= 2:
+            select_cell(run_dir, int(points[0]["customdata"][0]), int(points[0]["customdata"][1]))
         st.caption(f"Pictures kept aside to check the model, round {shown['epoch']} ({which}). Rows: the true "
                    "class; columns: what the model said (confusion matrix).", help=explain("confusion matrix"))
     with scores:
@@ -183,6 +187,16 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
                 "found": st.column_config.NumberColumn(format="percent", help=f"Recall. {explain('recall')}"),
                 "right": st.column_config.NumberColumn(format="percent", help=f"Precision. {explain('precision')}"),
                 "F1": st.column_config.NumberColumn(format="percent", help=explain("F1"))})
+    if status.get("state") == "succeeded":
+        st.markdown("**The pictures behind the answers** (the kept model, on the pictures kept aside)")
+        pictures_ui(run_dir, image_size_of(run_dir))
+
+
+def image_size_of(run_dir: Path) -> int:
+    try:
+        return load_config(run_dir).image_size
+    except (OSError, ValueError):
+        return 128
 
 
 def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:

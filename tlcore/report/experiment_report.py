@@ -281,7 +281,9 @@ def write_report(path: str | Path, *, title: str, facts: list[str], rows: list[d
             ["way of training", "size", "seed", "state", "why"],
             [[r["arm"], size_words(r["per_class"]), str(r["seed"]), r["state"], r["error"] or ""] for r in failed]))
     parts.append(f"<p class='facts'>Written {time.strftime('%Y-%m-%d %H:%M')} by Transfer Learning Studio.</p>")
-    path.write_text(PAGE.format(title=html.escape(title), body="\n".join(parts)), encoding="utf-8")
+    partial = path.with_name(path.name + ".partial")  # two tabs writing at once never leave half a report
+    partial.write_text(PAGE.format(title=html.escape(title), body="\n".join(parts)), encoding="utf-8")
+    partial.replace(path)
     written, problem = [], None
     if png:
         folder = path.with_name(path.stem + "_figures")

@@ -128,8 +128,14 @@ def confusion_figure(confusion: list[list[int]], labels: list[str], normalized: 
     hover = "true %{y}<br>predicted %{x}<br>" + ("%{z:.1%} of this class" if normalized else "%{z} images")
     figure = go.Figure(go.Heatmap(
         z=[list(row) for row in values], x=labels, y=labels, colorscale="Blues",
-        zmin=0, zmax=1 if normalized else None, texttemplate=text,
-        hovertemplate=hover + "<extra></extra>", showscale=False))
+        zmin=0, zmax=1 if normalized else None, texttemplate=text, hoverinfo="skip", showscale=False))
+    # Heatmaps cannot be selected in Streamlit: a transparent square over each cell carries the hover
+    # and the click (customdata: the true and predicted class indices), so a cell opens its pictures.
+    cells = [(i, j) for i in range(len(labels)) for j in range(len(labels))]
+    figure.add_scatter(x=[labels[j] for _, j in cells], y=[labels[i] for i, _ in cells], mode="markers",
+                       marker=dict(symbol="square", size=36, color="rgba(0,0,0,0)"), showlegend=False,
+                       customdata=[[i, j, values[i][j]] for i, j in cells],
+                       hovertemplate=hover.replace("%{z", "%{customdata[2]") + "<br>click to see them<extra></extra>")
     side = min(900, 160 + 45 * len(labels))
     figure.update_layout(title="Confusion matrix" + (" (share of each true class)" if normalized else " (counts)"),
                          height=side, margin=_MARGIN)

@@ -33,6 +33,7 @@ from tlcore.data.imagecache import ImageCache, content_key
 from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
 from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_checkpoint
 from tlcore.runs.meta_stage import body_identity, load_pools, meta_training
+from tlcore.runs.predictions import write_predictions
 from tlcore.runs.recorder import RunRecorder, StatusWriter
 from tlcore.runs.sources import SourceRun, check_members, check_start, load_source_body
 from tlcore.runs.store import TARGET_FILE
@@ -370,6 +371,8 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
                      should_stop=should_stop, early_stop_patience=config.early_stop_patience)
     final_distance = body_distance(model, start) if strategy.trains_body else None
     model.load_state_dict(result.best_state)
+    if result.best_probabilities is not None:
+        write_predictions(run_dir, manifest.split("val"), manifest.classes, result.best_probabilities)
     save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
                     epoch=result.best_epoch, val_acc=result.best_val_acc)
     final = dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,6 +60,8 @@ class FitResult:
     # Accuracy on each held-out check set (a labelled target): of the kept model, and at the last epoch.
     best_checks: dict = field(default_factory=dict)
     final_checks: dict = field(default_factory=dict)
+    # The kept model's class probabilities for each validation picture, in the validation set's order.
+    best_probabilities: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def train_images_per_s(self) -> float:
@@ -255,11 +258,12 @@ def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=l
         batches: the held-out set (default: the phase's validation batches).
         prefix: names the figures: "val" gives val_loss, val_acc, confusion and per_class; any
             other prefix gives {prefix}_loss, {prefix}_acc, {prefix}_confusion and {prefix}_per_class.
+            {prefix}_probabilities holds each picture's class probabilities (float32 [N, C]), in order.
     """
     module.eval()
     autocast, _ = autocast_for(device)
     total_loss = 0.0
-    targets, predictions = [], []
+    targets, predictions, probabilities = [], [], []
     for raw, y in data.val if batches is None else batches:
         if should_stop():  # a big validation set takes as long as training: a cancel must not wait for it
             raise StopRequested()
@@ -270,13 +274,15 @@ def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=l
         total_loss += F.cross_entropy(logits, y, reduction="sum").item()
         targets.append(y.cpu())
         predictions.append(logits.argmax(1).cpu())
+        probabilities.append(torch.softmax(logits, 1).cpu())
     targets = torch.cat(targets).numpy()
     predictions = torch.cat(predictions).numpy()
     confusion = confusion_matrix(targets, predictions, num_classes)
     table = "confusion" if prefix == "val" else f"{prefix}_confusion"
     scores = "per_class" if prefix == "val" else f"{prefix}_per_class"
     return {f"{prefix}_loss": total_loss / max(len(targets), 1), f"{prefix}_acc": accuracy(confusion),
-            table: confusion.tolist(), scores: per_class_scores(confusion)}
+            table: confusion.tolist(), scores: per_class_scores(confusion),
+            f"{prefix}_probabilities": torch.cat(probabilities).numpy()}
 
 
 def set_phase_modes(model, phase: Phase) -> None:
@@ -339,6 +345,8 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                 for name, batches in data.checks.items():
                     stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
                                           should_stop=should_stop, batches=batches, prefix=name))
+                    stats.pop(f"{name}_probabilities")
+                probabilities = stats.pop("val_probabilities")  # kept with the model, not sent as a figure
                 set_phase_modes(model, phase)
                 result.epochs_run = epoch
                 kind = phase.inputs
@@ -351,6 +359,7 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                     result.best_val_acc, result.best_epoch, result.best_phase = stats["val_acc"], epoch, phase.name
                     result.best_checks = dict(result.final_checks)
                     result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+                    result.best_probabilities = probabilities
                     stale = 0
                 else:
                     stale += 1
