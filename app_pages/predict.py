@@ -11,7 +11,8 @@ from tlcore.data.imagecache import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
 from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 from ui import format as fmt
-from ui.resources import predictor
+from ui.glossary import explain
+from ui.resources import explainer, predictor
 from ui.run_picker import run_picker_ui
 
 EXPORTS = "export_zip"
@@ -61,6 +62,23 @@ def predict_ui(run: RunSummary) -> None:
                          hide_index=True, key=f"top_{run.run_id}_{file.file_id}",
                          column_config={"probability": st.column_config.ProgressColumn(
                              format="percent", min_value=0.0, max_value=1.0)})
+        if answer.toggle("Show what the network looks at (Grad-CAM)", key=f"grad_cam_{run.run_id}_{file.file_id}"):
+            explain_ui(run, image, model.labels, best["label"], key=f"{run.run_id}_{file.file_id}")
+
+
+def explain_ui(run: RunSummary, image, labels: list[str], predicted: str, key: str) -> None:
+    """The picture beside a heat map of the places that raised a class's score the most."""
+    label = st.selectbox("Explain the class", labels, index=labels.index(predicted), key=f"explain_{key}",
+                         help=f"{explain('Grad-CAM')} The class the model gave the picture is chosen first.")
+    try:
+        explanation = explainer(str(run.run_dir), (run.run_dir / "model_best.pt").stat().st_mtime).explain(image, label)
+    except (OSError, ValueError, RuntimeError) as error:
+        st.error(f"This model could not be explained: {error}")
+        return
+    original, heat = st.columns(2)
+    original.image(explanation.picture, caption="what the network saw", width="stretch")
+    heat.image(explanation.overlay, caption=f"where it found {label} ({fmt.percent(explanation.probability)})",
+               width="stretch")
 
 
 @st.cache_data(ttl=60, show_spinner=False)

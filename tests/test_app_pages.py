@@ -171,6 +171,10 @@ def test_train_watch_predict_export(home, offline_weights):
     at.file_uploader(key=f"predict_images_{run_id}").set_value([upload]).run()
     assert not at.exception
     assert any(m.value.startswith(("**circles**", "**squares**")) for m in at.markdown), repr(at.main.children)
+    grad_cam = next(t for t in at.toggle if t.key.startswith(f"grad_cam_{run_id}"))
+    grad_cam.set_value(True).run()  # what the network looks at: the picture beside its heat map
+    assert not at.exception and not at.error
+    assert any(str(c).startswith("where it found") for image in at.get("image") for c in [image.proto.imgs[0].caption])
 
     at.multiselect[0].set_value(["torchscript"])
     next(b for b in at.button if b.label == "Prepare the download").click().run()

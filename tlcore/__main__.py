@@ -8,6 +8,7 @@
     python -m tlcore train DATA --strategy meta_learning --meta-source OTHER_DATA[,MORE]   (practise first)
     python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
+    python -m tlcore explain RUN_DIR picture.jpg --out overlay.png [--class NAME]   (Grad-CAM)
     python -m tlcore vendor fetch            (onnxruntime-web for the exported web page; needs npm)
     python -m tlcore backbones
     python -m tlcore weights fetch mobilenet_v2 efficientnet_lite0
@@ -200,6 +201,14 @@ def build_parser(with_registries: bool = True) -> argparse.ArgumentParser:
                          help="answer \"not sure\" (label null, sure false) when the best class's "
                               "probability is below P: 0 to 1 (0.6) or a percentage (60%%); default 0")
 
+    explain = sub.add_parser("explain", help="what the network looks at (Grad-CAM): the picture and its heat map "
+                                             "side by side in a PNG, and one JSON line")
+    explain.add_argument("run_dir", metavar="RUN_DIR")
+    explain.add_argument("picture", metavar="PICTURE")
+    explain.add_argument("--out", required=True, metavar="OVERLAY.png")
+    explain.add_argument("--class", dest="label", default=None, metavar="NAME",
+                         help="the class to explain (default: the one the model gives the picture)")
+
     export = sub.add_parser("export", help="write TorchScript, .pt2 and ONNX files with labels and preprocessing")
     export.add_argument("run_dir")
     export.add_argument("--out", default=None)
@@ -297,6 +306,24 @@ def command_experiment(args) -> int:
             print(f"note: {written['png_problem']}", file=sys.stderr)
         print(json.dumps({"report": written["html"], "figures": written["png"]}), flush=True)
     return 0 if all(row["state"] == "succeeded" for row in rows) else 1
+
+
+def command_explain(args) -> int:
+    from tlcore.data.imagecache import ImageProblem
+    from tlcore.serve.explain import Explainer, side_by_side
+
+    run_dir = Path(args.run_dir).expanduser()
+    if not (run_dir / "model_best.pt").is_file():
+        raise UserError(f"{run_dir} holds no trained model (model_best.pt): explain a finished run's folder.")
+    explainer = Explainer.from_run(run_dir)  # a damaged model file: ValueError, said in words by main()
+    try:
+        explanation = explainer.explain_file(Path(args.picture).expanduser(), args.label)
+    except ImageProblem as problem:
+        raise UserError(f"{args.picture}: {problem.reason}") from None
+    side_by_side(explanation).save(args.out)
+    print(json.dumps({"image": args.picture, "class": explanation.label, "probability": explanation.probability,
+                      "out": args.out}), flush=True)
+    return 0
 
 
 def command_train(args) -> int:
@@ -467,7 +494,7 @@ def command_worker(args) -> int:
 
 COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
             "backbones": command_backbones, "weights": command_weights, "worker": command_worker,
-            "vendor": command_vendor, "experiment": command_experiment}
+            "vendor": command_vendor, "experiment": command_experiment, "explain": command_explain}
 
 
 def main(argv=None) -> int:

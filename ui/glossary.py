@@ -26,6 +26,8 @@ GLOSSARY = {
                          "for one last layer to learn from: what one network misses, another may see.",
     "joint training": "The network learns two datasets at once, with a last layer for each and the rest shared "
                       "(multi-task learning): what helps one task can help the other.",
+    "Grad-CAM": "A heat map over the picture: the warm places are where the network found the most evidence "
+                "for the class, from how its score would change with what the last layers saw there.",
     "meta-learning": "Learning to learn: before your classes, the network practises on many small tasks from "
                      "other labelled pictures (pick N classes, learn them from K pictures each, check on others), "
                      "so that it starts where a few steps on a new task go far.",

@@ -5,6 +5,7 @@ from tlcore import paths
 from tlcore.models.backbones import list_backbones
 from tlcore.device import configure_cpu_threads, describe_device, resolve_device
 from tlcore.report.estimate import Throughput, recall_or_measure, recalled_throughput
+from tlcore.serve.explain import Explainer
 from tlcore.serve.predictor import Predictor
 from tlcore.runs.experiments import advance_experiments
 from tlcore.runs.runner import Runner
@@ -77,3 +78,9 @@ def measure(backbone: str, image_size: int, device: str, train: bool) -> Through
 def predictor(run_dir: str, model_mtime: float) -> Predictor:
     """A run's best model, loaded once (the file's time in the key reloads a rewritten model)."""
     return Predictor(run_dir)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the model to explain it…")
+def explainer(run_dir: str, model_mtime: float) -> Explainer:
+    """A run's best model for Grad-CAM, loaded once (its own copy: the library hooks its layers)."""
+    return Explainer.from_run(run_dir)

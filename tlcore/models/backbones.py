@@ -46,13 +46,21 @@ class Backbone(nn.Module):
         stages: The body's modules from input to output; each parameter belongs to exactly one.
         head_prefixes: State-dict key prefixes of the removed classifier, which weight files
             still hold and loading ignores (see ``tlcore.weights.load_into_backbone``).
+        explain_layer: the layer whose activations Grad-CAM explains: the last one that still has a
+            picture's layout (a feature map), before pooling.
+        explain_reshape: turns that layer's output into [N, C, H, W] where it is not one already
+            (ViT's tokens); None where it is.
     """
 
     def __init__(self, spec: BackboneSpec, body: nn.Module, stages: list[nn.Module],
-                 head_prefixes: tuple[str, ...]):
+                 head_prefixes: tuple[str, ...], explain_layer: nn.Module | None = None,
+                 explain_reshape: Callable[[torch.Tensor], torch.Tensor] | None = None):
         super().__init__()
         self.spec = spec
         self.body = body
+        # Plain attributes, like the stages: the layer lives inside `body` already.
+        self.__dict__["explain_layer"] = explain_layer if explain_layer is not None else stages[-1]
+        self.explain_reshape = explain_reshape
         # A plain list, not a ModuleList: the stage modules live inside `body` already, and
         # registering them twice would duplicate every key in the state_dict.
         self._stages = list(stages)
@@ -193,7 +201,9 @@ class CombinedBackbone(Backbone):
     def __init__(self, members: list[Backbone]):
         spec = combined_spec([m.spec for m in members])
         body = nn.ModuleList(members)
-        super().__init__(spec, body, [stage for m in members for stage in m.stages()], ())
+        # Grad-CAM explains the first network's view; each member's own run explains the others.
+        super().__init__(spec, body, [stage for m in members for stage in m.stages()], (),
+                         members[0].explain_layer, members[0].explain_reshape)
         for index, member in enumerate(members):  # not in the state_dict: they follow from the members' specs
             self.register_buffer(f"mean{index}", torch.tensor(member.spec.mean).view(1, 3, 1, 1), persistent=False)
             self.register_buffer(f"std{index}", torch.tensor(member.spec.std).view(1, 3, 1, 1), persistent=False)
@@ -220,7 +230,8 @@ def _mobilenet_v2(spec: BackboneSpec) -> Backbone:
     model = tvm.mobilenet_v2()
     model.classifier = nn.Identity()
     # features: 0 stem, 1-17 inverted residuals (16, 24, 32, 64, 96, 160, 320 ch), 18 last 1x1.
-    return Backbone(spec, model, _runs(model.features, [2, 4, 7, 11, 14, 17]), ("classifier.",))
+    return Backbone(spec, model, _runs(model.features, [2, 4, 7, 11, 14, 17]), ("classifier.",),
+                    explain_layer=model.features[-1])
 
 
 @register_backbone(
@@ -252,7 +263,7 @@ def _efficientnet_lite0(spec: BackboneSpec) -> Backbone:
     groups[0] = [model._conv_stem, model._bn0, *groups[0]]
     groups[-1] = [*groups[-1], model._conv_head, model._bn1]
     stages = [_stage(*group) for group in groups]
-    return Backbone(spec, model, stages, ("_fc.",))
+    return Backbone(spec, model, stages, ("_fc.",), explain_layer=model._bn1)
 
 
 @register_backbone(
@@ -264,7 +275,8 @@ def _mobilenet_v3_large(spec: BackboneSpec) -> Backbone:
     model = tvm.mobilenet_v3_large()
     model.classifier = nn.Identity()
     # features: 0 stem, 1-15 blocks (16, 24, 40, 80, 112, 160 ch), 16 last 1x1 (960 ch).
-    return Backbone(spec, model, _runs(model.features, [2, 4, 7, 11, 13]), ("classifier.",))
+    return Backbone(spec, model, _runs(model.features, [2, 4, 7, 11, 13]), ("classifier.",),
+                    explain_layer=model.features[-1])
 
 
 def _resnet(spec: BackboneSpec, build: Callable[[], tvm.ResNet]) -> Backbone:
@@ -272,7 +284,7 @@ def _resnet(spec: BackboneSpec, build: Callable[[], tvm.ResNet]) -> Backbone:
     model.fc = nn.Identity()
     stem = _stage(model.conv1, model.bn1)
     stages = [stem, model.layer1, model.layer2, model.layer3, model.layer4]
-    return Backbone(spec, model, stages, ("fc.",))
+    return Backbone(spec, model, stages, ("fc.",), explain_layer=model.layer4[-1])
 
 
 @register_backbone("resnet18", title="ResNet-18", feature_dim=512,
@@ -297,7 +309,8 @@ def _efficientnet(spec: BackboneSpec, build: Callable[[], tvm.EfficientNet]) -> 
     model = build()
     model.classifier = nn.Identity()
     # features: 0 stem, 1-7 MBConv stages, 8 last 1x1; the stem joins stage 1 (16 ch, one block).
-    return Backbone(spec, model, _runs(model.features, [2, 3, 4, 5, 6, 7]), ("classifier.",))
+    return Backbone(spec, model, _runs(model.features, [2, 3, 4, 5, 6, 7]), ("classifier.",),
+                    explain_layer=model.features[-1])
 
 
 @register_backbone("efficientnet_b0", title="EfficientNet-B0", feature_dim=1280,
@@ -321,7 +334,7 @@ def _convnext_tiny(spec: BackboneSpec) -> Backbone:
     f = model.features  # 0 stem, then stage / downsample pairs: 1, (2, 3), (4, 5), (6, 7)
     stages = [_stage(f[0], f[1]), _stage(f[2], f[3]), _stage(f[4], f[5]),
               _stage(f[6], f[7], model.classifier[0])]
-    return Backbone(spec, model, stages, ("classifier.2.",))
+    return Backbone(spec, model, stages, ("classifier.2.",), explain_layer=model.features[-1])
 
 
 @register_backbone(
@@ -335,4 +348,12 @@ def _vit_b_16(spec: BackboneSpec) -> Backbone:
         "class_token": model.class_token, "pos_embedding": model.encoder.pos_embedding})
     layers = list(model.encoder.layers)
     stages = [embedding, *layers[:-1], _stage(layers[-1], model.encoder.ln)]
-    return Backbone(spec, model, stages, ("heads.",))
+    return Backbone(spec, model, stages, ("heads.",), explain_layer=layers[-1].ln_1,
+                    explain_reshape=_tokens_to_map)
+
+
+def _tokens_to_map(tokens: torch.Tensor) -> torch.Tensor:
+    """ViT's [N, 1 + H*W, C] tokens as an [N, C, H, W] map: the class token dropped, the patches laid out."""
+    patches = tokens[:, 1:, :]
+    side = int(round(patches.shape[1] ** 0.5))
+    return patches.reshape(patches.shape[0], side, side, patches.shape[2]).permute(0, 3, 1, 2)
