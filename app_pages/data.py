@@ -14,6 +14,7 @@ from ui.target import target_ui
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
 from ui.dataset_library import library_message_ui, library_ui
 from ui.glossary import explain
+from ui.label_check import label_check_ui
 from ui.state import ChosenDataset, DataProblem, chosen_dataset, data_problem, refuse_dataset
 
 UPLOADER_GENERATION = "uploader_generation"
@@ -157,6 +158,7 @@ def report_ui() -> None:
     with split:
         split_table_ui(dataset)
     sample_grid_ui(dataset)
+    label_check_ui(dataset)
     skipped_ui(dataset.upload_skipped + dataset.manifest.skipped)
 
 

@@ -12,6 +12,7 @@ from tlcore.runs.lessons import get_lesson
 from tlcore.training.strategies import get_strategy, list_strategies
 from ui.experiment_view import experiment_view_ui
 from ui.glossary import label
+from ui.label_check import corrected_manifest
 from ui.lessons import EXPERIMENT, lesson_cards_ui
 from ui.resources import get_runner, weights_table
 from ui.state import ChosenDataset, chosen_dataset
@@ -45,8 +46,8 @@ def new_experiment_ui(dataset: ChosenDataset) -> None:
                "for all its runs.")
     if st.button("Start the experiment", type="primary", icon=":material/play_arrow:", disabled=count == 0):
         try:
-            experiment = new_experiment(dataset.manifest, arms=grid_arms(strategies, backbones), sizes=sizes,
-                                        seeds=seeds, base={"image_size": image_size}, name=name.strip(),
+            experiment = new_experiment(corrected_manifest(dataset), arms=grid_arms(strategies, backbones),
+                                        sizes=sizes, seeds=seeds, base={"image_size": image_size}, name=name.strip(),
                                         dataset_label=dataset.label)
         except ConfigError as error:
             st.error(str(error))

@@ -10,6 +10,7 @@ from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, 
 from ui import format as fmt
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
+from ui.label_check import corrected_manifest, corrections_of
 from ui.meta_sources import meta_sources_ui
 from ui.several_sources import Networks, combine_ui, joint_ui
 from ui.start_from import start_from_ui
@@ -252,10 +253,14 @@ def start_ui(dataset: ChosenDataset, networks: Networks, strategy: StrategySpec,
     if target is not None:
         extra["target_name"] = target.label
     try:
+        manifest = corrected_manifest(dataset)  # the person's relabellings and pictures left out
+        corrections = len(corrections_of(dataset).current())
+        if corrections:
+            extra["label_corrections"] = corrections
         config = RunConfig(data=dataset.manifest.root, backbone=networks.backbone, strategy=strategy.name,
                            extra=extra, target=target.source if target else None, init_from=networks.init_from,
                            member_runs=networks.member_runs, **settings)
-        run_id = get_runner().submit(config, dataset.manifest)
+        run_id = get_runner().submit(config, manifest)
     except ConfigError as error:
         st.error(str(error))
         return

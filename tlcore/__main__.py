@@ -9,6 +9,7 @@
     python -m tlcore predict RUN_DIR|EXPORT_DIR|EXPORT.zip IMAGE... [--min-confidence 0.6]
     python -m tlcore export RUN_DIR [--out DIR]
     python -m tlcore explain RUN_DIR picture.jpg --out overlay.png [--class NAME]   (Grad-CAM)
+    python -m tlcore check-labels DATA       (labels that look wrong, the most suspicious first)
     python -m tlcore vendor fetch            (onnxruntime-web for the exported web page; needs npm)
     python -m tlcore backbones
     python -m tlcore weights fetch mobilenet_v2 efficientnet_lite0
@@ -209,6 +210,14 @@ def build_parser(with_registries: bool = True) -> argparse.ArgumentParser:
     explain.add_argument("--class", dest="label", default=None, metavar="NAME",
                          help="the class to explain (default: the one the model gives the picture)")
 
+    labels = sub.add_parser("check-labels", help="labels that look wrong: one JSON line per flagged picture (path, "
+                                                 "given, suggested, score), the most suspicious first, then a "
+                                                 "summary line")
+    labels.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
+    labels.add_argument("--backbone", default="mobilenet_v2", help="the network whose features are compared")
+    labels.add_argument("--image-size", type=int, default=128)
+    labels.add_argument("--device", default="auto")
+
     export = sub.add_parser("export", help="write TorchScript, .pt2 and ONNX files with labels and preprocessing")
     export.add_argument("run_dir")
     export.add_argument("--out", default=None)
@@ -306,6 +315,27 @@ def command_experiment(args) -> int:
             print(f"note: {written['png_problem']}", file=sys.stderr)
         print(json.dumps({"report": written["html"], "figures": written["png"]}), flush=True)
     return 0 if all(row["state"] == "succeeded" for row in rows) else 1
+
+
+def command_check_labels(args) -> int:
+    from tlcore import paths
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+    from tlcore.device import configure_cpu_threads, resolve_device
+    from tlcore.serve.labels import check_labels
+
+    data = Path(args.data).expanduser()
+    if not data.exists():
+        raise UserError(f"No such file or folder: {data}")
+    configure_cpu_threads()
+    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=args.image_size)
+    found = check_labels(manifest, backbone=args.backbone, device=resolve_device(args.device))
+    for suspect in found.suspects:
+        print(json.dumps({"path": suspect.path, "given": suspect.given, "suggested": suspect.suggested,
+                          "score": suspect.score}), flush=True)
+    print(json.dumps({"pictures": found.pictures, "flagged": len(found.suspects), "folds": found.folds,
+                      "seconds": found.seconds}), flush=True)
+    return 0
 
 
 def command_explain(args) -> int:
@@ -494,7 +524,8 @@ def command_worker(args) -> int:
 
 COMMANDS = {"train": command_train, "predict": command_predict, "export": command_export,
             "backbones": command_backbones, "weights": command_weights, "worker": command_worker,
-            "vendor": command_vendor, "experiment": command_experiment, "explain": command_explain}
+            "vendor": command_vendor, "experiment": command_experiment, "explain": command_explain,
+            "check-labels": command_check_labels}
 
 
 def main(argv=None) -> int:

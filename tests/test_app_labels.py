@@ -1,0 +1,36 @@
+"""The Data page's "Check the labels": flagged pictures relabelled or left out, undone, and the next run
+trains on the corrections."""
+import json
+
+from apptest_support import home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
+from imagegen import make_image_folder
+from tlcore import paths
+from tlcore.data.manifest import Manifest
+
+
+def test_a_relabelled_picture_is_trained_with_its_new_label(home, offline_weights):
+    data = make_image_folder(home / "colours", {"reds": 10, "blues": 10, "greens": 10}, size=(40, 40))
+    picture = sorted((data / "reds").iterdir())[0]
+    moved = picture.rename(data / "blues" / f"moved-{picture.name}")
+    at = open_folder(open_app("app_pages/data.py"), data)
+    next(b for b in at.button if b.label == "Check the labels").click().run()
+    assert not at.exception and "look mislabelled" in texts(at.caption)
+    key = next(b.key for b in at.button if b.label.startswith("Relabel as"))[len("do_relabel_"):]
+    assert next(b for b in at.button if b.key == f"do_relabel_{key}").label == "Relabel as reds"
+
+    next(b for b in at.button if b.key == f"do_relabel_{key}").click().run()
+    assert "Your corrections: 1 picture(s) relabelled, 0 left out" in texts(at.info)
+    next(b for b in at.button if b.label == "Undo the last correction").click().run()
+    assert "Your corrections" not in texts(at.info)
+    next(b for b in at.button if b.key == f"do_relabel_{key}").click().run()
+
+    at.switch_page("app_pages/train.py").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception and at.title[0].value == "Runs"
+    run_dir = paths.runs_dir() / at.query_params["run"]
+    checked = Manifest.load(run_dir / "checked_manifest.json")
+    sample = next(s for s in checked.samples if s.key == key)
+    assert checked.classes[sample.label] == "reds" and sample.path == str(moved.resolve())
+    assert json.loads((run_dir / "config.json").read_text())["extra"]["label_corrections"] == 1
+    assert moved.exists() and moved.parent.name == "blues"  # the file stays where it was
+    next(b for b in at.button if b.label == "Cancel this run").click().run()
