@@ -43,27 +43,42 @@ def predict_ui(run: RunSummary) -> None:
                                step=5, format="%d%%", key="min_confidence", help=NOT_SURE_HELP) / 100
     files = st.file_uploader("Images", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS),
                              accept_multiple_files=True, key=f"predict_images_{run.run_id}")
-    for file in files or []:
-        picture, answer = st.columns([1, 3])
-        try:
-            image = load_rgb(file)  # decoded from the upload in memory: nothing is written to disk
-        except ImageProblem as problem:
-            picture.error(f"{file.name}: {problem.reason}")
-            continue
-        picture.image(image, width=160, caption=file.name)
-        top = model.predict_image(image)
-        best = top[0]
-        if sure_answer(top, min_confidence)["sure"]:
-            answer.markdown(f"**{best['label']}** · {fmt.percent(best['probability'])}")
-        else:
-            answer.markdown(f"**I’m not sure** · best guess {best['label']} at {fmt.percent(best['probability'])}, "
-                            f"below the {min_confidence:.0%} you set")
-        answer.dataframe([{"class": t["label"], "probability": t["probability"]} for t in top],
-                         hide_index=True, key=f"top_{run.run_id}_{file.file_id}",
-                         column_config={"probability": st.column_config.ProgressColumn(
-                             format="percent", min_value=0.0, max_value=1.0)})
-        if answer.toggle("Show what the network looks at (Grad-CAM)", key=f"grad_cam_{run.run_id}_{file.file_id}"):
-            explain_ui(run, image, model.labels, best["label"], key=f"{run.run_id}_{file.file_id}")
+    pictures = [(file.name, file, file.file_id) for file in files or []]
+    if st.toggle("Use the camera", key=f"camera_on_{run.run_id}",
+                 help="Point the camera at something and take a picture: the model says what it sees. Your browser "
+                      "asks first; the picture stays on this computer."):
+        snapshot = st.camera_input("Take a picture", key=f"camera_{run.run_id}",
+                                   help="Without a camera, or if the browser was not allowed to use it, upload "
+                                        "pictures above instead.")
+        if snapshot is not None:
+            pictures.insert(0, ("camera snapshot", snapshot, snapshot.file_id))
+    for name, source, file_id in pictures:
+        answer_ui(run, model, name, source, file_id, min_confidence)
+
+
+def answer_ui(run: RunSummary, model, name: str, source, file_id: str, min_confidence: float) -> None:
+    """One picture (an upload or a camera snapshot, decoded in memory: nothing is written to disk), the
+    model's answer, and what it looked at on demand."""
+    picture, answer = st.columns([1, 3])
+    try:
+        image = load_rgb(source)
+    except ImageProblem as problem:
+        picture.error(f"{name}: {problem.reason}")
+        return
+    picture.image(image, width=160, caption=name)
+    top = model.predict_image(image)
+    best = top[0]
+    if sure_answer(top, min_confidence)["sure"]:
+        answer.markdown(f"**{best['label']}** · {fmt.percent(best['probability'])}")
+    else:
+        answer.markdown(f"**I’m not sure** · best guess {best['label']} at {fmt.percent(best['probability'])}, "
+                        f"below the {min_confidence:.0%} you set")
+    answer.dataframe([{"class": t["label"], "probability": t["probability"]} for t in top],
+                     hide_index=True, key=f"top_{run.run_id}_{file_id}",
+                     column_config={"probability": st.column_config.ProgressColumn(
+                         format="percent", min_value=0.0, max_value=1.0)})
+    if answer.toggle("Show what the network looks at (Grad-CAM)", key=f"grad_cam_{run.run_id}_{file_id}"):
+        explain_ui(run, image, model.labels, best["label"], key=f"{run.run_id}_{file_id}")
 
 
 def explain_ui(run: RunSummary, image, labels: list[str], predicted: str, key: str) -> None:

@@ -171,6 +171,8 @@ def test_train_watch_predict_export(home, offline_weights):
     at.file_uploader(key=f"predict_images_{run_id}").set_value([upload]).run()
     assert not at.exception
     assert any(m.value.startswith(("**circles**", "**squares**")) for m in at.markdown), repr(at.main.children)
+    at.toggle(key=f"camera_on_{run_id}").set_value(True).run()  # the camera, beside the uploads
+    assert not at.exception and at.get("camera_input")
     grad_cam = next(t for t in at.toggle if t.key.startswith(f"grad_cam_{run_id}"))
     grad_cam.set_value(True).run()  # what the network looks at: the picture beside its heat map
     assert not at.exception and not at.error
