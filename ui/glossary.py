@@ -28,6 +28,9 @@ GLOSSARY = {
                       "(multi-task learning): what helps one task can help the other.",
     "Grad-CAM": "A heat map over the picture: the warm places are where the network found the most evidence "
                 "for the class, from how its score would change with what the last layers saw there.",
+    "feature map": "The network describes each picture with hundreds of numbers; the map squeezes them to two, "
+                   "so pictures it finds alike land close together. Classes that form separate groups are easy "
+                   "for it; mixed groups are where its mistakes come from.",
     "meta-learning": "Learning to learn: before your classes, the network practises on many small tasks from "
                      "other labelled pictures (pick N classes, learn them from K pictures each, check on others), "
                      "so that it starts where a few steps on a new task go far.",

@@ -16,6 +16,7 @@ from tlcore.runs.store import read_target
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
+from ui.feature_map import feature_map_ui
 from ui.pictures import pictures_ui, select_cell
 from ui.progress import LIVE_REFRESH_S, progress_text, rounds_text
 from ui.resources import get_runner
@@ -190,6 +191,7 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
     if status.get("state") == "succeeded":
         st.markdown("**The pictures behind the answers** (the kept model, on the pictures kept aside)")
         pictures_ui(run_dir, image_size_of(run_dir))
+        feature_map_ui(run_dir, image_size_of(run_dir))
 
 
 def image_size_of(run_dir: Path) -> int:

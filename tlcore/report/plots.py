@@ -112,6 +112,25 @@ def meta_figure(events: list[dict], ways: int | None = None) -> go.Figure:
     return figure
 
 
+def feature_map_figure(xy, labels, predicted, classes: list[str], names: list[str], title: str) -> go.Figure:
+    """Pictures as points placed by what the network sees (2-D), one colour per class; a wrong answer
+    is a cross. customdata holds each point's index, for a click to open its picture."""
+    figure = go.Figure()
+    for label, name in enumerate(classes):
+        rows = [i for i in range(len(labels)) if labels[i] == label]
+        figure.add_scatter(
+            x=[float(xy[i][0]) for i in rows], y=[float(xy[i][1]) for i in rows], mode="markers", name=name,
+            marker=dict(size=7, symbol=["circle" if predicted[i] == label else "x" for i in rows]),
+            customdata=[[i] for i in rows],
+            text=[f"{names[i]}: {name}" + ("" if predicted[i] == label else f", called {classes[predicted[i]]}")
+                  for i in rows],
+            hovertemplate="%{text}<br>click to see it<extra></extra>")
+    figure.update_layout(title=title, height=420, margin=_MARGIN, legend=dict(orientation="h", y=LEGEND_Y))
+    figure.update_xaxes(showticklabels=False, title=None)
+    figure.update_yaxes(showticklabels=False, title=None)
+    return figure
+
+
 def confusion_figure(confusion: list[list[int]], labels: list[str], normalized: bool = False) -> go.Figure:
     """A confusion matrix as a heatmap: rows are true classes, columns predicted ones.
 
