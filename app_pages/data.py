@@ -14,6 +14,7 @@ from ui.target import target_ui
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
 from ui.dataset_library import library_message_ui, library_ui
 from ui.glossary import explain
+from ui.camera_dataset import camera_dataset_ui
 from ui.label_check import label_check_ui
 from ui.state import ChosenDataset, DataProblem, chosen_dataset, data_problem, refuse_dataset
 
@@ -26,8 +27,8 @@ CLASSES_IN_GRID = 12
 # -- the ways in ----------------------------------------------------------------------------------
 
 def sources_ui() -> None:
-    folder, archive, server, ready = st.tabs(
-        ["Upload a folder", "Upload a .zip", "Folder on this computer", "Ready-made datasets"])
+    folder, archive, server, ready, camera = st.tabs(
+        ["Upload a folder", "Upload a .zip", "Folder on this computer", "Ready-made datasets", "Take pictures"])
     with folder:
         folder_upload_ui()
     with archive:
@@ -36,6 +37,8 @@ def sources_ui() -> None:
         server_path_ui()
     with ready:
         ready_made_ui()
+    with camera:
+        camera_dataset_ui()
 
 
 def folder_upload_ui() -> None:

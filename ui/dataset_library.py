@@ -13,7 +13,8 @@ from ui.state import choose_dataset, chosen_dataset, dataset_from_library, forge
 
 LIBRARY_MESSAGE = "library_message"
 KIND_WORDS = {"upload": "uploaded folder", "zip": "uploaded zip", "folder": "folder on this computer",
-              "sample": "built in", "fashion-mnist": "ready-made", "cifar-10": "ready-made"}
+              "sample": "built in", "fashion-mnist": "ready-made", "cifar-10": "ready-made",
+              "camera": "from the camera"}
 
 
 def library_ui() -> None:

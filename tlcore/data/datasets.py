@@ -25,7 +25,7 @@ from tlcore.data.manifest import Manifest
 from tlcore.records import matches_annotation
 from tlcore.jsonio import read_json, write_json_atomic
 
-KINDS = ("upload", "zip", "folder", "sample", "fashion-mnist")
+KINDS = ("upload", "zip", "folder", "sample", "fashion-mnist", "cifar-10", "camera")
 """Where a dataset came from: an uploaded folder, an uploaded zip, a folder on the server, built in."""
 MAX_NAME_LENGTH = 80
 THUMBNAILS = 6
