@@ -25,3 +25,8 @@ def test_a_cell_of_the_confusion_matrix_opens_its_pictures(home, offline_weights
     assert not at.exception
     assert len(at.get("image")) == min(right, 24) > 0
     assert any(words.startswith(f"{classes[0]}, right: {right} picture") for words in choice.options)
+
+    at.toggle(key=f"explain_on_{run_dir.name}").set_value(True).run()  # Grad-CAM for one of them
+    assert not at.exception and not at.error
+    assert any(str(image.proto.imgs[0].caption).startswith(f"where it found {classes[0]}")
+               for image in at.get("image"))

@@ -9,6 +9,7 @@ from PIL import Image, UnidentifiedImageError
 from tlcore import paths
 from tlcore.data.imagecache import ImageCache
 from tlcore.runs.predictions import Prediction, in_cell, mistakes, of_class, read_predictions
+from ui.resources import explainer
 
 SHOWN = 24  # thumbnails at most: a page of pictures, not the whole validation set
 COLUMNS = 6
@@ -63,6 +64,7 @@ def pictures_ui(run_dir: Path, image_size: int) -> None:
     thumbnails_ui(shown[:SHOWN], classes, image_size)
     if len(shown) > SHOWN:
         st.caption(f"The first {SHOWN} of {len(shown)}.")
+    explain_one_ui(run_dir, shown[:SHOWN], classes, image_size)
 
 
 def thumbnails_ui(shown: list[Prediction], classes: list[str], image_size: int) -> None:
@@ -76,6 +78,32 @@ def thumbnails_ui(shown: list[Prediction], classes: list[str], image_size: int) 
                 column.caption(f"{Path(p.path).name} cannot be shown any more · {caption}")
             else:
                 column.image(picture, caption=caption, width="stretch")
+
+
+def explain_one_ui(run_dir: Path, shown: list[Prediction], classes: list[str], image_size: int) -> None:
+    """Grad-CAM for one of the pictures shown: for the class it was given, or the one it is."""
+    if not st.toggle("Show what the network looked at in one of these (Grad-CAM)", key=f"explain_on_{run_dir.name}"):
+        return
+    index = st.selectbox("Picture", range(len(shown)), key=f"explain_pick_{run_dir.name}",
+                         format_func=lambda i: f"picture {i + 1}: {classes[shown[i].true]}, called "
+                                               f"{classes[shown[i].predicted]}")
+    p = shown[index]
+    target = st.radio("Explain", [p.predicted, p.true] if p.predicted != p.true else [p.true], horizontal=True,
+                      format_func=lambda c: f"why {classes[c]}", key=f"explain_class_{run_dir.name}")
+    picture = thumbnail(ImageCache(paths.cache_dir()), p, image_size)
+    if picture is None:
+        st.caption("That picture cannot be shown any more.")
+        return
+    try:
+        model = explainer(str(run_dir), (run_dir / "model_best.pt").stat().st_mtime)
+        explanation = model.explain(Image.fromarray(np.asarray(picture)), classes[target])
+    except (OSError, ValueError, RuntimeError) as error:
+        st.error(f"This model could not be explained: {error}")
+        return
+    original, heat = st.columns(2)
+    original.image(explanation.picture, caption="what the network saw", width="stretch")
+    heat.image(explanation.overlay, caption=f"where it found {classes[target]} ({explanation.probability:.0%})",
+               width="stretch")
 
 
 def thumbnail(cache: ImageCache, p: Prediction, image_size: int) -> np.ndarray | Image.Image | None:
