@@ -169,10 +169,13 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
     matrix, scores = st.columns(2)
     with matrix:
         normalized = st.toggle("Show shares of each true class", key=f"normalize_{run_dir.name}")
+        # Clickable once the run has finished (its answers per picture exist then); a live view stays light.
+        finished = status.get("state") == "succeeded"
         clicked = st.plotly_chart(plots.confusion_figure(shown["confusion"], labels, normalized),
-                                  key=f"confusion_{run_dir.name}", on_select="rerun", selection_mode="points")
-        points = (clicked or {}).get("selection", {}).get("points", [])
-        if points and status.get("state") == "succeeded" and len(points[0].get("customdata", [])) >= 2:
+                                  key=f"confusion_{run_dir.name}", on_select="rerun" if finished else "ignore",
+                                  selection_mode="points")
+        points = (clicked or {}).get("selection", {}).get("points", []) if finished else []
+        if points and len(points[0].get("customdata", [])) >= 2:
             select_cell(run_dir, int(points[0]["customdata"][0]), int(points[0]["customdata"][1]))
         st.caption(f"Pictures kept aside to check the model, round {shown['epoch']} ({which}). Rows: the true "
                    "class; columns: what the model said (confusion matrix).", help=explain("confusion matrix"))
