@@ -259,7 +259,9 @@ def test_compare_names_a_winner_or_says_there_is_none(page, shots, server, made_
             "leaves · fine-tuning is best: 95% (91–97%) against 80% (74–85%) for leaves · feature extraction.")
         bars = body.locator(f".st-key-compare_bars {PLOTLY}")
         expect(bars).to_contain_text("Accuracy with its 95% range")
-        assert bars.evaluate("(el) => el.querySelector('.js-plotly-plot').data.length") == 2
+        # The table can be redrawn a moment before the chart: wait for the chart's second bar.
+        wait_for(lambda: bars.evaluate("(el) => el.querySelector('.js-plotly-plot').data.length") == 2,
+                 timeout=10, message="a bar per compared run")
         shots.take(page, f"07-compare-winner-{LAPTOP}")
 
     with window(page, PROJECTOR):
