@@ -1,5 +1,6 @@
 """The Data page's dataset from the camera, Teachable-Machine style: name a class, take its pictures,
 name the next; then save them as a dataset like an uploaded one and train at once."""
+import io
 import time
 
 import streamlit as st
@@ -8,35 +9,28 @@ from tlcore import paths
 from tlcore.data.imagecache import ImageProblem, load_rgb
 from tlcore.data.scan import MIN_IMAGES_PER_CLASS
 from tlcore.errors import describe_os_error
+from ui.camera_burst import burst_camera
 from ui.dataset import scan_and_choose
 
-TAKEN = "camera_pictures"  # session key: class name -> list of PNG bytes taken so far
-SEEN = "camera_seen"  # session key: the snapshots already added (a rerun shows the same one again)
+TAKEN = "camera_pictures"  # session key: class name -> the JPEG bytes taken so far
 
 
 def camera_dataset_ui() -> None:
-    st.caption("Name a class, point the camera at an example and take pictures (each click adds one; move it "
-               "a little between clicks), then name the next class. Two classes or more, with at least "
+    st.caption("Name a class, point the camera at an example and take a burst of pictures (move it a little "
+               "while they are taken), then name the next class. Two classes or more, with at least "
                f"{MIN_IMAGES_PER_CLASS} pictures each. The pictures stay on the computer that runs the studio.")
     taken: dict[str, list[bytes]] = st.session_state.setdefault(TAKEN, {})
-    name = st.text_input("Class being taken", max_chars=60, key="camera_class",
-                         placeholder="for example: thumbs up").strip()
-    snapshot = st.camera_input("Take a picture for this class", key="camera_snapshot", disabled=not name,
-                               help="If the browser asks, allow the camera; without one, upload a folder instead.")
-    seen: set = st.session_state.setdefault(SEEN, set())
-    if snapshot is not None and name and snapshot.file_id not in seen:
-        try:
-            load_rgb(snapshot)  # a picture the studio can read, or a message now rather than at training
-        except ImageProblem as problem:
-            st.error(f"That picture could not be read: {problem.reason}")
-        else:
-            seen.add(snapshot.file_id)
-            pictures = taken.setdefault(name, [])
-            if snapshot.getvalue() in pictures:  # the same picture twice would count once: say so now
-                st.warning("That picture is the same as one already taken for this class: move the camera or the "
-                           "object a little, then take another.")
-            else:
-                pictures.append(snapshot.getvalue())  # the browser's JPEG, as it came
+    name_column, count_column = st.columns([3, 2])
+    name = name_column.text_input("Class being taken", max_chars=60, key="camera_class",
+                                  placeholder="for example: thumbs up").strip()
+    count = count_column.slider("Pictures per click (a burst)", 1, 30, 10, key="camera_burst_size",
+                                help="They are taken a quarter of a second apart.")
+    burst, problem = burst_camera(count, ready=bool(name), waiting="Name the class first.", key="camera_burst")
+    if problem:
+        st.warning(f"The camera could not be opened ({problem}). Allow the camera in the browser's address bar "
+                   "and reload, or upload a folder of pictures instead: the other tabs work without it.")
+    if burst and name:
+        add_burst(taken, name, burst)
     if not taken:
         return
     st.markdown("  \n".join(f"**{cls}**: {len(pictures)} picture{'s' * (len(pictures) != 1)}"
@@ -49,6 +43,30 @@ def camera_dataset_ui() -> None:
     if forget.button("Start again", key="camera_forget", icon=":material/delete:"):
         st.session_state[TAKEN] = {}
         st.rerun()
+
+
+def add_burst(taken: dict[str, list[bytes]], name: str, burst: list[bytes]) -> None:
+    """Add a burst's readable, new pictures to a class, and say what was left out and why."""
+    pictures = taken.setdefault(name, [])
+    unreadable = repeated = 0
+    for data in burst:
+        try:
+            load_rgb(io.BytesIO(data))  # a picture the studio can read, or a message now rather than at training
+        except ImageProblem:
+            unreadable += 1
+            continue
+        # The same picture twice would count once, and in two classes it would teach nothing: say so now.
+        if any(data in others for others in taken.values()):
+            repeated += 1
+        else:
+            pictures.append(data)  # the browser's JPEG, as it came
+    if repeated:
+        st.warning(f"{repeated} of the {len(burst)} pictures were the same as one already taken, and were left "
+                   "out: move the camera or the object a little while the pictures are taken.")
+    if unreadable:
+        st.error(f"{unreadable} of the {len(burst)} pictures could not be read and were left out.")
+    if not pictures:
+        del taken[name]
 
 
 def save_taken(taken: dict[str, list[bytes]]) -> None:
