@@ -64,6 +64,10 @@ def header_ui(run_dir: Path, status: dict) -> None:
     if config.joint_with:
         st.caption(f"Also learned at the same time: {Path(config.joint_with).name}, through a last layer of its own "
                    "(joint training).", help=explain("joint training"))
+    corrections = config.extra.get("label_corrections")
+    if isinstance(corrections, int) and corrections > 0:
+        st.caption(f"Trained with your label corrections: {corrections} picture{'s' * (corrections != 1)} "
+                   "relabelled or left out (Data page, Labels that look wrong).")
     if summary.notes and summary.notes.note:
         st.markdown(f":material/edit_note: {summary.notes.note}")
 
@@ -175,8 +179,15 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
                                   key=f"confusion_{run_dir.name}", on_select="rerun" if finished else "ignore",
                                   selection_mode="points")
         points = (clicked or {}).get("selection", {}).get("points", []) if finished else []
-        if points and len(points[0].get("customdata", [])) >= 2:
-            select_cell(run_dir, int(points[0]["customdata"][0]), int(points[0]["customdata"][1]))
+        cell = tuple(int(c) for c in points[0]["customdata"][:2]) \
+            if points and len(points[0].get("customdata", [])) >= 2 else None
+        # The chart keeps its selection across reruns: act on a new click only, so a choice made in
+        # the pictures' list afterwards is not taken back by the old click.
+        handled = f"cell_handled_{run_dir.name}"
+        if cell != st.session_state.get(handled):
+            st.session_state[handled] = cell
+            if cell is not None:
+                select_cell(run_dir, *cell)
         st.caption(f"Pictures kept aside to check the model, round {shown['epoch']} ({which}). Rows: the true "
                    "class; columns: what the model said (confusion matrix).", help=explain("confusion matrix"))
     with scores:
