@@ -87,7 +87,9 @@ def check_labels(manifest: Manifest, *, backbone: str = "mobilenet_v2", device: 
     labels = np.fromiter((s.label for s in manifest.samples), dtype=np.int64, count=len(manifest.samples))
     features = picture_features(manifest, backbone=backbone, device=device, on_progress=on_progress)
     probabilities, folds = out_of_sample_probabilities(features, labels)
-    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence")
+    # n_jobs=1: by default cleanlab forks a process pool, and a fork of the app's server (threads, torch's
+    # thread pools) can hang for good; one process takes milliseconds at a dataset's size.
+    ranked = find_label_issues(labels, probabilities, return_indices_ranked_by="self_confidence", n_jobs=1)
     scores = get_label_quality_scores(labels, probabilities)
     suspects = [Suspect(manifest.samples[i].path, manifest.samples[i].key, manifest.classes[labels[i]],
                         manifest.classes[int(probabilities[i].argmax())], round(float(scores[i]), 4))
