@@ -12,7 +12,8 @@ from tlcore.runs import RunSummary, list_runs
 from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 from ui import format as fmt
 from ui.glossary import explain
-from ui.resources import explainer, predictor
+from ui.explanation import explanation_ui
+from ui.resources import predictor
 from ui.run_picker import run_picker_ui
 
 EXPORTS = "export_zip"
@@ -85,15 +86,7 @@ def explain_ui(run: RunSummary, image, labels: list[str], predicted: str, key: s
     """The picture beside a heat map of the places that raised a class's score the most."""
     label = st.selectbox("Explain the class", labels, index=labels.index(predicted), key=f"explain_{key}",
                          help=f"{explain('Grad-CAM')} The class the model gave the picture is chosen first.")
-    try:
-        explanation = explainer(str(run.run_dir), (run.run_dir / "model_best.pt").stat().st_mtime).explain(image, label)
-    except (OSError, ValueError, RuntimeError) as error:
-        st.error(f"This model could not be explained: {error}")
-        return
-    original, heat = st.columns(2)
-    original.image(explanation.picture, caption="what the network saw", width="stretch")
-    heat.image(explanation.overlay, caption=f"where it found {label} ({fmt.percent(explanation.probability)})",
-               width="stretch")
+    explanation_ui(run.run_dir, image, label)
 
 
 @st.cache_data(ttl=60, show_spinner=False)

@@ -153,6 +153,13 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
+def publish(name: str, text: str) -> None:
+    """Print a bench's result and keep it as bench/out/<name>.md, for docs/benchmarks.md."""
+    print(text)
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.md").write_text(text.rstrip("\n") + "\n")
+
+
 def sync(device: str) -> None:
     """Wait for queued GPU work, so a timer measures the work and not its launch."""
     import torch

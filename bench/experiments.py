@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import OUT, emit, ensure_fmnist, markdown_table, print_header
+from common import emit, ensure_fmnist, markdown_table, print_header, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,9 +116,7 @@ def main() -> int:
     if rows:
         text.append(markdown_table(["lesson", "wall time (click to last run)", "runs finished", "verdict (start)"],
                                    rows))
-    print("\n\n".join(text))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "experiments.md").write_text("\n\n".join(text) + "\n")
+    publish("experiments", "\n\n".join(text))
     return 0
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import OUT, emit, markdown_table, print_header  # noqa: E402
+from common import emit, markdown_table, print_header, publish  # noqa: E402
 
 from tlcore.config import RunConfig  # noqa: E402
 from tlcore.device import configure_cpu_threads  # noqa: E402
@@ -57,9 +57,7 @@ def main() -> int:
         emit(backbone=name, median_s=round(statistics.median(seconds), 3), all_s=[round(s, 3) for s in seconds])
         rows.append([name, f"{statistics.median(seconds):.2f} s"])
     table = markdown_table(["backbone", "Grad-CAM, seconds per picture (median)"], rows)
-    print(table)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "explain.md").write_text(table + "\n")
+    publish("explain", table)
     return 0
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header, spread
+from common import emit, engine_run, ensure_fmnist, markdown_table, print_header, publish, spread
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(tempfile.gettempdir()) / "tlstudio-bench-label-check"
@@ -97,9 +97,7 @@ def main() -> int:
         ("accuracy, trained on the noisy labels", "acc_before"),
         ("accuracy, without the flagged top 10%", "acc_after")]]
     table = markdown_table(["Fashion-MNIST 5-9, 200 training pictures, 10% flipped, 3 seeds", "mean (range)"], rows)
-    print(table)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "label_check.md").write_text(table + "\n")
+    publish("label_check", table)
     return 0
 
 

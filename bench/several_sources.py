@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header, spread
+from common import emit, engine_run, ensure_fmnist, markdown_table, print_header, publish, spread
 from own_source import source_run
 
 HOMES = Path(tempfile.gettempdir()) / "tlstudio-bench-several-sources"
@@ -76,9 +76,7 @@ def main() -> int:
             "Combined features (feature extraction):\n\n" + table(records, "combined", COMBINED_ARMS, sizes) +
             "\n\nJoint against sequential (fine-tuning MobileNetV2; 0-4: 100 pictures per class):\n\n" +
             table(records, "joint", JOINT_ARMS, sizes) + "\n")
-    print(text)
-    OUT.mkdir(exist_ok=True)
-    (OUT / "several_sources.md").write_text(text)
+    publish("several_sources", text)
     return 0
 
 

@@ -284,15 +284,20 @@ def progress_value(page) -> float | None:
 
 
 @contextmanager
-def context_page(browser, base_url: str):
-    """A fresh browser context and page on the app, closed afterwards."""
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, base_url=base_url)
+def context_page(browser, base_url: str, launch_args: list[str] | None = None):
+    """A fresh browser context and page on the app, closed afterwards. With launch_args (flags that only
+    a launch takes, such as a fake camera's), in a Chromium of its own beside the shared one."""
+    own = browser.browser_type.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS + launch_args) \
+        if launch_args else None
+    context = (own or browser).new_context(viewport=VIEWPORT, accept_downloads=True, base_url=base_url)
     context.set_default_timeout(30_000)
     page = context.new_page()
     try:
         yield page
     finally:
         context.close()
+        if own is not None:
+            own.close()
 
 
 def dataframe_rows(dataframe) -> list[list[str]]:

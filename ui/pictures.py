@@ -9,7 +9,7 @@ from PIL import Image, UnidentifiedImageError
 from tlcore import paths
 from tlcore.data.imagecache import ImageCache
 from tlcore.runs.predictions import Prediction, in_cell, mistakes, of_class, read_predictions
-from ui.resources import explainer
+from ui.explanation import explanation_ui
 
 SHOWN = 24  # thumbnails at most: a page of pictures, not the whole validation set
 COLUMNS = 6
@@ -94,16 +94,7 @@ def explain_one_ui(run_dir: Path, shown: list[Prediction], classes: list[str], i
     if picture is None:
         st.caption("That picture cannot be shown any more.")
         return
-    try:
-        model = explainer(str(run_dir), (run_dir / "model_best.pt").stat().st_mtime)
-        explanation = model.explain(Image.fromarray(np.asarray(picture)), classes[target])
-    except (OSError, ValueError, RuntimeError) as error:
-        st.error(f"This model could not be explained: {error}")
-        return
-    original, heat = st.columns(2)
-    original.image(explanation.picture, caption="what the network saw", width="stretch")
-    heat.image(explanation.overlay, caption=f"where it found {classes[target]} ({explanation.probability:.0%})",
-               width="stretch")
+    explanation_ui(run_dir, Image.fromarray(np.asarray(picture)), classes[target])
 
 
 def thumbnail(cache: ImageCache, p: Prediction, image_size: int) -> np.ndarray | Image.Image | None:

@@ -6,7 +6,7 @@ its own Chromium beside the shared one, on the same app.
 """
 import pytest
 
-from browser_support import CHROMIUM_ARGS, VIEWPORT, chromium_executable, main, settle
+from browser_support import context_page, main, settle
 from imagegen import make_image, save_image
 
 from .steps import expect
@@ -34,17 +34,10 @@ def moving_video(workspace):
 @pytest.fixture(scope="module")
 def camera_page(browser, server, workspace):
     video = moving_video(workspace)
-    args = CHROMIUM_ARGS + ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                            f"--use-file-for-fake-video-capture={video}"]
-    chromium = browser.browser_type.launch(executable_path=chromium_executable(), args=args)
-    context = chromium.new_context(viewport=VIEWPORT, base_url=server.url)
-    context.set_default_timeout(30_000)
-    tab = context.new_page()
-    try:
+    camera = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+              f"--use-file-for-fake-video-capture={video}"]
+    with context_page(browser, server.url, launch_args=camera) as tab:
         yield tab
-    finally:
-        context.close()
-        chromium.close()
 
 
 def name_class(page, name: str) -> None:
