@@ -113,7 +113,7 @@ def test_joint_training_refusals_are_in_words(home, data, second, capsys):
 def test_the_cli_reads_networks_and_runs_into_members():
     from types import SimpleNamespace
 
-    from tlcore.__main__ import members_of
+    from tlcore.cli.train import members_of
 
     def run(name, backbone):
         return SimpleNamespace(config=SimpleNamespace(backbone=backbone), run_dir=f"/runs/{name}")

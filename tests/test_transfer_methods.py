@@ -110,7 +110,7 @@ def test_every_strategy_says_what_it_is_when_it_helps_and_how_it_is_set():
 
 
 def test_the_cli_offers_exactly_the_registered_strategies_and_their_settings():
-    from tlcore.__main__ import build_parser
+    from tlcore.cli.commands import build_parser
 
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     strategy = next(a for a in train._actions if a.dest == "strategy")
