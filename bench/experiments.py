@@ -61,7 +61,8 @@ def lesson_time(lesson_id: str) -> dict:
     """One lesson through a real runner in a fresh home, from the click to its last run's end."""
     code = f"""
 import json, time
-from tlcore.runs.experiments import advance_experiments, is_finished, load_experiment, results
+from tlcore.runs.experiment_queue import advance_experiments
+from tlcore.runs.experiments import is_finished, load_experiment, results
 from tlcore.runs.lessons import get_lesson
 from tlcore.report.experiment_report import verdict
 from tlcore.runs.experiments import training_pictures

@@ -9,7 +9,8 @@ from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.scan import scan
-from tlcore.runs.experiments import grid_arms, list_experiments, new_experiment, results, run_here
+from tlcore.runs.experiment_queue import run_here
+from tlcore.runs.experiments import grid_arms, list_experiments, new_experiment, results
 from tlcore.runs.worker import execute_run
 
 

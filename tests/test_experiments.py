@@ -16,8 +16,9 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import scan
 from tlcore import paths
-from tlcore.runs.experiments import (ALL, SOURCE, Arm, advance_experiments, cell_state, grid_arms, is_finished,
-                                     load_experiment, new_experiment, plan_sizes, queue_experiment, results)
+from tlcore.runs.experiment_queue import advance_experiments, queue_experiment
+from tlcore.runs.experiments import (ALL, SOURCE, Arm, cell_state, grid_arms, is_finished, load_experiment,
+                                     new_experiment, plan_sizes, results)
 from tlcore.runs.runner import Runner
 
 CLASSES = {"reds": 9, "blues": 9, "greens": 6}  # 80% to train: 7, 7 and 5 training pictures

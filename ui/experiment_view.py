@@ -8,8 +8,9 @@ import streamlit as st
 
 from tlcore.report import experiment_report as report
 from tlcore.runs import FINAL_STATES
-from tlcore.runs.experiments import (Experiment, cancel_experiment, cell_name, cell_state, is_finished,
-                                     load_experiment, results, training_pictures)
+from tlcore.runs.experiment_queue import cancel_experiment, cell_name
+from tlcore.runs.experiments import (Experiment, cell_state, is_finished, load_experiment, results,
+                                     training_pictures)
 from tlcore.runs.store import resolve_runs_dir
 from ui import format as fmt
 from ui.errors import shielded

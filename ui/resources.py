@@ -7,7 +7,7 @@ from tlcore.device import configure_cpu_threads, describe_device, resolve_device
 from tlcore.report.estimate import Throughput, recall_or_measure, recalled_throughput
 from tlcore.serve.explain import Explainer
 from tlcore.serve.predictor import Predictor
-from tlcore.runs.experiments import advance_experiments
+from tlcore.runs.experiment_queue import advance_experiments
 from tlcore.runs.runner import Runner
 from tlcore.models.weights import weights_status
 

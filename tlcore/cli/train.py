@@ -216,7 +216,8 @@ def command_experiment(args) -> int:
     from tlcore.data.scan import scan
     from tlcore import paths
     from tlcore.report.experiment_report import size_words, write_report
-    from tlcore.runs.experiments import grid_arms, new_experiment, results, run_here, training_pictures
+    from tlcore.runs.experiment_queue import run_here
+    from tlcore.runs.experiments import grid_arms, new_experiment, results, training_pictures
     from tlcore.runs.worker import execute_run
 
     data = Path(args.data).expanduser()

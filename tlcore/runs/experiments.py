@@ -2,10 +2,8 @@
 
 An experiment is a folder (experiments/<id>/) holding its definition and its cells (experiment.json:
 the grid, the settings its runs share, and per cell the run that answers it). Its runs are ordinary
-runs, queued through the runner or run one after another by the CLI; progress, results and cancel
-are read from them and sent to them, so the run folders stay the only channel between workers and
-pages. A run that a restart interrupted is queued again when the experiment is next looked at
-(resume_experiment): an experiment survives a restart like a run does.
+runs; progress and results are read from them, so the run folders stay the only channel between
+workers and pages. Queueing, resuming and cancelling those runs is experiment_queue.py's job.
 
 The validation pictures are drawn once, with seed 0, when the experiment is made; every run trains
 on that split (marked as given), each size drawing its training pictures per class with its seed.
@@ -14,14 +12,9 @@ Feature-extraction runs of every size and seed therefore share one feature pass 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
-import os
-import sys
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,15 +23,14 @@ from tlcore.config import ConfigError, RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import for_run
 from tlcore.jsonio import read_json, write_json_atomic
-from tlcore.runs.creation import create_run
-from tlcore.runs.store import CHECKED_MANIFEST, load_config, read_events, read_status, resolve_runs_dir
-from tlcore.training.strategies import check_config, get_strategy
+from tlcore.runs.store import read_events, read_status, resolve_runs_dir
+from tlcore.training.strategies import get_strategy
 
 EXPERIMENT_FILE = "experiment.json"
 MANIFEST_FILE = "manifest.json"
 MAX_SEEDS = 5
 ALL = 0  # the size "every training picture", kept as 0 in JSON (sizes are positive otherwise)
-_LOCK = threading.RLock()  # one writer of experiment.json per process; pages and the CLI rewrite it whole
+WRITE_LOCK = threading.RLock()  # one writer of experiment.json per process; pages and the CLI rewrite it whole
 
 
 def experiments_dir() -> Path:
@@ -119,7 +111,7 @@ class Experiment:
         return values
 
     def save(self) -> None:
-        with _LOCK:
+        with WRITE_LOCK:
             write_json_atomic(self.folder / EXPERIMENT_FILE, self.to_dict())
 
     @property
@@ -223,82 +215,6 @@ def list_experiments() -> list[Experiment]:
     return sorted(found, key=lambda e: e.created_at, reverse=True)
 
 
-Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submit); returns its id
-
-
-def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest,
-               runs_dir: Path | None = None) -> str | None:
-    """Make the cell's run through submit; a config the studio refuses is kept as the cell's reason."""
-    try:
-        source_dir = str(resolve_runs_dir(runs_dir) / experiment.source_run) if experiment.source_run else None
-        config = cell.config({**experiment.base, "name": cell_name(experiment, cell),
-                              "extra": {"experiment": experiment.experiment_id,
-                                        "dataset": experiment.dataset_label}}, experiment.data, source_dir)
-        check_config(config)
-        cell.run_id = submit(config, manifest)
-    except ConfigError as error:
-        cell.refused = str(error)
-    experiment.save()
-    return cell.run_id
-
-
-def cell_name(experiment: Experiment, cell: Cell) -> str:
-    size = "all" if cell.per_class == ALL else f"{cell.per_class}/class"
-    return f"{experiment.name or 'experiment'} · {cell.arm} · {size} · seed {cell.seed}"
-
-
-def needs_source(cell: Cell) -> bool:
-    return SOURCE in cell.overrides.values()
-
-
-def source_state(experiment: Experiment, runs_dir: Path) -> str | None:
-    """The source run's state (None without one); an ended one that did not succeed refuses, with the
-    reason, the cells that start from it (the others go on)."""
-    if not experiment.source_run:
-        return None
-    status = read_status(runs_dir / experiment.source_run)
-    state = status.get("state")
-    if state in ("failed", "cancelled"):
-        why = status.get("error") or f"it was {state}"
-        for cell in experiment.cells:
-            if needs_source(cell) and cell.run_id is None and cell.refused is None:
-                cell.refused = f"The source run {experiment.source_run} did not finish: {why}"
-    return state
-
-
-@contextmanager
-def locked(experiment: Experiment):
-    """The experiment as on disk now, held against other writers (the page, the runner's thread, another
-    process) until the block ends; the object passed in takes its state afterwards."""
-    with _LOCK, open(experiment.folder / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            fresh = load_experiment(experiment.folder)
-            yield fresh
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-    experiment.cells, experiment.cancelled, experiment.source_run = fresh.cells, fresh.cancelled, fresh.source_run
-
-
-def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
-    """Queue every cell that has no run yet (the page's Start; again after a crash mid-way); returns how many.
-    Cells that start from the experiment's source run wait until it has succeeded."""
-    runs_dir = resolve_runs_dir(runs_dir)
-    with locked(experiment) as current:
-        if current.cancelled:
-            return 0
-        source = source_state(current, runs_dir)
-        ready = [cell for cell in current.cells if cell.run_id is None and cell.refused is None
-                 and (not needs_source(cell) or source == "succeeded")]
-        if ready:
-            manifest = Manifest.load(current.manifest_path)
-            for cell in ready:
-                start_cell(current, cell, submit, manifest, runs_dir)
-        elif source in ("failed", "cancelled"):
-            current.save()  # the cells it refused
-        return len(ready)
-
-
 def cell_state(cell: Cell, runs_dir: Path) -> str:
     """'refused', 'waiting' (no run yet) or the run's own state."""
     if cell.refused:
@@ -306,51 +222,6 @@ def cell_state(cell: Cell, runs_dir: Path) -> str:
     if cell.run_id is None:
         return "waiting"
     return read_status(runs_dir / cell.run_id).get("state", "failed")
-
-
-def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
-    """Queue again the runs a restart interrupted, and any cell not queued yet; returns how many."""
-    runs_dir = resolve_runs_dir(runs_dir)
-    with locked(experiment) as current:
-        if current.cancelled:
-            return 0
-        changed = False
-        if current.source_run and read_status(runs_dir / current.source_run).get("state") == "interrupted":
-            source_dir = runs_dir / current.source_run
-            current.earlier_source_runs.append(current.source_run)
-            current.source_run = submit(load_config(source_dir), Manifest.load(source_dir / CHECKED_MANIFEST))
-            changed = True
-        for cell in current.cells:
-            if cell_state(cell, runs_dir) == "interrupted":
-                cell.earlier_runs.append(cell.run_id)
-                cell.run_id = None
-                changed = True
-        if changed:
-            current.save()
-    return queue_experiment(experiment, submit, runs_dir)
-
-
-def advance_experiments(submit: Submit, runs_dir: str | Path | None = None) -> None:
-    """Move every unfinished experiment on: interrupted runs queued again, waiting cells queued once their
-    source run has finished. The app's runner calls it between dispatches, so no page needs to be open."""
-    for experiment in list_experiments():
-        try:
-            if experiment.driver == "runner" and not experiment.cancelled and not is_finished(experiment, runs_dir):
-                resume_experiment(experiment, submit, runs_dir)
-        except (OSError, ValueError, KeyError, TypeError) as error:  # one damaged experiment must not stop the rest
-            print(f"experiment {experiment.experiment_id} cannot move on: {error!r}", file=sys.stderr)
-
-
-def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None],
-                      runs_dir: str | Path | None = None) -> None:
-    """Stop the rest: no cell is queued any more, and its queued and running runs are cancelled."""
-    with locked(experiment) as current:
-        current.cancelled = True
-        current.save()
-    runs_dir = resolve_runs_dir(runs_dir)
-    for cell in experiment.cells:
-        if cell.run_id and cell_state(cell, runs_dir) in ("queued", "running"):
-            cancel(cell.run_id)
 
 
 def is_finished(experiment: Experiment, runs_dir: str | Path | None = None) -> bool:
@@ -398,24 +269,3 @@ def training_pictures(experiment: Experiment) -> dict[int, int]:
     manifest = Manifest.load(experiment.manifest_path)
     most = max(splits["train"] for splits in manifest.counts().values())
     return {size: (size or most) for size in experiment.sizes}
-
-
-def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: str | Path | None = None,
-             on_run: Callable[[Cell, dict], None] = lambda *_: None) -> None:
-    """Run the cells one after another in this process (the CLI, an experiment made with driver "cli"),
-    each made just before it trains, so a server's runner never takes them from the queue; a failed run
-    does not stop the rest."""
-    runs_dir = resolve_runs_dir(runs_dir)
-    manifest = Manifest.load(experiment.manifest_path)
-    for cell in experiment.cells:
-        if cell.run_id is not None or cell.refused is not None:
-            continue
-        run_id = start_cell(experiment, cell,
-                            lambda config, checked: create_run(config, runs_dir, checked, claimed_by=os.getpid()).name,
-                            manifest, runs_dir)
-        status = execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused}
-        on_run(cell, status)
-        if status.get("state") == "cancelled":  # Ctrl-C: the person stops the experiment, not one run
-            experiment.cancelled = True
-            experiment.save()
-            return

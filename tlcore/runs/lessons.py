@@ -14,7 +14,8 @@ from tlcore.config import RunConfig
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.samples import install_domain_pair, install_fashion_mnist
 from tlcore.data.scan import scan
-from tlcore.runs.experiments import ALL, SOURCE, Arm, Experiment, Submit, new_experiment, queue_experiment
+from tlcore.runs.experiment_queue import Submit, queue_experiment
+from tlcore.runs.experiments import ALL, SOURCE, Arm, Experiment, new_experiment
 
 IMAGE_SIZE = 64  # small pictures: every lesson fits ten minutes of a classroom laptop's processor
 FASHION_0_4 = (0, 1, 2, 3, 4)
