@@ -1,0 +1,121 @@
+"""A phase's batches: cached backbone features for phases on a frozen body, pictures otherwise.
+
+Features are computed once per (dataset split, network weights, image size) and kept in the
+embedding cache, so runs of other sizes, seeds and strategies share them.
+"""
+import functools
+import time
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from tlcore import paths
+from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
+from tlcore.diskspace import require_free_space
+from tlcore.models.backbones import CombinedBackbone
+from tlcore.models.folding import fold_batchnorm
+from tlcore.training.embeddings import EmbeddingCache, compute_embeddings, embedding_key
+from tlcore.training.loop import PhaseData
+
+
+def throttled(report, interval_s: float = 0.25):
+    """A progress callback that passes on at most a few calls a second, and always the last one."""
+    last = [0.0]
+
+    def call(done, total):
+        now = time.monotonic()
+        if done >= total or now - last[0] >= interval_s:
+            last[0] = now
+            report(done, total)
+    return call
+
+
+@contextmanager
+def timed(timings: dict, name: str):
+    """Add the seconds spent in the block to timings[name], for the run's final report."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
+
+
+def make_phase_data(phase, *, model, datasets: dict, config, weights, device, status, should_stop, generator,
+                    timings, meters=(), train_rows: np.ndarray | None = None):
+    """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
+
+    Args:
+        weights: () -> the identities of the body's weights, one per network (several when combined).
+        train_rows: the training pictures this run learns from (a draw per class), None for all. Features
+            are computed for the whole split, so runs of other sizes and seeds share them.
+        datasets: name -> (fingerprint, SamplePictures, labels) for "train", "val" and, when the run
+            has one, "target" (label -1 where a target picture has none).
+    """
+    spec = model.backbone.spec
+    inputs = {}
+    if phase.inputs == "embeddings":
+        cache = EmbeddingCache(paths.cache_dir())
+
+        members = model.backbone.members if isinstance(model.backbone, CombinedBackbone) else [model.backbone]
+
+        @functools.cache
+        def frozen(index: int):
+            """A network with BatchNorm folded, made once for all sets (and not at all if all are cached)."""
+            member = members[index]
+            example = to_model_input(torch.from_numpy(datasets["train"][1].array[:2]), member.spec.mean,
+                                     member.spec.std, device)
+            return fold_batchnorm(member, example)
+
+        for name, (fingerprint, pictures, _) in datasets.items():
+            if name == "joint":
+                continue  # a second dataset trains only where the body does: its features are never needed
+            parts = []
+            for index, identity in enumerate(weights()):  # each network's features cached on their own
+                def compute(pictures=pictures, name=name, index=index):
+                    dim = members[index].spec.feature_dim
+                    require_free_space(cache.root, len(pictures) * dim * 4, "the computed features")
+
+                    def report(done, total):
+                        for meter in meters:  # the recorder writes the status; the CLI's bar draws
+                            meter.on_features(done, total, name)
+                    with timed(timings, "embedding_s"):
+                        return compute_embeddings(frozen(index), pictures.array, device=device,
+                                                  on_progress=throttled(report), should_stop=should_stop)
+
+                parts.append(cache.get_or_compute(embedding_key(fingerprint, name, identity, config.image_size),
+                                                  compute)[0])
+            inputs[name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+        status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
+
+        def prepare(x, training):
+            return x.to(device, non_blocking=True)
+        eval_batch = 256
+    else:
+        inputs = {name: pictures.array for name, (_, pictures, _) in datasets.items()}
+
+        def prepare(raw, training):
+            x = to_model_input(raw, spec.mean, spec.std, device)
+            return augment(x, generator) if training and phase.augment else x
+        eval_batch = inference_batch_size(config.image_size, device)
+
+    train_inputs, train_labels = inputs["train"], datasets["train"][2]
+    if train_rows is not None:
+        train_inputs, train_labels = train_inputs[train_rows], train_labels[train_rows]
+    data = PhaseData(
+        train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device),
+        val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device),
+        prepare=prepare)
+    if "target" in datasets:
+        labels = datasets["target"][2]
+        labelled = labels >= 0
+        if labelled.any():
+            data.checks["target"] = ArrayBatches(inputs["target"][labelled], labels[labelled], eval_batch, False,
+                                                 device=device)
+        if "target" in phase.streams:  # pictures only: the labels stay here, as zeros go with the batches
+            data.streams["target"] = ArrayBatches(inputs["target"], np.zeros(len(labels), dtype=np.int64),
+                                                  config.batch_size, True, generator, device)
+    if "joint" in phase.streams:  # a second labelled dataset: its labels go with its pictures
+        data.streams["joint"] = ArrayBatches(inputs["joint"], datasets["joint"][2], config.batch_size, True,
+                                             generator, device)
+    return data
