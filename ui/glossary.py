@@ -52,6 +52,13 @@ GLOSSARY = {
     "batch size": "How many pictures the network looks at before each learning step.",
     "augmentation": "Small random changes to training pictures (crops, flips) so the network learns the "
                     "thing, not the exact picture.",
+    "augmented features": "Varied copies of each training picture (crops, flips) described once by the "
+                          "network, beside the picture itself: the last layer learns from more variety at "
+                          "the cost of one description per copy, once.",
+    "test-time augmentation": "Checking a picture and its mirror image and averaging the two answers (TTA): "
+                              "steadier answers for the price of a second look.",
+    "class balancing": "When some classes have many more pictures than others, training draws every class "
+                       "equally often, so the small ones are not drowned out (a class-balanced sampler).",
     "early stopping": "Stop training once the validation score has not improved for a number of rounds; "
                       "the best model so far is kept.",
     "ImageNet top-1": "How often the network named the right one of 1,000 kinds of objects on ImageNet's "

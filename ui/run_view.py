@@ -59,11 +59,19 @@ def header_ui(run_dir: Path, status: dict) -> None:
     device = (status.get("device") or {}).get("label", config.device)
     facts = [fmt.backbone_words(config.backbone), fmt.strategy_words(config.strategy), rounds_text(config),
              f"{config.image_size} px", f"{config.batch_size} pictures per step", device, f"run `{run_dir.name}`"]
+    if config.augment_views:
+        facts.insert(3, f"{config.augment_views} varied copies of each picture")
+    if config.tta:
+        facts.insert(3, "checked with mirror images too (TTA)")
     st.caption(" · ".join(facts))
     st.caption(f"Started from: {fmt.chain_text(started_from(run_dir, config))}", help=explain("starting point"))
     if config.joint_with:
         st.caption(f"Also learned at the same time: {Path(config.joint_with).name}, through a last layer of its own "
                    "(joint training).", help=explain("joint training"))
+    if status.get("balanced"):
+        why = "as asked" if config.balance == "on" else "as their sizes differ by more than a factor of two"
+        st.caption(f"Every class was drawn equally often while training, {why} (class balancing).",
+                   help=explain("class balancing"))
     corrections = config.extra.get("label_corrections")
     if isinstance(corrections, int) and corrections > 0:
         st.caption(f"Trained with your label corrections: {corrections} picture{'s' * (corrections != 1)} "

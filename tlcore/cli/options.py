@@ -1,7 +1,7 @@
 """Argument types and the options shared by several commands, with the one error a command says in words."""
 import argparse
 
-from tlcore.config import RunConfig
+from tlcore.config import BALANCE_CHOICES, RunConfig
 
 
 class UserError(Exception):
@@ -49,6 +49,15 @@ def add_run_options(parser, strategies, image_size_help: str = "default: 128") -
     parser.add_argument("--head-epochs", type=int, default=5, help=f"head warm-up epochs ({warm_ups})")
     parser.add_argument("--unfreeze-stages", type=int, default=0, help=f"last N stages train (0: all; {bodies})")
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--augment-views", type=int, default=0, metavar="K",
+                        help="phases on cached features also learn from K varied copies of each training picture "
+                             "(random crops and flips; each copy's features computed once and cached); default 0")
+    parser.add_argument("--tta", action="store_true",
+                        help="test-time augmentation: validation (and the Predict page) average each picture's "
+                             "probabilities with its mirror image's")
+    parser.add_argument("--balance", choices=BALANCE_CHOICES, default="auto",
+                        help="draw every class equally often while training: auto (when the largest class has more "
+                             "than twice the pictures of the smallest), on, off; default auto")
     parser.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",
                         help="end a phase after this many epochs without a better validation accuracy (0: never)")
 
@@ -57,7 +66,8 @@ def run_options(args) -> dict:
     """RunConfig fields from add_run_options' options (epochs and image size only where given)."""
     values = dict(batch_size=args.batch_size, lr=args.lr, val_fraction=args.val_fraction, device=args.device,
                   head=args.head, augment=not args.no_augment, early_stop_patience=args.early_stop,
-                  head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages)
+                  head_epochs=args.head_epochs, unfreeze_stages=args.unfreeze_stages,
+                  augment_views=args.augment_views, tta=args.tta, balance=args.balance)
     if args.image_size:
         values["image_size"] = args.image_size
     return values

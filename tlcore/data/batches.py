@@ -65,6 +65,19 @@ def inference_batch_size(image_size: int, device: torch.device) -> int:
 GPU_RESIDENT_FRACTION = 0.25  # hold a dataset on the GPU when it takes at most this share of free memory
 
 
+BALANCE_RATIO = 2.0  # the largest class over the smallest beyond which "auto" balances
+
+
+def should_balance(labels: np.ndarray, setting: str) -> bool:
+    """Whether training draws classes evenly: always ("on"), never ("off"), or when the training
+    pictures' largest class has more than BALANCE_RATIO times the smallest's ("auto")."""
+    if setting != "auto":
+        return setting == "on"
+    counts = np.bincount(np.asarray(labels))
+    counts = counts[counts > 0]
+    return bool(len(counts) > 1 and counts.max() > BALANCE_RATIO * counts.min())
+
+
 class ArrayBatches:
     """Mini-batches over arrays held in memory (uint8 images or float embeddings).
 
@@ -74,12 +87,18 @@ class ArrayBatches:
     """
 
     def __init__(self, inputs, labels, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,
-                 device: torch.device | None = None):
+                 device: torch.device | None = None, balanced: bool = False):
+        """balanced: each epoch draws its pictures with replacement, every class equally likely (a
+        class-balanced sampler), instead of going once through a shuffled order."""
         self.inputs = torch.from_numpy(np.ascontiguousarray(inputs)) if isinstance(inputs, np.ndarray) else inputs
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.generator = generator
+        self.draw_weights = None
+        if balanced:
+            counts = torch.bincount(self.labels).double()
+            self.draw_weights = (1.0 / counts.clamp(min=1))[self.labels]
         self.pin = False
         if device is not None and device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
@@ -98,7 +117,10 @@ class ArrayBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.labels)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+        if self.draw_weights is not None:
+            order = torch.multinomial(self.draw_weights, n, replacement=True, generator=self.generator)
+        else:
+            order = torch.randperm(n, generator=self.generator) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             if order is None:
                 x, y = self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]

@@ -151,7 +151,8 @@ def recall_or_measure(backbone: str, image_size: int, device: str = "auto", *, t
 
 def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, train_images: int,
                      val_images: int, head_epochs: int = 0, target_images: int = 0,
-                     options: dict | None = None, joint: bool = False) -> float:
+                     options: dict | None = None, joint: bool = False, augment_views: int = 0,
+                     tta: bool = False) -> float:
     """Seconds a run would take, from a measured throughput and the images its strategy processes.
 
     What a strategy processes comes from its registry entry: a feature pass, head epochs on
@@ -166,6 +167,9 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         target_images: pictures from where the model will be used, checked every epoch.
         options: the strategy's own settings (meta-learning's episodes are work before the phases).
         joint: a second dataset trains at the same time, a batch of it with each batch of the run's own.
+        augment_views: varied copies of each training picture described on top (a pass each, and as many
+            more pictures in each round on features).
+        tta: each held-out picture is checked with its mirror image too.
 
     Returns:
         The estimate, worker start-up included; an upper bound where features are cached already.
@@ -173,16 +177,17 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
     plan = get_strategy(strategy)  # an unknown name raises ValueError here
     held_out = val_images + target_images
     all_images = train_images + held_out
-    head_s = HEAD_EPOCH_S * all_images / 1000
+    head_s = HEAD_EPOCH_S * (all_images + augment_views * train_images) / 1000
     feature_pass = not plan.trains_body or (plan.warm_up and head_epochs > 0)
-    work = all_images / throughput.eval_images_per_s if feature_pass else 0.0
+    described = all_images + augment_views * train_images + (held_out if tta else 0)
+    work = described / throughput.eval_images_per_s if feature_pass else 0.0
     if not plan.trains_body:
         return round(WORKER_START_S + throughput.build_s + work + epochs * head_s, 1)
     if throughput.train_images_per_s is None:
         raise ValueError(f"Estimating '{strategy}' needs a measurement of training steps.")
     validation_rate = throughput.val_images_per_s or throughput.eval_images_per_s
     streams = 1 + len(plan.streams) + joint
-    epoch_s = streams * train_images / throughput.train_images_per_s + held_out / validation_rate
+    epoch_s = streams * train_images / throughput.train_images_per_s + (1 + tta) * held_out / validation_rate
     if plan.trains_norm_stats:  # BatchNorm statistics are re-averaged every epoch
         epoch_s += min(train_images, PRECISE_NORM_IMAGES) / validation_rate
     if plan.warm_up:

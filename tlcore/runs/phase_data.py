@@ -41,8 +41,25 @@ def timed(timings: dict, name: str):
         timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
 
 
+# What a varied copy of a training picture is: part of the cache key of its features, so a change to
+# the recipe computes them afresh instead of reusing copies made another way.
+VIEW_RECIPE = "crop0.6-flip:v1"
+
+
+def view_transform(view: int):
+    """The model input of the view-th varied copy (1, 2, ...): random crops and flips, the same ones each
+    time for the same pictures (seeded by the copy and the batch), so a cached copy is one copy."""
+    def transform(x: torch.Tensor, first: int) -> torch.Tensor:
+        return augment(x, torch.Generator().manual_seed(view * 1_000_003 + first))
+    return transform
+
+
+def mirror(x: torch.Tensor, first: int) -> torch.Tensor:
+    return torch.flip(x, dims=[3])
+
+
 def make_phase_data(phase, *, model, datasets: dict, config, weights, device, status, should_stop, generator,
-                    timings, meters=(), train_rows: np.ndarray | None = None):
+                    timings, meters=(), train_rows: np.ndarray | None = None, balanced: bool = False):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
 
     Args:
@@ -51,9 +68,11 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
             are computed for the whole split, so runs of other sizes and seeds share them.
         datasets: name -> (fingerprint, SamplePictures, labels) for "train", "val" and, when the run
             has one, "target" (label -1 where a target picture has none).
+        balanced: training draws every class equally often (ArrayBatches' class-balanced sampler).
     """
     spec = model.backbone.spec
-    inputs = {}
+    inputs, mirrored = {}, {}
+    copies = 1  # the training inputs hold the plain pictures' features, then each varied copy's
     if phase.inputs == "embeddings":
         cache = EmbeddingCache(paths.cache_dir())
 
@@ -67,25 +86,41 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
                                      member.spec.std, device)
             return fold_batchnorm(member, example)
 
-        for name, (fingerprint, pictures, _) in datasets.items():
-            if name == "joint":
-                continue  # a second dataset trains only where the body does: its features are never needed
+        def features(name: str, variant: tuple = (), transform=None) -> np.ndarray:
+            """One set's features (of the plain pictures, or of a variant of them), each network's cached."""
+            fingerprint, pictures, _ = datasets[name]
+            split = ":".join((name, *map(str, variant)))  # how the progress names this pass
             parts = []
             for index, identity in enumerate(weights()):  # each network's features cached on their own
-                def compute(pictures=pictures, name=name, index=index):
+                def compute(index=index):
                     dim = members[index].spec.feature_dim
                     require_free_space(cache.root, len(pictures) * dim * 4, "the computed features")
 
                     def report(done, total):
                         for meter in meters:  # the recorder writes the status; the CLI's bar draws
-                            meter.on_features(done, total, name)
+                            meter.on_features(done, total, split)
                     with timed(timings, "embedding_s"):
                         return compute_embeddings(frozen(index), pictures.array, device=device,
-                                                  on_progress=throttled(report), should_stop=should_stop)
+                                                  on_progress=throttled(report), should_stop=should_stop,
+                                                  transform=transform)
 
-                parts.append(cache.get_or_compute(embedding_key(fingerprint, name, identity, config.image_size),
-                                                  compute)[0])
-            inputs[name] = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+                key = embedding_key(fingerprint, name, identity, config.image_size, *variant)
+                parts.append(cache.get_or_compute(key, compute)[0])
+            return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+        for name in datasets:
+            if name == "joint":
+                continue  # a second dataset trains only where the body does: its features are never needed
+            inputs[name] = features(name)
+        if config.augment_views:
+            copies += config.augment_views
+            inputs["train"] = np.concatenate([inputs["train"]] + [
+                features("train", ("view", view, VIEW_RECIPE), view_transform(view))
+                for view in range(1, config.augment_views + 1)])
+        if config.tta:
+            for name in ("val", "target"):
+                if name in datasets:
+                    mirrored[name] = features(name, ("mirror",), mirror)
         status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
 
         def prepare(x, training):
@@ -99,19 +134,26 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
             return augment(x, generator) if training and phase.augment else x
         eval_batch = inference_batch_size(config.image_size, device)
 
-    train_inputs, train_labels = inputs["train"], datasets["train"][2]
-    if train_rows is not None:
-        train_inputs, train_labels = train_inputs[train_rows], train_labels[train_rows]
+    train_inputs, train_labels = inputs["train"], np.tile(datasets["train"][2], copies)
+    if train_rows is not None:  # the same pictures in every copy
+        count = len(datasets["train"][2])
+        rows = np.concatenate([train_rows + copy * count for copy in range(copies)])
+        train_inputs, train_labels = train_inputs[rows], train_labels[rows]
     data = PhaseData(
-        train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device),
+        train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device, balanced=balanced),
         val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device),
-        prepare=prepare)
+        prepare=prepare, tta=config.tta)
+    if "val" in mirrored:
+        data.mirrored["val"] = ArrayBatches(mirrored["val"], datasets["val"][2], eval_batch, False, device=device)
     if "target" in datasets:
         labels = datasets["target"][2]
         labelled = labels >= 0
         if labelled.any():
             data.checks["target"] = ArrayBatches(inputs["target"][labelled], labels[labelled], eval_batch, False,
                                                  device=device)
+            if "target" in mirrored:
+                data.mirrored["target"] = ArrayBatches(mirrored["target"][labelled], labels[labelled], eval_batch,
+                                                       False, device=device)
         if "target" in phase.streams:  # pictures only: the labels stay here, as zeros go with the batches
             data.streams["target"] = ArrayBatches(inputs["target"], np.zeros(len(labels), dtype=np.int64),
                                                   config.batch_size, True, generator, device)

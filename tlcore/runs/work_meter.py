@@ -39,6 +39,7 @@ class WorkMeter:
         self._fraction = 0.0
         self._eta: tuple[float, float] | None = None  # (seconds left, when said)
         self._features_by_split: dict[str, int] = {}
+        self.extra_features = 0  # pictures described besides each set once: varied copies, mirror images
 
     # -- the plan -------------------------------------------------------------------------------
     def epoch_work(self, phase) -> tuple[float, float]:
@@ -58,7 +59,8 @@ class WorkMeter:
         self.phases, self.total_epochs = list(phases), total_epochs
         self.fit_started = self._last_tick = time.perf_counter()
         if any(p.inputs == EMBEDDINGS and p.epochs for p in self.phases):
-            self.planned[FEATURES] = (self.train_images + self.val_images + self.target_images) * FORWARD
+            self.planned[FEATURES] = (self.train_images + self.val_images + self.target_images
+                                      + self.extra_features) * FORWARD
         self._plan_from(0)
 
     def _plan_from(self, index: int) -> None:
@@ -76,9 +78,12 @@ class WorkMeter:
         self.seconds[kind] = self.seconds.get(kind, 0.0) + (now - self._last_tick)
         self._last_tick = now
 
-    def set_dataset_size(self, train_images: int, val_images: int, target_images: int = 0) -> None:
-        """The pictures the run trains, validates and checks on, known once the data is read (before the fit)."""
+    def set_dataset_size(self, train_images: int, val_images: int, target_images: int = 0,
+                         extra_features: int = 0) -> None:
+        """The pictures the run trains, validates and checks on, known once the data is read (before the
+        fit), and the pictures its feature pass describes besides (varied copies, mirror images)."""
         self.train_images, self.val_images, self.target_images = train_images, val_images, target_images
+        self.extra_features = extra_features
 
     def on_features(self, done: int, total: int, split: str) -> None:
         """The feature pass moved: ``done`` of ``total`` pictures of one split have their features."""

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from tlcore.jsonio import write_json_atomic
+from tlcore.data.batches import should_balance
 from tlcore import paths, runs
 from tlcore.models.backbones import is_combined, member_names
 from tlcore.config import ConfigError
@@ -250,19 +251,23 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         add_joint_task(phases, model.backbone.spec.feature_dim, len(joint.classes), device)
     status.update(stage={"name": "training"})
 
+    trained_labels = datasets["train"][2] if train_rows is None else datasets["train"][2][train_rows]
+    balanced = should_balance(trained_labels, config.balance)
     recorder = RunRecorder(run_dir, status)
     meters = [m for m in (recorder, *callbacks) if hasattr(m, "on_features")]
+    targets = len(datasets["target"][2]) if "target" in datasets else 0
+    # Varied copies and mirror images are feature passes of their own, over whole sets.
+    extra_features = config.augment_views * len(datasets["train"][2]) + \
+        (len(datasets["val"][2]) + targets if config.tta else 0)
     for meter in meters:
-        meter.set_dataset_size(len(datasets["train"][2]) if train_rows is None else len(train_rows),
-                               len(datasets["val"][2]),
-                               len(datasets["target"][2]) if "target" in datasets else 0)
+        meter.set_dataset_size(len(trained_labels), len(datasets["val"][2]), targets, extra_features=extra_features)
     with timed(timings, "fit_s"):
         result = fit(model, phases,
                      lambda phase: make_phase_data(phase, model=model, datasets=datasets, config=config,
                                                    weights=weights, device=device, status=status,
                                                    should_stop=should_stop,
                                                    generator=generator, timings=timings, meters=meters,
-                                                   train_rows=train_rows),
+                                                   train_rows=train_rows, balanced=balanced),
                      device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
                      should_stop=should_stop, early_stop_patience=config.early_stop_patience)
     final_distance = body_distance(model, start) if strategy.trains_body else None
@@ -274,7 +279,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     final = dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),
                  final_val_acc=round(result.final_val_acc, 5), best_epoch=result.best_epoch,
                  best_phase=result.best_phase, epochs_run=result.epochs_run, stopped_early=result.stopped_early,
-                 train_images_per_s=round(result.train_images_per_s, 1))
+                 train_images_per_s=round(result.train_images_per_s, 1), balanced=balanced)
     if strategy.trains_body:  # of the kept model, and of the last epoch's
         final.update(body_distance=round(body_distance(model, start), 4), final_body_distance=round(final_distance, 4))
     final.update(summary)

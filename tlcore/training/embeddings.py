@@ -22,7 +22,7 @@ def embedding_key(*parts) -> str:
 
 @torch.inference_mode()
 def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, batch_size: int | None = None,
-                       on_progress=None, should_stop=lambda: False) -> np.ndarray:
+                       on_progress=None, should_stop=lambda: False, transform=None) -> np.ndarray:
     """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
 
     The pass runs on a copy with BatchNorm folded into the convolutions (tlcore.folding): the same
@@ -32,6 +32,8 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
     Args:
         images: uint8 [N, H, W, 3].
         batch_size: images per forward pass (default: tlcore.inputs.inference_batch_size).
+        transform: (model input batch, index of its first picture) -> the batch to describe instead (a
+            varied copy, a mirror image); None describes the pictures as they are.
     Returns:
         float32 [N, feature_dim].
     """
@@ -46,6 +48,8 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
             raise StopRequested()
         batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
         x = to_model_input(batch, spec.mean, spec.std, device)
+        if transform is not None:
+            x = transform(x, start)
         if network is None:
             network = fold_batchnorm(backbone, x[:2])
         with autocast:

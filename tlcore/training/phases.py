@@ -32,6 +32,8 @@ class Phase:
     # Keep each epoch's model, not the best on validation: for alignment, validation is on the labelled
     # pictures and says nothing about the target, while the last epoch is the most aligned (measured).
     keeps_last: bool = False
+    # The share of the phase's steps over which the learning rates climb to their value (0: none).
+    warmup: float = 0.0
 
     @property
     def module(self) -> nn.Module:
