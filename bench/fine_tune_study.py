@@ -35,6 +35,9 @@ VARIANTS = {
     "warmup_lr_x10": ("one-cycle warm-up, ten times the rates", ["--lr", "3e-3"], {"warmup": 0.3}),
     "warmup_lr_x3_light": ("one-cycle warm-up, three times the rates, lighter crops", ["--lr", "1e-3"],
                            {"warmup": 0.3, "min_scale": 0.85}),
+    "sgd": ("SGD with momentum for the body epochs (head 1e-2, body 1e-3)", ["--lr", "1e-2"], {"sgd": True}),
+    "sgd_no_augment": ("SGD, no augmentation", ["--lr", "1e-2", "--no-augment"], {"sgd": True}),
+    "no_augment_epochs_10": ("no augmentation, 10 body epochs", ["--no-augment", "--epochs", "10"], {}),
     "epochs_10": ("10 body epochs", ["--epochs", "10"], {}),
     "lr_x10_epochs_10": ("ten times the rates and 10 body epochs", ["--lr", "3e-3", "--epochs", "10"], {}),
 }
@@ -50,13 +53,14 @@ def child(patches: dict, argv: list[str]) -> None:
         batches.augment.__defaults__ = (patches["min_scale"],)
     if "body_factor" in patches:
         strategies.BODY_LR_FACTOR = patches["body_factor"]
-    if patches.get("bn_train") or "warmup" in patches:
+    if patches.get("bn_train") or "warmup" in patches or patches.get("sgd"):
         original = strategies.body_phase
 
         def body_phase(*args, **kwargs):
             phase = original(*args, **kwargs)
             phase.freeze_norm_stats = not patches.get("bn_train")
             phase.warmup = patches.get("warmup", phase.warmup)
+            phase.optimizer = "sgd" if patches.get("sgd") else phase.optimizer
             return phase
 
         strategies.body_phase = body_phase

@@ -306,6 +306,13 @@ def set_phase_modes(model, phase: Phase) -> None:
                 module.eval()
 
 
+def make_optimizer(phase: Phase) -> torch.optim.Optimizer:
+    """AdamW by default; SGD with momentum where a phase asks for it (its rates are then SGD's rates)."""
+    if phase.optimizer == "sgd":
+        return torch.optim.SGD(phase.param_groups, momentum=0.9)
+    return torch.optim.AdamW(phase.param_groups)
+
+
 def rate_schedule(total_steps: int, warmup: float = 0.0) -> Callable[[int], float]:
     """The share of its learning rate a phase uses at each step.
 
@@ -346,7 +353,7 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
             set_phase_modes(model, phase)
             if hasattr(phase.head, "fit_to"):  # a head computed from the training features, then refined
                 fit_computed_head(phase, data, should_stop=should_stop)
-            optimizer = torch.optim.AdamW(phase.param_groups)
+            optimizer = make_optimizer(phase)
             total_steps = max(1, phase.epochs * len(data.train))
             streams = {name: endless(data.streams[name]) for name in phase.streams}
             scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate_schedule(total_steps, phase.warmup))

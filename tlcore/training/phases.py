@@ -34,6 +34,7 @@ class Phase:
     keeps_last: bool = False
     # The share of the phase's steps over which the learning rates climb to their value (0: none).
     warmup: float = 0.0
+    optimizer: str = "adamw"  # or "sgd" (momentum 0.9)
 
     @property
     def module(self) -> nn.Module:
