@@ -188,6 +188,7 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
                                      value=RunConfig.early_stop_patience, help=explain("early stopping"))
         copies = left.number_input(label("Varied copies of each picture to learn from", "augmented features"),
                                    min_value=0, max_value=MAX_AUGMENT_VIEWS, value=RunConfig.augment_views,
+                                   key="augment_views",
                                    disabled=trains_body(strategy) and not strategy.warm_up,
                                    help=f"{explain('augmented features')} For the rounds on the network's "
                                         "descriptions (feature extraction, and the warm-up of fine-tuning).")
@@ -204,9 +205,9 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
                                     0.1, 0.5, 0.2, 0.05, disabled=dataset.manifest.split_given,
                                     help=f"{explain('validation')} Ignored when the dataset has its own val/ folder.")
         tta = right.checkbox(label("Check each picture with its mirror image too", "test-time augmentation"),
-                             value=RunConfig.tta, help=explain("test-time augmentation"))
+                             value=RunConfig.tta, key="tta", help=explain("test-time augmentation"))
         balance = right.selectbox(label("Draw every class equally often", "class balancing"), BALANCE_CHOICES,
-                                  format_func=BALANCE_WORDS.get, help=explain("class balancing"))
+                                  format_func=BALANCE_WORDS.get, key="balance", help=explain("class balancing"))
         seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1, value=0)
         device = right.selectbox("Where it trains (device)", device_choices(),
                                  help=f"auto uses {device_info()['label']} here.")

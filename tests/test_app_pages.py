@@ -182,3 +182,16 @@ def test_train_watch_predict_export(home, offline_weights):
     next(b for b in at.button if b.label == "Prepare the download").click().run()
     assert not at.exception and not at.error
     assert at.get("download_button")
+
+
+def test_more_settings_reach_the_run(home):
+    """Varied copies, the mirror check and class balancing, chosen on the Train page, are in the run's config."""
+    at = open_app()
+    next(b for b in at.button if b.label == "Try the sample dataset").click().run()
+    at.number_input(key="augment_views").set_value(3)
+    at.checkbox(key="tta").check()
+    at.selectbox(key="balance").select("off")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    config = runs.load_config(home / "studio" / "runs" / at.query_params["run"])
+    assert (config.augment_views, config.tta, config.balance) == (3, True, "off")
