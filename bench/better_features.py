@@ -57,17 +57,18 @@ def main() -> int:
     parser.add_argument("--views", default="0,2,4,8")
     parser.add_argument("--classes", default="5,6,7,8,9")
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     sizes, seeds = [int(s) for s in args.sizes.split(",")], [int(s) for s in args.seeds.split(",")]
     sides = arms([int(k) for k in args.views.split(",")])
-    print_header("Augmented features, TTA and class balancing (feature extraction)", settings=vars(args))
+    print_header("Augmented features, TTA and class balancing (feature extraction)", args.device, vars(args))
     records = []
     for seed in seeds:
         for size in sizes:
             data = ensure_fmnist(size, 100, seed=seed, classes=args.classes)
             for name, options in sides.items():  # interleaved: the machine's drift falls on every side
                 result = engine_run(data, backbone="mobilenet_v2", strategy="feature_extraction", epochs=None,
-                                    image_size=args.image_size, device="cpu", seed=seed, extra=options)
+                                    image_size=args.image_size, device=args.device, seed=seed, extra=options)
                 record = dict(side=name, size=size, seed=seed, best=result["best_val_acc"],
                               process_s=result["process_s"])
                 emit(**record)
@@ -87,7 +88,7 @@ def main() -> int:
         for setting in ("auto", "off"):
             home = tempfile.mkdtemp(prefix="tlstudio-bench-home-")  # fresh, and kept until the run is read
             result = engine_run(data, backbone="mobilenet_v2", strategy="feature_extraction", epochs=None,
-                                image_size=args.image_size, device="cpu", seed=seed, home=home,
+                                image_size=args.image_size, device=args.device, seed=seed, home=home,
                                 extra=("--balance", setting))
             record = dict(balance=setting, seed=seed, best=result["best_val_acc"],
                           recall=kept_recall(Path(result["run_dir"]), SMALL_CLASS))

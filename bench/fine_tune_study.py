@@ -73,12 +73,12 @@ def epochs_of(run_dir: Path) -> list[dict]:
     return [e for e in events if e.get("type") == "epoch"]
 
 
-def one_run(data: Path, variant: str, seed: int) -> dict:
+def one_run(data: Path, variant: str, seed: int, device: str) -> dict:
     _, extra, patches = VARIANTS[variant]
     with tempfile.TemporaryDirectory(prefix="tlstudio-study-home-") as home:
         env = dict(os.environ, TLSTUDIO_HOME=home)
         argv = ["train", str(data), "--strategy", "fine_tune", "--image-size", "128", "--seed", str(seed),
-                "--quiet", "--device", "cpu", *extra]
+                "--quiet", "--device", device, *extra]
         result = run_json([sys.executable, __file__, "--child", json.dumps(patches), "--", *argv], env)
         epochs = epochs_of(Path(result["run_dir"]))
     head = [e["val_acc"] for e in epochs if e["phase"] == "head"]
@@ -98,12 +98,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
-    print_header("Fine-tuning: why the body epochs score below the warm-up", settings=vars(args))
+    print_header("Fine-tuning: why the body epochs score below the warm-up", args.device, vars(args))
     data = ensure_fmnist(40, 100)
-    records = [one_run(data, variant, seed) for seed in seeds for variant in variants]  # interleaved
+    records = [one_run(data, variant, seed, args.device) for seed in seeds for variant in variants]  # interleaved
     rows = []
     for variant in variants:
         mine = [r for r in records if r["variant"] == variant]
