@@ -189,7 +189,7 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
         copies = left.number_input(label("Varied copies of each picture to learn from", "augmented features"),
                                    min_value=0, max_value=MAX_AUGMENT_VIEWS, value=RunConfig.augment_views,
                                    key="augment_views",
-                                   disabled=trains_body(strategy) and not strategy.warm_up,
+                                   disabled=not uses_features(strategy),
                                    help=f"{explain('augmented features')} For the rounds on the network's "
                                         "descriptions (feature extraction, and the warm-up of fine-tuning).")
         head = left.selectbox(label("New last layer", "head"), [h.name for h in list_heads()],
@@ -215,11 +215,16 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
     return {"lr": lr, "batch_size": batch_size, "augment": augment, "early_stop_patience": int(patience),
             "head": head, "head_epochs": int(head_epochs), "unfreeze_stages": int(unfreeze),
             "val_fraction": val_fraction, "seed": int(seed), "device": device, "name": name.strip(),
-            "augment_views": int(copies), "tta": tta, "balance": balance}
+            "augment_views": int(copies) if uses_features(strategy) else 0, "tta": tta, "balance": balance}
 
 
 def trains_body(strategy: StrategySpec) -> bool:
     return strategy.trains_body
+
+
+def uses_features(strategy: StrategySpec) -> bool:
+    """Whether some of its rounds learn from the network's cached descriptions (feature extraction, warm-ups)."""
+    return not strategy.trains_body or strategy.warm_up
 
 
 def device_label(settings: dict) -> str:

@@ -150,3 +150,31 @@ def test_the_data_check_warns_where_training_balances():
     from tlcore.data import batches, scan
 
     assert scan.IMBALANCE_RATIO == batches.BALANCE_RATIO  # what the Data page says is what training does
+
+
+def test_a_config_written_before_balancing_keeps_training_without_it():
+    values = RunConfig(data="x").to_dict()
+    del values["balance"]
+    assert RunConfig.from_dict(values).balance == "off"
+    assert RunConfig.from_dict(RunConfig(data="x").to_dict()).balance == "auto"
+
+
+def test_a_pass_over_every_picture_ignores_the_balanced_draws():
+    labels = np.array([0] * 9 + [1])
+    batches = ArrayBatches(torch.arange(10).float()[:, None], labels, 4, True, torch.Generator().manual_seed(0),
+                           balanced=True)
+    seen = torch.cat([x for x, _ in batches.in_order()]).flatten().tolist()
+    assert seen == list(range(10))  # each picture once, in order (class prototypes are averages of these)
+
+
+def test_the_progress_names_the_varied_copies_and_mirrors():
+    from ui.progress import progress_text
+
+    def words(split):
+        status = {"state": "running", "stage": {"name": "embedding", "split": split, "done": 3, "total": 10},
+                  "progress": {"fraction": 0.1}}
+        return progress_text(status)[1]
+
+    assert "pictures to learn from, varied copy 2" in words("train:view:2:crop0.6-flip:v2")
+    assert "pictures to check on, mirrored" in words("val:mirror")
+    assert "pictures to learn from ·" in words("train")

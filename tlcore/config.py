@@ -120,6 +120,8 @@ class RunConfig:
         unknown = sorted(set(values) - set(fields))
         if unknown:
             raise ConfigError(f"Unknown settings in the run configuration: {', '.join(unknown)}.")
+        if "balance" not in values:  # written before balancing existed: it trained without, and still does
+            values = {**values, "balance": "off"}
         wrong = [name for name, value in values.items() if not matches_annotation(value, fields[name].type)]
         if wrong:
             raise ConfigError(f"Settings of the wrong kind in the run configuration: {', '.join(wrong)}.")

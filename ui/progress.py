@@ -42,7 +42,13 @@ def progress_text(status: dict) -> tuple[float, str]:
                                                   f"of {total:.0f}{right}"
     if name == "embedding":
         done, total = _number(stage.get("done"), 0), _number(stage.get("total"), 0)
-        split = {"train": "to learn from", "target": "from where it will be used"}.get(stage.get("split"), "to check on")
+        # A pass is named by its set, then what it describes: "train:view:2:…" (a varied copy), "val:mirror".
+        kind, *variant = str(stage.get("split") or "").split(":")
+        split = {"train": "to learn from", "target": "from where it will be used"}.get(kind, "to check on")
+        if variant[:1] == ["view"]:
+            split += f", varied copy {variant[1]}"
+        elif variant[:1] == ["mirror"]:
+            split += ", mirrored"
         return fraction, (f"{STAGE_WORDS['embedding']}: {done:.0f} of {total:.0f} pictures {split}"
                           f" · {time_left_text(progress)}")
     if name == "training" and progress.get("phase"):

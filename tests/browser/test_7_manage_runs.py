@@ -258,6 +258,8 @@ def test_compare_names_a_winner_or_says_there_is_none(page, shots, server, made_
         expect(verdict(page, " is best: ")).to_have_text(
             "leaves · fine-tuning is best: 95% (91–97%) against 80% (74–85%) for leaves · feature extraction.")
         bars = body.locator(f".st-key-compare_bars {PLOTLY}")
+        settle(page)  # while the page reruns, the chart being replaced can stand beside its successor
+        expect(bars).to_have_count(1)
         expect(bars).to_contain_text("Accuracy with its 95% range")
         # The table can be redrawn a moment before the chart: wait for the chart's second bar.
         wait_for(lambda: bars.evaluate("(el) => el.querySelector('.js-plotly-plot').data.length") == 2,

@@ -19,21 +19,31 @@ def to_model_input(images: torch.Tensor, mean, std, device: torch.device) -> tor
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
 
 
-def augment(x: torch.Tensor, generator: torch.Generator, min_scale: float = 0.6) -> torch.Tensor:
+def crop_draws(n: int, generator: torch.Generator, min_scale: float = 0.6) -> torch.Tensor:
+    """The random numbers of n pictures' crops and flips: [n, 5] (area, log aspect, two shifts, flip)."""
+    area = torch.empty(n).uniform_(min_scale, 1.0, generator=generator)
+    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
+    shift_x = torch.empty(n).uniform_(-1, 1, generator=generator)
+    shift_y = torch.empty(n).uniform_(-1, 1, generator=generator)
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    return torch.column_stack([area, log_ratio, shift_x, shift_y, flip])
+
+
+def augment(x: torch.Tensor, generator: torch.Generator | None = None, min_scale: float = 0.6,
+            draws: torch.Tensor | None = None) -> torch.Tensor:
     """Random resized crop and horizontal flip for a whole batch in one grid_sample.
 
     One affine warp per image keeps augmentation vectorized: on a CPU a per-image Python loop
-    would cost more than the convolutions it feeds.
+    would cost more than the convolutions it feeds. draws: the batch's crop_draws, when they were
+    drawn beforehand (the same crops whatever the batches); else drawn here from generator.
     """
     n = x.shape[0]
-    area = torch.empty(n).uniform_(min_scale, 1.0, generator=generator)
-    log_ratio = torch.empty(n).uniform_(math.log(3 / 4), math.log(4 / 3), generator=generator)
-    ratio = log_ratio.exp()
+    draws = crop_draws(n, generator, min_scale) if draws is None else draws
+    area, ratio, flip = draws[:, 0], draws[:, 1].exp(), draws[:, 4]
     scale_x = (area * ratio).sqrt().clamp(max=1.0)
     scale_y = (area / ratio).sqrt().clamp(max=1.0)
-    shift_x = (1 - scale_x) * torch.empty(n).uniform_(-1, 1, generator=generator)
-    shift_y = (1 - scale_y) * torch.empty(n).uniform_(-1, 1, generator=generator)
-    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    shift_x = (1 - scale_x) * draws[:, 2]
+    shift_y = (1 - scale_y) * draws[:, 3]
     theta = torch.zeros(n, 2, 3)
     theta[:, 0, 0] = scale_x * flip
     theta[:, 0, 2] = shift_x
@@ -116,11 +126,18 @@ class ArrayBatches:
         return len(self.labels)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.labels)
         if self.draw_weights is not None:
-            order = torch.multinomial(self.draw_weights, n, replacement=True, generator=self.generator)
+            order = torch.multinomial(self.draw_weights, len(self.labels), replacement=True, generator=self.generator)
         else:
-            order = torch.randperm(n, generator=self.generator) if self.shuffle else None
+            order = torch.randperm(len(self.labels), generator=self.generator) if self.shuffle else None
+        return self._batches(order)
+
+    def in_order(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Every sample once, in order: for a pass that must see each picture exactly once (prototypes)."""
+        return self._batches(None)
+
+    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
         for start in range(0, n, self.batch_size):
             if order is None:
                 x, y = self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]

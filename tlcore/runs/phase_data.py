@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from tlcore import paths
-from tlcore.data.batches import ArrayBatches, augment, inference_batch_size, to_model_input
+from tlcore.data.batches import ArrayBatches, augment, crop_draws, inference_batch_size, to_model_input
 from tlcore.diskspace import require_free_space
 from tlcore.models.backbones import CombinedBackbone
 from tlcore.models.folding import fold_batchnorm
@@ -43,14 +43,17 @@ def timed(timings: dict, name: str):
 
 # What a varied copy of a training picture is: part of the cache key of its features, so a change to
 # the recipe computes them afresh instead of reusing copies made another way.
-VIEW_RECIPE = "crop0.6-flip:v1"
+VIEW_RECIPE = "crop0.6-flip:v2"
 
 
-def view_transform(view: int):
-    """The model input of the view-th varied copy (1, 2, ...): random crops and flips, the same ones each
-    time for the same pictures (seeded by the copy and the batch), so a cached copy is one copy."""
+def view_transform(view: int, pictures: int):
+    """The model input of the view-th varied copy (1, 2, ...) of a set of pictures: random crops and
+    flips drawn once for the whole set from the copy's number, so a copy is the same whatever the
+    batches (their size depends on the device) and every network combined sees the same crops."""
+    draws = crop_draws(pictures, torch.Generator().manual_seed(view))
+
     def transform(x: torch.Tensor, first: int) -> torch.Tensor:
-        return augment(x, torch.Generator().manual_seed(view * 1_000_003 + first))
+        return augment(x, draws=draws[first:first + len(x)])
     return transform
 
 
@@ -115,11 +118,11 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         if config.augment_views:
             copies += config.augment_views
             inputs["train"] = np.concatenate([inputs["train"]] + [
-                features("train", ("view", view, VIEW_RECIPE), view_transform(view))
+                features("train", ("view", view, VIEW_RECIPE), view_transform(view, len(datasets["train"][2])))
                 for view in range(1, config.augment_views + 1)])
-        if config.tta:
+        if config.tta:  # the sets validation checks: val, and a target's labelled pictures
             for name in ("val", "target"):
-                if name in datasets:
+                if name in datasets and (datasets[name][2] >= 0).any():
                     mirrored[name] = features(name, ("mirror",), mirror)
         status.update(stage={"name": "training"})  # the feature pass is over; progress is the loop's again
 

@@ -256,8 +256,10 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     recorder = RunRecorder(run_dir, status)
     meters = [m for m in (recorder, *callbacks) if hasattr(m, "on_features")]
     targets = len(datasets["target"][2]) if "target" in datasets else 0
-    # Varied copies and mirror images are feature passes of their own, over whole sets.
-    extra_features = config.augment_views * len(datasets["train"][2]) + \
+    # The feature pass describes whole sets: all the training split (a run that learns from a draw of
+    # it included), each varied copy of it, and with TTA the mirror images of the sets checked.
+    whole = len(datasets["train"][2])
+    extra_features = whole - len(trained_labels) + config.augment_views * whole + \
         (len(datasets["val"][2]) + targets if config.tta else 0)
     for meter in meters:
         meter.set_dataset_size(len(trained_labels), len(datasets["val"][2]), targets, extra_features=extra_features)

@@ -231,19 +231,18 @@ def fit_computed_head(phase: Phase, data: PhaseData, *, should_stop=lambda: Fals
     """Give a head computed from the data (class prototypes) the phase's training features.
 
     Inputs are prepared as for validation (no augmentation) and passed through the phase's body
-    in eval mode; the run's sequence of batches does not change (batch_order_kept).
+    in eval mode, each training picture once (a balanced sampler's draws would weigh some twice).
     """
     module = phase.module
     modes = [m.training for m in module.modules()]
     module.eval()
     features, labels = [], []
     try:
-        with batch_order_kept(data.train) as batches:
-            for raw, y in batches:
-                if should_stop():
-                    raise StopRequested()
-                features.append(phase.body(data.prepare(raw, False)).float())
-                labels.append(y.to(features[-1].device))
+        for raw, y in data.train.in_order():
+            if should_stop():
+                raise StopRequested()
+            features.append(phase.body(data.prepare(raw, False)).float())
+            labels.append(y.to(features[-1].device))
         phase.head.fit_to(torch.cat(features), torch.cat(labels))
     finally:
         for m, mode in zip(module.modules(), modes):
