@@ -178,3 +178,12 @@ def test_the_progress_names_the_varied_copies_and_mirrors():
     assert "pictures to learn from, varied copy 2" in words("train:view:2:crop0.6-flip:v2")
     assert "pictures to check on, mirrored" in words("val:mirror")
     assert "pictures to learn from ·" in words("train")
+
+
+def test_an_export_of_a_tta_run_says_its_files_answer_for_the_picture_alone():
+    from tlcore.serve.export_bundle import readme_text
+
+    common = dict(title="t", labels=["a", "b"], preprocessing={"image_size": 64, "mean": [0.5] * 3, "std": [0.5] * 3},
+                  files=["README.md"], web_problem="none here", accuracy=0.9)
+    assert "mirror image" in readme_text(**common, tta=True)
+    assert "mirror image" not in readme_text(**common)

@@ -126,7 +126,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
     top_level = [path.name for key, path in written.items() if not key.startswith(f"{WEB_FOLDER}/")]
     written["readme"] = write_readme(out_dir, title=title, labels=labels, preprocessing=preprocessing,
                                      files=["README.md", *top_level], web_problem=web_problem,
-                                     accuracy=accuracy)
+                                     accuracy=accuracy, tta=config.tta)
     return written
 
 

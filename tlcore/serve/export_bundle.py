@@ -49,7 +49,7 @@ def write_predict_script(out_dir: Path) -> Path:
 
 
 def write_readme(out_dir: Path, *, title: str, labels: list[str], preprocessing: dict, files: list[str],
-                 web_problem: str | None, accuracy: float | None = None) -> Path:
+                 web_problem: str | None, accuracy: float | None = None, tta: bool = False) -> Path:
     """README.md for the export folder.
 
     Args:
@@ -59,19 +59,24 @@ def write_readme(out_dir: Path, *, title: str, labels: list[str], preprocessing:
         files: names of the files in the export (top level; "web/index.html" when the page is there).
         web_problem: why there is no web page, or None when there is one.
         accuracy: best validation accuracy, when known.
+        tta: the run was validated with test-time augmentation (each picture with its mirror image).
     """
     path = Path(out_dir) / "README.md"
     path.write_text(readme_text(title=title, labels=labels, preprocessing=preprocessing, files=files,
-                                web_problem=web_problem, accuracy=accuracy), encoding="utf-8")
+                                web_problem=web_problem, accuracy=accuracy, tta=tta), encoding="utf-8")
     return path
 
 
-def readme_text(*, title, labels, preprocessing, files, web_problem, accuracy=None) -> str:
+def readme_text(*, title, labels, preprocessing, files, web_problem, accuracy=None, tta=False) -> str:
     size = preprocessing["image_size"]
     lines = [f"# {title}: an image classifier made with Transfer Learning Studio", "",
              f"It tells apart {len(labels)} classes: " + ", ".join(f"`{label}`" for label in labels) + "."]
     if accuracy is not None:
         lines.append(f"On the pictures held back to check it (validation), it was right {accuracy:.0%} of the time.")
+    if tta:
+        lines.append("That figure averaged each picture's answer with its mirror image's (test-time augmentation); "
+                     "the files here answer for the picture alone. To do the same, average the probabilities of "
+                     "the picture and of the picture flipped left to right.")
     lines += ["", "## Try it", ""]
     if web_problem is None:
         lines += ["- **In a web browser, with nothing to install:** open `web/index.html` (double-click it). "
