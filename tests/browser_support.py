@@ -242,6 +242,24 @@ def settle(page, timeout: float = 30_000) -> None:
     expect(page.locator('[data-testid="stMain"] [data-stale="true"]')).to_have_count(0, timeout=timeout)
 
 
+def click_until(page, target, outcome, attempts: int = 3, timeout: float = 10_000) -> None:
+    """Click target until outcome (a locator) is visible. Chromium 156 can lose a click that lands
+    while the page reruns; a person would click again, and so does this, after the page settles."""
+    from playwright.sync_api import expect
+
+    for _ in range(attempts - 1):
+        target.click()
+        try:
+            expect(outcome).to_be_visible(timeout=timeout)
+            return
+        except AssertionError:
+            settle(page)
+            if outcome.count() and outcome.first.is_visible():
+                return
+    target.click()
+    expect(outcome).to_be_visible()
+
+
 def go_to(page, title: str) -> None:
     """Open a page through the sidebar navigation (a click keeps the session; a URL load would not)."""
     from playwright.sync_api import expect

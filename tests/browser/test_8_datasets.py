@@ -1,7 +1,7 @@
 """The datasets library: an earlier dataset is picked after a reload, and a second tab starts with it."""
 import pytest
 
-from browser_support import context_page, go_to, main, screenshot_on_failure, settle
+from browser_support import click_until, context_page, go_to, main, screenshot_on_failure, settle
 
 from .steps import FIRST_LOAD_MS, expect
 
@@ -26,8 +26,8 @@ def test_an_earlier_dataset_is_picked_after_a_reload_and_kept_in_a_new_tab(page,
     expect(ours).to_contain_text("3 classes")
     expect(ours.get_by_test_id("stImage")).not_to_have_count(0)
 
-    ours.get_by_role("button", name="Use").click()
-    expect(main(page).get_by_role("heading", name=f"Check before training: {image_folder.name}")).to_be_visible()
+    click_until(page, ours.get_by_role("button", name="Use"),
+                main(page).get_by_role("heading", name=f"Check before training: {image_folder.name}"))
     expect(dataset_row(page, image_folder.name)).to_contain_text("in use")
     settle(page)
     shots.take(page, "10-datasets-library")
@@ -45,8 +45,7 @@ def test_an_earlier_dataset_is_picked_after_a_reload_and_kept_in_a_new_tab(page,
         expect(main(second).get_by_text(f"Training on {image_folder.name}")).to_be_visible()
         # Picking another earlier dataset there works at this width too.
         go_to(second, "Data")
-        dataset_row(second, "Fashion sample").get_by_role("button", name="Use").click()
+        click_until(second, dataset_row(second, "Fashion sample").get_by_role("button", name="Use"),
+                    main(second).get_by_role("heading", name="Check before training: Fashion sample (built in)"))
         expect(dataset_row(second, "Fashion sample")).to_contain_text("in use")
-        expect(main(second).get_by_role("heading", name="Check before training: Fashion sample (built in)")) \
-            .to_be_visible()
         shots.take(second, "10-datasets-library-1024")

@@ -6,7 +6,7 @@ its own Chromium beside the shared one, on the same app.
 """
 import pytest
 
-from browser_support import context_page, main, settle
+from browser_support import click_until, context_page, main, settle
 from imagegen import make_image, save_image
 
 from .steps import expect
@@ -60,14 +60,7 @@ def take_burst(page, name: str, count: int) -> None:
     body = main(page)
     button = body.get_by_role("button", name=f"Take {count} pictures")
     expect(button).to_be_enabled(timeout=30_000)  # once the film plays and the class has a name
-    for _ in range(3):  # a click that lands while the page reruns can be lost (Chromium 156): try again
-        button.click()
-        try:
-            expect(body.get_by_text(f"{name}: {count} pictures")).to_be_visible(timeout=15_000)
-            break
-        except AssertionError:
-            settle(page)
-    expect(body.get_by_text(f"{name}: {count} pictures")).to_be_visible()
+    click_until(page, button, body.get_by_text(f"{name}: {count} pictures"), timeout=15_000)
     settle(page)
 
 
