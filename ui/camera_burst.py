@@ -14,8 +14,9 @@ HTML = """
 <div class="burst">
   <video class="burst-video" autoplay muted playsinline></video>
   <div class="burst-row">
-    <button class="burst-take" type="button" disabled>Take pictures</button>
-    <span class="burst-status" role="status">Opening the camera…</span>
+    <button class="burst-open" type="button">Turn the camera on</button>
+    <button class="burst-take" type="button" disabled hidden>Take pictures</button>
+    <span class="burst-status" role="status"></span>
   </div>
 </div>
 """
@@ -23,44 +24,56 @@ HTML = """
 CSS = """
 .burst-video { width: 100%; max-width: 480px; border-radius: 0.5rem; background: #222; display: block; }
 .burst-row { display: flex; gap: 0.75rem; align-items: center; margin-top: 0.5rem; flex-wrap: wrap; }
-.burst-take { font: inherit; padding: 0.4rem 0.9rem; border-radius: 0.5rem; cursor: pointer;
+.burst-open, .burst-take { font: inherit; padding: 0.4rem 0.9rem; border-radius: 0.5rem; cursor: pointer;
   border: 1px solid var(--st-primary-color); background: var(--st-primary-color); color: white; }
 .burst-take:disabled { opacity: 0.5; cursor: not-allowed; }
 .burst-status { color: var(--st-text-color); }
 """
 
 # Called on every rerun with the newest data: the film and its button are made once and kept on the
-# element, so the camera is not reopened each time the page redraws.
+# element, so the camera is not reopened each time the page redraws. The camera opens only when the
+# person asks (the tab is drawn with the Data page, and its light must not come on unasked).
 JS = """
 export default function ({ parentElement, data, setTriggerValue, setStateValue }) {
   const video = parentElement.querySelector('.burst-video');
+  const opener = parentElement.querySelector('.burst-open');
   const button = parentElement.querySelector('.burst-take');
   const status = parentElement.querySelector('.burst-status');
-  const state = parentElement.__burst || (parentElement.__burst = { stream: null, busy: false });
+  const state = parentElement.__burst || (parentElement.__burst = { stream: null, busy: false, asked: false });
   const count = data.count;
   button.textContent = count === 1 ? 'Take a picture' : `Take ${count} pictures`;
   const refresh = () => {
     button.disabled = !state.stream || state.busy || !data.ready;
     if (state.stream && !state.busy) status.textContent = data.ready ? '' : data.waiting;
+    opener.hidden = Boolean(state.stream);
   };
-  if (!state.stream && !state.opening) {
+  opener.onclick = () => { state.asked = true; openCamera(); };
+  const openCamera = () => {
+    if (state.stream || state.opening) return;
     state.opening = true;
+    status.textContent = 'Opening the camera…';
     const media = navigator.mediaDevices;
     const open = media && media.getUserMedia ? media.getUserMedia({ video: true, audio: false })
       : Promise.reject(new Error('this browser gives pages no camera (it needs https or localhost)'));
     open.then((stream) => {
       state.stream = stream;
+      state.opening = false;
       video.srcObject = stream;
       video.play().catch(() => {});
-      setStateValue('problem', '');
+      opener.hidden = true;
+      button.hidden = false;
+      if (state.failed) setStateValue('problem', '');
       refresh();
     }).catch((error) => {
       const why = error && error.name === 'NotAllowedError' ? 'the browser was not allowed to use it'
         : error && error.name === 'NotFoundError' ? 'no camera was found' : (error && error.message) || 'unknown';
+      state.opening = false;
+      state.failed = true;
       status.textContent = `The camera could not be opened: ${why}.`;
       setStateValue('problem', why);
     });
-  }
+  };
+  if (state.asked) openCamera();
   button.onclick = async () => {
     if (!state.stream || state.busy) return;
     state.busy = true;
