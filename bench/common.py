@@ -89,6 +89,28 @@ def ensure_fmnist(train_per_class: int = 40, val_per_class: int = 100, seed: int
     return path
 
 
+DOODLES = "doodles"  # in place of Fashion-MNIST classes: bench/make_doodles.py's drawings
+
+
+def ensure_data(train_per_class: int = 40, val_per_class: int = 100, seed: int = 0,
+                classes: str = FMNIST_CLASSES) -> Path:
+    """Fashion-MNIST classes as ensure_fmnist makes them, or, for "doodles", the hand-drawn-style
+    drawings of bench/make_doodles.py (new kinds of things: no ImageNet class looks like them; every
+    picture a different drawing, one validation set for every seed)."""
+    if classes != DOODLES:
+        return ensure_fmnist(train_per_class, val_per_class, seed=seed, classes=classes)
+    path = Path(tempfile.gettempdir()) / f"tlstudio-bench-doodles-{train_per_class}-{val_per_class}-s{seed}"
+    if not (path / "val").exists():
+        subprocess.run([sys.executable, BENCH / "make_doodles.py", path, "--train-per-class", str(train_per_class),
+                        "--val-per-class", str(val_per_class), "--seed", str(seed)], check=True)
+    return path
+
+
+def data_words(classes: str) -> str:
+    """The set's name for a table's caption."""
+    return "the doodles (bench/make_doodles.py)" if classes == DOODLES else f"Fashion-MNIST {classes}"
+
+
 def reference_run(data, *, mode: str, epochs: int, image_size: int, backbone: str = "mobilenet_v2",
                   device: str = "cpu", lr: float | None = None) -> dict:
     """bench/reference_loop.py, the loop a user writes from a tutorial, with the engine's thread count."""

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, emit, ensure_fmnist, markdown_table, print_header, publish, run_json, spread  # noqa: E402
+from common import ROOT, data_words, emit, ensure_data, markdown_table, print_header, publish, run_json, spread  # noqa: E402
 
 # name -> (what it changes, in words; extra CLI options; patches applied in the child)
 VARIANTS = {
@@ -39,6 +39,9 @@ VARIANTS = {
     "sgd_no_augment": ("SGD, no augmentation", ["--lr", "1e-2", "--no-augment"], {"sgd": True}),
     "no_augment_epochs_10": ("no augmentation, 10 body epochs", ["--no-augment", "--epochs", "10"], {}),
     "epochs_10": ("10 body epochs", ["--epochs", "10"], {}),
+    "fitted_warm_up": ("the warm-up solved (logistic regression, L2 by cross-validation)", ["--head", "logistic"], {}),
+    "fitted_no_augment_epochs_10": ("solved warm-up, no augmentation, 10 body epochs",
+                                    ["--head", "logistic", "--no-augment", "--epochs", "10"], {}),
     "lr_x10_epochs_10": ("ten times the rates and 10 body epochs", ["--lr", "3e-3", "--epochs", "10"], {}),
 }
 
@@ -100,12 +103,12 @@ def main() -> int:
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--classes", default="5,6,7,8,9",
-                        help="Fashion-MNIST classes (0,2,3,4,6: the upper-body garments)")
+                        help="Fashion-MNIST classes (0,2,3,4,6: the upper-body garments), or doodles")
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = args.variants.split(",")
     print_header("Fine-tuning: why the body epochs score below the warm-up", args.device, vars(args))
-    data = ensure_fmnist(40, 100, classes=args.classes)
+    data = ensure_data(40, 100, classes=args.classes)
     records = [one_run(data, variant, seed, args.device) for seed in seeds for variant in variants]  # interleaved
     rows = []
     for variant in variants:
@@ -116,7 +119,7 @@ def main() -> int:
                      f"{sum(r['best_phase'] == 'body' for r in mine)} of {len(mine)}",
                      spread(r["process_s"] for r in mine)])
     publish("fine_tune_study" + ("" if args.classes == "5,6,7,8,9" else "_" + args.classes.replace(",", "")),
-            f"Fashion-MNIST {args.classes}, 40 training and 100 validation pictures per class\n\n" + markdown_table(
+            f"{data_words(args.classes)}, 40 training and 100 validation pictures per class\n\n" + markdown_table(
         ["variant", "what changes", "warm-up (best head epoch)", "best body epoch", "last body epoch",
          "body best minus warm-up", "kept model from the body", "seconds"], rows))
     return 0

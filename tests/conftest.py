@@ -32,3 +32,18 @@ def offline_torch_home(tmp_path_factory):
             weights.fetch_weights(name)
     weight_sources.reset_reachability_cache()
     return home
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh studio home for one test (runs, caches and settings)."""
+    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """Three classes of generated shapes, ten pictures each, made once per test module."""
+    from imagegen import make_image_folder
+    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes",
+                             {"red_circles": 10, "blue_squares": 10, "green_triangles": 10}, size=(48, 40))

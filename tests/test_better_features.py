@@ -17,20 +17,8 @@ from tlcore.training.loop import PhaseData, evaluate
 from imagegen import make_image_folder
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes",
-                             {"red_circles": 10, "blue_squares": 10, "green_triangles": 10}, size=(48, 40))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def train(dataset, **settings):
-    config = RunConfig(**{"data": str(dataset), "image_size": 64, "batch_size": 8, "epochs": 3, **settings})
+def train(shapes, **settings):
+    config = RunConfig(**{"data": str(shapes), "image_size": 64, "batch_size": 8, "epochs": 3, **settings})
     run_dir = runs.create_run(config)
     status = execute_run(run_dir)
     assert status["state"] == "succeeded", status.get("error")
@@ -46,8 +34,8 @@ def cache_times() -> dict:
     return {path.name: path.stat().st_mtime_ns for path in (paths.cache_dir() / "embeddings").glob("*.npy")}
 
 
-def test_varied_copies_are_cached_apart_from_the_plain_features_and_reused(dataset, home):
-    run_dir, _ = train(dataset, augment_views=2)
+def test_varied_copies_are_cached_apart_from_the_plain_features_and_reused(shapes, home):
+    run_dir, _ = train(shapes, augment_views=2)
     features = cached_features()
     train_size = next(e["train_size"] for e in runs.read_events(run_dir)[0] if e["type"] == "phase_start")
     assert train_size == 3 * 24  # the plain pictures and two copies of each (8 of each class's 10 train)
@@ -58,7 +46,7 @@ def test_varied_copies_are_cached_apart_from_the_plain_features_and_reused(datas
         assert a.shape == b.shape and not np.allclose(a, b, atol=1e-3)
 
     before = cache_times()
-    _, status = train(dataset, augment_views=2, epochs=2, lr=1e-2)  # another run on the same pictures
+    _, status = train(shapes, augment_views=2, epochs=2, lr=1e-2)  # another run on the same pictures
     assert cache_times() == before
     assert status["timings"].get("embedding_s", 0.0) == 0.0  # every copy came from the cache
 
@@ -110,8 +98,8 @@ def test_pictures_are_mirrored_on_the_fly_when_they_are_the_inputs():
     assert seen == [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
 
 
-def test_a_run_with_tta_validates_and_predicts_with_the_mirror(dataset, home):
-    run_dir, status = train(dataset, tta=True)
+def test_a_run_with_tta_validates_and_predicts_with_the_mirror(shapes, home):
+    run_dir, status = train(shapes, tta=True)
     assert 0.0 <= status["best_val_acc"] <= 1.0
     assert Predictor(run_dir).tta and not Predictor(run_dir, tta=False).tta
     image = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)

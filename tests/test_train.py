@@ -1,4 +1,4 @@
-"""The loop and the strategies, run for real on a generated dataset with real pretrained weights."""
+"""The loop and the strategies, run for real on generated shapes with real pretrained weights."""
 import json
 
 import numpy as np
@@ -18,20 +18,8 @@ from tlcore.runs.worker import execute_run
 from imagegen import make_image_folder
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes",
-                             {"red_circles": 10, "blue_squares": 10, "green_triangles": 10}, size=(48, 40))
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
-def train(dataset, home, **settings):
-    config = RunConfig(**{"data": str(dataset), "image_size": 64, "batch_size": 8, **settings})
+def train(shapes, home, **settings):
+    config = RunConfig(**{"data": str(shapes), "image_size": 64, "batch_size": 8, **settings})
     run_dir = runs.create_run(config)
     return run_dir, execute_run(run_dir)
 
@@ -40,8 +28,8 @@ def epoch_events(run_dir):
     return [e for e in runs.read_events(run_dir)[0] if e["type"] == "epoch"]
 
 
-def test_feature_extraction_learns_and_records_everything(dataset, home):
-    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=8, early_stop_patience=0)
+def test_feature_extraction_learns_and_records_everything(shapes, home):
+    run_dir, status = train(shapes, home, strategy="feature_extraction", epochs=8, early_stop_patience=0)
     assert status["state"] == "succeeded", status.get("error")
     assert status["best_val_acc"] >= 0.8
     epochs = epoch_events(run_dir)
@@ -56,27 +44,27 @@ def test_feature_extraction_learns_and_records_everything(dataset, home):
     assert any(e["type"] == "batch" for e in runs.read_events(run_dir)[0])
 
 
-def test_feature_extraction_leaves_the_backbone_untouched(dataset, home):
-    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=3)
+def test_feature_extraction_leaves_the_backbone_untouched(shapes, home):
+    run_dir, status = train(shapes, home, strategy="feature_extraction", epochs=3)
     model, *_ = load_checkpoint(run_dir / "model_best.pt")
     pretrained = create_backbone("mobilenet_v2", pretrained=True).state_dict()
     for name, value in model.backbone.state_dict().items():
         assert torch.equal(value, pretrained[name]), name  # weights and BatchNorm statistics alike
 
 
-def test_embeddings_are_computed_once(dataset, home):
-    train(dataset, home, strategy="feature_extraction", epochs=2)
+def test_embeddings_are_computed_once(shapes, home):
+    train(shapes, home, strategy="feature_extraction", epochs=2)
     cached = sorted((home / "cache" / "embeddings").glob("*.npy"))
     assert len(cached) == 2  # train and val
-    _, status = train(dataset, home, strategy="feature_extraction", epochs=2, lr=1e-3)
+    _, status = train(shapes, home, strategy="feature_extraction", epochs=2, lr=1e-3)
     assert sorted((home / "cache" / "embeddings").glob("*.npy")) == cached
     assert "embedding_s" not in status["timings"]  # nothing recomputed
-    _, status = train(dataset, home, strategy="feature_extraction", epochs=2, image_size=72)
+    _, status = train(shapes, home, strategy="feature_extraction", epochs=2, image_size=72)
     assert status["timings"]["embedding_s"] > 0  # another image size is another embedding
 
 
-def test_fine_tune_trains_head_then_body_with_frozen_norm_statistics(dataset, home):
-    run_dir, status = train(dataset, home, strategy="fine_tune", epochs=2, head_epochs=2, unfreeze_stages=2)
+def test_fine_tune_trains_head_then_body_with_frozen_norm_statistics(shapes, home):
+    run_dir, status = train(shapes, home, strategy="fine_tune", epochs=2, head_epochs=2, unfreeze_stages=2)
     assert status["state"] == "succeeded", status.get("error")
     phases = [e["phase"] for e in epoch_events(run_dir)]
     assert phases == ["head", "head", "body", "body"]
@@ -95,21 +83,21 @@ def test_fine_tune_trains_head_then_body_with_frozen_norm_statistics(dataset, ho
     assert first_stage_names
 
 
-def test_scratch_starts_from_random_weights(dataset, home):
-    run_dir, status = train(dataset, home, strategy="scratch", epochs=2)
+def test_scratch_starts_from_random_weights(shapes, home):
+    run_dir, status = train(shapes, home, strategy="scratch", epochs=2)
     assert status["state"] == "succeeded", status.get("error")
     assert [e["phase"] for e in epoch_events(run_dir)] == ["all", "all"]
 
 
-def test_runs_are_reproducible(dataset, home):
-    first, _ = train(dataset, home, strategy="fine_tune", epochs=1, head_epochs=2, seed=3)
-    second, _ = train(dataset, home, strategy="fine_tune", epochs=1, head_epochs=2, seed=3)
+def test_runs_are_reproducible(shapes, home):
+    first, _ = train(shapes, home, strategy="fine_tune", epochs=1, head_epochs=2, seed=3)
+    second, _ = train(shapes, home, strategy="fine_tune", epochs=1, head_epochs=2, seed=3)
     losses = lambda run_dir: [(e["train_loss"], e["val_acc"]) for e in epoch_events(run_dir)]
     assert losses(first) == losses(second)
 
 
-def test_a_cancel_request_stops_the_run(dataset, home):
-    config = RunConfig(data=str(dataset), image_size=64, batch_size=4, strategy="fine_tune", epochs=50)
+def test_a_cancel_request_stops_the_run(shapes, home):
+    config = RunConfig(data=str(shapes), image_size=64, batch_size=4, strategy="fine_tune", epochs=50)
     run_dir = runs.create_run(config)
     runs.request_cancel(run_dir)
     status = execute_run(run_dir)
@@ -270,14 +258,14 @@ def test_early_stopping_ends_a_phase():
     assert result.best_val_acc >= 0.85
 
 
-def test_an_image_size_the_backbone_cannot_take_is_refused_before_any_work(dataset, home):
+def test_an_image_size_the_backbone_cannot_take_is_refused_before_any_work(shapes, home):
     with pytest.raises(ConfigError, match=r"^ViT-B/16 takes 224 px images only; set the image size to 224\.$"):
-        runs.create_run(RunConfig(data=str(dataset), backbone="vit_b_16", image_size=128))
+        runs.create_run(RunConfig(data=str(shapes), backbone="vit_b_16", image_size=128))
     assert not list(runs.resolve_runs_dir(None).glob("*vit_b_16*"))  # refused before a run folder was made
 
 
-def test_early_stopping_is_on_by_default_and_keeps_the_best_model(dataset, home):
-    run_dir, status = train(dataset, home, strategy="feature_extraction", epochs=60)
+def test_early_stopping_is_on_by_default_and_keeps_the_best_model(shapes, home):
+    run_dir, status = train(shapes, home, strategy="feature_extraction", epochs=60)
     assert RunConfig(data="/d").early_stop_patience > 0
     assert status["state"] == "succeeded" and status["stopped_early"]
     epochs = epoch_events(run_dir)

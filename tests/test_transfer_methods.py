@@ -37,12 +37,6 @@ def target(tmp_path_factory):
     return root
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 # -- the terms --------------------------------------------------------------------------------------
 
 def test_the_l2sp_penalty_is_zero_at_the_start_and_pulls_back_toward_it():

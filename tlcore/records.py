@@ -44,7 +44,8 @@ EVENT_FIELDS = {
 EVENT_OPTIONAL_FIELDS = {
     "epoch": {"target_loss": NUMBER, "target_acc": NUMBER, "target_confusion": list, "target_per_class": dict,
               "domain_loss": NUMBER, "domain_acc": NUMBER, "domain_lambda": NUMBER, "penalty": NUMBER,
-              "joint_loss": NUMBER, "joint_acc": NUMBER},
+              "joint_loss": NUMBER, "joint_acc": NUMBER,
+              "l2": NUMBER, "l2_scores": dict},  # a solved head's chosen L2 strength and each tried one's score
 }
 PER_CLASS_KEYS = ("precision", "recall", "f1", "support")
 

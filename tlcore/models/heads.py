@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tlcore.models.logistic import fit_logistic
+
 HeadBuilder = Callable[[int, int], nn.Module]  # (feature_dim, num_classes) -> module
 
 
@@ -94,3 +96,34 @@ class Prototypes(nn.Module):
                        "goes to the closest average. Instant, and strong with a handful of pictures per class.")
 def prototypes(feature_dim: int, num_classes: int) -> nn.Module:
     return Prototypes(feature_dim, num_classes)
+
+
+class LogisticHead(nn.Linear):
+    """A linear layer whose weights are solved for, not stepped: multinomial logistic regression on
+    the training features, solved to convergence, with the strength of its L2 penalty chosen by
+    cross-validation (tlcore.models.logistic). A phase on cached features solves it in one go
+    (the loop calls solve()); a later phase that trains the body steps it like any linear head.
+    """
+
+    def __init__(self, feature_dim: int, num_classes: int):
+        super().__init__(feature_dim, num_classes)
+        self.register_buffer("l2", torch.tensor(float("nan")))  # the strength chosen; NaN until solved
+
+    @torch.no_grad()
+    def solve(self, features: torch.Tensor, labels: torch.Tensor,
+              sample_weights: torch.Tensor | None = None) -> dict:
+        """Fit to the training features; returns the figures of the fit (chosen strength, training loss)."""
+        fit = fit_logistic(features, labels, self.out_features, sample_weights=sample_weights)
+        self.weight.copy_(fit.weight)
+        self.bias.copy_(fit.bias)
+        self.l2.fill_(fit.l2)
+        return {"train_loss": fit.train_loss, "train_acc": fit.train_acc, "l2": fit.l2,
+                "l2_scores": {f"{l2:g}": score for l2, score in fit.scores.items()}}
+
+
+@register_head("logistic", title="one layer, solved exactly (logistic regression)",
+               summary="The same one layer, solved to the end instead of learned in steps, with how strongly its "
+                       "weights are held small (L2) chosen by trying several strengths on parts of your training "
+                       "pictures (cross-validation). No learning rate or rounds to choose.")
+def logistic(feature_dim: int, num_classes: int) -> nn.Module:
+    return LogisticHead(feature_dim, num_classes)

@@ -6,7 +6,6 @@ should_stop() flag comes in and is checked every batch, training and validation 
 """
 import contextlib
 import itertools
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from torch import nn
 
 from tlcore.data.batches import ArrayBatches
 from tlcore.training.metrics import accuracy, confusion_matrix, per_class_scores
+from tlcore.training.optimizers import make_optimizer, rate_schedule
 from tlcore.training.phases import Phase
 from tlcore.training.terms import Step
 
@@ -226,12 +226,12 @@ def recompute_norm_statistics(module, data: PhaseData, *, device, should_stop=la
             norm.momentum = momentum
 
 
-@torch.no_grad()  # not inference mode: what fit_to keeps is used by later training steps
-def fit_computed_head(phase: Phase, data: PhaseData, *, should_stop=lambda: False) -> None:
-    """Give a head computed from the data (class prototypes) the phase's training features.
+@torch.no_grad()  # not inference mode: what a head keeps from them is used by later training steps
+def training_features(phase: Phase, data: PhaseData, *, should_stop=lambda: False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The phase's body's features of every training picture, once each, with their labels.
 
-    Inputs are prepared as for validation (no augmentation) and passed through the phase's body
-    in eval mode, each training picture once (a balanced sampler's draws would weigh some twice).
+    Inputs are prepared as for validation (no augmentation) and passed through the body in eval
+    mode, each training picture once (a balanced sampler's draws would weigh some twice).
     """
     module = phase.module
     modes = [m.training for m in module.modules()]
@@ -243,10 +243,31 @@ def fit_computed_head(phase: Phase, data: PhaseData, *, should_stop=lambda: Fals
                 raise StopRequested()
             features.append(phase.body(data.prepare(raw, False)).float())
             labels.append(y.to(features[-1].device))
-        phase.head.fit_to(torch.cat(features), torch.cat(labels))
     finally:
         for m, mode in zip(module.modules(), modes):
             m.train(mode)
+    return torch.cat(features), torch.cat(labels)
+
+
+def fit_computed_head(phase: Phase, data: PhaseData, *, should_stop=lambda: False) -> None:
+    """Give a head computed from the data (class prototypes) the phase's training features."""
+    phase.head.fit_to(*training_features(phase, data, should_stop=should_stop))
+
+
+def solve_head(phase: Phase, data: PhaseData, *, should_stop=lambda: False) -> dict:
+    """A solved phase's one epoch: the head solved for on the training features (logistic regression).
+
+    Where the training batches balance the classes, so does the solution: each class weighs the same.
+    Returns the epoch's training figures, as train_one_epoch does, plus the head's own (the L2 chosen).
+    """
+    start = time.perf_counter()
+    features, labels = training_features(phase, data, should_stop=should_stop)
+    weights = None
+    if data.train.draw_weights is not None:
+        counts = torch.bincount(labels).float()
+        weights = (1.0 / counts.clamp(min=1))[labels]
+    figures = phase.head.solve(features, labels, weights)
+    return {"images": len(labels), "seconds": time.perf_counter() - start, **figures}
 
 
 @torch.inference_mode()
@@ -305,31 +326,6 @@ def set_phase_modes(model, phase: Phase) -> None:
                 module.eval()
 
 
-def make_optimizer(phase: Phase) -> torch.optim.Optimizer:
-    """AdamW by default; SGD with momentum where a phase asks for it (its rates are then SGD's rates)."""
-    if phase.optimizer == "sgd":
-        return torch.optim.SGD(phase.param_groups, momentum=0.9)
-    return torch.optim.AdamW(phase.param_groups)
-
-
-def rate_schedule(total_steps: int, warmup: float = 0.0) -> Callable[[int], float]:
-    """The share of its learning rate a phase uses at each step.
-
-    Cosine decay to a tenth settles the head without a tuning knob for people to get wrong. With a
-    warm-up, the rate first climbs from a twenty-fifth over that share of the steps (a one-cycle
-    schedule): Adam's first steps move every weight by about the full rate, too far for a network
-    that already works.
-    """
-    rise = int(warmup * total_steps)
-
-    def share(step: int) -> float:
-        if step < rise:
-            return 1 / 25 + (1 - 1 / 25) * step / rise
-        done = min(step - rise, total_steps - rise) / max(total_steps - rise, 1)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done))
-    return share
-
-
 def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, device: torch.device,
         num_classes: int, callbacks=(), should_stop=lambda: False, early_stop_patience: int = 0) -> FitResult:
     """Train through the phases, keeping the weights of the best validation epoch.
@@ -366,10 +362,13 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                 def on_batch(**batch):
                     call(callbacks, "on_batch_end", phase=phase, epoch=epoch, **batch)
 
-                stats = train_one_epoch(phase, data, optimizer, scheduler, device=device, epoch=epoch,
-                                        should_stop=should_stop, on_batch=on_batch, streams=streams,
-                                        step_offset=(epoch - first_epoch) * len(data.train),
-                                        total_steps=total_steps)
+                if phase.solved:
+                    stats = solve_head(phase, data, should_stop=should_stop)
+                else:
+                    stats = train_one_epoch(phase, data, optimizer, scheduler, device=device, epoch=epoch,
+                                            should_stop=should_stop, on_batch=on_batch, streams=streams,
+                                            step_offset=(epoch - first_epoch) * len(data.train),
+                                            total_steps=total_steps)
                 if not phase.freeze_norm_stats:
                     recompute_norm_statistics(phase.module, data, device=device, should_stop=should_stop)
                 stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,

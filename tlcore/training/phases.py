@@ -35,6 +35,9 @@ class Phase:
     # The share of the phase's steps over which the learning rates climb to their value (0: none).
     warmup: float = 0.0
     optimizer: str = "adamw"  # or "sgd" (momentum 0.9)
+    # The head is solved for on the training features in one go (head.solve(): logistic regression,
+    # its L2 strength cross-validated), an epoch of one step, instead of stepped by the optimizer.
+    solved: bool = False
 
     @property
     def module(self) -> nn.Module:

@@ -192,10 +192,12 @@ def set_trainable(module: nn.Module, trainable: bool) -> None:
 
 
 def head_phase(model: Classifier, epochs: int, lr: float) -> Phase:
-    """The head alone on cached features."""
-    return Phase("head", epochs, "embeddings", nn.Identity(), model.head,
+    """The head alone on cached features. A head that is solved for (logistic regression) needs one
+    epoch, whatever the count asked for: solving again on the same features gives the same head."""
+    solved = hasattr(model.head, "solve")
+    return Phase("head", min(epochs, 1) if solved else epochs, "embeddings", nn.Identity(), model.head,
                  [{"params": list(model.head.parameters()), "lr": lr, "weight_decay": WEIGHT_DECAY}],
-                 train_modules=[model.head])
+                 train_modules=[model.head], solved=solved)
 
 
 def unfreeze(model: Classifier, config: RunConfig) -> list[nn.Module]:
