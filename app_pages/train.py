@@ -8,6 +8,7 @@ from tlcore.report.estimate import Throughput, estimate_seconds
 from tlcore.runs.sources import SourceRun
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
+from ui.auto_choice import auto_choice_ui
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
 from ui.label_check import corrected_manifest, corrections_of
@@ -287,13 +288,8 @@ def start_ui(dataset: ChosenDataset, networks: Networks, strategy: StrategySpec,
     st.switch_page("app_pages/runs.py", query_params={"run": run_id})
 
 
-st.title("Train")
-chosen = chosen_dataset()
-if chosen is None:
-    st.info("First choose the images to train on.")
-    st.page_link("app_pages/data.py", label="Go to Data", icon=":material/folder_open:")
-else:
-    dataset_ui(chosen)
+def settings_and_start_ui(chosen: ChosenDataset) -> None:
+    """The person's own choices, from the network to the Start button."""
     start, start_ok = start_from_ui()
     backbone = backbone_ui(start)
     comparison = st.expander("Compare the networks")  # filled once the settings below are known
@@ -304,11 +300,22 @@ else:
     networks = combine_ui(plan, backbone, start)
     options = strategy_settings_ui(plan)
     meta_sources, practice_ok = meta_sources_ui(plan, options, chosen.manifest.root)
-    choices = basics_ui(get_spec(networks.backbone), plan, start) | {"options": options, "meta_sources": meta_sources,
-                                                  "joint_with": joint_ui(plan, chosen)} | \
+    choices = basics_ui(get_spec(networks.backbone), plan, start) | {
+        "options": options, "meta_sources": meta_sources, "joint_with": joint_ui(plan, chosen)} | \
         advanced_ui(backbone, plan, chosen)
     estimate_ui(get_spec(networks.backbone), plan, choices, chosen)  # several networks are timed together
     with comparison:
         compare_ui(plan, choices, chosen)
     start_ui(chosen, networks, plan, choices, target_chosen,
              start_ok and weights_ok and target_ok and practice_ok)
+
+
+st.title("Train")
+chosen = chosen_dataset()
+if chosen is None:
+    st.info("First choose the images to train on.")
+    st.page_link("app_pages/data.py", label="Go to Data", icon=":material/folder_open:")
+else:
+    dataset_ui(chosen)
+    if not auto_choice_ui(chosen):
+        settings_and_start_ui(chosen)

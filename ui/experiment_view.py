@@ -13,6 +13,7 @@ from tlcore.runs.experiments import (Experiment, cell_state, is_finished, load_e
                                      training_pictures)
 from tlcore.runs.store import resolve_runs_dir
 from ui import format as fmt
+from ui.auto_choice import auto_verdict_ui
 from ui.errors import shielded
 from ui.progress import LIVE_REFRESH_S
 from ui.resources import get_runner
@@ -35,6 +36,8 @@ def _view(folder: str, was_live: bool) -> None:
         st.rerun()  # one full rerun with the final figures, after which the view stops refreshing
     rows = results(experiment)
     header_ui(experiment)
+    if experiment.auto:
+        auto_verdict_ui(experiment)
     if not finished:
         progress_ui(experiment, rows)
     if any(row["state"] == "succeeded" for row in rows):

@@ -2,6 +2,7 @@
 experiment and opens it."""
 import streamlit as st
 
+from tlcore.config import ConfigError
 from tlcore.errors import describe_os_error
 from tlcore.runs.lessons import LESSONS, Lesson
 from ui.resources import get_runner

@@ -36,6 +36,11 @@ def add_train_parser(sub) -> None:
                        help="start from a finished run's network (its body, weights and image size) with a new "
                             "head for this data, instead of the ImageNet weights; given more than once, or with "
                             "--backbone, the networks' features are combined side by side (feature_extraction)")
+    train.add_argument("--auto", type=float, default=None, metavar="MINUTES",
+                       help="best model in MINUTES: the studio chooses network, strategy and settings, training the "
+                            "candidates that fit in the time (feature extraction on each network whose weights are "
+                            "here, then fine-tuning) and keeping the best by validation accuracy; prints what it "
+                            "chose and why. --strategy, --backbone and --head are then the studio's to choose")
     train.add_argument("--runs-dir", default=None)
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--target", default=None, metavar="PATH",
@@ -145,6 +150,8 @@ def command_train(args) -> int:
     data = Path(args.data).expanduser()
     if not data.exists():
         raise UserError(f"No such file or folder: {data}")
+    if args.auto is not None:
+        return command_auto(args, data)
     target = Path(args.target).expanduser() if args.target else None
     if target is not None and not target.exists():
         raise UserError(f"No such file or folder for --target: {target}")
@@ -194,6 +201,43 @@ def command_train(args) -> int:
         print(f"error: {status['error']}", file=sys.stderr)
     print(json.dumps(result), flush=True)
     return 0 if status["state"] == "succeeded" else 1
+
+
+def command_auto(args, data: Path) -> int:
+    """train --auto MINUTES: the candidates that fit, trained one after another here, and the choice."""
+    from tlcore import paths
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+    from tlcore.models.weights import weights_status
+    from tlcore.report import auto_choice
+    from tlcore.report.estimate import recall_or_measure
+    from tlcore.runs.experiment_queue import run_here
+    from tlcore.runs.worker import execute_run
+
+    if args.strategy != "feature_extraction" or args.backbone or args.init_from or args.target or args.joint_with \
+            or args.meta_source:
+        raise UserError("--auto chooses the network and the strategy itself; leave out --strategy, --backbone, "
+                        "--init-from, --target, --joint-with and --meta-source.")
+    base = {k: v for k, v in run_options(args).items() if k != "head"}
+    image_size = base.get("image_size", RunConfig.image_size)
+    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)
+    try:
+        plan = auto_choice.plan(
+            manifest, args.auto, available=lambda name: weights_status(name).available,
+            throughput=lambda name, train: recall_or_measure(name, image_size, base.get("device", "auto"), train=train))
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    experiment = auto_choice.start(manifest, plan, args.auto, base=base, dataset_label=data.name, driver="cli")
+    print(json.dumps({"experiment_id": experiment.experiment_id, "candidates": plan.seconds,
+                      "left_out": plan.left_out}), flush=True)
+    run_here(experiment, execute_run, args.runs_dir)
+    chosen = auto_choice.choice(experiment, args.runs_dir)
+    if chosen is None:
+        print("error: no candidate finished; the Runs page or each run's status.json says why.", file=sys.stderr)
+        return 1
+    print(json.dumps({"auto": chosen["arm"], "run_id": chosen["run_id"], "best_val_acc": chosen["best_val_acc"],
+                      "why": chosen["why"]}), flush=True)
+    return 0
 
 
 def say_what_the_target_lacks(run_dir: Path) -> None:

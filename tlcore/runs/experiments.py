@@ -104,6 +104,9 @@ class Experiment:
     earlier_source_runs: list[str] = field(default_factory=list)  # source runs a restart interrupted
     # Who queues its runs: "runner" (the app's, which also resumes it) or "cli" (one process, run by run).
     driver: str = "runner"
+    # For an automatic choice ("best model in N minutes"): its budget, each candidate's estimated
+    # seconds and the candidates left out for time, in words (tlcore.report.auto_choice).
+    auto: dict | None = None
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)

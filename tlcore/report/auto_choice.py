@@ -1,0 +1,118 @@
+"""Best model in N minutes: the candidates a time budget allows, planned from measured speeds, trained
+as an ordinary experiment (one run each, one validation set), and the best chosen by validation accuracy.
+
+The search is cheap where it can be: feature extraction on every network whose weights are here,
+each with the solved head (no rate or rounds to guess), then fine-tuning of the quickest network if
+the budget still allows it. Candidates run cheapest first; one the budget cannot hold is left out
+and said. What was chosen, and why, is said in words (choice()).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tlcore.data.manifest import Manifest
+from tlcore.models.backbones import get_spec, list_backbones
+from tlcore.report.estimate import Throughput, estimate_seconds
+from tlcore.runs.experiments import ALL, Arm, Experiment, new_experiment, results
+
+MIN_MINUTES, MAX_MINUTES = 1, 60
+FINE_TUNE_BACKBONE = "mobilenet_v2"  # the quickest network to train
+# Fine-tuning's settings where it is a candidate: the solved head as warm-up, no crops, ten body
+# epochs (docs/benchmarks.md, issue 17: the body then improves on its warm-up on every set measured).
+FINE_TUNE_OVERRIDES = {"head": "logistic", "augment": False, "epochs": 10}
+
+
+@dataclass
+class AutoPlan:
+    arms: list[Arm]
+    seconds: dict[str, float]  # arm label -> estimated seconds
+    left_out: list[str] = field(default_factory=list)  # candidates the budget cannot hold, in words
+    budget_s: float = 0.0
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.seconds.values())
+
+
+def candidates(available: Callable[[str], bool]) -> list[Arm]:
+    """Every network whose weights are here, by feature extraction with the solved head; then fine-tuning."""
+    arms = [Arm(f"Feature extraction · {spec.title}", "feature_extraction", spec.name, {"head": "logistic"})
+            for spec in list_backbones() if available(spec.name)]
+    if available(FINE_TUNE_BACKBONE):
+        arms.append(Arm(f"Fine-tuning · {get_spec(FINE_TUNE_BACKBONE).title}", "fine_tune", FINE_TUNE_BACKBONE,
+                        dict(FINE_TUNE_OVERRIDES)))
+    return arms
+
+
+def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool],
+         throughput: Callable[[str, bool], Throughput]) -> AutoPlan:
+    """The candidates that fit in the budget, cheapest feature extraction first, fine-tuning last.
+
+    Args:
+        available: whether a network's pretrained weights can be had here (no download is started).
+        throughput: the measured speed of a network (and of its training steps, when True) at the size.
+    Raises ValueError for a budget out of range or when no network's weights are here.
+    """
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        raise ValueError(f"The time for the automatic choice is {MIN_MINUTES} to {MAX_MINUTES} minutes, not {minutes:g}.")
+    arms = candidates(available)
+    if not arms:
+        raise ValueError("No pretrained network's weights are on this computer, so there is nothing to choose among; "
+                         "fetch one on the Train page first.")
+    counts = manifest.counts().values()
+    train_images = sum(c["train"] for c in counts)
+    val_images = sum(c["val"] for c in counts)
+
+    def estimate(arm: Arm) -> float:
+        epochs = arm.overrides.get("epochs", 1)
+        return estimate_seconds(throughput(arm.backbone, arm.strategy == "fine_tune"), arm.strategy, epochs=epochs,
+                                train_images=train_images, val_images=val_images, head_epochs=1)
+
+    estimates = {arm.label: estimate(arm) for arm in arms}
+    features = sorted((a for a in arms if a.strategy == "feature_extraction"), key=lambda a: estimates[a.label])
+    ordered = features + [a for a in arms if a.strategy != "feature_extraction"]
+    budget = minutes * 60
+    chosen, left_out, spent = [], [], 0.0
+    for arm in ordered:
+        if chosen and spent + estimates[arm.label] > budget:
+            left_out.append(f"{arm.label} (about {estimates[arm.label]:.0f} s more than the "
+                            f"{max(budget - spent, 0):.0f} s left)")
+            continue
+        chosen.append(arm)  # the cheapest candidate always runs, even past the budget: there is no choice without it
+        spent += estimates[arm.label]
+    return AutoPlan(chosen, {a.label: estimates[a.label] for a in chosen}, left_out, budget)
+
+
+def start(manifest: Manifest, auto: AutoPlan, minutes: float, *, base: dict, dataset_label: str,
+          driver: str) -> Experiment:
+    """The plan as an experiment: one run per candidate on every training picture, seed 0."""
+    experiment = new_experiment(manifest, arms=auto.arms, sizes=[ALL], seeds=1, base=base,
+                                name=f"Best model in {minutes:g} minutes", dataset_label=dataset_label, driver=driver)
+    experiment.auto = {"minutes": minutes, "estimates": auto.seconds, "left_out": auto.left_out}
+    experiment.save()
+    return experiment
+
+
+def choice(experiment: Experiment, runs_dir=None) -> dict | None:
+    """The best finished candidate and why, in words; None until one has succeeded.
+
+    Returns: {"run_id", "arm", "best_val_acc", "seconds", "finished", "why"}.
+    """
+    rows = [r for r in results(experiment, runs_dir) if r["state"] == "succeeded" and r["best_val_acc"] is not None]
+    if not rows:
+        return None
+    best = max(rows, key=lambda r: (r["best_val_acc"], -(r["seconds"] or 0)))  # a tie goes to the quicker
+    others = [f"{r['arm']} {r['best_val_acc']:.3f}" for r in rows if r is not best]
+    total = sum(r["seconds"] or 0 for r in rows)
+    why = [f"{best['arm']} scored {best['best_val_acc']:.3f} on the validation pictures"
+           + (f", against {', '.join(others)}" if others else "")
+           + f" ({len(rows)} candidate{'s' * (len(rows) > 1)} trained in {total:.0f} s)."]
+    auto = experiment.auto or {}
+    if auto.get("left_out"):
+        why.append("Left out for time: " + "; ".join(auto["left_out"]) + ".")
+    why.append("The choice was made on the same validation pictures that measure it, so its figure flatters it a "
+               "little; check it on new pictures.")
+    finished = all(r["state"] in ("succeeded", "failed", "cancelled", "refused") for r in results(experiment, runs_dir))
+    return {"run_id": best["run_id"], "arm": best["arm"], "best_val_acc": best["best_val_acc"],
+            "seconds": best["seconds"], "finished": finished, "why": " ".join(why)}
