@@ -6,6 +6,7 @@ Fashion-MNIST data, timing loops, medians and markdown tables.
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,35 @@ def machine_info(device: str = "cpu") -> dict:
             "torchvision": torchvision.__version__, "platform": platform.platform()}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
+    info.update(cpu_flags=cpu_flags(), torch_threads=torch.get_num_threads(), **math_backends())
     return info
+
+
+WIDE_VECTOR_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def cpu_flags() -> list[str]:
+    """The processor's wide-vector instruction sets (Linux /proc/cpuinfo): they set the convolution peak."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in WIDE_VECTOR_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def math_backends() -> dict:
+    """Which libraries torch computes with: BLAS (matmul), oneDNN (convolutions) and the vector level it uses."""
+    import torch
+
+    shown = torch.__config__.show()
+    blas = re.search(r"BLAS_INFO=(\w+)", shown)
+    onednn = next((line.strip("- ").split(" (")[0] for line in shown.splitlines() if "MKL-DNN" in line), None)
+    vector = next((line.split(":", 1)[1].strip() for line in shown.splitlines() if "CPU capability usage" in line), None)
+    return {"blas": blas.group(1) if blas else "unknown", "onednn": onednn if torch.backends.mkldnn.is_available() else None,
+            "cpu_capability": vector}
 
 
 def print_header(title: str, device: str = "cpu", settings: dict | None = None) -> dict:
@@ -60,6 +89,8 @@ def print_header(title: str, device: str = "cpu", settings: dict | None = None) 
     print(f"# machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
           f"GPU: {info['gpu'] or 'none'}; device: {device}")
     print(f"# python {info['python']}, torch {info['torch']}, torchvision {info['torchvision']}")
+    print(f"# cpu flags: {' '.join(info['cpu_flags']) or 'none known'}; torch threads {info['torch_threads']}, "
+          f"BLAS {info['blas']}, {info['onednn'] or 'no oneDNN'}, vector code {info['cpu_capability']}")
     emit(machine=info, settings=settings)
     return info
 
