@@ -16,6 +16,7 @@ def home(tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_ALLOWED_ROOTS", str(tmp_path))
     monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
     monkeypatch.setenv("TLSTUDIO_PROPAGATE_ERRORS", "1")  # a bug fails the test as at.exception
+    monkeypatch.setenv("TLSTUDIO_WARM_WORKER", "0")  # no standby importing torch beside each page test
     yield tmp_path
     st.cache_resource.clear()  # stops this home's runner (its on_release)
     st.cache_data.clear()

@@ -1,4 +1,6 @@
 """Engine objects the app holds across reruns and sessions: the runner, the device, predictors, measurements."""
+import os
+
 import streamlit as st
 
 from tlcore import paths
@@ -25,7 +27,10 @@ def _runner_for(runs_dir: str) -> Runner:
     # "Clear cache" drops it; the queue lives on disk, so the next runner picks up where it left.
     # Between dispatches it moves experiments on: a restart's interrupted runs and cells that waited
     # for a source run are queued with nobody on the Experiments page.
-    return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir)).start()
+    # TLSTUDIO_WARM_WORKER=0 starts every run's worker fresh (page tests, which never wait for a second run).
+    warm = os.environ.get("TLSTUDIO_WARM_WORKER", "1").strip().lower() not in ("0", "false", "no")
+    return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir),
+                  warm_worker=warm).start()
 
 
 @st.cache_resource(show_spinner=False)

@@ -16,7 +16,9 @@ def add_tool_parsers(sub) -> None:
     fetch.add_argument("names", nargs="+")
 
     worker = sub.add_parser("worker", help="execute one run folder (started by the app's runner)")
-    worker.add_argument("run_dir")
+    worker.add_argument("run_dir", nargs="?")
+    worker.add_argument("--standby", metavar="TAG", default=None,
+                        help="wait, imports done, for the run folder on stdin (the runner's warm worker)")
 
 
 def command_vendor(args) -> int:
@@ -58,6 +60,14 @@ def command_weights(args) -> int:
 
 
 def command_worker(args) -> int:
-    from tlcore.runs.worker import run_worker
+    from tlcore.runs.worker import run_worker  # torch and the engine: what a standby has ready
 
+    if args.standby:
+        from tlcore.runs.standby import wait_for_run
+
+        run_dir = wait_for_run()
+        return 0 if run_dir is None else run_worker(str(run_dir))
+    if not args.run_dir:
+        print("error: worker needs a run folder (or --standby).", file=sys.stderr)
+        return 2
     return run_worker(args.run_dir)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from tlcore.records import PID, fits
+from tlcore.runs.store import read_status
 
 def pid_alive(pid: int | None, check_command: bool = True) -> bool:
     """Whether pid is a live process and, where /proc tells and check_command asks, a tlcore one
@@ -41,9 +42,15 @@ def reap(child: subprocess.Popen) -> int | None:
 
 def is_worker_of(pid: int | None, run_dir: Path) -> bool:
     """Whether pid is the `python -m tlcore worker RUN_DIR` process of this run (not a reused PID, not a
-    CLI run): the only processes the runner may kill."""
+    CLI run): the only processes the runner may kill. A standby worker handed the run names it by the
+    tag its command line and the run's status share (tlcore.runs.standby)."""
     command = _command_line(pid)
-    return bool(command) and b"tlcore worker" in command and Path(run_dir).name.encode() in command
+    if not command or b"tlcore worker" not in command:
+        return False
+    if Path(run_dir).name.encode() in command:
+        return True
+    tag = read_status(Path(run_dir)).get("worker_tag")
+    return bool(tag) and f"--standby {tag}".encode() in command
 
 
 def kill_worker(pid: int | None, run_dir: Path) -> None:

@@ -22,11 +22,14 @@ from tlcore.device import resolve_device
 from tlcore.diskspace import free_bytes, is_disk_full
 from tlcore.runs.watchdog import stall_message, stalled_stage
 from tlcore.runs.processes import is_worker_of, kill_worker, pid_alive, reap
+from tlcore.runs.standby import Standby, start_standby
 
 HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead or hung even if its PID lives
 CANCEL_GRACE_S = 10.0  # after a cancel request, wait this long for the worker before signalling it
 WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line
 LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
+# A standby worker starts this long after the runner, so its imports do not slow the first page drawn.
+STANDBY_DELAY_S = 3.0
 
 
 def describe_exit(code: int | None, run_dir: Path | None = None) -> str:
@@ -51,11 +54,14 @@ class Runner:
     """
 
     def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5,
-                 between_ticks: Callable[["Runner"], None] | None = None, between_ticks_s: float = 2.0):
+                 between_ticks: Callable[["Runner"], None] | None = None, between_ticks_s: float = 2.0,
+                 warm_worker: bool = True):
         """
         Args:
             between_ticks: called from the dispatch thread every between_ticks_s (the app moves its
                 experiments on here, so no page needs to be open for their next runs to be queued).
+            warm_worker: keep a standby worker with torch imported while no run trains, and hand it
+                the next run (tlcore.runs.standby); off, every run starts a fresh worker.
         """
         self.runs_dir = runs.resolve_runs_dir(runs_dir)
         self.poll_s = poll_s
@@ -70,6 +76,9 @@ class Runner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._warm_worker = warm_worker
+        self._standby: Standby | None = None
+        self._created = time.monotonic()
         self.reconcile()
 
     # -- public API --------------------------------------------------------------------------
@@ -114,6 +123,10 @@ class Runner:
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
+        with self._lock:
+            if self._standby is not None:
+                self._standby.dismiss()
+                self._standby = None
 
     def wait(self, run_id: str, timeout: float = 600) -> dict:
         """Block until the run reaches a final state (for scripts and tests)."""
@@ -159,6 +172,21 @@ class Runner:
                 if slot not in busy:  # a run for a busy device waits; one for another device may go first
                     self._launch(summary.run_id)
                     busy.add(slot)
+            if not busy:
+                self._keep_standby()
+
+    def _keep_standby(self) -> None:
+        """With no run training, have a standby worker ready (its imports then cost no run any time)."""
+        if not self._warm_worker or self._stop.is_set() or time.monotonic() - self._created < STANDBY_DELAY_S:
+            return
+        if self._standby is not None and self._standby.alive():
+            return
+        if self._standby is not None:
+            self._standby.dismiss()  # it died: reaped, and replaced
+        try:
+            self._standby = start_standby()
+        except OSError:
+            self._standby = None  # no process to spare now: runs start fresh workers, as without one
 
     def _reap_finished(self, all_runs) -> None:
         """Collect the exit of workers whose runs have ended, so none stays behind as a zombie process.
@@ -271,6 +299,16 @@ class Runner:
 
     def _launch(self, run_id: str) -> None:
         run_dir = self.run_dir(run_id)
+        standby, self._standby = self._standby, None
+        if standby is not None and standby.alive():
+            # Marked first: the worker's own status writer starts from this record, tag included.
+            runs.update_status(run_dir, state="running", pid=standby.process.pid, worker_tag=standby.tag,
+                               started_at=time.time(), heartbeat_at=time.time())
+            if standby.hand_over(run_dir):
+                self._children[run_id] = standby.process
+                return
+        if standby is not None:
+            standby.dismiss()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         try:
             with open(run_dir / "worker.log", "ab") as log:
@@ -286,7 +324,7 @@ class Runner:
             return
         self._children[run_id] = child
         # Mark it running with the PID now, so the next tick does not start it twice.
-        runs.update_status(run_dir, state="running", pid=child.pid, started_at=time.time(),
+        runs.update_status(run_dir, state="running", pid=child.pid, worker_tag=None, started_at=time.time(),
                            heartbeat_at=time.time())
 
 

@@ -1,0 +1,85 @@
+"""A worker kept warm: a process that has imported torch and the engine and waits for its run.
+
+A fresh worker spends a second or two importing torch, torchvision and the engine before its first
+batch; for the short runs of a first try or a class demo that is most of the wait. The runner keeps
+one standby worker ready (`python -m tlcore worker --standby TAG`) and hands it the next run's folder
+on its stdin. It is still one separate process per run: it trains that run, exits, and the runner
+starts the next standby once the device is free, so it never competes with a run for the processor.
+
+A standby is the run's worker in every way the runner checks: its PID goes into the run's status,
+and its command line carries TAG, which the status records too (worker_tag), so the runner may
+signal it (tlcore.runs.processes.is_worker_of) exactly as it would a worker started for the run.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from tlcore import paths
+
+STANDBY_FLAG = "--standby"
+
+
+@dataclass
+class Standby:
+    process: subprocess.Popen
+    tag: str
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def hand_over(self, run_dir: Path) -> bool:
+        """Give it the run; False when it can no longer take one (it died, or its pipe is closed)."""
+        if not self.alive():
+            return False
+        try:
+            self.process.stdin.write(f"{run_dir}\n".encode())
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+        return True
+
+    def dismiss(self) -> None:
+        """No run for it: closing its stdin ends it; reaped here so no zombie stays."""
+        try:
+            self.process.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start_standby() -> Standby:
+    """Start a standby worker (OSError when no process can be started: the caller starts runs fresh)."""
+    tag = f"standby-{secrets.token_hex(6)}"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    process = subprocess.Popen([sys.executable, "-m", "tlcore", "worker", STANDBY_FLAG, tag],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True, env=env, cwd=paths.PROJECT_DIR)
+    return Standby(process, tag)
+
+
+def wait_for_run() -> Path | None:
+    """In the standby process: the run folder the runner hands over, or None when the runner let it go.
+
+    From then on the process writes to the run's worker.log, as a worker started for it does.
+    """
+    line = sys.stdin.buffer.readline().decode(errors="replace").strip()
+    if not line:
+        return None
+    run_dir = Path(line)
+    try:
+        log = os.open(run_dir / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        return run_dir  # a full disk: the run's status will say so, written by the run itself
+    for stream in (1, 2):
+        os.dup2(log, stream)
+    os.close(log)
+    return run_dir
