@@ -5,7 +5,7 @@ Run with:  streamlit run app.py
 import streamlit as st
 
 from ui.errors import shielded
-from ui.resources import get_runner
+from ui.resources import start_engine
 from ui.sidebar import sidebar_ui
 
 st.set_page_config(page_title="Transfer Learning Studio", page_icon=":material/model_training:",
@@ -21,6 +21,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-shielded(get_runner)()  # started with the app, so queued runs train even while nobody is on the Train page
+shielded(start_engine)()  # the runner starts with the app (once torch is in), so queued runs train unwatched
 shielded(sidebar_ui)()
 shielded(page.run)()

@@ -2,10 +2,8 @@
 import math
 import time
 
-from tlcore.models.backbones import get_spec
 from tlcore.runs.notes import dataset_name
 from tlcore.runs import RunSummary
-from tlcore.training.strategies import get_strategy
 
 
 def duration(seconds: float | None) -> str:
@@ -79,6 +77,8 @@ def state_cell(state: str, queue_place: int | None = None) -> str:
 
 def strategy_words(name: str) -> str:
     """A strategy as words in a sentence ("feature extraction"), from the strategy registry."""
+    from tlcore.training.strategies import get_strategy  # brings torch: imported once a run is to be named
+
     try:
         title = get_strategy(name).title
     except ValueError:  # a run made by another version of the studio
@@ -88,6 +88,8 @@ def strategy_words(name: str) -> str:
 
 def backbone_words(name: str) -> str:
     """A backbone's own title ("MobileNetV2") from the registry; its code name when it is unknown."""
+    from tlcore.models.backbones import get_spec  # brings torch: imported once a run is to be named
+
     try:
         return get_spec(name).title
     except ValueError:

@@ -4,7 +4,6 @@ The fill is the share of the whole run's work done (tlcore.work_meter): the feat
 warm-up and the training rounds together, so it only moves forward. Rounds are counted per part,
 as the person chose them ("warm-up round 3 of 5", then "fine-tuning round 1 of 3").
 """
-from tlcore.training.strategies import get_strategy
 from ui import format as fmt
 
 LIVE_REFRESH_S = 1.5  # the page's live view and the sidebar redraw together, so they say the same
@@ -74,6 +73,8 @@ def time_left_text(progress: dict) -> str:
 
 def rounds_text(config) -> str:
     """The rounds of a run as the person chose them: '20 rounds', or 'warm-up 5 + 3 rounds'."""
+    from tlcore.training.strategies import get_strategy  # the registry brings torch; a live view has it already
+
     plural = "s" * (config.epochs != 1)
     if get_strategy(config.strategy).warm_up and config.head_epochs:
         return f"warm-up {config.head_epochs} + {config.epochs} round{plural}"

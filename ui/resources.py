@@ -1,19 +1,65 @@
-"""Engine objects the app holds across reruns and sessions: the runner, the device, predictors, measurements."""
+"""Engine objects the app holds across reruns and sessions: the runner, the device, predictors, measurements.
+
+The engine's modules bring torch, a few seconds to import. They are imported where first used, so the
+home page draws without them; meanwhile a background thread imports them (preload_engine), and the
+runner starts once they are in (start_engine, from the frame and the sidebar's timer).
+"""
+from __future__ import annotations
+
+import importlib
 import os
+import sys
+import threading
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from tlcore import paths
-from tlcore.models.backbones import list_backbones
-from tlcore.device import configure_cpu_threads, describe_device, resolve_device
-from tlcore.report.estimate import Throughput, recall_or_measure, recalled_throughput
-from tlcore.serve.explain import Explainer
-from tlcore.serve.predictor import Predictor
-from tlcore.runs.experiment_queue import advance_experiments
-from tlcore.runs.runner import Runner
-from tlcore.models.weights import weights_status
+
+if TYPE_CHECKING:
+    from tlcore.report.estimate import Throughput
+    from tlcore.runs.runner import Runner
+    from tlcore.serve.explain import Explainer
+    from tlcore.serve.predictor import Predictor
 
 SESSION_MEASUREMENTS = "measured_throughputs"
+ENGINE_MODULES = ("torch", "tlcore.runs.runner", "tlcore.device", "tlcore.training.strategies",
+                  "tlcore.models.backbones", "tlcore.report.estimate")
+_preloaded = threading.Event()
+_preload_lock = threading.Lock()
+_preload_thread: threading.Thread | None = None
+
+
+def preload_engine() -> None:
+    """Import the engine in a background thread, once per server process."""
+    global _preload_thread
+    with _preload_lock:
+        if _preload_thread is None:
+            _preload_thread = threading.Thread(target=_import_engine, name="tlcore-preload", daemon=True)
+            _preload_thread.start()
+
+
+def _import_engine() -> None:
+    try:
+        for name in ENGINE_MODULES:
+            importlib.import_module(name)
+    finally:
+        _preloaded.set()  # a failed import is met again, and said, by the page that needs the module
+
+
+def engine_ready() -> bool:
+    """Whether torch, the engine's slow import, is in (by the preload, or by a page that needed it):
+    the rest of the engine then imports in a moment."""
+    return _preloaded.is_set() or "torch" in sys.modules
+
+
+def start_engine() -> None:
+    """The runner now if the engine is in, else its import in the background: the first page does not wait
+    for torch, and queued runs start within one of the sidebar's idle refreshes of it being ready."""
+    if engine_ready():
+        get_runner()
+    else:
+        preload_engine()
 
 
 def get_runner() -> Runner:
@@ -28,6 +74,9 @@ def _runner_for(runs_dir: str) -> Runner:
     # Between dispatches it moves experiments on: a restart's interrupted runs and cells that waited
     # for a source run are queued with nobody on the Experiments page.
     # TLSTUDIO_WARM_WORKER=0 starts every run's worker fresh (page tests, which never wait for a second run).
+    from tlcore.runs.experiment_queue import advance_experiments
+    from tlcore.runs.runner import Runner
+
     warm = os.environ.get("TLSTUDIO_WARM_WORKER", "1").strip().lower() not in ("0", "false", "no")
     return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir),
                   warm_worker=warm).start()
@@ -36,6 +85,8 @@ def _runner_for(runs_dir: str) -> Runner:
 @st.cache_resource(show_spinner=False)
 def device_info() -> dict:
     """What "auto" trains on here: {"kind", "name", "memory_gb", "threads", "amp", "label"}."""
+    from tlcore.device import configure_cpu_threads, describe_device, resolve_device
+
     configure_cpu_threads()  # the same thread count a worker uses, so the label tells the truth
     return describe_device(resolve_device("auto"))
 
@@ -43,6 +94,8 @@ def device_info() -> dict:
 @st.cache_resource(show_spinner=False)
 def device_choices() -> list[str]:
     """The device settings that work here: auto and cpu always, cuda/mps where present."""
+    from tlcore.device import resolve_device
+
     choices = ["auto", "cpu"]
     for kind in ("cuda", "mps"):
         try:
@@ -56,6 +109,9 @@ def device_choices() -> list[str]:
 @st.cache_data(ttl=300, show_spinner="Checking which pretrained weights are available…")
 def weights_table() -> dict[str, dict]:
     """Backbone name -> {"available", "source", "detail"}; rechecked every few minutes."""
+    from tlcore.models.backbones import list_backbones
+    from tlcore.models.weights import weights_status
+
     table = {}
     for spec in list_backbones():
         status = weights_status(spec.name)
@@ -65,6 +121,8 @@ def weights_table() -> dict[str, dict]:
 
 def known_throughput(backbone: str, image_size: int, device: str, train: bool) -> Throughput | None:
     """A measurement this machine already has (kept on disk), or one this session made; else None."""
+    from tlcore.report.estimate import recalled_throughput
+
     made_here = st.session_state.get(SESSION_MEASUREMENTS, {}).get((backbone, image_size, device, train))
     return made_here or recalled_throughput(backbone, image_size, device, train=train)
 
@@ -74,6 +132,8 @@ def measure(backbone: str, image_size: int, device: str, train: bool) -> Through
 
     While a run trains, the figure would be too slow: it is then kept for this session only.
     """
+    from tlcore.report.estimate import recall_or_measure
+
     rate = recall_or_measure(backbone, image_size, device, train=train, remember=not get_runner().active())
     st.session_state.setdefault(SESSION_MEASUREMENTS, {})[(backbone, image_size, device, train)] = rate
     return rate
@@ -82,10 +142,14 @@ def measure(backbone: str, image_size: int, device: str, train: bool) -> Through
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def predictor(run_dir: str, model_mtime: float) -> Predictor:
     """A run's best model, loaded once (the file's time in the key reloads a rewritten model)."""
+    from tlcore.serve.predictor import Predictor
+
     return Predictor(run_dir)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the model to explain it…")
 def explainer(run_dir: str, model_mtime: float) -> Explainer:
     """A run's best model for Grad-CAM, loaded once (its own copy: the library hooks its layers)."""
+    from tlcore.serve.explain import Explainer
+
     return Explainer.from_run(run_dir)

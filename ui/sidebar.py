@@ -5,7 +5,7 @@ from tlcore.runs import list_runs
 from ui import format as fmt
 from ui.errors import shielded
 from ui.progress import LIVE_REFRESH_S, progress_text
-from ui.resources import device_info
+from ui.resources import device_info, engine_ready, start_engine
 
 
 IDLE_REFRESH_S = 10.0  # with nothing training, only a run started elsewhere (a tab, the CLI) is looked for
@@ -28,6 +28,9 @@ def _busy(runs) -> bool:
 
 
 def device_ui() -> None:
+    if not engine_ready():  # the device is known once torch is in; the first page does not wait for it
+        st.caption("Looking for a GPU…")
+        return
     info = device_info()
     gpu = info["kind"] != "cpu"
     st.markdown(f"{':material/bolt:' if gpu else ':material/memory:'} **{info['label']}**")
@@ -35,6 +38,7 @@ def device_ui() -> None:
 
 
 def active_run_ui(was_busy: bool) -> None:
+    start_engine()  # the runner, once the engine the first page did without is imported
     runs = list_runs()
     if _busy(runs) != was_busy:
         st.rerun()  # a run started or every run ended: the whole page (and this pace) follows

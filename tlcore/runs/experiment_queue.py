@@ -16,11 +16,9 @@ from pathlib import Path
 
 from tlcore.config import ConfigError, RunConfig
 from tlcore.data.manifest import Manifest
-from tlcore.runs.creation import create_run
 from tlcore.runs.experiments import (ALL, SOURCE, WRITE_LOCK, Cell, Experiment, cell_state, is_finished,
                                      list_experiments, load_experiment)
 from tlcore.runs.store import CHECKED_MANIFEST, load_config, read_status, resolve_runs_dir
-from tlcore.training.strategies import check_config
 
 
 Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submit); returns its id
@@ -29,6 +27,8 @@ Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submi
 def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest,
                runs_dir: Path | None = None) -> str | None:
     """Make the cell's run through submit; a config the studio refuses is kept as the cell's reason."""
+    from tlcore.training.strategies import check_config  # the registry brings torch: only when a run is made
+
     try:
         source_dir = str(resolve_runs_dir(runs_dir) / experiment.source_run) if experiment.source_run else None
         config = cell.config({**experiment.base, "name": cell_name(experiment, cell),
@@ -149,6 +149,8 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
     """Run the cells one after another in this process (the CLI, an experiment made with driver "cli"),
     each made just before it trains, so a server's runner never takes them from the queue; a failed run
     does not stop the rest."""
+    from tlcore.runs.creation import create_run  # checks configs against the registries: torch
+
     runs_dir = resolve_runs_dir(runs_dir)
     manifest = Manifest.load(experiment.manifest_path)
     for cell in experiment.cells:

@@ -24,7 +24,6 @@ from tlcore.data.manifest import Manifest
 from tlcore.data.scan import for_run
 from tlcore.jsonio import read_json, write_json_atomic
 from tlcore.runs.store import read_events, read_status, resolve_runs_dir
-from tlcore.training.strategies import get_strategy
 
 EXPERIMENT_FILE = "experiment.json"
 MANIFEST_FILE = "manifest.json"
@@ -78,7 +77,8 @@ class Cell:
 
     def config(self, base: dict, data: str, source_dir: str | None = None) -> RunConfig:
         """The cell's run: the shared settings, its arm's, its grid point, and its strategy's own epochs unless set."""
-        epochs = self.overrides.get("epochs") or base.get("epochs") or get_strategy(self.strategy).default_epochs
+        epochs = (self.overrides.get("epochs") or base.get("epochs")
+                  or get_strategy_or_refuse(self.strategy).default_epochs)
         overrides = {k: (source_dir if v == SOURCE else v) for k, v in self.overrides.items() if k != "epochs"}
         return RunConfig(**{**base, **overrides, "data": data, "strategy": self.strategy, "backbone": self.backbone,
                             "seed": self.seed, "train_per_class": self.per_class or None, "epochs": epochs})
@@ -188,6 +188,9 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
 
 
 def get_strategy_or_refuse(name: str):
+    # Imported here: the strategy registry brings torch, which the pages that list experiments do without.
+    from tlcore.training.strategies import get_strategy
+
     try:
         return get_strategy(name)
     except ValueError as error:
