@@ -28,7 +28,7 @@ def test_the_train_page_plans_the_choice_and_starts_it(home, offline_weights):
     [experiment] = list_experiments()
     assert experiment.auto["minutes"] == 2 and experiment.name == "Best model in 2 minutes"
     assert all(cell.run_id for cell in experiment.cells)
-    assert {cell.overrides.get("head") for cell in experiment.cells} == {"logistic"}
+    assert {cell.overrides.get("head", "linear") for cell in experiment.cells} == {"linear", "logistic"}
     for cell in experiment.cells:  # the runs are ordinary runs: cancel them as any run
         runs.request_cancel(paths.runs_dir() / cell.run_id)
 

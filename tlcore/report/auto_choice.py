@@ -2,8 +2,8 @@
 as an ordinary experiment (one run each, one validation set), and the best chosen by validation accuracy.
 
 The search is cheap where it can be: feature extraction on every network whose weights are here,
-each with the solved head (no rate or rounds to guess), then fine-tuning of the quickest network if
-the budget still allows it. Candidates run cheapest first; one the budget cannot hold is left out
+with the default last layer and the solved one (the features are computed once for both), then
+varied copies and fine-tuning on the quickest network if the budget still allows them. Candidates run cheapest first; one the budget cannot hold is left out
 and said. What was chosen, and why, is said in words (choice()).
 """
 from __future__ import annotations
@@ -15,9 +15,11 @@ from tlcore.data.manifest import Manifest
 from tlcore.models.backbones import get_spec, list_backbones
 from tlcore.report.estimate import Throughput, estimate_seconds
 from tlcore.runs.experiments import ALL, Arm, Experiment, new_experiment, results
+from tlcore.training.strategies import get_strategy
 
 MIN_MINUTES, MAX_MINUTES = 1, 60
-FINE_TUNE_BACKBONE = "mobilenet_v2"  # the quickest network to train
+QUICKEST = "mobilenet_v2"  # the quickest network to describe pictures with and to train
+COPIES = 4  # varied copies of each training picture (measured: they help most with few pictures)
 # Fine-tuning's settings where it is a candidate: the solved head as warm-up, no crops, ten body
 # epochs (docs/benchmarks.md, issue 17: the body then improves on its warm-up on every set measured).
 FINE_TUNE_OVERRIDES = {"head": "logistic", "augment": False, "epochs": 10}
@@ -36,12 +38,20 @@ class AutoPlan:
 
 
 def candidates(available: Callable[[str], bool]) -> list[Arm]:
-    """Every network whose weights are here, by feature extraction with the solved head; then fine-tuning."""
-    arms = [Arm(f"Feature extraction · {spec.title}", "feature_extraction", spec.name, {"head": "logistic"})
-            for spec in list_backbones() if available(spec.name)]
-    if available(FINE_TUNE_BACKBONE):
-        arms.append(Arm(f"Fine-tuning · {get_spec(FINE_TUNE_BACKBONE).title}", "fine_tune", FINE_TUNE_BACKBONE,
-                        dict(FINE_TUNE_OVERRIDES)))
+    """What the search tries, cheapest kinds first: on every network whose weights are here, feature
+    extraction with the default last layer and with the solved one (the second reuses the first's
+    features); on the quickest network, feature extraction with varied copies, then fine-tuning."""
+    arms = []
+    for spec in list_backbones():
+        if available(spec.name):
+            arms.append(Arm(f"Feature extraction · {spec.title}", "feature_extraction", spec.name))
+            arms.append(Arm(f"Feature extraction · {spec.title} · solved last layer", "feature_extraction",
+                            spec.name, {"head": "logistic"}))
+    if available(QUICKEST):
+        title = get_spec(QUICKEST).title
+        arms.append(Arm(f"Feature extraction · {title} · {COPIES} varied copies", "feature_extraction", QUICKEST,
+                        {"augment_views": COPIES}))
+        arms.append(Arm(f"Fine-tuning · {title}", "fine_tune", QUICKEST, dict(FINE_TUNE_OVERRIDES)))
     return arms
 
 
@@ -65,9 +75,11 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
     val_images = sum(c["val"] for c in counts)
 
     def estimate(arm: Arm) -> float:
-        epochs = arm.overrides.get("epochs", 1)
-        return estimate_seconds(throughput(arm.backbone, arm.strategy == "fine_tune"), arm.strategy, epochs=epochs,
-                                train_images=train_images, val_images=val_images, head_epochs=1)
+        spec = get_strategy(arm.strategy)
+        epochs = arm.overrides.get("epochs", spec.default_epochs)
+        return estimate_seconds(throughput(arm.backbone, spec.trains_body), arm.strategy, epochs=epochs,
+                                train_images=train_images, val_images=val_images, head_epochs=1,
+                                augment_views=arm.overrides.get("augment_views", 0))
 
     estimates = {arm.label: estimate(arm) for arm in arms}
     features = sorted((a for a in arms if a.strategy == "feature_extraction"), key=lambda a: estimates[a.label])
