@@ -70,7 +70,10 @@ def main() -> int:
     args = parser.parse_args()
     scratch = tempfile.TemporaryDirectory(prefix="tlstudio-bench-ui-scale-")
     home = Path(scratch.name) / "studio"
-    os.environ.update(TLSTUDIO_HOME=str(home), TLSTUDIO_ALLOWED_ROOTS="/", TLSTUDIO_OFFLINE="1")
+    # No standby worker and the engine imported first: the reruns timed are the pages' own work.
+    os.environ.update(TLSTUDIO_HOME=str(home), TLSTUDIO_ALLOWED_ROOTS="/", TLSTUDIO_OFFLINE="1",
+                      TLSTUDIO_WARM_WORKER="0")
+    import torch  # noqa: F401  (the engine in, as after the app's background import)
     print_header("UI: the Runs and Data pages after a term of use", "cpu", vars(args))
     import streamlit as st
 

@@ -87,7 +87,9 @@ class StudioServer:
 
     def __enter__(self) -> "StudioServer":
         self.home.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, TLSTUDIO_HOME=str(self.home), PYTHONUNBUFFERED="1", **self.extra_env)
+        # The app as a person gets it: a warm worker (the test suite turns it off for engine tests).
+        env = dict(os.environ, TLSTUDIO_HOME=str(self.home), PYTHONUNBUFFERED="1", TLSTUDIO_WARM_WORKER="1",
+                   **self.extra_env)
         command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]

@@ -1,9 +1,14 @@
 """Shared test fixtures."""
+import os
 import socket
 
 import pytest
 
 OFFLINE_BACKBONES = ("mobilenet_v2", "efficientnet_lite0")
+
+# Runners in engine tests start each run's worker fresh: a standby importing torch beside every test
+# would only slow the suite. tests/test_standby.py asks for one; the browser tests' app keeps its own.
+os.environ["TLSTUDIO_WARM_WORKER"] = "0"
 
 
 def refuse_network(*args, **kwargs):

@@ -22,7 +22,7 @@ def dataset(tmp_path_factory):
 def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
     monkeypatch.setattr("tlcore.runs.runner.STANDBY_DELAY_S", 0.0)
-    runner = Runner(tmp_path / "home" / "runs", poll_s=0.2).start()
+    runner = Runner(tmp_path / "home" / "runs", poll_s=0.2, warm_worker=True).start()
     yield runner
     runner.stop()
 
@@ -53,17 +53,21 @@ def test_the_standby_trains_the_next_run_and_another_takes_its_place(dataset, ru
 def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(dataset, runner):
     standby_ready(runner)
     endless = quick(dataset, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
+    standby = runner._standby
     run_id = runner.submit(endless)
     wait_for(lambda: any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(run_id))[0]))
     pid = runs.read_status(runner.run_dir(run_id))["pid"]
+    assert pid == standby.process.pid and runs.read_status(runner.run_dir(run_id))["worker_tag"] == standby.tag
     assert is_worker_of(pid, runner.run_dir(run_id))  # its tag proves it: the runner may signal it
     assert not is_worker_of(pid, runner.run_dir(runner.submit(quick(dataset))))  # not another run's
     runner.cancel(run_id)
     wait_for(lambda: run_state(runner.run_dir(run_id)) == "cancelled", timeout=60)
+    standby = standby_ready(runner)
     killed = runner.submit(endless)
     wait_for(lambda: run_state(runner.run_dir(killed)) == "running"
              and any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(killed))[0]), timeout=120)
-    os.kill(runs.read_status(runner.run_dir(killed))["pid"], signal.SIGKILL)
+    assert runs.read_status(runner.run_dir(killed))["pid"] == standby.process.pid
+    os.kill(standby.process.pid, signal.SIGKILL)
     wait_for(lambda: run_state(runner.run_dir(killed)) == "failed", timeout=15)
     assert "SIGKILL" in runs.read_status(runner.run_dir(killed))["error"]
 

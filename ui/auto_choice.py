@@ -1,7 +1,7 @@
 """Best model in N minutes: the Train page's automatic choice, and its verdict on the Experiments page."""
 import streamlit as st
 
-from tlcore.config import ConfigError
+from tlcore.config import ConfigError, RunConfig
 from tlcore.report import auto_choice
 from tlcore.runs.experiment_queue import queue_experiment
 from tlcore.runs.experiments import Experiment
@@ -11,7 +11,7 @@ from ui.lessons import EXPERIMENT
 from ui.resources import get_runner, known_throughput, measure, weights_table
 from ui.state import ChosenDataset
 
-IMAGE_SIZE = 128  # the studio's default picture size: the benchmarks behind the candidates used it
+IMAGE_SIZE = RunConfig.image_size  # the studio's default: the benchmarks behind the candidates used it
 DEVICE = "auto"
 
 
@@ -24,16 +24,20 @@ def auto_choice_ui(dataset: ChosenDataset) -> bool:
         return False
     minutes = st.slider("Minutes it may take", auto_choice.MIN_MINUTES, 15, 2, key="auto_minutes")
     available = [name for name, row in weights_table().items() if row["available"]]
-    arms = auto_choice.candidates(lambda name: name in available)
+    arms = auto_choice.candidates(lambda name: name in available, IMAGE_SIZE)
     unknown = {(arm.backbone, arm.strategy == "fine_tune") for arm in arms
                if known_throughput(arm.backbone, IMAGE_SIZE, DEVICE, arm.strategy == "fine_tune") is None}
     if unknown:
         st.caption("To plan the time, the studio first times each network here on a few batches (once per "
                    "computer, a few seconds each).")
         if st.button("Time the networks", icon=":material/timer:", key="auto_time"):
-            with st.spinner("Timing the networks…"):
-                for backbone, train in sorted(unknown):
-                    measure(backbone, IMAGE_SIZE, DEVICE, train)
+            try:
+                with st.spinner("Timing the networks…"):
+                    for backbone, train in sorted(unknown):
+                        measure(backbone, IMAGE_SIZE, DEVICE, train)
+            except (ValueError, RuntimeError, MemoryError) as error:  # out of memory beside a run, say
+                st.error(f"The timing failed: {error}")
+                return True
             st.rerun()
         return True
     manifest = corrected_manifest(dataset)

@@ -4,6 +4,7 @@ import time
 
 from tlcore.runs.notes import dataset_name
 from tlcore.runs import RunSummary
+from ui.engine import engine_ready
 
 
 def duration(seconds: float | None) -> str:
@@ -76,8 +77,11 @@ def state_cell(state: str, queue_place: int | None = None) -> str:
 
 
 def strategy_words(name: str) -> str:
-    """A strategy as words in a sentence ("feature extraction"), from the strategy registry."""
-    from tlcore.training.strategies import get_strategy  # brings torch: imported once a run is to be named
+    """A strategy as words in a sentence ("feature extraction"), from the strategy registry; from its
+    code name while the engine is still being imported (the first page does not wait for torch)."""
+    if not engine_ready():
+        return name.replace("_", " ")
+    from tlcore.training.strategies import get_strategy
 
     try:
         title = get_strategy(name).title
@@ -87,8 +91,11 @@ def strategy_words(name: str) -> str:
 
 
 def backbone_words(name: str) -> str:
-    """A backbone's own title ("MobileNetV2") from the registry; its code name when it is unknown."""
-    from tlcore.models.backbones import get_spec  # brings torch: imported once a run is to be named
+    """A backbone's own title ("MobileNetV2") from the registry; its code name when it is unknown or
+    while the engine is still being imported."""
+    if not engine_ready():
+        return name
+    from tlcore.models.backbones import get_spec
 
     try:
         return get_spec(name).title

@@ -1,20 +1,17 @@
 """Engine objects the app holds across reruns and sessions: the runner, the device, predictors, measurements.
 
 The engine's modules bring torch, a few seconds to import. They are imported where first used, so the
-home page draws without them; meanwhile a background thread imports them (preload_engine), and the
-runner starts once they are in (start_engine, from the frame and the sidebar's timer).
+home page draws without them; meanwhile a background thread imports them (ui.engine), and the runner
+starts once they are in (start_engine, from the frame and the sidebar's timer).
 """
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-import threading
 from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from tlcore import paths
+from ui.engine import engine_ready, preload_engine
 
 if TYPE_CHECKING:
     from tlcore.report.estimate import Throughput
@@ -23,36 +20,6 @@ if TYPE_CHECKING:
     from tlcore.serve.predictor import Predictor
 
 SESSION_MEASUREMENTS = "measured_throughputs"
-ENGINE_MODULES = ("torch", "tlcore.runs.runner", "tlcore.device", "tlcore.training.strategies",
-                  "tlcore.models.backbones", "tlcore.report.estimate")
-_preloaded = threading.Event()
-_preload_lock = threading.Lock()
-_preload_thread: threading.Thread | None = None
-
-
-def preload_engine() -> None:
-    """Import the engine in a background thread, once per server process."""
-    global _preload_thread
-    with _preload_lock:
-        if _preload_thread is None:
-            _preload_thread = threading.Thread(target=_import_engine, name="tlcore-preload", daemon=True)
-            _preload_thread.start()
-
-
-def _import_engine() -> None:
-    try:
-        for name in ENGINE_MODULES:
-            importlib.import_module(name)
-    finally:
-        _preloaded.set()  # a failed import is met again, and said, by the page that needs the module
-
-
-def engine_ready() -> bool:
-    """Whether torch, the engine's slow import, is in (by the preload, or by a page that needed it):
-    the rest of the engine then imports in a moment."""
-    return _preloaded.is_set() or "torch" in sys.modules
-
-
 def start_engine() -> None:
     """The runner now if the engine is in, else its import in the background: the first page does not wait
     for torch, and queued runs start within one of the sidebar's idle refreshes of it being ready."""
@@ -73,13 +40,10 @@ def _runner_for(runs_dir: str) -> Runner:
     # "Clear cache" drops it; the queue lives on disk, so the next runner picks up where it left.
     # Between dispatches it moves experiments on: a restart's interrupted runs and cells that waited
     # for a source run are queued with nobody on the Experiments page.
-    # TLSTUDIO_WARM_WORKER=0 starts every run's worker fresh (page tests, which never wait for a second run).
     from tlcore.runs.experiment_queue import advance_experiments
     from tlcore.runs.runner import Runner
 
-    warm = os.environ.get("TLSTUDIO_WARM_WORKER", "1").strip().lower() not in ("0", "false", "no")
-    return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir),
-                  warm_worker=warm).start()
+    return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir)).start()
 
 
 @st.cache_resource(show_spinner=False)

@@ -8,6 +8,7 @@ from ui.progress import LIVE_REFRESH_S, progress_text
 from ui.resources import device_info, engine_ready, start_engine
 
 
+ENGINE_SHOWN = "sidebar_engine_shown"  # the page was drawn once with the engine in
 IDLE_REFRESH_S = 10.0  # with nothing training, only a run started elsewhere (a tab, the CLI) is looked for
 
 
@@ -31,6 +32,7 @@ def device_ui() -> None:
     if not engine_ready():  # the device is known once torch is in; the first page does not wait for it
         st.caption("Looking for a GPU…")
         return
+    st.session_state[ENGINE_SHOWN] = True
     info = device_info()
     gpu = info["kind"] != "cpu"
     st.markdown(f"{':material/bolt:' if gpu else ':material/memory:'} **{info['label']}**")
@@ -39,6 +41,9 @@ def device_ui() -> None:
 
 def active_run_ui(was_busy: bool) -> None:
     start_engine()  # the runner, once the engine the first page did without is imported
+    if engine_ready() and not st.session_state.get(ENGINE_SHOWN):
+        st.session_state[ENGINE_SHOWN] = True
+        st.rerun()  # once: the device and the runs' words, which the first draw did without
     runs = list_runs()
     if _busy(runs) != was_busy:
         st.rerun()  # a run started or every run ended: the whole page (and this pace) follows

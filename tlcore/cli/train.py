@@ -215,9 +215,10 @@ def command_auto(args, data: Path) -> int:
     from tlcore.runs.worker import execute_run
 
     if args.strategy != "feature_extraction" or args.backbone or args.init_from or args.target or args.joint_with \
-            or args.meta_source:
-        raise UserError("--auto chooses the network and the strategy itself; leave out --strategy, --backbone, "
-                        "--init-from, --target, --joint-with and --meta-source.")
+            or args.meta_source or args.head != "linear" or args.seed != 0:
+        raise UserError("--auto chooses the network, the strategy and the last layer itself, and trains each "
+                        "candidate once (seed 0); leave out --strategy, --backbone, --head, --seed, --init-from, "
+                        "--target, --joint-with and --meta-source.")
     base = {k: v for k, v in run_options(args).items() if k != "head"}
     image_size = base.get("image_size", RunConfig.image_size)
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)

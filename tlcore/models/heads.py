@@ -110,10 +110,11 @@ class LogisticHead(nn.Linear):
         self.register_buffer("l2", torch.tensor(float("nan")))  # the strength chosen; NaN until solved
 
     @torch.no_grad()
-    def solve(self, features: torch.Tensor, labels: torch.Tensor,
-              sample_weights: torch.Tensor | None = None) -> dict:
-        """Fit to the training features; returns the figures of the fit (chosen strength, training loss)."""
-        fit = fit_logistic(features, labels, self.out_features, sample_weights=sample_weights)
+    def solve(self, features: torch.Tensor, labels: torch.Tensor, sample_weights: torch.Tensor | None = None,
+              check=lambda: None) -> dict:
+        """Fit to the training features; returns the figures of the fit (chosen strength, training loss).
+        check() is called between solves and may raise to stop (a cancel)."""
+        fit = fit_logistic(features, labels, self.out_features, sample_weights=sample_weights, check=check)
         self.weight.copy_(fit.weight)
         self.bias.copy_(fit.bias)
         self.l2.fill_(fit.l2)

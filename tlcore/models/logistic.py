@@ -6,6 +6,7 @@ the end, the best by held-out accuracy), instead of a fixed learning rate and nu
 Features are standardised per dimension for the solver's sake; the result is folded back into an
 ordinary weight and bias, so the model that predicts and exports is a plain linear layer.
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -31,36 +32,41 @@ class LogisticFit:
 
 def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int, *,
                  sample_weights: torch.Tensor | None = None, grid=L2_GRID, folds: int = FOLDS,
-                 seed: int = 0) -> LogisticFit:
+                 seed: int = 0, check: Callable[[], None] = lambda: None) -> LogisticFit:
     """Choose the L2 strength by stratified k-fold cross-validation, then solve on every picture.
 
-    The strength with the best mean held-out accuracy wins; ties (common with a few pictures per
-    class) go to the lower held-out loss. sample_weights weigh each picture's loss (class balancing).
+    The strength with the best mean held-out accuracy (weighted like the fit) wins; ties (common with
+    a few pictures per class) go to the lower held-out loss. sample_weights weigh each picture's loss
+    and score (class balancing). check() is called before each solve: it raises to stop the fit (a
+    cancel), and it tells the run's watchdog the work still moves. Solved where the features are.
     """
-    x = features.detach().float().cpu()
-    y = labels.detach().long().cpu()
-    w = torch.ones(len(y)) if sample_weights is None else sample_weights.detach().float().cpu()
+    x = features.detach().float()
+    y = labels.detach().long().to(x.device)
+    w = torch.ones(len(y), device=x.device) if sample_weights is None else sample_weights.detach().float().to(x.device)
     mean, scale = x.mean(0), x.std(0, unbiased=False)
     scale = torch.where(scale > 1e-6, scale, torch.ones_like(scale))  # a constant feature stays as it is
     z = (x - mean) / scale
 
-    fold_of = stratified_folds(y, folds, seed)
+    fold_of = stratified_folds(y.cpu(), folds, seed)
     scores, losses = {}, {}
     if fold_of is not None:
+        fold_of = fold_of.to(x.device)
         k = int(fold_of.max()) + 1
         starts = [None] * k
         for l2 in grid:
             correct = loss = 0.0
             for fold in range(k):
+                check()
                 held = fold_of == fold
                 starts[fold] = solve(z[~held], y[~held], w[~held], num_classes, l2, start=starts[fold])
                 logits = z[held] @ starts[fold][0].t() + starts[fold][1]
-                correct += (logits.argmax(1) == y[held]).float().sum().item()
-                loss += F.cross_entropy(logits, y[held], reduction="sum").item()
-            scores[l2], losses[l2] = correct / len(y), loss / len(y)
+                correct += ((logits.argmax(1) == y[held]).float() * w[held]).sum().item()
+                loss += (F.cross_entropy(logits, y[held], reduction="none") * w[held]).sum().item()
+            scores[l2], losses[l2] = correct / w.sum().item(), loss / w.sum().item()
         chosen = max(grid, key=lambda l2: (scores[l2], -losses[l2]))
     else:
         chosen = FALLBACK_L2
+    check()
     weight, bias = solve(z, y, w, num_classes, chosen)
     logits = z @ weight.t() + bias
     fit = LogisticFit(weight=weight / scale, bias=bias - (weight / scale) @ mean, l2=chosen, scores=scores,
@@ -72,8 +78,8 @@ def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
 def solve(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, num_classes: int, l2: float, *,
           start: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Minimise the weighted mean cross-entropy + l2/2 ||W||^2 (the bias is not penalised) to convergence."""
-    weight = torch.zeros(num_classes, z.shape[1]) if start is None else start[0].clone()
-    bias = torch.zeros(num_classes) if start is None else start[1].clone()
+    weight = torch.zeros(num_classes, z.shape[1], device=z.device) if start is None else start[0].clone()
+    bias = torch.zeros(num_classes, device=z.device) if start is None else start[1].clone()
     weight.requires_grad_(True)
     bias.requires_grad_(True)
     share = w / w.sum()

@@ -180,7 +180,7 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
     head_s = HEAD_EPOCH_S * (all_images + augment_views * train_images) / 1000
     feature_pass = not plan.trains_body or (plan.warm_up and head_epochs > 0)
     described = all_images + augment_views * train_images + (held_out if tta else 0)
-    work = described / throughput.eval_images_per_s if feature_pass else 0.0
+    work = feature_pass_s(throughput, described) if feature_pass else 0.0
     if not plan.trains_body:
         return round(WORKER_START_S + throughput.build_s + work + epochs * head_s, 1)
     if throughput.train_images_per_s is None:
@@ -195,6 +195,11 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
     if "meta_sources" in plan.needs:
         work += practice_seconds(throughput, plan, options or {})
     return round(WORKER_START_S + throughput.build_s + work + epochs * epoch_s, 1)
+
+
+def feature_pass_s(throughput: Throughput, images: int) -> float:
+    """Seconds to describe this many pictures with the network (the embedding pass)."""
+    return images / throughput.eval_images_per_s
 
 
 def practice_seconds(throughput: Throughput, plan, options: dict) -> float:

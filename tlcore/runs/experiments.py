@@ -147,7 +147,7 @@ def plan_sizes(sizes: list[int], manifest: Manifest) -> tuple[list[int], list[st
 
 def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], seeds: int, base: dict, name: str = "",
                    lesson: str | None = None, dataset_label: str = "", source_run: str | None = None,
-                   driver: str = "runner") -> Experiment:
+                   driver: str = "runner", auto: dict | None = None) -> Experiment:
     """Check a grid and make its folder (no run yet). Raises ConfigError for a grid that cannot run at all.
 
     Args:
@@ -156,6 +156,7 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
         base: RunConfig fields the runs share; the grid sets strategy, backbone, seed and size.
         source_run: a run the arms start from (init_from SOURCE), queued already; the cells wait for it.
         driver: "runner" (the app's runner queues and resumes it) or "cli" (run_here, in one process).
+        auto: an automatic choice's plan (tlcore.report.auto_choice), kept with the experiment.
     """
     if not arms or not sizes:
         raise ConfigError("An experiment needs at least one strategy, one network and one size.")
@@ -182,7 +183,7 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
              for size in sizes for seed in range(seeds)]
     experiment = Experiment(experiment_id, folder, name, manifest.root, [arm.label for arm in arms], sizes, seeds,
                             base, cells, time.time(), notes, lesson, dataset_label=dataset_label,
-                            source_run=source_run, driver=driver)
+                            source_run=source_run, driver=driver, auto=auto)
     experiment.save()
     return experiment
 

@@ -89,7 +89,9 @@ def meta_training(run_dir: Path, model: Classifier, config, settings: MetaSettin
                       prepare=prepare, rng=np.random.default_rng(config.seed), should_stop=should_stop,
                       on_episode=on_episode)
     if isinstance(model.head, torch.nn.Linear) and model.head.weight.shape == head.weight.shape:
-        model.head.load_state_dict(head.state_dict())  # a task of N classes starts where the practice left off
+        with torch.no_grad():  # a task of N classes starts where the practice left off (a solved head re-solves)
+            model.head.weight.copy_(head.weight)
+            model.head.bias.copy_(head.bias)
     share = max(1, int(len(accuracies) * SUMMARY_SHARE))
     return {"meta_episodes": len(accuracies), "meta_first_acc": round(float(np.mean(accuracies[:share])), 4),
             "meta_last_acc": round(float(np.mean(accuracies[-share:])), 4)}

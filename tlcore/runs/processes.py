@@ -50,7 +50,7 @@ def is_worker_of(pid: int | None, run_dir: Path) -> bool:
     if Path(run_dir).name.encode() in command:
         return True
     tag = read_status(Path(run_dir)).get("worker_tag")
-    return bool(tag) and f"--standby {tag}".encode() in command
+    return bool(tag) and f"--standby {tag} ".encode() in command + b" "  # the whole tag, not a prefix of it
 
 
 def kill_worker(pid: int | None, run_dir: Path) -> None:

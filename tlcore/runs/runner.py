@@ -30,6 +30,13 @@ WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own c
 LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
 # A standby worker starts this long after the runner, so its imports do not slow the first page drawn.
 STANDBY_DELAY_S = 3.0
+STANDBY_YOUNG_S = 30.0  # a standby that dies younger than this, unasked, counts toward giving up
+STANDBY_MAX_DEATHS = 3
+STANDBY_LOG = "standby.log"  # beside the runs folder: why a standby died, when one does
+
+
+def warm_worker_wanted() -> bool:
+    return os.environ.get("TLSTUDIO_WARM_WORKER", "1").strip().lower() not in ("0", "false", "no")
 
 
 def describe_exit(code: int | None, run_dir: Path | None = None) -> str:
@@ -55,13 +62,14 @@ class Runner:
 
     def __init__(self, runs_dir: str | Path | None = None, poll_s: float = 0.5,
                  between_ticks: Callable[["Runner"], None] | None = None, between_ticks_s: float = 2.0,
-                 warm_worker: bool = True):
+                 warm_worker: bool | None = None):
         """
         Args:
             between_ticks: called from the dispatch thread every between_ticks_s (the app moves its
                 experiments on here, so no page needs to be open for their next runs to be queued).
             warm_worker: keep a standby worker with torch imported while no run trains, and hand it
-                the next run (tlcore.runs.standby); off, every run starts a fresh worker.
+                the next run (tlcore.runs.standby); off, every run starts a fresh worker. Default:
+                on, unless TLSTUDIO_WARM_WORKER=0 says otherwise.
         """
         self.runs_dir = runs.resolve_runs_dir(runs_dir)
         self.poll_s = poll_s
@@ -76,8 +84,9 @@ class Runner:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._warm_worker = warm_worker
+        self._warm_worker = warm_worker_wanted() if warm_worker is None else warm_worker
         self._standby: Standby | None = None
+        self._standby_deaths = 0  # standbys that died young in a row: past a few, runs start fresh
         self._created = time.monotonic()
         self.reconcile()
 
@@ -181,10 +190,14 @@ class Runner:
             return
         if self._standby is not None and self._standby.alive():
             return
-        if self._standby is not None:
-            self._standby.dismiss()  # it died: reaped, and replaced
+        if self._standby is not None:  # it died unasked: reaped, and replaced unless that keeps happening
+            self._standby_deaths = self._standby_deaths + 1 if self._standby.age_s() < STANDBY_YOUNG_S else 1
+            self._standby.dismiss()
+            self._standby = None
+        if self._standby_deaths >= STANDBY_MAX_DEATHS:
+            return  # something kills them (a broken install, the memory): runs start fresh, and say why
         try:
-            self._standby = start_standby()
+            self._standby = start_standby(self.runs_dir.parent / STANDBY_LOG)
         except OSError:
             self._standby = None  # no process to spare now: runs start fresh workers, as without one
 
@@ -301,10 +314,14 @@ class Runner:
         run_dir = self.run_dir(run_id)
         standby, self._standby = self._standby, None
         if standby is not None and standby.alive():
-            # Marked first: the worker's own status writer starts from this record, tag included.
-            runs.update_status(run_dir, state="running", pid=standby.process.pid, worker_tag=standby.tag,
-                               started_at=time.time(), heartbeat_at=time.time())
-            if standby.hand_over(run_dir):
+            try:
+                # Marked first: the worker's own status writer starts from this record, tag included.
+                runs.update_status(run_dir, state="running", pid=standby.process.pid, worker_tag=standby.tag,
+                                   started_at=time.time(), heartbeat_at=time.time())
+                handed = standby.hand_over(run_dir)
+            except OSError:  # the status could not be written (a full disk): a fresh worker will say why
+                handed = False
+            if handed:
                 self._children[run_id] = standby.process
                 return
         if standby is not None:

@@ -16,7 +16,8 @@ import os
 import secrets
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlcore import paths
@@ -28,9 +29,13 @@ STANDBY_FLAG = "--standby"
 class Standby:
     process: subprocess.Popen
     tag: str
+    started: float = field(default_factory=time.monotonic)
 
     def alive(self) -> bool:
         return self.process.poll() is None
+
+    def age_s(self) -> float:
+        return time.monotonic() - self.started
 
     def hand_over(self, run_dir: Path) -> bool:
         """Give it the run; False when it can no longer take one (it died, or its pipe is closed)."""
@@ -50,19 +55,25 @@ class Standby:
         except (OSError, ValueError):
             pass
         try:
-            self.process.wait(timeout=5)
+            self.process.wait(timeout=20)  # one still importing torch reads the end of its input after
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
 
 
-def start_standby() -> Standby:
-    """Start a standby worker (OSError when no process can be started: the caller starts runs fresh)."""
+def start_standby(log: Path) -> Standby:
+    """Start a standby worker, its output until it gets a run appended to log (why it died, if it does).
+    OSError when no process can be started: the caller starts runs fresh.
+
+    It keeps the environment and the engine's code of the moment it starts, as a worker started then
+    would: a setting changed later reaches the next standby, not this one.
+    """
     tag = f"standby-{secrets.token_hex(6)}"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "tlcore", "worker", STANDBY_FLAG, tag],
-                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, env=env, cwd=paths.PROJECT_DIR)
+    with open(log, "ab") as output:
+        process = subprocess.Popen([sys.executable, "-m", "tlcore", "worker", STANDBY_FLAG, tag],
+                                   stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True, env=env, cwd=paths.PROJECT_DIR)
     return Standby(process, tag)
 
 

@@ -266,7 +266,11 @@ def solve_head(phase: Phase, data: PhaseData, *, should_stop=lambda: False) -> d
     if data.train.draw_weights is not None:
         counts = torch.bincount(labels).float()
         weights = (1.0 / counts.clamp(min=1))[labels]
-    figures = phase.head.solve(features, labels, weights)
+    def check() -> None:
+        if should_stop():
+            raise StopRequested()
+
+    figures = phase.head.solve(features, labels, weights, check=check)
     return {"images": len(labels), "seconds": time.perf_counter() - start, **figures}
 
 

@@ -1,0 +1,42 @@
+"""The engine's import, in the background: torch and the engine take seconds to import, and the first
+page need not wait for them. No Streamlit here: the page helpers ask engine_ready() before they use
+what only the engine knows (the device, the registries' words)."""
+import importlib
+import sys
+import threading
+
+ENGINE_MODULES = ("torch", "tlcore.runs.runner", "tlcore.device", "tlcore.training.strategies",
+                  "tlcore.models.backbones", "tlcore.report.estimate")
+_preloaded = threading.Event()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+
+
+def preload_engine() -> None:
+    """Import the engine in a background thread, once per server process."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            _thread = threading.Thread(target=_import_engine, name="tlcore-preload", daemon=True)
+            _thread.start()
+
+
+def _import_engine() -> None:
+    try:
+        for name in ENGINE_MODULES:
+            importlib.import_module(name)
+    finally:
+        _preloaded.set()  # a failed import is met again, and said, by the page that needs the module
+
+
+def engine_ready() -> bool:
+    """Whether the engine is in: preloaded, or torch fully imported by someone (a page, a test), after
+    which the rest imports in a moment. A module still being imported does not count: using it would
+    wait for its import."""
+    return _preloaded.is_set() or _fully_imported("torch")
+
+
+def _fully_imported(name: str) -> bool:
+    module = sys.modules.get(name)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
