@@ -19,6 +19,9 @@ from tlcore.runs.experiments import ALL, SOURCE, Arm, Experiment, new_experiment
 
 IMAGE_SIZE = 64  # small pictures: every lesson fits ten minutes of a classroom laptop's processor
 FASHION_0_4 = (0, 1, 2, 3, 4)
+# Fine-tuning's rounds in a lesson: the three its card's time was measured with (bench/experiments.py),
+# short enough for a class; the studio's default for a run of one's own is ten.
+LESSON_TUNING = {"epochs": 3}
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def _pretraining(submit: Submit) -> Experiment:
 
 
 def _extract_or_tune(submit: Submit) -> Experiment:
-    arms = [Arm("Feature extraction", "feature_extraction"), Arm("Fine-tuning", "fine_tune")]
+    arms = [Arm("Feature extraction", "feature_extraction"), Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
     return _experiment("extract-or-tune", "Feature extraction or fine-tuning?", install_fashion_mnist(), arms,
                        [5, 20, 40], 2, submit)
 
@@ -62,7 +65,7 @@ def _own_source(submit: Submit) -> Experiment:
                               early_stop_patience=0, name="Lesson: the source network (Fashion-MNIST 0-4)"),
                     _checked(source_data))
     arms = [Arm("From your source run (feature extraction)", "feature_extraction", overrides={"init_from": SOURCE}),
-            Arm("From your source run (fine-tuning)", "fine_tune", overrides={"init_from": SOURCE}),
+            Arm("From your source run (fine-tuning)", "fine_tune", overrides={"init_from": SOURCE, **LESSON_TUNING}),
             Arm("From ImageNet (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")]
     return _experiment("own-source", "Your own source model", install_fashion_mnist(), arms, [5, 20, 40], 1,
                        submit, source_run=source)
@@ -72,7 +75,7 @@ def _domain_shift(submit: Submit) -> Experiment:
     labelled, target = install_domain_pair("textured")
     where = {"target": str(target)}
     arms = [Arm("Feature extraction", "feature_extraction", overrides=where),
-            Arm("Fine-tuning", "fine_tune", overrides=where),
+            Arm("Fine-tuning", "fine_tune", overrides={**where, **LESSON_TUNING}),
             Arm("Domain alignment (DANN)", "domain_adaptation", overrides=where)]
     return _experiment("domain-shift", "When the pictures change", labelled, arms, [ALL], 2, submit)
 
@@ -82,7 +85,7 @@ def _few_pictures(submit: Submit) -> Experiment:
     arms = [Arm("Class averages (prototypes)", "feature_extraction", overrides={"head": "prototypes"}),
             Arm("A new last layer (feature extraction)", "feature_extraction"),
             Arm("Meta-learning, practised on 0-4", "meta_learning", overrides={"meta_sources": [str(practice)]}),
-            Arm("Fine-tuning", "fine_tune")]
+            Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
     return _experiment("few-pictures", "A few pictures per class", install_fashion_mnist(), arms, [1, 5], 2, submit)
 
 

@@ -236,8 +236,10 @@ def feature_extraction(model: Classifier, config: RunConfig) -> list[Phase]:
     return [head_phase(model, config.epochs, config.lr or HEAD_LR)]
 
 
+# Ten body epochs: with three, the body gained nothing on its warm-up on two of three sets; with ten it
+# gained on all three, 0.9 to 6 points (docs/benchmarks.md, issue 17, bench/fine_tune_study.py).
 @register_strategy(
-    "fine_tune", title="Fine-tuning", plain="Adjust the whole network", default_epochs=3, trains_body=True,
+    "fine_tune", title="Fine-tuning", plain="Adjust the whole network", default_epochs=10, trains_body=True,
     warm_up=True,
     summary="Slower, often more accurate. The new last layer learns first (warm-up), then the whole network "
             "adjusts a little to your pictures.",
