@@ -8,7 +8,7 @@ from its start (interpreter and imports included):
 - the studio's automatic choice with a 2-minute budget (`--auto 2`);
 - the studio's fine-tuning with its defaults (`--strategy fine_tune`);
 - fastai 2.8 `vision_learner` with its usual augmentation: the body frozen and `fit_one_cycle(10)`, and
-  `fine_tune(3)` (one frozen epoch, then as many body epochs as the studio's fine-tuning has);
+  `fine_tune(N)` (one frozen epoch, then as many body epochs N as the studio's fine-tuning has);
 - `bench/probe_loop.py`: embeddings once, then a linear head (what a careful person writes by hand).
 
 fastai is installed into an environment of its own (not a dependency of the studio); it sees the
@@ -30,7 +30,12 @@ from common import (BENCH, cpu_threads, data_words, emit, engine_run, ensure_dat
 
 FASTAI = "fastai==2.8.12"
 FASTAI_ENV = Path(tempfile.gettempdir()) / "tlstudio-fastai-venv"
-STUDIO_BODY_EPOCHS = 3  # the studio's fine_tune default, given to fastai's fine_tune too
+
+def studio_body_epochs() -> int:
+    """The studio's fine-tuning default, given to fastai's fine_tune too (same number of body epochs)."""
+    from tlcore.training.strategies import get_strategy
+
+    return get_strategy("fine_tune").default_epochs
 
 
 def fastai_python() -> Path:
@@ -63,7 +68,7 @@ def sides(python: Path, data: Path, size: int, seed: int, image_size: int) -> di
         "studio fine-tuning": engine_run(data, strategy="fine_tune", epochs=None, **studio),
     }
     batch = max(2, min(32, size * len(list((data / "train").iterdir())) // 2))  # fastai drops a last partial batch
-    for mode, epochs in (("frozen", 10), ("fine_tune", STUDIO_BODY_EPOCHS)):
+    for mode, epochs in (("frozen", 10), ("fine_tune", studio_body_epochs())):
         results[f"fastai {mode}"] = run_json([python, BENCH / "fastai_side.py", data, "--mode", mode, "--epochs",
                                               epochs, "--image-size", image_size, "--seed", seed,
                                               "--batch-size", batch, "--threads", cpu_threads()])
