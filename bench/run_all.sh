@@ -16,8 +16,17 @@ for which in l2sp dann; do
     echo "== transfer_methods $which $(date -Is)"
     "$PY" bench/transfer_methods.py "$which" "$@" 2>&1 | tee "bench/out/transfer_methods_$which.txt" || failed+=("transfer_methods $which")
 done
-# The app picks its own device, as it does for a user: first_run takes no --device.
-echo "== first_run $(date -Is)"
-"$PY" bench/first_run.py 2>&1 | tee bench/out/first_run.txt || failed+=(first_run)
+# Issue 17's other sets: the upper-body garments and the doodles.
+for which in 0,2,3,4,6 doodles; do
+    for script in fine_tune_study better_features; do
+        echo "== $script --classes $which $(date -Is)"
+        "$PY" "bench/$script.py" --classes "$which" "$@" 2>&1 | tee "bench/out/${script}_${which//,/}.txt" || failed+=("$script $which")
+    done
+done
+# The app picks its own device, as it does for a user: these take no --device.
+for script in first_run versus_fastai cost_growth ui_scale; do
+    echo "== $script $(date -Is)"
+    "$PY" "bench/$script.py" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
+done
 echo "== done $(date -Is)${failed[*]:+; failed: ${failed[*]}}"
 [ ${#failed[@]} -eq 0 ]
