@@ -59,22 +59,26 @@ def auto_run(data: Path, image_size: int) -> dict:
                          image_size, "--device", "cpu"], dict(os.environ, TLSTUDIO_HOME=home))
 
 
-def sides(python: Path, data: Path, size: int, seed: int, image_size: int) -> dict[str, dict]:
-    """Each side's result on one set, size and seed; sides run interleaved, the machine's drift on all."""
+def sides(python: Path, data: Path, size: int, seed: int, image_size: int, only: set[str]) -> dict[str, dict]:
+    """Each side's result on one set, size and seed (only the named ones, when named); sides run
+    interleaved, the machine's drift on all."""
     studio = dict(backbone="mobilenet_v2", image_size=image_size, device="cpu", seed=seed)
-    results = {
-        "studio defaults": engine_run(data, strategy="feature_extraction", epochs=None, **studio),
-        "studio --auto 2": auto_run(data, image_size),
-        "studio fine-tuning": engine_run(data, strategy="fine_tune", epochs=None, **studio),
-    }
     batch = max(2, min(32, size * len(list((data / "train").iterdir())) // 2))  # fastai drops a last partial batch
-    for mode, epochs in (("frozen", 10), ("fine_tune", studio_body_epochs())):
-        results[f"fastai {mode}"] = run_json([python, BENCH / "fastai_side.py", data, "--mode", mode, "--epochs",
-                                              epochs, "--image-size", image_size, "--seed", seed,
-                                              "--batch-size", batch, "--threads", cpu_threads()])
-    results["probe_loop"] = run_json([sys.executable, BENCH / "probe_loop.py", data, "--image-size", image_size,
-                                      "--threads", cpu_threads()])
-    return results
+
+    def fastai(mode: str, epochs: int) -> dict:
+        return run_json([python, BENCH / "fastai_side.py", data, "--mode", mode, "--epochs", epochs, "--image-size",
+                         image_size, "--seed", seed, "--batch-size", batch, "--threads", cpu_threads()])
+
+    every = {
+        "studio defaults": lambda: engine_run(data, strategy="feature_extraction", epochs=None, **studio),
+        "studio --auto 2": lambda: auto_run(data, image_size),
+        "studio fine-tuning": lambda: engine_run(data, strategy="fine_tune", epochs=None, **studio),
+        "fastai frozen": lambda: fastai("frozen", 10),
+        "fastai fine_tune": lambda: fastai("fine_tune", studio_body_epochs()),
+        "probe_loop": lambda: run_json([sys.executable, BENCH / "probe_loop.py", data, "--image-size", image_size,
+                                        "--threads", cpu_threads()]),
+    }
+    return {name: run() for name, run in every.items() if not only or name in only}
 
 
 def main() -> int:
@@ -84,7 +88,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="10,40")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--sides", default="", help="only these sides, comma-separated (e.g. 'studio --auto 2')")
     args = parser.parse_args()
+    only = {name.strip() for name in args.sides.split(",") if name.strip()}
     python = fastai_python()
     print_header("The studio against fastai and the hand-written probe", "cpu", vars(args))
     version = subprocess.run([python, "-c", "import fastai; print(fastai.__version__)"], capture_output=True,
@@ -96,7 +102,7 @@ def main() -> int:
         for seed in seeds:
             for size in sizes:
                 data = ensure_data(size, 100, seed=seed, classes=which)
-                for side, result in sides(python, data, size, seed, args.image_size).items():
+                for side, result in sides(python, data, size, seed, args.image_size, only).items():
                     record = dict(set=which, size=size, seed=seed, side=side, best=result["best_val_acc"],
                                   final=result.get("final_val_acc"), process_s=result["process_s"],
                                   train_images_per_s=result.get("train_images_per_s"),
@@ -113,7 +119,8 @@ def main() -> int:
         text.append(f"{data_words(which)}: best validation accuracy and whole-process seconds, mean (range) over "
                     f"seeds {args.seeds}, 100 validation pictures per class, {args.image_size} px")
         text.append(markdown_table(["side"] + [f"{size} per class" for size in sizes], rows))
-    publish("versus_fastai", "\n\n".join(text))
+    publish("versus_fastai" + ("_" + "_".join(sorted(only)).replace(" ", "").replace("-", "") if only else ""),
+            "\n\n".join(text))
     return 0
 
 

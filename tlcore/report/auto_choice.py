@@ -21,9 +21,9 @@ MIN_MINUTES, MAX_MINUTES = 1, 60
 SOLVE_S_PER_1000 = 3.0  # the solved last layer's cross-validated fit, per 1,000 training pictures (measured: 0.5 s at 200)
 QUICKEST = "mobilenet_v2"  # the quickest network to describe pictures with and to train
 COPIES = 4  # varied copies of each training picture (measured: they help most with few pictures)
-# Fine-tuning's settings where it is a candidate: the solved head as warm-up, no crops, ten body
-# epochs (docs/benchmarks.md, issue 17: the body then improves on its warm-up on every set measured).
-FINE_TUNE_OVERRIDES = {"head": "logistic", "augment": False, "epochs": 10}
+# Fine-tuning as a candidate: the studio's defaults (ten body epochs with crops and flips improved on
+# the warm-up on every set measured; a solved warm-up or no crops did not: docs/benchmarks.md, issue 17).
+FINE_TUNE_OVERRIDES: dict = {}
 
 
 @dataclass
