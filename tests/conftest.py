@@ -52,3 +52,10 @@ def shapes(tmp_path_factory):
     from imagegen import make_image_folder
     return make_image_folder(tmp_path_factory.mktemp("data") / "shapes",
                              {"red_circles": 10, "blue_squares": 10, "green_triangles": 10}, size=(48, 40))
+
+
+@pytest.fixture(scope="module")
+def two_classes(tmp_path_factory):
+    """Two classes of six small pictures: the quickest real runs, for the runner's tests."""
+    from imagegen import make_image_folder
+    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"a": 6, "b": 6}, size=(40, 32))

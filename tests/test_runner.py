@@ -12,13 +12,7 @@ from tlcore import runs
 from tlcore.config import RunConfig
 from tlcore.runs.runner import Runner, in_line
 
-from imagegen import make_image_folder
 from waiting import run_state, wait_for
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"a": 6, "b": 6}, size=(40, 32))
 
 
 @pytest.fixture
@@ -27,13 +21,13 @@ def runs_dir(tmp_path, monkeypatch):
     return tmp_path / "home" / "runs"
 
 
-def quick(dataset, **settings):
-    return RunConfig(**{"data": str(dataset), "image_size": 64, "batch_size": 4, "epochs": 2, **settings})
+def quick(two_classes, **settings):
+    return RunConfig(**{"data": str(two_classes), "image_size": 64, "batch_size": 4, "epochs": 2, **settings})
 
 
-def endless(dataset):
+def endless(two_classes):
     """A run that would take minutes: cancelled or killed by the tests long before it ends."""
-    return quick(dataset, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
+    return quick(two_classes, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
 
 
 def state(runner, run_id):
@@ -44,11 +38,11 @@ def training_started(runner, run_id):
     return any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(run_id))[0])
 
 
-def test_two_sessions_submissions_run_one_after_the_other(dataset, runs_dir):
+def test_two_sessions_submissions_run_one_after_the_other(two_classes, runs_dir):
     first_session, second_session = Runner(runs_dir, poll_s=0.2).start(), Runner(runs_dir, poll_s=0.2).start()
     try:
-        a = first_session.submit(quick(dataset))
-        b = second_session.submit(quick(dataset, seed=1))
+        a = first_session.submit(quick(two_classes))
+        b = second_session.submit(quick(two_classes, seed=1))
         seen_running = []
         def both_done():
             states = (state(first_session, a), state(first_session, b))
@@ -64,11 +58,11 @@ def test_two_sessions_submissions_run_one_after_the_other(dataset, runs_dir):
         second_session.stop()
 
 
-def test_queued_runs_wait_their_turn_and_can_be_cancelled(dataset, runs_dir):
+def test_queued_runs_wait_their_turn_and_can_be_cancelled(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
-        running = runner.submit(endless(dataset))
-        waiting = runner.submit(quick(dataset))
+        running = runner.submit(endless(two_classes))
+        waiting = runner.submit(quick(two_classes))
         wait_for(lambda: state(runner, running) == "running")
         assert [r.run_id for r in in_line(runs.list_runs(runner.runs_dir))] == [waiting]
         runner.cancel(waiting)
@@ -82,10 +76,10 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(dataset, runs_dir):
         runner.stop()
 
 
-def test_a_killed_worker_leaves_a_failed_run_with_the_reason(dataset, runs_dir):
+def test_a_killed_worker_leaves_a_failed_run_with_the_reason(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
-        run_id = runner.submit(endless(dataset))
+        run_id = runner.submit(endless(two_classes))
         wait_for(lambda: training_started(runner, run_id))
         os.kill(runs.read_status(runner.run_dir(run_id))["pid"], signal.SIGKILL)
         wait_for(lambda: state(runner, run_id) == "failed", timeout=15)
@@ -94,8 +88,8 @@ def test_a_killed_worker_leaves_a_failed_run_with_the_reason(dataset, runs_dir):
         runner.stop()
 
 
-def test_a_restart_marks_a_dead_run_interrupted(dataset, runs_dir):
-    run_dir = runs.create_run(quick(dataset), runs_dir)
+def test_a_restart_marks_a_dead_run_interrupted(two_classes, runs_dir):
+    run_dir = runs.create_run(quick(two_classes), runs_dir)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     runs.update_status(run_dir, state="running", pid=gone.pid, heartbeat_at=time.time())
@@ -105,9 +99,9 @@ def test_a_restart_marks_a_dead_run_interrupted(dataset, runs_dir):
     assert "interrupted" in status["error"]
 
 
-def test_a_restart_finds_a_live_worker_again(dataset, runs_dir):
+def test_a_restart_finds_a_live_worker_again(two_classes, runs_dir):
     old_server = Runner(runs_dir, poll_s=0.2).start()
-    run_id = old_server.submit(quick(dataset, strategy="fine_tune", epochs=40, head_epochs=0, batch_size=2))
+    run_id = old_server.submit(quick(two_classes, strategy="fine_tune", epochs=40, head_epochs=0, batch_size=2))
     wait_for(lambda: training_started(old_server, run_id))
     old_server.stop()  # the server goes away; its worker runs in its own session and carries on
     new_server = Runner(runs_dir, poll_s=0.2)
@@ -116,11 +110,11 @@ def test_a_restart_finds_a_live_worker_again(dataset, runs_dir):
     assert final["state"] == "succeeded"
 
 
-def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(dataset, runs_dir, monkeypatch):
+def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(two_classes, runs_dir, monkeypatch):
     monkeypatch.setattr("tlcore.runs.runner.HEARTBEAT_STALE_S", 3.0)
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
-        run_id = runner.submit(endless(dataset))
+        run_id = runner.submit(endless(two_classes))
         wait_for(lambda: training_started(runner, run_id))
         pid = runs.read_status(runner.run_dir(run_id))["pid"]
         os.kill(pid, signal.SIGSTOP)  # alive, but neither training nor beating: hung
@@ -131,13 +125,13 @@ def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(dataset, run
         runner.stop()
 
 
-def test_runs_wait_for_their_own_device_only(dataset, runs_dir):
+def test_runs_wait_for_their_own_device_only(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
-        on_cpu = runner.submit(endless(dataset).replace(device="cpu"))
+        on_cpu = runner.submit(endless(two_classes).replace(device="cpu"))
         wait_for(lambda: state(runner, on_cpu) == "running")
-        next_on_cpu = runner.submit(quick(dataset, device="cpu"))
-        on_gpu = runner.submit(quick(dataset, device="cuda"))  # another device: no need to wait
+        next_on_cpu = runner.submit(quick(two_classes, device="cpu"))
+        on_gpu = runner.submit(quick(two_classes, device="cuda"))  # another device: no need to wait
         wait_for(lambda: state(runner, on_gpu) in runs.FINAL_STATES, timeout=60)
         assert state(runner, on_cpu) == "running" and state(runner, next_on_cpu) == "queued"
         if state(runner, on_gpu) == "failed":  # this machine has no GPU: the run says so
@@ -162,9 +156,9 @@ def zombie_children() -> list[int]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
-def test_finished_workers_leave_no_zombie(dataset, runs_dir):
+def test_finished_workers_leave_no_zombie(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2)
-    finished = [runner.submit(quick(dataset, epochs=1, seed=seed)) for seed in range(3)]
+    finished = [runner.submit(quick(two_classes, epochs=1, seed=seed)) for seed in range(3)]
     for run_id in finished:
         assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
     runner.tick()

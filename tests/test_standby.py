@@ -9,26 +9,19 @@ from tlcore.config import RunConfig
 from tlcore.runs.processes import is_worker_of, pid_alive
 from tlcore.runs.runner import Runner
 
-from imagegen import make_image_folder
 from waiting import run_state, wait_for
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"a": 6, "b": 6}, size=(40, 32))
 
 
 @pytest.fixture
 def runner(tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr("tlcore.runs.runner.STANDBY_DELAY_S", 0.0)
     runner = Runner(tmp_path / "home" / "runs", poll_s=0.2, warm_worker=True).start()
     yield runner
     runner.stop()
 
 
-def quick(dataset, **settings):
-    return RunConfig(**{"data": str(dataset), "image_size": 64, "batch_size": 4, "epochs": 2, **settings})
+def quick(two_classes, **settings):
+    return RunConfig(**{"data": str(two_classes), "image_size": 64, "batch_size": 4, "epochs": 2, **settings})
 
 
 def standby_ready(runner):
@@ -36,30 +29,30 @@ def standby_ready(runner):
     return runner._standby
 
 
-def test_the_standby_trains_the_next_run_and_another_takes_its_place(dataset, runner):
+def test_the_standby_trains_the_next_run_and_another_takes_its_place(two_classes, runner):
     standby = standby_ready(runner)
-    run_id = runner.submit(quick(dataset))
+    run_id = runner.submit(quick(two_classes))
     assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
     status = runs.read_status(runner.run_dir(run_id))
     assert status["pid"] == standby.process.pid and status["worker_tag"] == standby.tag
     assert "succeeded" in (runner.run_dir(run_id) / "worker.log").read_text()  # it wrote the run's log
     following = standby_ready(runner)
     assert following.process.pid != standby.process.pid
-    second = runner.submit(quick(dataset, seed=1))
+    second = runner.submit(quick(two_classes, seed=1))
     assert runner.wait(second, timeout=120)["state"] == "succeeded"
     assert runs.read_status(runner.run_dir(second))["pid"] == following.process.pid
 
 
-def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(dataset, runner):
+def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(two_classes, runner):
     standby_ready(runner)
-    endless = quick(dataset, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
+    endless = quick(two_classes, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
     standby = runner._standby
     run_id = runner.submit(endless)
     wait_for(lambda: any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(run_id))[0]))
     pid = runs.read_status(runner.run_dir(run_id))["pid"]
     assert pid == standby.process.pid and runs.read_status(runner.run_dir(run_id))["worker_tag"] == standby.tag
     assert is_worker_of(pid, runner.run_dir(run_id))  # its tag proves it: the runner may signal it
-    assert not is_worker_of(pid, runner.run_dir(runner.submit(quick(dataset))))  # not another run's
+    assert not is_worker_of(pid, runner.run_dir(runner.submit(quick(two_classes))))  # not another run's
     runner.cancel(run_id)
     wait_for(lambda: run_state(runner.run_dir(run_id)) == "cancelled", timeout=60)
     standby = standby_ready(runner)
@@ -78,12 +71,11 @@ def test_stopping_the_runner_lets_its_standby_go(runner):
     assert standby.process.poll() == 0 and not pid_alive(standby.process.pid)
 
 
-def test_without_a_warm_worker_every_run_starts_fresh(dataset, tmp_path, monkeypatch):
+def test_without_a_warm_worker_every_run_starts_fresh(two_classes, tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "cold"))
-    monkeypatch.setattr("tlcore.runs.runner.STANDBY_DELAY_S", 0.0)
     runner = Runner(tmp_path / "cold" / "runs", poll_s=0.2, warm_worker=False).start()
     try:
-        run_id = runner.submit(quick(dataset))
+        run_id = runner.submit(quick(two_classes))
         assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
         assert runner._standby is None and runs.read_status(runner.run_dir(run_id)).get("worker_tag") is None
     finally:
