@@ -23,7 +23,8 @@ from tlcore.data.batches import inference_batch_size
 from tlcore.jsonio import read_json, write_json_atomic
 from tlcore.training.strategies import get_strategy
 from tlcore.models.heads import create_head
-from tlcore.training.loop import PRECISE_NORM_IMAGES, autocast_for, training_step
+from tlcore.training.loop import autocast_for, training_step
+from tlcore.training.passes import PRECISE_NORM_IMAGES
 from tlcore.training.meta_learning import QUERIES_PER_CLASS
 from tlcore.training.phases import Phase
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from tlcore.training.loop import PRECISE_NORM_IMAGES  # re-averaging BatchNorm statistics is a forward pass too
+from tlcore.training.passes import PRECISE_NORM_IMAGES  # re-averaging BatchNorm statistics is a forward pass too
 
 FORWARD = 1.0  # one picture through the network, no gradient
 TRAIN_STEP = 3.0  # one picture forward and backward
