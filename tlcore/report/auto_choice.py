@@ -84,16 +84,14 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
                                 train_images=train_images, val_images=val_images, head_epochs=1,
                                 augment_views=arm.overrides.get("augment_views", 0))
 
-    estimates, described = {}, set()
-    for arm in arms:  # a second arm on the same features finds them cached: its pass is not counted twice
-        views = arm.overrides.get("augment_views", 0)
+    estimates, described = {}, set()  # described: networks whose plain features an earlier arm cached
+    for arm in arms:  # a later arm on the same network finds them cached: their pass is not counted twice
         seconds = estimate(arm)
-        if arm.strategy == "feature_extraction" and (arm.backbone, 0) in described:
+        if arm.strategy == "feature_extraction" and arm.backbone in described:
             seconds -= feature_pass_s(throughput(arm.backbone, False), train_images + val_images)
         if arm.overrides.get("head") == "logistic":
             seconds += SOLVE_S_PER_1000 * train_images / 1000
-        described.add((arm.backbone, 0))
-        described.add((arm.backbone, views))
+        described.add(arm.backbone)
         estimates[arm.label] = round(max(seconds, 1.0), 1)
     # Quickest networks first, each network's arms together and in their order (the first describes the
     # pictures, the next ones find the features cached), varied copies and fine-tuning last.
