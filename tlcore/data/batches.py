@@ -89,11 +89,12 @@ def should_balance(labels: np.ndarray, setting: str) -> bool:
 
 
 class ArrayBatches:
-    """Mini-batches over arrays held in memory (uint8 images or float embeddings).
+    """Mini-batches over arrays (uint8 images or float embeddings), held in memory or read as drawn.
 
-    On a GPU the whole array moves to device memory once when it fits, so a batch is an index
-    operation on the GPU; otherwise each batch goes through pinned host memory, whose copies
-    overlap with compute.
+    inputs: a numpy array or tensor, or an array-like whose indexing reads the rows asked for
+    (tlcore.data.stored_pictures: pictures left in the image cache until their batch). On a GPU the
+    whole set moves to device memory once when it fits, so a batch is an index operation on the GPU;
+    otherwise each batch goes through pinned host memory, whose copies overlap with compute.
     """
 
     def __init__(self, inputs, labels, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,
@@ -113,7 +114,7 @@ class ArrayBatches:
         if device is not None and device.type == "cuda":
             free, _ = torch.cuda.mem_get_info(device)
             if self.inputs.nbytes <= GPU_RESIDENT_FRACTION * free:
-                self.inputs = self.inputs.to(device)
+                self.inputs = _on_device(self.inputs, device)
                 self.labels = self.labels.to(device)
             else:
                 self.pin = True
@@ -140,8 +141,29 @@ class ArrayBatches:
         n = len(self.labels)
         for start in range(0, n, self.batch_size):
             if order is None:
-                x, y = self.inputs[start:start + self.batch_size], self.labels[start:start + self.batch_size]
+                index = slice(start, start + self.batch_size)
             else:
-                index = order[start:start + self.batch_size].to(self.inputs.device)
-                x, y = self.inputs[index], self.labels[index]
+                index = order[start:start + self.batch_size].to(self.labels.device)
+            x, y = self._rows(index), self.labels[index]
             yield (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)
+
+    def _rows(self, index) -> torch.Tensor:
+        if isinstance(self.inputs, torch.Tensor):
+            return self.inputs[index]
+        if isinstance(index, torch.Tensor):
+            index = index.cpu().numpy()
+        return torch.from_numpy(self.inputs[index])  # read now (pictures from the image cache)
+
+
+RESIDENT_SLICE = 1024  # pictures read at a time while a set read on demand moves to the GPU
+
+
+def _on_device(inputs, device: torch.device) -> torch.Tensor:
+    """The whole set in device memory; a set read on demand goes up a slice at a time, never all in host memory."""
+    if isinstance(inputs, torch.Tensor):
+        return inputs.to(device)
+    dtype = torch.from_numpy(np.empty(0, dtype=inputs.dtype)).dtype
+    resident = torch.empty(tuple(inputs.shape), dtype=dtype, device=device)
+    for start in range(0, len(inputs), RESIDENT_SLICE):
+        resident[start:start + RESIDENT_SLICE] = torch.from_numpy(inputs[start:start + RESIDENT_SLICE]).to(device)
+    return resident

@@ -16,6 +16,7 @@ from tlcore.cpus import usable_cpu_count
 from tlcore.data.archive import is_inside
 from tlcore.data.imagecache import ImageCache, ImageProblem, content_key
 from tlcore.data.manifest import Manifest, Sample, Skipped
+from tlcore.data.stored_pictures import StoredPictures
 from tlcore.diskspace import MARGIN_BYTES, free_bytes, require_free_space
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
@@ -152,9 +153,9 @@ def _unusable(path: Path, root: Path, class_name: str | None, needs_class: bool 
 
 
 class SamplePictures:
-    """Some samples' pictures as one uint8 array, read from the image cache the first time it is asked
-    for: a run whose features are all cached already (an experiment's other sizes and seeds) never
-    reads them. Their labels are known at once."""
+    """Some samples' pictures, read from the image cache batch by batch as a run asks for them
+    (tlcore.data.stored_pictures): a run whose features are all cached already (an experiment's other
+    sizes and seeds) never reads them. Their labels are known at once."""
 
     def __init__(self, samples: list[Sample], cache: ImageCache, image_size: int):
         self._samples, self._cache, self._image_size = samples, cache, image_size
@@ -164,6 +165,10 @@ class SamplePictures:
         return len(self._samples)
 
     @functools.cached_property
-    def array(self) -> np.ndarray:
-        """uint8 [N, S, S, 3]."""
-        return load_sample_arrays(self._samples, self._cache, self._image_size)[0]
+    def array(self) -> StoredPictures:
+        """uint8 [N, S, S, 3], array-like; any picture missing from the cache (a cleared cache, another
+        image size than the one it was checked at) is decoded into it first."""
+        for sample in self._samples:
+            if not self._cache.has(sample.key, self._image_size):
+                self._cache.ensure(sample.path, self._image_size, key=sample.key)
+        return StoredPictures([s.key for s in self._samples], self._cache, self._image_size)

@@ -141,7 +141,7 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
     if train_rows is not None:  # the same pictures in every copy
         count = len(datasets["train"][2])
         rows = np.concatenate([train_rows + copy * count for copy in range(copies)])
-        train_inputs, train_labels = train_inputs[rows], train_labels[rows]
+        train_inputs, train_labels = train_inputs.take(rows, axis=0), train_labels[rows]  # pictures stay unread
     data = PhaseData(
         train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device, balanced=balanced),
         val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device),
@@ -152,7 +152,8 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         labels = datasets["target"][2]
         labelled = labels >= 0
         if labelled.any():
-            data.checks["target"] = ArrayBatches(inputs["target"][labelled], labels[labelled], eval_batch, False,
+            data.checks["target"] = ArrayBatches(inputs["target"].take(np.flatnonzero(labelled), axis=0),
+                                                 labels[labelled], eval_batch, False,
                                                  device=device)
             if "target" in mirrored:
                 data.mirrored["target"] = ArrayBatches(mirrored["target"][labelled], labels[labelled], eval_batch,
