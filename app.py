@@ -21,8 +21,7 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
-shielded(start_engine)()  # the runner starts with the app (once torch is in), so queued runs train unwatched
+shielded(start_engine)()  # the runner starts with the app, so queued runs train unwatched, and its warm
+# worker imports torch while the person reads the first page, not after they press Start
 shielded(sidebar_ui)()
 shielded(page.run)()
-shielded(start_engine)()  # again: a page that needed the engine has imported it, so the runner (and its warm
-# worker) can get ready while the person reads the page, not after they press Start

@@ -1,8 +1,8 @@
 """Engine objects the app holds across reruns and sessions: the runner, the device, predictors, measurements.
 
 The engine's modules bring torch, a few seconds to import. They are imported where first used, so the
-home page draws without them; meanwhile a background thread imports them (ui.engine), and the runner
-starts once they are in (start_engine, from the frame and the sidebar's timer).
+home page draws without them; meanwhile a background thread imports them (ui.engine). The runner starts
+at once (start_engine, from the frame and the sidebar's timer): it needs torch only to place a run.
 """
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 
 SESSION_MEASUREMENTS = "measured_throughputs"
 def start_engine() -> None:
-    """The runner now if the engine is in, else its import in the background: the first page does not wait
-    for torch, and queued runs start within one of the sidebar's idle refreshes of it being ready."""
-    if engine_ready():
-        get_runner()
-    else:
+    """The runner, and the engine's import in the background: the first page does not wait for torch,
+    and the runner (which needs torch only to place a run on its device) starts at once, so its warm
+    worker imports torch in its own process while this one does, before the first Start is pressed."""
+    if not engine_ready():
         preload_engine()
+    get_runner()
 
 
 def get_runner() -> Runner:

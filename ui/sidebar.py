@@ -40,7 +40,7 @@ def device_ui() -> None:
 
 
 def active_run_ui(was_busy: bool) -> None:
-    start_engine()  # the runner, once the engine the first page did without is imported
+    start_engine()  # the runner again, should a cleared cache have dropped it
     if engine_ready() and not st.session_state.get(ENGINE_SHOWN):
         st.session_state[ENGINE_SHOWN] = True
         st.rerun()  # once: the device and the runs' words, which the first draw did without

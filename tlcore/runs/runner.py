@@ -18,7 +18,6 @@ from pathlib import Path
 from tlcore import paths, runs
 from tlcore.config import RunConfig
 from tlcore.data.manifest import Manifest
-from tlcore.device import resolve_device
 from tlcore.diskspace import free_bytes, is_disk_full
 from tlcore.runs.watchdog import stall_message, stalled_stage
 from tlcore.runs.processes import is_worker_of, kill_worker, pid_alive, reap
@@ -348,6 +347,9 @@ class Runner:
 
 def device_slot(config: RunConfig | None) -> str:
     """The device a run trains on, as a slot name: "auto" resolved here, "cuda" meaning "cuda:0"."""
+    from tlcore.device import resolve_device  # imports torch: here, so that a runner with no run to place
+    # starts without it (the app starts its runner, and with it the warm worker, before torch is in)
+
     asked = config.device if config else "auto"
     try:
         device = resolve_device(asked)
