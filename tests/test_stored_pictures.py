@@ -71,3 +71,15 @@ def test_a_run_reads_its_pictures_a_batch_at_a_time(shapes, home, monkeypatch, s
     status = execute_run(runs.create_run(config))
     assert status["state"] == "succeeded", status.get("error")
     assert sum(most) >= 30 and max(most) <= 6  # every picture read, never more than a batch at once
+
+
+def test_a_stored_array_of_another_layout_is_still_read_right(stored):
+    """Rows are filled straight from the files' bytes when the layout allows; any other layout goes
+    through np.load, and a damaged file is refused as np.load refuses it."""
+    pictures, loaded = stored
+    cache, key = pictures._cache, pictures._keys[0]
+    np.save(cache.pixels_path(key, 32), np.asfortranarray(loaded[0]))
+    assert np.array_equal(cache.load_stack([key], 32)[0], loaded[0])
+    cache.pixels_path(key, 32).write_bytes(cache.pixels_path(key, 32).read_bytes()[:200])
+    with pytest.raises(ValueError):
+        cache.load_stack([key], 32)
