@@ -235,8 +235,12 @@ def is_finished(experiment: Experiment, runs_dir: str | Path | None = None) -> b
     """Whether nothing more will happen: every cell ended or was refused. A run a restart interrupted is
     queued again unless the experiment was cancelled, so it is not an end."""
     runs_dir = resolve_runs_dir(runs_dir)
-    ended = ("succeeded", "failed", "cancelled", "refused") + (("interrupted", "waiting") if experiment.cancelled else ())
-    return all(cell_state(cell, runs_dir) in ended for cell in experiment.cells)
+    return all(cell_state(cell, runs_dir) in ended_states(experiment) for cell in experiment.cells)
+
+
+def ended_states(experiment: Experiment) -> tuple[str, ...]:
+    """The cell states after which nothing more happens to a cell of this experiment."""
+    return ("succeeded", "failed", "cancelled", "refused") + (("interrupted", "waiting") if experiment.cancelled else ())
 
 
 def results(experiment: Experiment, runs_dir: str | Path | None = None) -> list[dict]:
