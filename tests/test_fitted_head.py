@@ -48,12 +48,14 @@ def test_the_fitted_weights_work_on_the_raw_features():
     assert torch.allclose(probabilities(plain, features), probabilities(moved, features * scales + shifts), atol=1e-3)
 
 
-def test_folds_keep_every_class_in_each_and_refuse_a_single_picture():
+def test_folds_keep_every_class_in_each_and_survive_a_single_picture():
     labels = torch.tensor([0] * 7 + [1] * 3)
     folds = stratified_folds(labels, 5, seed=0)
     assert int(folds.max()) + 1 == 3  # no more folds than the smallest class has pictures
     assert all(set(labels[folds == fold].tolist()) == {0, 1} for fold in range(3))
-    assert stratified_folds(torch.tensor([0, 0, 1]), 5, seed=0) is None
+    with_one = stratified_folds(torch.tensor([0] * 6 + [1] * 4 + [2]), 5, seed=0)
+    assert int(with_one.max()) + 1 == 4  # the class of one picture does not decide the folds
+    assert stratified_folds(torch.tensor([0, 1, 2]), 5, seed=0) is None
 
 
 def test_a_picture_weighed_twice_counts_as_two_pictures():

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 L2_GRID = tuple(10.0 ** k for k in range(1, -6, -1))
 FOLDS = 5
 MAX_ITERATIONS = 100  # as scikit-learn's default; beyond it the held-out choice did not change (measured)
-FALLBACK_L2 = 1e-2  # when a class has a single picture there is nothing to cross-validate on
+FALLBACK_L2 = 1e-2  # when no class has two pictures there is nothing to cross-validate on
 
 
 @dataclass
@@ -99,10 +99,15 @@ def solve(z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, num_classes: int, l
 
 
 def stratified_folds(labels: torch.Tensor, folds: int, seed: int) -> torch.Tensor | None:
-    """Each picture's fold, every class spread evenly over them; None when a class has fewer than two."""
+    """Each picture's fold, every class spread evenly over them; None when no class has two pictures.
+
+    As many folds as the smallest class of two or more pictures allows, so one class with a single
+    picture (it sits in one fold, and is missed when that fold is held out, at every strength alike)
+    does not cost the others their cross-validation.
+    """
     counts = torch.bincount(labels)
-    present = counts[counts > 0]
-    k = min(folds, int(present.min())) if len(present) else 0
+    usable = counts[counts >= 2]
+    k = min(folds, int(usable.min())) if len(usable) else 0
     if k < 2:
         return None
     generator = torch.Generator().manual_seed(seed)
