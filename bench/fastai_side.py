@@ -46,6 +46,13 @@ def main() -> None:
         def before_fit(self):
             self.times = {"train": 0.0, "valid": 0.0}
             self.images = 0
+            self.epochs = []  # (training seconds, training images) per epoch, frozen and unfrozen apart
+
+        def before_epoch(self):
+            self.epoch_started = (self.times["train"], self.images)
+
+        def after_epoch(self):
+            self.epochs.append((self.times["train"] - self.epoch_started[0], self.images - self.epoch_started[1]))
 
         def before_batch(self):
             self.started = time.perf_counter()
@@ -72,7 +79,16 @@ def main() -> None:
     print(json.dumps({"best_val_acc": round(float(max(history)), 5), "final_val_acc": round(float(history[-1]), 5),
                       "epochs": len(history), "train_s": round(timer.times["train"], 2),
                       "valid_s": round(timer.times["valid"], 2), "train_images": timer.images,
-                      "train_images_per_s": round(timer.images / timer.times["train"], 1) if timer.times["train"] else 0}))
+                      "train_images_per_s": round(timer.images / timer.times["train"], 1) if timer.times["train"] else 0,
+                      "body_train_images_per_s": body_rate(timer.epochs, args.mode, args.epochs)}))
+
+
+def body_rate(epochs: list[tuple[float, int]], mode: str, body_epochs: int) -> float | None:
+    """Training images/s of the unfrozen epochs alone (fine_tune's last ones), None when frozen throughout."""
+    if mode != "fine_tune":
+        return None
+    seconds, images = map(sum, zip(*epochs[-body_epochs:]))
+    return round(images / seconds, 1) if seconds else None
 
 
 if __name__ == "__main__":
