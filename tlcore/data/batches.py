@@ -5,6 +5,7 @@ never a JPEG decode.
 """
 import math
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -138,21 +139,33 @@ class ArrayBatches:
         return self._batches(None)
 
     def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.labels)
-        for start in range(0, n, self.batch_size):
-            if order is None:
-                index = slice(start, start + self.batch_size)
-            else:
-                index = order[start:start + self.batch_size].to(self.labels.device)
-            x, y = self._rows(index), self.labels[index]
+        starts = range(0, len(self.labels), self.batch_size)
+        if order is None:
+            indices = (slice(start, start + self.batch_size) for start in starts)
+        else:
+            indices = (order[start:start + self.batch_size].to(self.labels.device) for start in starts)
+        if isinstance(self.inputs, torch.Tensor):
+            batches = ((self.inputs[index], self.labels[index]) for index in indices)
+        else:
+            batches = self._read_ahead(indices)
+        for x, y in batches:
             yield (x.pin_memory(), y.pin_memory()) if self.pin else (x, y)
 
-    def _rows(self, index) -> torch.Tensor:
-        if isinstance(self.inputs, torch.Tensor):
-            return self.inputs[index]
-        if isinstance(index, torch.Tensor):
-            index = index.cpu().numpy()
-        return torch.from_numpy(self.inputs[index])  # read now (pictures from the image cache)
+    def _read_ahead(self, indices) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches of a set read on demand, the next one read in a thread while this one trains: the
+        reads (file system calls and copies, without the GIL) overlap the step instead of adding to it."""
+        def read(index):
+            rows = index.cpu().numpy() if isinstance(index, torch.Tensor) else index
+            return torch.from_numpy(self.inputs[rows]), self.labels[index]
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="tlcore-read-ahead") as reader:
+            ahead = None
+            for index in indices:
+                current, ahead = ahead, reader.submit(read, index)
+                if current is not None:
+                    yield current.result()
+            if ahead is not None:
+                yield ahead.result()
 
 
 RESIDENT_SLICE = 1024  # pictures read at a time while a set read on demand moves to the GPU
