@@ -128,7 +128,7 @@ def overlap(folder: Path, embedded: Path, cache: Path, image_size: int) -> dict:
 
     started = time.perf_counter()
     ingest()
-    scanned = time.perf_counter()
+    scan_s = time.perf_counter() - started
     embed()
     sequence = time.perf_counter() - started
     started = time.perf_counter()
@@ -137,7 +137,7 @@ def overlap(folder: Path, embedded: Path, cache: Path, image_size: int) -> dict:
     embed()
     other.join()
     together = time.perf_counter() - started
-    return {"scan_s": round(scanned - started, 2), "embed_s": round(sequence - (scanned - started), 2),
+    return {"scan_s": round(scan_s, 2), "embed_s": round(sequence - scan_s, 2),
             "sequence_s": round(sequence, 2), "together_s": round(together, 2),
             "gain": round(sequence / together, 3)}
 
