@@ -11,7 +11,9 @@ It reports the medians of:
   server_s    from starting the server to its health check answering;
   first_page  from opening the address to the home page's title (imports torch, checks the weights);
   journey     from the click on "Try the sample dataset" to the success message (the figure with the target);
-  run_wall    the run's own wall time as its worker recorded it (inside the journey).
+  run_wall    the run's own wall time as its worker recorded it (inside the journey);
+  timeline    seconds from the click to: the Train page, the run created, its worker started, the Runs
+              page, the run ended, the success seen.
 The weights come from the torch hub cache that `./studio run` fills, as they would for a user.
 """
 import argparse
@@ -44,18 +46,26 @@ def one_journey(browser_type, executable: str) -> dict:
                     expect(page.get_by_role("heading", name="Transfer Learning Studio", level=1)).to_be_visible(
                         timeout=120_000)
                     first_page = time.perf_counter() - opened
-                    clicked = time.perf_counter()
+                    clicked, clicked_at = time.perf_counter(), time.time()
                     try_the_sample(page)
+                    train_shown = time.time()
                     run_id = start_training(page)
+                    runs_shown = time.time()
                     expect(main(page).get_by_test_id("stAlertContentSuccess")).to_contain_text(
                         "best validation accuracy", timeout=600_000)
                     journey = time.perf_counter() - clicked
+                    success_seen = time.time()
             finally:
                 chromium.close()
             status = server.run_statuses()[run_id]
             config = json.loads((server.runs_dir / run_id / "config.json").read_text())
+    # Where the journey's seconds go, from the click: wall-clock moments of the browser and the run's status.
+    moments = {"train_page": train_shown, "run_created": status.get("created_at"), "worker_started":
+               status.get("started_at"), "runs_page": runs_shown, "run_ended": status.get("ended_at"),
+               "success_seen": success_seen}
+    timeline = {name: round(moment - clicked_at, 2) for name, moment in moments.items() if moment}
     return {"server_s": round(server_s, 2), "first_page_s": round(first_page, 2), "journey_s": round(journey, 2),
-            "run_wall_s": status.get("wall_s"), "best_val_acc": status.get("best_val_acc"),
+            "timeline": timeline, "run_wall_s": status.get("wall_s"), "best_val_acc": status.get("best_val_acc"),
             "timings": status.get("timings"), "settings": {k: config.get(k) for k in
                                                           ("backbone", "strategy", "epochs", "image_size")}}
 
