@@ -165,7 +165,9 @@ def engine_run(data, *, backbone: str, strategy: str, epochs: int | None, image_
                            "--image-size", image_size,
                            "--device", device, "--seed", seed, "--quiet", *extra], env)
         run_dir = Path(result["run_dir"])
-        result["timings"] = json.loads((run_dir / "status.json").read_text()).get("timings", {})
+        status = json.loads((run_dir / "status.json").read_text())
+        result["timings"] = status.get("timings", {})
+        result["best_epoch"], result["best_phase"] = status.get("best_epoch"), status.get("best_phase")
         result["phases"] = phase_stats(run_dir)
     return result
 

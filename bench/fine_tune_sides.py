@@ -17,7 +17,6 @@ counted as 3x the forward pass's FLOPs (forward, and a backward pass about twice
 share is an estimate; the same estimate on every side.
 """
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -45,12 +44,10 @@ def sides(python: Path, data: Path, seed: int, body_epochs: int) -> dict[str, di
     fastai["body_images_per_s"] = fastai["body_train_images_per_s"]
     studio = engine_run(data, backbone="mobilenet_v2", strategy="fine_tune", epochs=None, image_size=IMAGE_SIZE,
                         device="cpu", seed=seed)
-    run_dir = Path(studio["run_dir"])
-    status = json.loads((run_dir / "status.json").read_text())
     body = studio["phases"].get("body", {})
     studio["body_images_per_s"] = (round(body["train_size"] * body["epochs"] / body["train_s"], 1)
                                    if body.get("train_s") else None)
-    studio["kept"] = f"{status.get('best_phase')} epoch {status.get('best_epoch')}"
+    studio["kept"] = f"{studio['best_phase']} epoch {studio['best_epoch']}"
     return {"naive loop": naive, "fastai fine_tune": fastai, "studio fine-tuning": studio}
 
 
