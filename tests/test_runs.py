@@ -1,6 +1,7 @@
 """The run store: atomic writes, incremental event reads, listing, config round trip."""
 import json
 import os
+import shutil
 
 import pytest
 
@@ -98,3 +99,27 @@ def test_cancel_request_is_a_file(runs_dir):
     assert not runs.cancel_requested(run_dir)
     runs.request_cancel(run_dir)
     assert runs.cancel_requested(run_dir)
+
+
+def test_listing_again_reads_only_what_changed(runs_dir, monkeypatch):
+    """A finished run's files are read once while they stay as they were; any write is seen at once."""
+    from tlcore.runs import listing
+    from tlcore.runs.notes import RunNotes, save_notes
+
+    done = runs.create_run(RunConfig(data="/d"), runs_dir)
+    runs.update_status(done, state="succeeded", best_val_acc=0.5)
+    live = runs.create_run(RunConfig(data="/e"), runs_dir)
+    runs.list_runs(runs_dir)
+    reads = []
+    real_load_config = listing.load_config
+    monkeypatch.setattr(listing, "load_config", lambda run_dir: reads.append(run_dir.name) or real_load_config(run_dir))
+    listed = {r.run_id: r for r in runs.list_runs(runs_dir)}
+    assert reads == [live.name]  # a queued run's status may change any moment: read every time
+    assert listed[done.name].status["best_val_acc"] == 0.5
+    listed[done.name].status["best_val_acc"] = 0.9  # a caller's change stays its own
+    runs.update_status(done, best_val_acc=0.75)
+    save_notes(done, RunNotes(name="Renamed"))
+    again = {r.run_id: r for r in runs.list_runs(runs_dir)}
+    assert again[done.name].status["best_val_acc"] == 0.75 and again[done.name].notes.name == "Renamed"
+    shutil.rmtree(done)
+    assert [r.run_id for r in runs.list_runs(runs_dir)] == [live.name]

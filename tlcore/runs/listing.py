@@ -3,8 +3,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlcore.config import RunConfig
-from tlcore.runs.notes import RunNotes, dataset_name, load_notes
-from tlcore.runs.store import load_config, read_status, resolve_runs_dir
+from tlcore.runs.notes import NOTES_FILE, RunNotes, dataset_name, load_notes
+from tlcore.runs.store import FINAL_STATES, load_config, read_status, resolve_runs_dir
 
 
 @dataclass
@@ -34,19 +34,51 @@ def list_runs(runs_dir: str | Path | None = None, with_notes: bool = True) -> li
         with_notes: also read each run's notes and number repeated names, for pages that show
             names; the runner, which looks twice a second, needs neither.
     """
+    runs_dir = resolve_runs_dir(runs_dir)
+    before = _remembered.get(runs_dir, {})
+    now = {}
     runs = []
-    for run_dir in resolve_runs_dir(runs_dir).iterdir():
+    for run_dir in runs_dir.iterdir():
         if not run_dir.is_dir() or run_dir.name.startswith("."):
             continue
-        try:
-            config = load_config(run_dir)
-        except (OSError, ValueError, TypeError, RecursionError):  # ConfigError is a ValueError
-            config = None
-        notes = load_notes(run_dir) if with_notes else None
-        runs.append(RunSummary(run_dir.name, run_dir, config, read_status(run_dir), notes))
+        config, status, notes, _ = now[run_dir.name] = _read_run(run_dir, before.get(run_dir.name))
+        runs.append(RunSummary(run_dir.name, run_dir, config, dict(status), notes if with_notes else None))
+    _remembered[runs_dir] = now  # runs deleted since are forgotten
     if with_notes:
         number_repeats(runs)
     return sorted(runs, key=lambda r: (r.created_at, r.run_id), reverse=True)
+
+
+# What list_runs read of each run, while its files stay as they were: the Runs page and the sidebar list
+# every run on every rerun, and the runner twice a second; with 200 runs, reading and checking their
+# 600 small files took a quarter of a second each time (bench/ui_scale.py). Files are written whole and
+# renamed into place, so any write changes a file's inode, size or time, and one stat per file says
+# whether what was read still holds. A run still queued or running has its status read every time.
+_remembered: dict[Path, dict[str, tuple]] = {}
+
+
+def _read_run(run_dir: Path, remembered: tuple | None) -> tuple:
+    """(config, status, notes, identity of the files read): from memory where the files are unchanged."""
+    identity = tuple(_file_identity(run_dir / name) for name in ("config.json", "status.json", NOTES_FILE))
+    if remembered is not None and remembered[3] == identity:
+        return remembered
+    try:
+        config = load_config(run_dir)
+    except (OSError, ValueError, TypeError, RecursionError):  # ConfigError is a ValueError
+        config = None
+    status = read_status(run_dir)
+    notes = load_notes(run_dir)  # read whether shown or not: what is remembered serves every caller
+    if identity[1] is None or status.get("state") not in FINAL_STATES:
+        identity = None  # a status rebuilt from events, or one about to change: read again next time
+    return config, status, notes, identity
+
+
+def _file_identity(path: Path) -> tuple | None:
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_size, found.st_mtime_ns
 
 
 def number_repeats(summaries: list[RunSummary]) -> None:
