@@ -1,6 +1,8 @@
 """The datasets library: kept on disk, found again after a reload or in a new tab, renamed, deleted."""
 import io
 import json
+import os
+import time
 import zipfile
 from dataclasses import asdict
 
@@ -82,7 +84,9 @@ def test_rename_use_and_delete_from_the_library(home):
     at = open_folder(at, second)
     assert library_rows(at) == ["**second** · :green-badge[in use]", "**first**"]
     record = next(r for r in datasets.list_datasets() if r.name == "first")
-    run_dir = runs.create_run(RunConfig(data=record.root, extra={"dataset_id": record.id}), paths.runs_dir())
+    run_dir = runs.create_run(RunConfig(data=record.root, extra={"dataset_id": record.id}), paths.runs_dir(),
+                              claimed_by=os.getpid())  # trained by this process: the runner leaves it alone
+    runs.update_status(run_dir, state="succeeded", ended_at=time.time())
     at.run()
     assert "1 run trained on it" in texts(at.caption)
 
@@ -103,6 +107,21 @@ def test_rename_use_and_delete_from_the_library(home):
     assert first.is_dir() and len(list(first.rglob("*.png"))) == 12  # the person's folder is never touched
     assert run_dir.is_dir()  # runs keep their results
     assert "Check before training" not in texts(at.header)  # the deleted one is no longer chosen
+
+
+def test_a_dataset_a_run_still_trains_on_stays_until_the_run_ends(home):
+    """A run reads its pictures from the cache a batch at a time to its last epoch: they must stay."""
+    at = open_folder(open_app("app_pages/data.py"), make_image_folder(home / "pets", {"cats": 6, "dogs": 6}))
+    record = datasets.list_datasets()[0]
+    run_dir = runs.create_run(RunConfig(data=record.root, extra={"dataset_id": record.id}), paths.runs_dir(),
+                              claimed_by=os.getpid())
+    at.run()
+    at.button(key=f"delete_{record.id}").click().run()
+    assert "is not deleted: a run is still waiting or training on its pictures" in texts(at.error)
+    assert [r.id for r in datasets.list_datasets()] == [record.id]
+    runs.update_status(run_dir, state="cancelled", ended_at=time.time())
+    at.button(key=f"delete_{record.id}").click().run()
+    assert datasets.list_datasets() == []
 
 
 def test_deleting_an_upload_removes_the_studios_copy(home):

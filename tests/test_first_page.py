@@ -1,4 +1,5 @@
-"""The first page draws without torch: the engine's imports happen in the background, the runner after them."""
+"""The first page draws without torch: the engine's imports happen in the background, and the runner
+(which needs torch only to place a run) starts at once."""
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ print("torch" in sys.modules)
 def home_page_alone(home: Path) -> list[str]:
     """The home page drawn in a fresh process with no background import: what it said, and last
     whether torch got imported."""
-    env = {"PATH": "/usr/bin:/bin", "TLSTUDIO_HOME": str(home), "TLSTUDIO_OFFLINE": "1",
+    env = {"PATH": "/usr/bin:/bin", "TLSTUDIO_HOME": str(home), "TLSTUDIO_OFFLINE": "1", "TLSTUDIO_WARM_WORKER": "0",
            "PYTHONPATH": str(ROOT), "HOME": str(home.parent)}
     done = subprocess.run([sys.executable, "-c", HOME_PAGE_WITHOUT_PRELOAD], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)

@@ -55,6 +55,7 @@ def test_folds_keep_every_class_in_each_and_survive_a_single_picture():
     assert all(set(labels[folds == fold].tolist()) == {0, 1} for fold in range(3))
     with_one = stratified_folds(torch.tensor([0] * 6 + [1] * 4 + [2]), 5, seed=0)
     assert int(with_one.max()) + 1 == 4  # the class of one picture does not decide the folds
+    assert with_one[-1] == -1  # and its picture is always learnt from, never held out
     assert stratified_folds(torch.tensor([0, 1, 2]), 5, seed=0) is None
 
 

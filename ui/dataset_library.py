@@ -116,6 +116,12 @@ def _delete(dataset_id: str) -> None:
     record = _current(dataset_id)
     if record is None:
         return
+    using = [run for run in list_runs() if run.state in ("queued", "running") and datasets.trained_on(record, run.config)]
+    if using:  # a run reads its pictures from the cache batch by batch, to its last epoch
+        runs_words = "a run is" if len(using) == 1 else f"{len(using)} runs are"
+        _say("error", f"'{record.name}' is not deleted: {runs_words} still waiting or training on its pictures. "
+                      "Delete it once they have ended, or cancel them on the Runs page first.")
+        return
     try:
         freed = datasets.delete_dataset(record)
     except OSError as error:

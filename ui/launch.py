@@ -7,15 +7,19 @@ click waited for the rest. Here the import starts with the server, in a backgrou
 Streamlit starts and the browser opens. The first page still never waits for it (ui.engine).
 """
 import sys
+from pathlib import Path
 
 from streamlit.web import cli
 
 from ui.engine import preload_engine
 
 
+APP = Path(__file__).resolve().parent.parent / "app.py"
+
+
 def main() -> None:
     preload_engine()
-    sys.argv = ["streamlit", "run", "app.py", *sys.argv[1:]]
+    sys.argv = ["streamlit", "run", str(APP), *sys.argv[1:]]
     cli.main()
 
 

@@ -52,6 +52,7 @@ def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
     if fold_of is not None:
         fold_of = fold_of.to(x.device)
         k = int(fold_of.max()) + 1
+        scored = w[fold_of >= 0].sum().item()  # the pictures some fold holds out
         starts = [None] * k
         for l2 in grid:
             correct = loss = 0.0
@@ -62,7 +63,7 @@ def fit_logistic(features: torch.Tensor, labels: torch.Tensor, num_classes: int,
                 logits = z[held] @ starts[fold][0].t() + starts[fold][1]
                 correct += ((logits.argmax(1) == y[held]).float() * w[held]).sum().item()
                 loss += (F.cross_entropy(logits, y[held], reduction="none") * w[held]).sum().item()
-            scores[l2], losses[l2] = correct / w.sum().item(), loss / w.sum().item()
+            scores[l2], losses[l2] = correct / scored, loss / scored
         chosen = max(grid, key=lambda l2: (scores[l2], -losses[l2]))
     else:
         chosen = FALLBACK_L2
@@ -102,8 +103,9 @@ def stratified_folds(labels: torch.Tensor, folds: int, seed: int) -> torch.Tenso
     """Each picture's fold, every class spread evenly over them; None when no class has two pictures.
 
     As many folds as the smallest class of two or more pictures allows, so one class with a single
-    picture (it sits in one fold, and is missed when that fold is held out, at every strength alike)
-    does not cost the others their cross-validation.
+    picture does not cost the others their cross-validation. Such a picture gets fold -1: always
+    learnt from, never held out (held out, its class would be missing from the fit, and its score and
+    loss would say nothing about the strength).
     """
     counts = torch.bincount(labels)
     usable = counts[counts >= 2]
@@ -114,6 +116,9 @@ def stratified_folds(labels: torch.Tensor, folds: int, seed: int) -> torch.Tenso
     fold_of = torch.empty_like(labels)
     for label in torch.unique(labels):
         members = torch.nonzero(labels == label).flatten()
+        if len(members) == 1:
+            fold_of[members] = -1
+            continue
         members = members[torch.randperm(len(members), generator=generator)]
         fold_of[members] = torch.arange(len(members)) % k
     return fold_of

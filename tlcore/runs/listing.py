@@ -31,8 +31,9 @@ def list_runs(runs_dir: str | Path | None = None, with_notes: bool = True) -> li
     """All runs, newest first. A folder without a readable config is listed as failed, not hidden.
 
     Args:
-        with_notes: also read each run's notes and number repeated names, for pages that show
-            names; the runner, which looks twice a second, needs neither.
+        with_notes: give each run its notes and number repeated names, for pages that show names;
+            the runner, which looks twice a second, needs neither (the notes are read either way,
+            once: what is remembered serves every caller).
     """
     runs_dir = resolve_runs_dir(runs_dir)
     before = _remembered.get(runs_dir, {})
@@ -68,7 +69,7 @@ def _read_run(run_dir: Path, remembered: tuple | None) -> tuple:
         config = None
     status = read_status(run_dir)
     notes = load_notes(run_dir)  # read whether shown or not: what is remembered serves every caller
-    if identity[1] is None or status.get("state") not in FINAL_STATES:
+    if identity[1] is None or "damaged" in status or status.get("state") not in FINAL_STATES:
         identity = None  # a status rebuilt from events, or one about to change: read again next time
     return config, status, notes, identity
 
@@ -78,7 +79,7 @@ def _file_identity(path: Path) -> tuple | None:
         found = path.stat()
     except OSError:
         return None
-    return found.st_ino, found.st_size, found.st_mtime_ns
+    return found.st_ino, found.st_size, found.st_mtime_ns, found.st_ctime_ns
 
 
 def number_repeats(summaries: list[RunSummary]) -> None:
