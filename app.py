@@ -1,6 +1,6 @@
 """Transfer Learning Studio: the frame around every page (navigation, sidebar, the runner).
 
-Run with:  ./studio run  (or python -m ui.launch, which is streamlit run app.py with the engine importing at once)
+Run with:  streamlit run app.py
 """
 import streamlit as st
 

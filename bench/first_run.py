@@ -3,8 +3,8 @@
 
 usage: .venv/bin/python bench/first_run.py [--repeats 3]
 
-Each repeat starts the real app (`python -m ui.launch`: `streamlit run app.py` with the engine importing
-from the start) on a fresh, empty studio home, as the README's run command does after setup, opens it in headless Chromium (Debian's) and does what a
+Each repeat starts the real app (`streamlit run app.py`) on a fresh, empty studio home, as the
+README's run command does after setup, opens it in headless Chromium (Debian's) and does what a
 new user does: press "Try the sample dataset" on the home page (it opens Train), then "Start
 training" with every setting left at its default, until the live view says the run succeeded.
 It reports the medians of:

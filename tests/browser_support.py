@@ -1,7 +1,6 @@
 """Helpers for the real-browser tests: start the app, find Chromium, drive Streamlit, take screenshots.
 
-The app runs as ``./studio run`` runs it (``python -m ui.launch``: ``streamlit run app.py`` with the engine
-importing from the start) in a subprocess with its own TLSTUDIO_HOME (runs, data and
+The app runs as ``streamlit run app.py`` in a subprocess with its own TLSTUDIO_HOME (runs, data and
 caches in a temporary folder); Chromium is Debian's, driven by Playwright's Python package.
 """
 from __future__ import annotations
@@ -76,7 +75,7 @@ def free_port() -> int:
 
 
 class StudioServer:
-    """The app's server (``python -m ui.launch``) on a free port with its own studio home; a context manager."""
+    """``streamlit run app.py`` on a free port with its own studio home; a context manager."""
 
     def __init__(self, home: Path, extra_env: dict[str, str] | None = None):
         self.home = Path(home)
@@ -91,7 +90,7 @@ class StudioServer:
         # The app as a person gets it: a warm worker (the test suite turns it off for engine tests).
         env = dict(os.environ, TLSTUDIO_HOME=str(self.home), PYTHONUNBUFFERED="1", TLSTUDIO_WARM_WORKER="1",
                    **self.extra_env)
-        command = [sys.executable, "-m", "ui.launch", "--server.headless", "true",  # ./studio run's server
+        command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
         self._log = open(self.log_path, "wb")
