@@ -16,7 +16,11 @@ for which in l2sp dann; do
     echo "== transfer_methods $which $(date -Is)"
     "$PY" bench/transfer_methods.py "$which" "$@" 2>&1 | tee "bench/out/transfer_methods_$which.txt" || failed+=("transfer_methods $which")
 done
-# Issue 17's other sets: the upper-body garments and the doodles.
+# Issue 17's other sets: the upper-body garments and the doodles; the studio's default against fastai
+# on every set at 5 to 40 per class (the versus_fastai run further down has every side at 10 and 40).
+"$PY" bench/versus_fastai.py --sets "5,6,7,8,9;0,2,3,4,6;doodles" --sizes 5,10,20,40 \
+    --sides "studio defaults,fastai frozen,fastai fine_tune" 2>&1 | tee bench/out/versus_fastai_every_size.txt \
+    || failed+=("versus_fastai every size")
 for which in 0,2,3,4,6 doodles; do
     for script in fine_tune_study better_features; do
         echo "== $script --classes $which $(date -Is)"
@@ -24,7 +28,7 @@ for which in 0,2,3,4,6 doodles; do
     done
 done
 # The app picks its own device, as it does for a user: these take no --device.
-for script in first_run versus_fastai cost_growth ui_scale; do
+for script in first_run versus_fastai cost_growth ui_scale ingest_paths fine_tune_sides; do
     echo "== $script $(date -Is)"
     "$PY" "bench/$script.py" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
 done
