@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from tlcore.serve.predictor import Predictor
 
 SESSION_MEASUREMENTS = "measured_throughputs"
+
+
 def start_engine() -> None:
     """The runner, and the engine's import in the background: the first page does not wait for torch,
     and the runner (which needs torch only to place a run on its device) starts at once, so its warm
