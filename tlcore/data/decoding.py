@@ -132,12 +132,18 @@ def load_split_arrays(manifest: Manifest, cache: ImageCache,
 def load_sample_arrays(samples: list[Sample], cache: ImageCache, image_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Images and labels of samples from the cache, decoding any that went missing (a cleared cache,
     another image size than the one they were checked at)."""
-    for sample in samples:
-        if not cache.has(sample.key, image_size):
-            cache.ensure(sample.path, image_size, key=sample.key)
+    ensure_cached(samples, cache, image_size)
     images = cache.load_stack([s.key for s in samples], image_size)
     labels = np.fromiter((s.label for s in samples), dtype=np.int64, count=len(samples))
     return images, labels
+
+
+def ensure_cached(samples: list[Sample], cache: ImageCache, image_size: int) -> None:
+    """Decode into the cache any sample missing from it (a cleared cache, another image size than the
+    one it was checked at)."""
+    for sample in samples:
+        if not cache.has(sample.key, image_size):
+            cache.ensure(sample.path, image_size, key=sample.key)
 
 
 
@@ -168,7 +174,5 @@ class SamplePictures:
     def array(self) -> StoredPictures:
         """uint8 [N, S, S, 3], array-like; any picture missing from the cache (a cleared cache, another
         image size than the one it was checked at) is decoded into it first."""
-        for sample in self._samples:
-            if not self._cache.has(sample.key, self._image_size):
-                self._cache.ensure(sample.path, self._image_size, key=sample.key)
+        ensure_cached(self._samples, self._cache, self._image_size)
         return StoredPictures([s.key for s in self._samples], self._cache, self._image_size)
