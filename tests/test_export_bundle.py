@@ -15,7 +15,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 
+from tlcore.models.classifier import load_checkpoint
 from tlcore.serve import webvendor
 from tlcore.serve.export import export_run, export_zip
 from tlcore.serve.predictor import Predictor
@@ -89,6 +91,27 @@ def studio_answers(run_dir, pictures):
 def test_progress_names_each_step_as_it_starts(exported):
     assert exported["calls"] == [(1, 5, "TorchScript"), (2, 5, "torch.export (.pt2)"), (3, 5, "ONNX"),
                                  (4, 5, "README, predict.py and the web page"), (5, 5, "Packing the zip")]
+
+
+def test_exported_models_match_the_trained_model(exported, run_dir):
+    """Every format of the zip computes the trained model's logits, preprocessing included."""
+    folder = exported["folder"]
+    model, config, labels, _ = load_checkpoint(run_dir / "model_best.pt")
+    spec = model.backbone.spec
+    x = torch.rand(3, 3, config.image_size, config.image_size)
+    mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        expected = model((x - mean) / std)
+        scripted = torch.jit.load(str(folder / "model.torchscript.pt"))(x)
+        program = torch.export.load(folder / "model.pt2").module()(x)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    for out in (scripted, program, torch.from_numpy(onnx_out)):
+        assert torch.allclose(out, expected, atol=1e-4), (out - expected).abs().max()
+    assert json.loads((folder / "labels.json").read_text()) == labels
+    assert json.loads((folder / "preprocessing.json").read_text())["image_size"] == config.image_size
 
 
 def test_zip_holds_instructions_a_script_and_the_web_page(exported):

@@ -4,6 +4,7 @@ confusion matrix's cell shows that cell's pictures, and Grad-CAM shows what the 
 """
 import json
 import re
+import time
 
 import pytest
 
@@ -99,5 +100,11 @@ def test_relabel_train_click_a_cell_and_see_what_the_network_looked_at(page, sho
     overlay = body.get_by_test_id("stImage").filter(has_text="where it found")
     expect(overlay).to_be_visible(timeout=60_000)
     expect(body.get_by_test_id("stImage").filter(has_text="what the network saw")).to_be_visible()
-    assert overlay.locator("img").evaluate("(img) => img.complete && img.naturalWidth > 0")
+    # Visible comes before loaded: wait for the picture's pixels (a broken image never gets them),
+    # finding the image again each time in case a rerun has replaced it.
+    loaded = "(img) => img.complete && img.naturalWidth > 0"
+    deadline = time.monotonic() + 15
+    while not overlay.locator("img").evaluate(loaded) and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert overlay.locator("img").evaluate(loaded), "the Grad-CAM picture never loaded"
     shots.take(page, "16-grad-cam")

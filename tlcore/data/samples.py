@@ -45,8 +45,9 @@ def load_fashion_mnist(kind: str) -> tuple[np.ndarray, np.ndarray]:
     if SYSTEM_FASHION_MNIST.exists():
         read = lambda name: (SYSTEM_FASHION_MNIST / name).read_bytes()
     else:
-        from torchvision.datasets import FashionMNIST
+        from tlcore.vision import import_torchvision
 
+        FashionMNIST = import_torchvision().datasets.FashionMNIST
         root = paths.cache_dir() / "torchvision"
         FashionMNIST(root, train=(kind == "train"), download=True)
         raw_dir = root / "FashionMNIST" / "raw"
@@ -94,8 +95,9 @@ class DatasetUnavailable(OSError):
 
 def load_cifar10(train: bool) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR-10's 32x32 colour pictures and labels, downloaded once by torchvision into the cache."""
-    from torchvision.datasets import CIFAR10
+    from tlcore.vision import import_torchvision
 
+    CIFAR10 = import_torchvision().datasets.CIFAR10
     try:
         data = CIFAR10(paths.cache_dir() / "torchvision", train=train, download=True)
     except Exception as error:  # a refused connection, a timeout, a cut download: one meaning here

@@ -11,7 +11,10 @@ from typing import Callable
 
 import torch
 from torch import nn
-from torchvision import models as tvm
+
+from tlcore.vision import import_torchvision
+
+tvm = import_torchvision().models
 
 
 @dataclass(frozen=True)
