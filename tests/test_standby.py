@@ -1,6 +1,9 @@
 """The warm worker: a standby process, imports done, takes the next run and is the run's worker in every way."""
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +83,13 @@ def test_without_a_warm_worker_every_run_starts_fresh(two_classes, tmp_path, mon
         assert runner._standby is None and runs.read_status(runner.run_dir(run_id)).get("worker_tag") is None
     finally:
         runner.stop()
+
+
+def test_the_standby_pays_a_first_optimizer_s_imports_before_it_has_a_run():
+    """torch's optimizers import torch._dynamo the first time one is made: a second or two that the
+    standby spends while it waits, not the run it is handed."""
+    check = ("import sys\nfrom tlcore.runs.standby import warm_up\nassert 'torch._dynamo' not in sys.modules\n"
+             "warm_up()\nassert 'torch._dynamo' in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr

@@ -1,6 +1,7 @@
 """The engine's import, in the background: torch and the engine take seconds to import, and the first
 page need not wait for them. No Streamlit here: the page helpers ask engine_ready() before they use
 what only the engine knows (the device, the registries' words)."""
+import gc
 import importlib
 import sys
 import threading
@@ -25,6 +26,9 @@ def _import_engine() -> None:
     try:
         for name in ENGINE_MODULES:
             importlib.import_module(name)
+        # The modules' objects live as long as the server: out of the collector's sight, its full
+        # collections no longer walk them (a quarter of a million objects, 0.16 s each time).
+        gc.freeze()
     finally:
         _preloaded.set()  # a failed import is met again, and said, by the page that needs the module
 

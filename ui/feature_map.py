@@ -9,7 +9,6 @@ from tlcore.config import ConfigError
 from tlcore.data.imagecache import ImageCache
 from tlcore.errors import describe_os_error
 from tlcore.report import plots
-from tlcore.serve.feature_map import feature_map
 from ui.glossary import explain, label
 
 METHOD_WORDS = {"pca": "the two main directions (PCA)", "tsne": "neighbours stay neighbours (t-SNE)"}
@@ -24,6 +23,8 @@ def feature_map_ui(run_dir: Path, image_size: int) -> None:
         if not st.toggle("Draw the map", key=f"map_on_{run_dir.name}",
                          help="The network describes every validation picture again: seconds on a laptop."):
             return
+        from tlcore.serve.feature_map import feature_map  # here: scikit-learn takes 2 s to import
+
         try:
             with st.spinner("Describing the pictures…"):
                 found = feature_map(run_dir, method)

@@ -11,7 +11,6 @@ from tlcore.data.manifest import DataError, Manifest
 from tlcore.data.overrides import EXCLUDE, Overrides, load_overrides, save_overrides
 from tlcore.device import resolve_device
 from tlcore.errors import describe_os_error
-from tlcore.serve.labels import check_labels
 from ui.glossary import label
 from ui.state import ChosenDataset
 
@@ -41,6 +40,8 @@ def label_check_ui(dataset: ChosenDataset) -> None:
     if st.button("Check the labels", icon=":material/fact_check:",
                  help="Each picture is compared with the others through the network's eyes; the ones its class "
                       "does not vouch for come first (cleanlab on k-fold probabilities). Takes seconds."):
+        from tlcore.serve.labels import check_labels  # here: cleanlab and scikit-learn take 2 s to import
+
         try:
             with st.spinner("Comparing every picture with the others…"):
                 found = check_labels(overrides.apply(dataset.manifest), device=_device())

@@ -63,8 +63,9 @@ def command_worker(args) -> int:
     from tlcore.runs.worker import run_worker  # torch and the engine: what a standby has ready
 
     if args.standby:
-        from tlcore.runs.standby import wait_for_run
+        from tlcore.runs.standby import wait_for_run, warm_up
 
+        warm_up()
         run_dir = wait_for_run()
         return 0 if run_dir is None else run_worker(str(run_dir))
     if not args.run_dir:
