@@ -27,9 +27,11 @@ HEARTBEAT_STALE_S = 30.0  # a worker silent this long is presumed dead or hung e
 CANCEL_GRACE_S = 10.0  # after a cancel request, wait this long for the worker before signalling it
 WORKER_START_S = 10.0  # long enough for a new worker to exec and show its own command line
 LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
-# A standby worker starts this long after the runner. The app makes its runner with its first page, so
-# the standby imports torch while the person reads it: none is needed there, the next run should find it ready.
-STANDBY_DELAY_S = 0.0
+# A standby worker starts this long after the runner. The app makes its runner with its first page; a
+# standby importing torch at once shares the two cores of a laptop with the server's own import of the
+# engine, which the Train page waits for (bench/first_run.py: a click at once reached the Train page in
+# 4.4-5.5 s with no delay, 2.4-3.1 s with this one, and the whole journey took 7.9 s instead of 10.4).
+STANDBY_DELAY_S = 3.0
 STANDBY_YOUNG_S = 30.0  # a standby that dies younger than this, unasked, counts toward giving up
 STANDBY_MAX_DEATHS = 3
 STANDBY_LOG = "standby.log"  # beside the runs folder: why a standby died, when one does
