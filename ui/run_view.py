@@ -164,6 +164,11 @@ def curves_ui(run_dir: Path, events: list[dict]) -> None:
         ways = next(e.get("ways") for e in events if e.get("type") == "meta")
         st.plotly_chart(plots.meta_figure(events, ways if isinstance(ways, int) else None),
                         key=f"meta_{run_dir.name}")
+    if not any(e.get("type") in ("batch", "epoch") for e in events):
+        # Words, not two empty charts: the page's first chart has the browser load its plotting library,
+        # which shares a laptop's cores with the run's first seconds.
+        st.caption("The loss and accuracy curves appear with the first training batch.")
+        return
     loss, accuracy = st.columns(2)
     loss.plotly_chart(plots.loss_figure(events), key=f"loss_{run_dir.name}")
     accuracy.plotly_chart(plots.accuracy_figure(events), key=f"accuracy_{run_dir.name}")
