@@ -8,6 +8,9 @@ import threading
 
 ENGINE_MODULES = ("torch", "tlcore.runs.runner", "tlcore.device", "tlcore.training.strategies",
                   "tlcore.models.backbones", "tlcore.report.estimate")
+# The import starts this long after the first page asks for it: the page's own script run, and its
+# modules' imports, then do not share the interpreter's lock with torch's import.
+PRELOAD_DELAY_S = 1.0
 _preloaded = threading.Event()
 _lock = threading.Lock()
 _thread: threading.Thread | None = None
@@ -18,7 +21,8 @@ def preload_engine() -> None:
     global _thread
     with _lock:
         if _thread is None:
-            _thread = threading.Thread(target=_import_engine, name="tlcore-preload", daemon=True)
+            _thread = threading.Timer(PRELOAD_DELAY_S, _import_engine)
+            _thread.name, _thread.daemon = "tlcore-preload", True
             _thread.start()
 
 
