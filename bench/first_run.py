@@ -11,7 +11,7 @@ With --read-first the click comes that many seconds after the home page shows, a
 reads it first (the server's engine import and the warm worker's are then done); by default it
 comes at once. It reports the medians of:
   server_s    from starting the server to its health check answering;
-  first_page  from opening the address to the home page's title (imports torch, checks the weights);
+  first_page  from opening the address to the home page's title (torch is imported beside it, in the background);
   journey     from the click on "Try the sample dataset" to the success message (the figure with the target);
   run_wall    the run's own wall time as its worker recorded it (inside the journey);
   timeline    seconds from the click to: the Train page, the run created, its worker started, the Runs
