@@ -9,7 +9,6 @@ from tlcore.runs.sources import SourceRun
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
 from ui.auto_choice import auto_choice_ui
-from ui.chart_preload import preload_charts_ui
 from ui.glossary import explain, label
 from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
 from ui.label_check import corrected_manifest, corrections_of
@@ -320,4 +319,3 @@ else:
     dataset_ui(chosen)
     if not auto_choice_ui(chosen):
         settings_and_start_ui(chosen)
-    preload_charts_ui()  # last: the settings draw first

@@ -7,8 +7,7 @@ import sys
 import threading
 
 ENGINE_MODULES = ("torch", "tlcore.runs.runner", "tlcore.device", "tlcore.training.strategies",
-                  "tlcore.models.backbones", "tlcore.report.estimate",
-                  "tlcore.report.plots")
+                  "tlcore.models.backbones", "tlcore.report.estimate")
 # The import starts this long after the first page asks for it: the page's own script run, and its
 # modules' imports, then do not share the interpreter's lock with torch's import.
 PRELOAD_DELAY_S = 1.0
