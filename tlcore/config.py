@@ -67,6 +67,9 @@ class RunConfig:
     # A second labelled dataset trained at the same time, with its own head on the shared body (multi-task).
     joint_with: str | None = None
     options: dict = field(default_factory=dict)  # the strategy's own settings (see its registry entry)
+    # Processes training the run together, data-parallel (torch.distributed): one per GPU, or CPU
+    # processes sharing the cores. Each takes its share of every batch: batch_size is the global batch.
+    processes: int = 1
     name: str = ""  # a label the person chose
     extra: dict = field(default_factory=dict)
 
@@ -100,6 +103,9 @@ class RunConfig:
              "Each of the combined networks needs its own starting point, no more and no fewer."),
             (not (self.member_runs and self.init_from), "Combined networks name their runs one by one, not with "
                                                         "one run to start from."),
+            (1 <= self.processes <= 64, "The number of processes must be between 1 and 64."),
+            (self.batch_size >= self.processes, f"Each of the {self.processes} processes takes a share of every "
+                                                f"batch: the batch size must be at least {self.processes}."),
         ]
         for ok, message in checks:
             if not ok:

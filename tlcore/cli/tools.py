@@ -19,6 +19,8 @@ def add_tool_parsers(sub) -> None:
     worker.add_argument("run_dir", nargs="?")
     worker.add_argument("--standby", metavar="TAG", default=None,
                         help="wait, imports done, for the run folder on stdin (the runner's warm worker)")
+    worker.add_argument("--no-summary", action="store_true",
+                        help="print no closing JSON line (a process of a run that another command reports)")
 
 
 def command_vendor(args) -> int:
@@ -71,4 +73,4 @@ def command_worker(args) -> int:
     if not args.run_dir:
         print("error: worker needs a run folder (or --standby).", file=sys.stderr)
         return 2
-    return run_worker(args.run_dir)
+    return run_worker(args.run_dir, summary=not args.no_summary)

@@ -42,6 +42,12 @@ def add_train_parser(sub) -> None:
                             "here, then fine-tuning) and keeping the best by validation accuracy; prints what it "
                             "chose and why. --strategy, --backbone and --head are then the studio's to choose")
     train.add_argument("--runs-dir", default=None)
+    train.add_argument("--nproc-per-node", type=positive_int, default=None, metavar="N",
+                       help="train with N processes on this machine, data-parallel (torch.distributed): one per "
+                            "GPU, or CPU processes sharing the cores; --batch-size stays the global batch. "
+                            "Strategies that adjust the network (fine_tune, l2_sp, scratch). The command also "
+                            "runs under torchrun itself, on one machine or several: torchrun --nnodes M "
+                            "--node-rank I --rdzv-endpoint HOST:PORT --nproc-per-node N -m tlcore train ...")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--target", default=None, metavar="PATH",
                        help="pictures from where the model will be used (folder or zip, labelled or not): "
@@ -142,6 +148,7 @@ def command_train(args) -> int:
     from tlcore import runs
     from tlcore.runs.cli_progress import ProgressBar
     from tlcore.runs.worker import execute_run
+    from tlcore.training.distributed import world_from_env
 
     from tlcore.models.backbones import member_names
     from tlcore.runs.sources import check_source, resolve_source
@@ -150,6 +157,12 @@ def command_train(args) -> int:
     data = Path(args.data).expanduser()
     if not data.exists():
         raise UserError(f"No such file or folder: {data}")
+    world = world_from_env()
+    if args.nproc_per_node and world.active:
+        raise UserError("This command already runs under torchrun: give the processes to torchrun "
+                        "(--nproc-per-node there), not to train as well.")
+    if args.auto is not None and (args.nproc_per_node or world.active):
+        raise UserError("--auto trains its candidates one process each; leave out --nproc-per-node and torchrun.")
     if args.auto is not None:
         return command_auto(args, data)
     target = Path(args.target).expanduser() if args.target else None
@@ -180,13 +193,23 @@ def command_train(args) -> int:
                        init_from=str(source.run_dir) if source else None,
                        member_runs=member_runs,
                        meta_sources=[str(p.resolve()) for p in meta_sources],
-                       joint_with=str(joint_with.resolve()) if joint_with else None)
-    run_dir = runs.create_run(config, args.runs_dir, claimed_by=os.getpid())  # this process trains it
+                       joint_with=str(joint_with.resolve()) if joint_with else None,
+                       processes=args.nproc_per_node or world.size)
     started = time.perf_counter()
-    callbacks = []
-    if not args.quiet:
-        callbacks.append(ProgressBar())
-    status = execute_run(run_dir, callbacks=callbacks)
+    if config.processes > 1 and not world.active:  # this process launches the others and waits
+        from tlcore.runs.launch import check_devices, train_with_processes
+
+        check_devices(config)
+        run_dir = runs.create_run(config, args.runs_dir)
+        if not args.quiet:
+            print(f"training {run_dir.name} with {config.processes} processes...", file=sys.stderr)
+        status = train_with_processes(run_dir, config.processes)
+    else:
+        run_dir = shared_run(world, config, args.runs_dir)
+        callbacks = [ProgressBar()] if not args.quiet and world.writes else []
+        status = execute_run(run_dir, callbacks=callbacks, world=world)
+        if not world.writes:  # rank 0 reports for the run
+            return 0 if status["state"] == "succeeded" else 1
     result = {"run_id": run_dir.name, "run_dir": str(run_dir), "status": status["state"],
               "best_val_acc": status.get("best_val_acc"), "final_val_acc": status.get("final_val_acc"),
               "epochs": status.get("epochs_run"), "wall_s": round(time.perf_counter() - started, 2),
@@ -239,6 +262,19 @@ def command_auto(args, data: Path) -> int:
     print(json.dumps({"auto": chosen["arm"], "run_id": chosen["run_id"], "best_val_acc": chosen["best_val_acc"],
                       "why": chosen["why"]}), flush=True)
     return 0
+
+
+def shared_run(world, config: RunConfig, runs_dir) -> Path:
+    """The run folder this process trains: made here, or under torchrun made by rank 0 and told to all
+    (on storage every machine sees), after the process group has started."""
+    from tlcore import runs
+    from tlcore.runs.worker import process_device
+    from tlcore.training import distributed
+
+    if not world.active:
+        return runs.create_run(config, runs_dir, claimed_by=os.getpid())  # this process trains it
+    distributed.join(world, process_device(config, world))
+    return world.first_decides(lambda: runs.create_run(config, runs_dir, claimed_by=os.getpid()))
 
 
 def say_what_the_target_lacks(run_dir: Path) -> None:

@@ -99,9 +99,17 @@ class ArrayBatches:
     """
 
     def __init__(self, inputs, labels, batch_size: int, shuffle: bool, generator: torch.Generator | None = None,
-                 device: torch.device | None = None, balanced: bool = False):
+                 device: torch.device | None = None, balanced: bool = False, share: tuple[int, int] | None = None):
         """balanced: each epoch draws its pictures with replacement, every class equally likely (a
-        class-balanced sampler), instead of going once through a shuffled order."""
+        class-balanced sampler), instead of going once through a shuffled order.
+
+        share: (rank, processes) when several processes train one run. A shuffled set then gives this
+        process its share of every batch of the order all of them draw (the generator is the same on
+        each): the global batch, the steps and the schedule stay those of one process. A set in order
+        (validation) gives this process a contiguous block, so that blocks gathered in rank order are
+        the set in its order. in_order() always goes through every sample.
+        """
+        self.share = share if share is not None and share[1] > 1 else None
         self.inputs = torch.from_numpy(np.ascontiguousarray(inputs)) if isinstance(inputs, np.ndarray) else inputs
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.batch_size = batch_size
@@ -121,7 +129,8 @@ class ArrayBatches:
                 self.pin = True
 
     def __len__(self) -> int:
-        return math.ceil(len(self.labels) / self.batch_size)
+        start, stop = self._block()
+        return math.ceil((stop - start) / self.batch_size)
 
     @property
     def num_samples(self) -> int:
@@ -132,18 +141,33 @@ class ArrayBatches:
             order = torch.multinomial(self.draw_weights, len(self.labels), replacement=True, generator=self.generator)
         else:
             order = torch.randperm(len(self.labels), generator=self.generator) if self.shuffle else None
-        return self._batches(order)
+        return self._batches(order, *self._block())
 
     def in_order(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Every sample once, in order: for a pass that must see each picture exactly once (prototypes)."""
-        return self._batches(None)
+        return self._batches(None, 0, len(self.labels))
 
-    def _batches(self, order: torch.Tensor | None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        starts = range(0, len(self.labels), self.batch_size)
+    def _block(self) -> tuple[int, int]:
+        """The rows this process goes through in order: all of them, or its block of a set shared in order."""
+        count = len(self.labels)
+        if self.share is None or self.shuffle or self.draw_weights is not None:
+            return 0, count
+        rank, processes = self.share
+        return count * rank // processes, count * (rank + 1) // processes
+
+    def _part(self, batch: torch.Tensor) -> torch.Tensor:
+        """This process's part of a global batch: every processes-th row from its rank (never empty)."""
+        if self.share is None:
+            return batch
+        rank, processes = self.share
+        return batch[rank::processes] if len(batch) > rank else batch[-1:]
+
+    def _batches(self, order: torch.Tensor | None, first: int, stop: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        starts = range(first, stop, self.batch_size)
         if order is None:
-            indices = (slice(start, start + self.batch_size) for start in starts)
+            indices = (slice(start, min(start + self.batch_size, stop)) for start in starts)
         else:
-            indices = (order[start:start + self.batch_size].to(self.labels.device) for start in starts)
+            indices = (self._part(order[start:start + self.batch_size]).to(self.labels.device) for start in starts)
         if isinstance(self.inputs, torch.Tensor):
             batches = ((self.inputs[index], self.labels[index]) for index in indices)
         else:

@@ -23,7 +23,7 @@ from tlcore.data.batches import inference_batch_size
 from tlcore.jsonio import read_json, write_json_atomic
 from tlcore.training.strategies import get_strategy
 from tlcore.models.heads import create_head
-from tlcore.training.loop import autocast_for, training_step
+from tlcore.training.loop import StepModule, autocast_for, training_step
 from tlcore.training.passes import PRECISE_NORM_IMAGES
 from tlcore.training.meta_learning import QUERIES_PER_CLASS
 from tlcore.training.phases import Phase
@@ -97,11 +97,12 @@ def measure_throughput(backbone: str, image_size: int, device: str = "auto", *, 
         phase = Phase("body", 1, "images", model, head, [{"params": [*model.parameters(), *head.parameters()],
                                                           "lr": 1e-4}])
         optimizer = torch.optim.AdamW(phase.param_groups)
+        module = StepModule(phase)
         _, scaler = autocast_for(target)
         labels = torch.zeros(batch_size, dtype=torch.long, device=target)
 
         def step():
-            training_step(phase, x, labels, {}, optimizer, scaler, progress=0.0, autocast=autocast)
+            training_step(module, x, labels, {}, optimizer, scaler, progress=0.0, autocast=autocast)
 
         train_ips = batch_size / _seconds_per_batch(step, target, batches, budget_s)
     return Throughput(backbone, size, describe_device(target)["label"], round(eval_ips, 1),

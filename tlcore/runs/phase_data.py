@@ -15,6 +15,7 @@ from tlcore.data.batches import ArrayBatches, augment, crop_draws, inference_bat
 from tlcore.diskspace import require_free_space
 from tlcore.models.backbones import CombinedBackbone
 from tlcore.models.folding import fold_batchnorm
+from tlcore.training.distributed import SINGLE, World
 from tlcore.training.embeddings import EmbeddingCache, compute_embeddings, embedding_key
 from tlcore.training.loop import PhaseData
 
@@ -61,8 +62,22 @@ def mirror(x: torch.Tensor, first: int) -> torch.Tensor:
     return torch.flip(x, dims=[3])
 
 
+def cached(cache: EmbeddingCache, key: str, compute, world: World) -> np.ndarray:
+    """A set's features from the cache, else computed. Several processes agree first whether they are
+    there (all compute their share together, or none does), and rank 0 alone writes them."""
+    if not world.active:
+        return cache.get_or_compute(key, compute)[0]
+    values = cache.get(key)
+    if world.any(values is None):
+        values = compute()
+        if world.writes:
+            cache.put(key, values)
+    return values
+
+
 def make_phase_data(phase, *, model, datasets: dict, config, weights, device, status, should_stop, generator,
-                    timings, meters=(), train_rows: np.ndarray | None = None, balanced: bool = False):
+                    timings, meters=(), train_rows: np.ndarray | None = None, balanced: bool = False,
+                    world: World = SINGLE):
     """Build a phase's batches: cached embeddings for frozen-backbone phases, pixels otherwise.
 
     Args:
@@ -72,7 +87,15 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         datasets: name -> (fingerprint, SamplePictures, labels) for "train", "val" and, when the run
             has one, "target" (label -1 where a target picture has none).
         balanced: training draws every class equally often (ArrayBatches' class-balanced sampler).
+        world: the processes training the run together. Each describes its block of every set, the
+            blocks are gathered once and rank 0 keeps them in the cache; each trains on its share of every
+            batch of the order all draw from ``generator`` (seeded alike), with augmentations of its own,
+            and validates on its block of the held-out sets.
     """
+    share = (world.rank, world.size) if world.active else None
+    # The order of the batches must be the same on every process, the random crops need not: a
+    # generator of their own, so that shares of different sizes do not shift the next epoch's order.
+    augmenting = generator if not world.active else torch.Generator().manual_seed(config.seed + 7919 * (world.rank + 1))
     spec = model.backbone.spec
     inputs, mirrored = {}, {}
     copies = 1  # the training inputs hold the plain pictures' features, then each varied copy's
@@ -103,12 +126,12 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
                         for meter in meters:  # the recorder writes the status; the CLI's bar draws
                             meter.on_features(done, total, split)
                     with timed(timings, "embedding_s"):
-                        return compute_embeddings(frozen(index), pictures.array, device=device,
-                                                  on_progress=throttled(report), should_stop=should_stop,
-                                                  transform=transform)
+                        return world.gather_rows(compute_embeddings(
+                            frozen(index), pictures.array, device=device, on_progress=throttled(report),
+                            should_stop=should_stop, transform=transform, rows=world.block(len(pictures))))
 
                 key = embedding_key(fingerprint, name, identity, config.image_size, *variant)
-                parts.append(cache.get_or_compute(key, compute)[0])
+                parts.append(cached(cache, key, compute, world))
             return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
         for name in datasets:
@@ -134,7 +157,7 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
 
         def prepare(raw, training):
             x = to_model_input(raw, spec.mean, spec.std, device)
-            return augment(x, generator) if training and phase.augment else x
+            return augment(x, augmenting) if training and phase.augment else x
         eval_batch = inference_batch_size(config.image_size, device)
 
     train_inputs, train_labels = inputs["train"], np.tile(datasets["train"][2], copies)
@@ -143,21 +166,23 @@ def make_phase_data(phase, *, model, datasets: dict, config, weights, device, st
         rows = np.concatenate([train_rows + copy * count for copy in range(copies)])
         train_inputs, train_labels = train_inputs.take(rows, axis=0), train_labels[rows]  # pictures stay unread
     data = PhaseData(
-        train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device, balanced=balanced),
-        val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device),
+        train=ArrayBatches(train_inputs, train_labels, config.batch_size, True, generator, device, balanced=balanced,
+                           share=share),
+        val=ArrayBatches(inputs["val"], datasets["val"][2], eval_batch, False, device=device, share=share),
         prepare=prepare, tta=config.tta)
     if "val" in mirrored:
-        data.mirrored["val"] = ArrayBatches(mirrored["val"], datasets["val"][2], eval_batch, False, device=device)
+        data.mirrored["val"] = ArrayBatches(mirrored["val"], datasets["val"][2], eval_batch, False, device=device,
+                                            share=share)
     if "target" in datasets:
         labels = datasets["target"][2]
         labelled = labels >= 0
         if labelled.any():
             data.checks["target"] = ArrayBatches(inputs["target"].take(np.flatnonzero(labelled), axis=0),
                                                  labels[labelled], eval_batch, False,
-                                                 device=device)
+                                                 device=device, share=share)
             if "target" in mirrored:
                 data.mirrored["target"] = ArrayBatches(mirrored["target"][labelled], labels[labelled], eval_batch,
-                                                       False, device=device)
+                                                       False, device=device, share=share)
         if "target" in phase.streams:  # pictures only: the labels stay here, as zeros go with the batches
             data.streams["target"] = ArrayBatches(inputs["target"], np.zeros(len(labels), dtype=np.int64),
                                                   config.batch_size, True, generator, device)

@@ -58,6 +58,18 @@ class StatusWriter:
             self._thread.join(timeout=5)
 
 
+class HeldStatus(StatusWriter):
+    """The status of a process that does not write the run folder (ranks other than 0 of a run trained
+    by several processes): kept in memory, never written; rank 0's status speaks for the run."""
+
+    def update(self, **fields) -> None:
+        with self._lock:
+            self.status.update(fields)
+
+    def beat(self) -> None:
+        pass
+
+
 class RunRecorder(WorkMeter):
     """Appends batch/epoch events to events.jsonl and keeps status.json's progress and time left current."""
 

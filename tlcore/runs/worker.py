@@ -33,16 +33,18 @@ from tlcore.models.classifier import checkpoint_bytes, create_classifier, save_c
 from tlcore.runs.phase_data import make_phase_data, throttled, timed
 from tlcore.runs.meta_stage import body_identity, load_pools, meta_training
 from tlcore.runs.predictions import write_predictions
-from tlcore.runs.recorder import RunRecorder, StatusWriter
+from tlcore.runs.recorder import HeldStatus, RunRecorder, StatusWriter
 from tlcore.runs.sources import SourceRun, check_members, check_start, load_source_body
 from tlcore.runs.store import TARGET_FILE
 from tlcore.training.strategies import add_joint_task, check_config, meta_settings
 from tlcore.training.terms import squared_distance
 from tlcore.training.loop import StopRequested, TrainingFailed, fit
+from tlcore.training import distributed
+from tlcore.training.distributed import PeerLost, World
 from tlcore.models.weights import WeightsUnavailable
 
 # Errors whose message is already written for people; anything else is reported with its type.
-EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, ValueError, MemoryError)
+EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, PeerLost, ValueError, MemoryError)
 
 
 class CancelFlag:
@@ -173,15 +175,31 @@ def body_distance(model, start: list[torch.Tensor]) -> float:
     return float(squared_distance(list(model.backbone.parameters()), start)) ** 0.5
 
 
-def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, callbacks) -> dict:
-    """The run's work, from its config to the saved model; returns the succeeded status fields."""
+def process_device(config, world: World) -> torch.device:
+    """This process's device: the run's choice, and with several processes on GPUs its local rank's GPU."""
+    device = resolve_device(config.device)
+    if world.active and device.type == "cuda":
+        count = torch.cuda.device_count()
+        if world.local_rank >= count:
+            raise ConfigError(f"This machine has {count} GPU{'s' * (count != 1)}, fewer than the "
+                              f"{world.local_rank + 1} processes started on it; start one process per GPU.")
+        device = torch.device("cuda", world.local_rank)
+    return device
+
+
+def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, callbacks, world: World) -> dict:
+    """The run's work, from its config to the saved model; returns the succeeded status fields.
+
+    With several processes (world) each one runs this on its share of the pictures; rank 0 alone
+    writes the run folder."""
     config = runs.load_config(run_dir)
-    strategy = check_config(config)
+    strategy = check_config(config.replace(processes=world.size))
     source = check_start(config)  # the run it starts from may have been deleted while this one waited
     members = check_members(config) if is_combined(config.backbone) else []
     configure_cpu_threads()
-    device = resolve_device(config.device)
-    status.update(device=describe_device(device))
+    device = process_device(config, world)
+    distributed.join(world, device)
+    status.update(device=describe_device(device), processes=world.size)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
     torch.manual_seed(config.seed)
@@ -189,11 +207,12 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
 
     cache = ImageCache(paths.cache_dir())
     manifest = checked_manifest(run_dir, config, cache, status, should_stop, timings)
-    manifest.save(run_dir / "manifest.json")
-    write_json_atomic(run_dir / "labels.json", manifest.classes)
-    runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
-                                "counts": manifest.counts(), "skipped": len(manifest.skipped),
-                                "warnings": manifest.warnings})
+    if world.writes:
+        manifest.save(run_dir / "manifest.json")
+        write_json_atomic(run_dir / "labels.json", manifest.classes)
+        runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
+                                    "counts": manifest.counts(), "skipped": len(manifest.skipped),
+                                    "warnings": manifest.warnings})
     target = checked_target(run_dir, config, manifest, cache, status, should_stop, timings) if config.target else None
     with timed(timings, "load_arrays_s"):
         # Read from the image cache only when a phase needs the pixels (not when every feature is cached).
@@ -210,7 +229,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
             datasets["joint"] = (joint.fingerprint(), joint_pictures, joint_pictures.labels)
     train_rows = draw_per_class(datasets["train"][2], config.train_per_class, config.seed) \
         if config.train_per_class else None
-    if train_rows is not None:
+    if train_rows is not None and world.writes:
         runs.append_event(run_dir, {"type": "subset", "time": time.time(), "per_class": config.train_per_class,
                                     "pictures": len(train_rows)})
     practice = meta_settings(config) if "meta_sources" in strategy.needs else None
@@ -254,7 +273,8 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     trained_labels = datasets["train"][2] if train_rows is None else datasets["train"][2][train_rows]
     balanced = should_balance(trained_labels, config.balance)
     recorder = RunRecorder(run_dir, status)
-    meters = [m for m in (recorder, *callbacks) if hasattr(m, "on_features")]
+    callbacks = [recorder, *callbacks] if world.writes else []  # rank 0 reports for every process
+    meters = [m for m in callbacks if hasattr(m, "on_features")]
     targets = len(datasets["target"][2]) if "target" in datasets else 0
     # The feature pass describes whole sets: all the training split (a run that learns from a draw of
     # it included), each varied copy of it, and with TTA the mirror images of the sets checked.
@@ -269,15 +289,16 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
                                                    weights=weights, device=device, status=status,
                                                    should_stop=should_stop,
                                                    generator=generator, timings=timings, meters=meters,
-                                                   train_rows=train_rows, balanced=balanced),
-                     device=device, num_classes=len(manifest.classes), callbacks=[recorder, *callbacks],
-                     should_stop=should_stop, early_stop_patience=config.early_stop_patience)
+                                                   train_rows=train_rows, balanced=balanced, world=world),
+                     device=device, num_classes=len(manifest.classes), callbacks=callbacks,
+                     should_stop=should_stop, early_stop_patience=config.early_stop_patience, world=world)
     final_distance = body_distance(model, start) if strategy.trains_body else None
     model.load_state_dict(result.best_state)
-    if result.best_probabilities is not None:
-        write_predictions(run_dir, manifest.split("val"), manifest.classes, result.best_probabilities)
-    save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
-                    epoch=result.best_epoch, val_acc=result.best_val_acc)
+    if world.writes:
+        if result.best_probabilities is not None:
+            write_predictions(run_dir, manifest.split("val"), manifest.classes, result.best_probabilities)
+        save_checkpoint(run_dir / "model_best.pt", model, config, manifest.classes,
+                        epoch=result.best_epoch, val_acc=result.best_val_acc)
     final = dict(state="succeeded", best_val_acc=round(result.best_val_acc, 5),
                  final_val_acc=round(result.final_val_acc, 5), best_epoch=result.best_epoch,
                  best_phase=result.best_phase, epochs_run=result.epochs_run, stopped_early=result.stopped_early,
@@ -291,16 +312,19 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
     return final
 
 
-def execute_run(run_dir: Path, callbacks=()) -> dict:
+def execute_run(run_dir: Path, callbacks=(), world: World | None = None) -> dict:
     """Train the run described by run_dir/config.json and record everything in run_dir.
 
+    world: the processes training it together (default: as torchrun's environment says, else this one
+    alone); each calls this, and rank 0 alone writes the run folder.
     Returns:
         The final status dict (state succeeded, failed or cancelled, with metrics or an error).
     """
     run_dir = Path(run_dir)
+    world = world or distributed.world_from_env()
     started = time.perf_counter()
     should_stop = CancelFlag(run_dir)
-    status = StatusWriter(run_dir, progress_clock=lambda: should_stop.last_asked_at)
+    status = (StatusWriter if world.writes else HeldStatus)(run_dir, progress_clock=lambda: should_stop.last_asked_at)
     on_main_thread = threading.current_thread() is threading.main_thread()
     timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
     with should_stop.signal_handlers() if on_main_thread else nullcontext():
@@ -309,7 +333,7 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
         try:
             should_stop.armed = True
             try:
-                final = _train(run_dir, status, should_stop, timings, callbacks)
+                final = _train(run_dir, status, should_stop, timings, callbacks, world)
             finally:
                 should_stop.armed = False  # from here on a signal cannot cut the final writes short
         except StopRequested:
@@ -320,12 +344,17 @@ def execute_run(run_dir: Path, callbacks=()) -> dict:
             final = dict(state="failed", error=describe_os_error(exc))
         except Exception as exc:  # a bug or a fault of the machine: details in the log, a sentence in the UI
             traceback.print_exc()
-            final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
+            lost = distributed.peer_lost(exc) if world.active else None
+            final = dict(state="failed", error=str(lost) if lost else f"Unexpected error ({type(exc).__name__}): {exc}")
         finally:
             status.stop_heartbeat()
+            distributed.leave()
         final.update(ended_at=time.time(), wall_s=round(time.perf_counter() - started, 2), stage=None,
                      timings=timings)
-        record_final(run_dir, status, final)
+        if world.writes:
+            record_final(run_dir, status, final)
+        else:
+            status.update(**final)
     return status.status
 
 
@@ -342,11 +371,15 @@ def record_final(run_dir: Path, status: StatusWriter, final: dict) -> None:
         pass  # status.json above is what readers trust; the end event only backs it up
 
 
-def run_worker(run_dir: str) -> int:
-    """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed."""
-    final = execute_run(Path(run_dir))
+def run_worker(run_dir: str, summary: bool = True) -> int:
+    """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed.
+
+    summary: end with one JSON line (the state and error); with several processes rank 0's alone."""
+    world = distributed.world_from_env()
+    final = execute_run(Path(run_dir), world=world)
     try:
-        print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
+        if summary and world.writes:
+            print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
     except OSError:
         pass  # the log is on a full disk; the status file says it all
     return 0 if final["state"] != "failed" else 1

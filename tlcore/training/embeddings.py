@@ -22,7 +22,8 @@ def embedding_key(*parts) -> str:
 
 @torch.inference_mode()
 def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, batch_size: int | None = None,
-                       on_progress=None, should_stop=lambda: False, transform=None) -> np.ndarray:
+                       on_progress=None, should_stop=lambda: False, transform=None,
+                       rows: tuple[int, int] | None = None) -> np.ndarray:
     """Pooled features of a frozen backbone in eval mode (BatchNorm statistics untouched).
 
     The pass runs on a copy with BatchNorm folded into the convolutions (tlcore.folding): the same
@@ -34,19 +35,21 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
         batch_size: images per forward pass (default: tlcore.inputs.inference_batch_size).
         transform: (model input batch, index of its first picture) -> the batch to describe instead (a
             varied copy, a mirror image); None describes the pictures as they are.
+        rows: (start, stop): describe only those pictures (this process's share when several train).
     Returns:
-        float32 [N, feature_dim].
+        float32 [N, feature_dim], or [stop - start, feature_dim] with rows.
     """
     backbone.eval()
     autocast, _ = autocast_for(device)
     spec = backbone.spec
-    out = np.empty((len(images), spec.feature_dim), dtype=np.float32)
+    first, stop = rows if rows is not None else (0, len(images))
+    out = np.empty((stop - first, spec.feature_dim), dtype=np.float32)
     batch_size = batch_size or inference_batch_size(images.shape[1], device)
     network = None
-    for start in range(0, len(images), batch_size):
+    for start in range(first, stop, batch_size):
         if should_stop():
             raise StopRequested()
-        batch = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+        batch = torch.from_numpy(np.ascontiguousarray(images[start:min(start + batch_size, stop)]))
         x = to_model_input(batch, spec.mean, spec.std, device)
         if transform is not None:
             x = transform(x, start)
@@ -54,9 +57,9 @@ def compute_embeddings(backbone, images: np.ndarray, *, device: torch.device, ba
             network = fold_batchnorm(backbone, x[:2])
         with autocast:
             features = network(x)
-        out[start:start + len(batch)] = features.float().cpu().numpy()
+        out[start - first:start - first + len(batch)] = features.float().cpu().numpy()
         if on_progress:
-            on_progress(min(start + batch_size, len(images)), len(images))
+            on_progress(min(start + batch_size, stop) - first, stop - first)
     return out
 
 
@@ -72,19 +75,28 @@ class EmbeddingCache:
 
     def get_or_compute(self, key: str, compute) -> tuple[np.ndarray, bool]:
         """Returns (embeddings, was_cached)."""
+        values = self.get(key)
+        if values is not None:
+            return values, True
+        values = compute()
+        self.put(key, values)
+        return values, False
+
+    def get(self, key: str) -> np.ndarray | None:
         path = self.path(key)
         if path.exists():
             try:
-                return np.load(path), True
+                return np.load(path)
             except (OSError, ValueError):
                 path.unlink(missing_ok=True)  # a damaged file is recomputed, not trusted
-        values = compute()
+        return None
+
+    def put(self, key: str, values: np.ndarray) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".npy.tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.save(f, values)
-            os.replace(tmp, path)
+            os.replace(tmp, self.path(key))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)  # a full disk must not leave half a file behind
             raise
-        return values, False

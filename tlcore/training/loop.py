@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from tlcore.data.batches import ArrayBatches
 from tlcore.training.metrics import accuracy, confusion_matrix, per_class_scores
@@ -20,6 +21,7 @@ from tlcore.training.phase_inputs import PhaseData, StopRequested, TrainingFaile
 from tlcore.training.passes import fit_computed_head, recompute_norm_statistics, solve_head
 from tlcore.training.optimizers import make_optimizer, rate_schedule
 from tlcore.training.phases import Phase
+from tlcore.training.distributed import SINGLE, World
 from tlcore.training.terms import Step
 
 EVENTS = ("on_fit_start", "on_phase_start", "on_batch_end", "on_epoch_end", "on_fit_end")
@@ -59,27 +61,56 @@ def call(callbacks, event: str, **kwargs) -> None:
             method(**kwargs)
 
 
-def training_step(phase: Phase, x: torch.Tensor, y: torch.Tensor, streams: dict[str, torch.Tensor],
-                  optimizer, scaler, *, progress: float, autocast,
-                  stream_labels: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """One optimizer step of a phase: the class loss plus the phase's terms. The estimate times this too.
+class StepModule(nn.Module):
+    """A phase's training forward as one module: the class loss plus the phase's terms.
 
-    Returns:
-        The total loss (detached), the logits, and each term's figures for this step.
+    One module, so that DistributedDataParallel can wrap it when several processes train the run:
+    its gradients are then averaged over the processes during the backward pass.
     """
-    figures = {}
-    with autocast:
-        features = phase.body(x)
-        logits = phase.head(features)
+
+    def __init__(self, phase: Phase):
+        super().__init__()
+        self.body, self.head, self.terms = phase.body, phase.head, nn.ModuleList(phase.terms)
+
+    def forward(self, x, y, streams: dict, progress: float, stream_labels: dict):
+        figures = {}
+        features = self.body(x)
+        logits = self.head(features)
         loss = F.cross_entropy(logits.float(), y)
-        if phase.terms:
-            step = Step(features, logits, y, streams, progress, phase.body, stream_labels or {})
-            for term in phase.terms:
+        if len(self.terms):
+            step = Step(features, logits, y, streams, progress, self.body, stream_labels)
+            for term in self.terms:
                 output = term(step)
                 loss = loss + output.loss.to(loss.device)
                 figures.update(output.figures)
-    if not torch.isfinite(loss):
-        return loss.detach(), logits, figures
+        return loss, logits, figures
+
+
+def step_module(phase: Phase, world: World, device: torch.device) -> nn.Module:
+    """The phase's StepModule; wrapped in DistributedDataParallel when several processes train."""
+    module = StepModule(phase)
+    if not world.active:
+        return module
+    # Constructing it gives every process rank 0's weights; its backward averages the gradients.
+    return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def training_step(module: nn.Module, x: torch.Tensor, y: torch.Tensor, streams: dict[str, torch.Tensor],
+                  optimizer, scaler, *, progress: float, autocast,
+                  stream_labels: dict[str, torch.Tensor] | None = None,
+                  world: World = SINGLE) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One optimizer step of a phase (module: its step_module). The estimate times this too.
+
+    Returns:
+        The total loss (detached), the logits, and each term's figures for this step. A loss that is not
+        finite on any process is returned without a step on every process.
+    """
+    with autocast:
+        loss, logits, figures = module(x, y, streams, progress, stream_labels or {})
+    # Every process steps or none does (a lone backward would wait for the others' gradients): a loss
+    # gone wrong on any process is returned as not finite on every one, and the run fails everywhere.
+    if world.any(not bool(torch.isfinite(loss))):
+        return (loss.detach() if not torch.isfinite(loss) else torch.tensor(float("nan"))), logits, figures
     optimizer.zero_grad(set_to_none=True)
     if scaler is not None:
         scaler.scale(loss).backward()
@@ -100,14 +131,16 @@ def endless(batches: ArrayBatches) -> Iterator[tuple[torch.Tensor, torch.Tensor]
 
 def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, device, epoch: int,
                     should_stop, on_batch, streams: dict[str, Iterator], step_offset: int = 0,
-                    total_steps: int = 1) -> dict:
-    """One pass over the training batches. Returns mean loss, accuracy, images, seconds and term figures."""
+                    total_steps: int = 1, world: World = SINGLE, module: nn.Module | None = None) -> dict:
+    """One pass over the training batches. Returns mean loss, accuracy, images, seconds and term figures
+    (over every process's share: the images are those of the whole run)."""
+    module = module if module is not None else StepModule(phase)
     autocast, scaler = autocast_for(device)
     total_loss = correct = seen = 0
     sums: dict[str, list[float]] = {}
     start = time.perf_counter()
     for step, (raw, y) in enumerate(data.train, start=1):
-        if should_stop():
+        if world.any(should_stop()):  # all processes stop at the same step
             raise StopRequested()
         x = data.prepare(raw, True)
         y = y.to(device, non_blocking=True)
@@ -115,8 +148,8 @@ def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, devi
         extra = {name: data.prepare(pictures, True) for name, (pictures, _) in drawn.items()}
         extra_labels = {name: labels.to(device, non_blocking=True) for name, (_, labels) in drawn.items()}
         progress = (step_offset + step - 1) / max(total_steps - 1, 1)
-        loss, logits, figures = training_step(phase, x, y, extra, optimizer, scaler, progress=progress,
-                                              autocast=autocast, stream_labels=extra_labels)
+        loss, logits, figures = training_step(module, x, y, extra, optimizer, scaler, progress=progress,
+                                              autocast=autocast, stream_labels=extra_labels, world=world)
         if not torch.isfinite(loss):
             raise TrainingFailed(f"The loss became {loss.item()} at epoch {epoch}, step {step}. "
                                  "Try a lower learning rate.")
@@ -131,6 +164,7 @@ def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, devi
             total[1] += count
         on_batch(step=step, steps=len(data.train), loss=batch_loss)
     seconds = time.perf_counter() - start
+    total_loss, correct, seen = world.sum([total_loss, correct, seen])
     stats = {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1),
              "images": seen, "seconds": seconds}
     stats.update({name: value / max(count, 1) for name, (value, count) in sums.items()})
@@ -139,7 +173,7 @@ def train_one_epoch(phase: Phase, data: PhaseData, optimizer, scheduler, *, devi
 
 @torch.inference_mode()
 def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=lambda: False,
-             batches: ArrayBatches | None = None, prefix: str = "val") -> dict:
+             batches: ArrayBatches | None = None, prefix: str = "val", world: World = SINGLE) -> dict:
     """Loss, accuracy and confusion matrix on held-out batches, with ``module`` in eval mode.
 
     Eval mode matters for every phase that trains BatchNorm (scratch): in train mode validation
@@ -151,15 +185,17 @@ def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=l
         prefix: names the figures: "val" gives val_loss, val_acc, confusion and per_class; any
             other prefix gives {prefix}_loss, {prefix}_acc, {prefix}_confusion and {prefix}_per_class.
             {prefix}_probabilities holds each picture's class probabilities (float32 [N, C]), in order.
+        world: with several processes each goes through its block of the set; the blocks are gathered
+            once at the end, so every figure counts each held-out picture exactly once.
     """
     module.eval()
     autocast, _ = autocast_for(device)
     total_loss = 0.0
-    targets, predictions, probabilities = [], [], []
+    targets, probabilities = [], []
     held_out = data.val if batches is None else batches
     mirrors = data.mirrored.get(prefix) if data.tta else None
     for (raw, y), mirror in zip(held_out, mirrors if mirrors is not None else itertools.repeat(None)):
-        if should_stop():  # a big validation set takes as long as training: a cancel must not wait for it
+        if world.any(should_stop()):  # a big validation set takes as long as training: a cancel must not wait
             raise StopRequested()
         x = data.prepare(raw, False)
         y = y.to(device)
@@ -170,16 +206,18 @@ def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=l
                 probs = (probs + torch.softmax(module(mirrored).float(), 1)) / 2
         total_loss += F.nll_loss(probs.clamp_min(1e-12).log(), y, reduction="sum").item()
         targets.append(y.cpu())
-        predictions.append(probs.argmax(1).cpu())
         probabilities.append(probs.cpu())
-    targets = torch.cat(targets).numpy()
-    predictions = torch.cat(predictions).numpy()
+    targets = world.gather_rows(torch.cat(targets).numpy() if targets else np.zeros(0, dtype=np.int64))
+    probabilities = world.gather_rows(torch.cat(probabilities).numpy() if probabilities
+                                      else np.zeros((0, num_classes), dtype=np.float32))
+    predictions = probabilities.argmax(1)
+    total_loss, = world.sum([total_loss])
     confusion = confusion_matrix(targets, predictions, num_classes)
     table = "confusion" if prefix == "val" else f"{prefix}_confusion"
     scores = "per_class" if prefix == "val" else f"{prefix}_per_class"
     return {f"{prefix}_loss": total_loss / max(len(targets), 1), f"{prefix}_acc": accuracy(confusion),
             table: confusion.tolist(), scores: per_class_scores(confusion),
-            f"{prefix}_probabilities": torch.cat(probabilities).numpy()}
+            f"{prefix}_probabilities": probabilities}
 
 
 def set_phase_modes(model, phase: Phase) -> None:
@@ -194,12 +232,15 @@ def set_phase_modes(model, phase: Phase) -> None:
 
 
 def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, device: torch.device,
-        num_classes: int, callbacks=(), should_stop=lambda: False, early_stop_patience: int = 0) -> FitResult:
+        num_classes: int, callbacks=(), should_stop=lambda: False, early_stop_patience: int = 0,
+        world: World = SINGLE) -> FitResult:
     """Train through the phases, keeping the weights of the best validation epoch.
 
     Args:
         data_for: builds a phase's data; called once per phase, so cached features are computed lazily.
         early_stop_patience: end a phase after this many epochs without a better validation accuracy (0: never).
+        world: the processes training this run together (data_for shares their batches); every process
+            makes the same decisions from the same gathered figures.
     Returns:
         FitResult, with best_state the best epoch's state_dict (on the CPU).
     """
@@ -215,6 +256,8 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
             set_phase_modes(model, phase)
             if hasattr(phase.head, "fit_to"):  # a head computed from the training features, then refined
                 fit_computed_head(phase, data, should_stop=should_stop)
+                world.same_as_first(phase.head)
+            module = step_module(phase, world, device)
             optimizer = make_optimizer(phase)
             total_steps = max(1, phase.epochs * len(data.train))
             streams = {name: endless(data.streams[name]) for name in phase.streams}
@@ -229,20 +272,22 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
                 def on_batch(**batch):
                     call(callbacks, "on_batch_end", phase=phase, epoch=epoch, **batch)
 
-                if phase.solved:
+                if phase.solved:  # every process solves on all the features; rank 0's solution is kept
                     stats = solve_head(phase, data, should_stop=should_stop)
+                    world.same_as_first(phase.head)
                 else:
                     stats = train_one_epoch(phase, data, optimizer, scheduler, device=device, epoch=epoch,
                                             should_stop=should_stop, on_batch=on_batch, streams=streams,
                                             step_offset=(epoch - first_epoch) * len(data.train),
-                                            total_steps=total_steps)
+                                            total_steps=total_steps, world=world, module=module)
                 if not phase.freeze_norm_stats:
                     recompute_norm_statistics(phase.module, data, device=device, should_stop=should_stop)
+                    world.average_norm_statistics(phase.module)  # each process measured its own share
                 stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
-                                      should_stop=should_stop))
+                                      should_stop=should_stop, world=world))
                 for name, batches in data.checks.items():
                     stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
-                                          should_stop=should_stop, batches=batches, prefix=name))
+                                          should_stop=should_stop, batches=batches, prefix=name, world=world))
                     stats.pop(f"{name}_probabilities")
                 probabilities = stats.pop("val_probabilities")  # kept with the model, not sent as a figure
                 set_phase_modes(model, phase)

@@ -150,10 +150,25 @@ def check_config(config: RunConfig) -> StrategySpec:
                           "(joint training); choose fine-tuning or another strategy that adjusts the network.")
     if config.joint_with and _same_path(config.joint_with, config.data):
         raise ConfigError("The second dataset for joint training is the training dataset itself; choose another one.")
+    check_processes(spec, config)
     if config.target and _same_path(config.target, config.data):
         raise ConfigError("The target pictures are the training pictures themselves; choose pictures from "
                           "where the model will be used, a different folder or zip.")
     return spec
+
+
+def check_processes(spec: StrategySpec, config: RunConfig) -> None:
+    """Refuse several processes where they would have nothing to share, or where the strategy cannot yet
+    split its work between them (the devices they need are checked where the run starts)."""
+    if config.processes == 1:
+        return
+    if not spec.trains_body:
+        raise ConfigError(f"{spec.title} trains only the last layer, on features the network computes once: "
+                          f"{config.processes} processes would have nothing to share. Use one process, or a "
+                          "strategy that adjusts the network (fine_tune, l2_sp, scratch).")
+    if spec.needs or spec.streams or config.joint_with:
+        raise ConfigError(f"{spec.title} draws extra pictures every step and is trained by one process only; "
+                          "choose one process, or fine_tune, l2_sp or scratch.")
 
 
 def check_image_size(config) -> None:

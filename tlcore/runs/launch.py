@@ -1,0 +1,83 @@
+"""A run trained by several processes on this machine, started through torch.distributed's own launcher.
+
+The launcher (torchrun's, called as a library) starts one `python -m tlcore worker RUN_DIR` per
+process with RANK, WORLD_SIZE and LOCAL_RANK set, through a rendezvous on this machine, watches them,
+and stops the others when one fails. Rank 0 writes the run folder; when a process dies before rank 0
+could say why (killed, out of memory), the run's status is written here with the launcher's reason.
+"""
+import os
+import sys
+from pathlib import Path
+
+from tlcore import runs
+from tlcore.config import ConfigError
+from tlcore.cpus import usable_cpu_count
+from tlcore.device import resolve_device
+from tlcore.runs.worker import record_final
+from tlcore.runs.recorder import StatusWriter
+
+MONITOR_INTERVAL_S = 0.5
+
+
+def check_devices(config) -> None:
+    """Refuse, before anything starts, more processes than this machine has GPUs, or cores on the CPU."""
+    import torch
+
+    device = resolve_device(config.device)
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if config.processes > count:
+            raise ConfigError(f"{config.processes} processes need {config.processes} GPUs; this machine has "
+                              f"{count}. Ask for at most {count}.")
+    elif device.type == "cpu":
+        cores = usable_cpu_count()
+        if config.processes > cores:
+            raise ConfigError(f"{config.processes} processes on the CPU need a core each; this machine gives "
+                              f"{cores}. Ask for at most {cores}.")
+    else:
+        raise ConfigError(f"Several processes train on GPUs (NCCL) or on the CPU (gloo), not on {device.type}.")
+
+
+def child_environment(processes: int) -> dict[str, str]:
+    """Variables the processes need beside torchrun's: their share of the cores, a local network."""
+    env = {}
+    if "OMP_NUM_THREADS" not in os.environ:  # the cores shared out, not every process using all of them
+        env["OMP_NUM_THREADS"] = str(max(1, usable_cpu_count() // processes))
+    if "GLOO_SOCKET_IFNAME" not in os.environ:  # one machine: the loopback, whatever the host name resolves to
+        env["GLOO_SOCKET_IFNAME"] = "lo"
+    return env
+
+
+def train_with_processes(run_dir: Path, processes: int) -> dict:
+    """Train run_dir with that many processes on this machine; returns its final status."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    run_dir = Path(run_dir)
+    launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=run_dir.name,
+                          rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
+                          monitor_interval=MONITOR_INTERVAL_S)
+    added = child_environment(processes)
+    saved = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)
+    try:
+        elastic_launch(launch, sys.executable)("-m", "tlcore", "worker", str(run_dir), "--no-summary")
+        reason = None
+    except ChildFailedError as error:
+        rank, failure = error.get_first_failure()
+        how = f"was stopped by {failure.signal_name()}" if failure.exitcode < 0 else \
+            f"ended with exit code {failure.exitcode}"
+        reason = f"Process {rank} of {processes} {how}; the run stopped on every process."
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    status = runs.read_status(run_dir)
+    if status.get("state") not in runs.FINAL_STATES:  # rank 0 itself was killed: the launcher's reason is the run's
+        record_final(run_dir, StatusWriter(run_dir), {"state": "failed", "error": reason or
+                                                      "The processes ended without saying how the run ended."})
+    elif reason and status.get("state") == "failed" and "stopped answering" in (status.get("error") or ""):
+        StatusWriter(run_dir).update(error=f"{reason} Rank 0 saw: {status['error']}")  # which one, and how
+    return runs.read_status(run_dir)
