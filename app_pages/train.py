@@ -10,7 +10,7 @@ from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, 
 from ui import format as fmt
 from ui.auto_choice import auto_choice_ui
 from ui.glossary import explain, label
-from ui.resources import device_choices, device_info, get_runner, known_throughput, measure, weights_table
+from ui.resources import device_choices, device_info, get_runner, gpu_count, known_throughput, measure, weights_table
 from ui.label_check import corrected_manifest, corrections_of
 from ui.meta_sources import meta_sources_ui
 from ui.several_sources import Networks, combine_ui, joint_ui
@@ -212,11 +212,26 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
         seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1, value=0)
         device = right.selectbox("Where it trains (device)", device_choices(),
                                  help=f"auto uses {device_info()['label']} here.")
+        processes = all_gpus_ui(right, strategy, device)
         name = st.text_input("Name this run (optional)", max_chars=80)
     return {"lr": lr, "batch_size": batch_size, "augment": augment, "early_stop_patience": int(patience),
             "head": head, "head_epochs": int(head_epochs), "unfreeze_stages": int(unfreeze),
             "val_fraction": val_fraction, "seed": int(seed), "device": device, "name": name.strip(),
-            "augment_views": int(copies) if uses_features(strategy) else 0, "tta": tta, "balance": balance}
+            "augment_views": int(copies) if uses_features(strategy) else 0, "tta": tta, "balance": balance,
+            "processes": processes}
+
+
+def all_gpus_ui(column, strategy: StrategySpec, device: str) -> int:
+    """On a machine with several GPUs, the choice to train on all of them; returns the processes asked for."""
+    gpus = gpu_count()
+    if gpus < 2 or device not in ("auto", "cuda"):
+        return 1
+    shareable = strategy.trains_body and not strategy.needs and not strategy.streams
+    everywhere = column.checkbox(
+        label(f"Use all {gpus} GPUs on this machine", "data-parallel"), key="all_gpus", disabled=not shareable,
+        help=f"{explain('data-parallel')} For the strategies that adjust the network: the others compute "
+             "the network's descriptions once, with nothing to share.")
+    return gpus if everywhere and shareable else 1
 
 
 def trains_body(strategy: StrategySpec) -> bool:

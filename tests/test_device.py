@@ -9,7 +9,7 @@ import torch
 from tlcore import device as devices
 from tlcore.config import RunConfig
 from tlcore.device import describe_device, resolve_device
-from tlcore.runs.runner import device_slot
+from tlcore.runs.runner import device_slot, device_slots
 from tlcore.training.loop import autocast_for
 
 
@@ -64,6 +64,13 @@ def test_each_device_is_one_slot(monkeypatch):
     pretend(monkeypatch, cuda=False)
     assert device_slot(RunConfig(data="x", device="auto")) == "cpu:0"
     assert device_slot(RunConfig(data="x", device="cuda")) == "cuda"  # unusable here: its worker says why
+
+
+def test_a_run_of_several_processes_holds_all_its_gpus_as_one_run(monkeypatch):
+    pretend(monkeypatch, cuda=True, gpus=2)
+    assert device_slots(RunConfig(data="x", strategy="fine_tune", processes=2)) == {"cuda:0", "cuda:1"}
+    assert device_slots(RunConfig(data="x", strategy="fine_tune", device="cpu", processes=2)) == {"cpu:0"}
+    assert device_slots(RunConfig(data="x")) == {"cuda:0"}
 
 
 def test_queue_places_are_counted_per_device(tmp_path, monkeypatch):

@@ -69,6 +69,9 @@ GLOSSARY = {
     "loss": "How wrong the model is, as one number that training makes smaller; lower is better.",
     "ONNX": "A standard file format for trained networks that many programs and web pages can run.",
     "TorchScript": "A file format that runs the model with PyTorch, without the studio's code.",
+    "data-parallel": "Several GPUs train one run together: each takes a share of every batch and they "
+                     "average what they learned after each step, so the run ends sooner with the same "
+                     "result (torch.distributed, DistributedDataParallel).",
 }
 
 

@@ -72,6 +72,13 @@ def device_choices() -> list[str]:
     return choices
 
 
+def gpu_count() -> int:
+    """The CUDA GPUs this machine shows (0 without CUDA)."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 @st.cache_data(ttl=300, show_spinner="Checking which pretrained weights are available…")
 def weights_table() -> dict[str, dict]:
     """Backbone name -> {"available", "source", "detail"}; rechecked every few minutes."""

@@ -62,7 +62,7 @@ def command_weights(args) -> int:
 
 
 def command_worker(args) -> int:
-    from tlcore.runs.worker import run_worker  # torch and the engine: what a standby has ready
+    from tlcore.runs.launch import run_worker  # torch and the engine: what a standby has ready
 
     if args.standby:
         from tlcore.runs.standby import wait_for_run, warm_up

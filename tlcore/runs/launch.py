@@ -1,10 +1,12 @@
-"""A run trained by several processes on this machine, started through torch.distributed's own launcher.
+"""A run trained by several processes on this machine, started through torch.distributed's own launcher;
+and the worker command's entry, which trains a run here or launches its processes.
 
 The launcher (torchrun's, called as a library) starts one `python -m tlcore worker RUN_DIR` per
 process with RANK, WORLD_SIZE and LOCAL_RANK set, through a rendezvous on this machine, watches them,
 and stops the others when one fails. Rank 0 writes the run folder; when a process dies before rank 0
 could say why (killed, out of memory), the run's status is written here with the launcher's reason.
 """
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,7 +15,9 @@ from tlcore import runs
 from tlcore.config import ConfigError
 from tlcore.cpus import usable_cpu_count
 from tlcore.device import resolve_device
-from tlcore.runs.worker import record_final
+from tlcore.runs.launched import LAUNCHER_ENV
+from tlcore.runs.worker import execute_run, record_final
+from tlcore.training.distributed import world_from_env
 from tlcore.runs.recorder import StatusWriter
 
 MONITOR_INTERVAL_S = 0.5
@@ -40,7 +44,7 @@ def check_devices(config) -> None:
 
 def child_environment(processes: int) -> dict[str, str]:
     """Variables the processes need beside torchrun's: their share of the cores, a local network."""
-    env = {}
+    env = {LAUNCHER_ENV: str(os.getpid())}
     if "OMP_NUM_THREADS" not in os.environ:  # the cores shared out, not every process using all of them
         env["OMP_NUM_THREADS"] = str(max(1, usable_cpu_count() // processes))
     if "GLOO_SOCKET_IFNAME" not in os.environ:  # one machine: the loopback, whatever the host name resolves to
@@ -54,6 +58,11 @@ def train_with_processes(run_dir: Path, processes: int) -> dict:
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     run_dir = Path(run_dir)
+    try:
+        check_devices(runs.load_config(run_dir))
+    except ConfigError as error:
+        record_final(run_dir, StatusWriter(run_dir), {"state": "failed", "error": str(error)})
+        return runs.read_status(run_dir)
     launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=run_dir.name,
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
                           monitor_interval=MONITOR_INTERVAL_S)
@@ -81,3 +90,24 @@ def train_with_processes(run_dir: Path, processes: int) -> dict:
     elif reason and status.get("state") == "failed" and "stopped answering" in (status.get("error") or ""):
         StatusWriter(run_dir).update(error=f"{reason} Rank 0 saw: {status['error']}")  # which one, and how
     return runs.read_status(run_dir)
+
+
+def run_worker(run_dir: str, summary: bool = True) -> int:
+    """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed.
+
+    summary: end with one JSON line (the state and error); with several processes rank 0's alone."""
+    world = world_from_env()
+    try:
+        processes = runs.load_config(run_dir).processes if not world.active else 1
+    except Exception:  # a damaged or missing config: the run itself fails and says so
+        processes = 1
+    if processes > 1:  # this process launches the run's processes and waits for them
+        final = train_with_processes(Path(run_dir), processes)
+    else:
+        final = execute_run(Path(run_dir), world=world)
+    try:
+        if summary and world.writes:
+            print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
+    except OSError:
+        pass  # the log is on a full disk; the status file says it all
+    return 0 if final["state"] != "failed" else 1

@@ -177,12 +177,13 @@ class Runner:
         with self._lock, self._dispatch_lock():
             all_runs = runs.list_runs(self.runs_dir, with_notes=False)
             self._reap_finished(all_runs)
-            busy = {device_slot(s.config) for s in all_runs if s.state == "running" and self._check_running(s)}
+            busy = set().union(*(device_slots(s.config) for s in all_runs
+                                  if s.state == "running" and self._check_running(s)))
             for summary in in_line(all_runs):
-                slot = device_slot(summary.config)
-                if slot not in busy:  # a run for a busy device waits; one for another device may go first
+                slots = device_slots(summary.config)
+                if not slots & busy:  # a run for a busy device waits; one for other devices may go first
                     self._launch(summary.run_id)
-                    busy.add(slot)
+                    busy |= slots
             if not busy:
                 self._keep_standby()
 
@@ -347,6 +348,16 @@ class Runner:
                            heartbeat_at=time.time())
 
 
+def device_slots(config: RunConfig | None) -> frozenset[str]:
+    """The devices a run holds while it trains: one, or one GPU per process of a run trained by several
+    (which holds them all as one run); on the CPU, the CPU, however many processes share it."""
+    slot = device_slot(config)
+    processes = config.processes if config else 1
+    if processes > 1 and slot.startswith("cuda:"):
+        return frozenset(f"cuda:{index}" for index in range(processes))
+    return frozenset([slot])
+
+
 def device_slot(config: RunConfig | None) -> str:
     """The device a run trains on, as a slot name: "auto" resolved here, "cuda" meaning "cuda:0"."""
     from tlcore.device import resolve_device  # imports torch: here, so that a runner with no run to place
@@ -369,7 +380,9 @@ def queue_places(summaries: list[runs.RunSummary]) -> dict[str, int]:
     """Each queued run's place in the line for its device (1: next to start there)."""
     places, counts = {}, {}
     for summary in in_line(summaries):
-        slot = device_slot(summary.config)
-        counts[slot] = counts.get(slot, 0) + 1
-        places[summary.run_id] = counts[slot]
+        slots = device_slots(summary.config)
+        place = 1 + max(counts.get(slot, 0) for slot in slots)  # behind every run queued for one of its devices
+        for slot in slots:
+            counts[slot] = place
+        places[summary.run_id] = place
     return places

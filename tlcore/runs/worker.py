@@ -4,7 +4,6 @@ The CLI calls execute_run() in its own process; the app's runner starts
 `python -m tlcore worker RUN_DIR`, which calls the same function.
 """
 import functools
-import json
 import os
 import signal
 import sys
@@ -36,6 +35,7 @@ from tlcore.runs.predictions import write_predictions
 from tlcore.runs.recorder import HeldStatus, RunRecorder, StatusWriter
 from tlcore.runs.sources import SourceRun, check_members, check_start, load_source_body
 from tlcore.runs.store import TARGET_FILE
+from tlcore.runs.launched import LAUNCHER_ENV, end_with_launcher
 from tlcore.training.strategies import add_joint_task, check_config, meta_settings
 from tlcore.training.terms import squared_distance
 from tlcore.training.loop import StopRequested, TrainingFailed, fit
@@ -265,6 +265,10 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         weights = functools.cache(lambda: [weights_identity(config, source)])  # hashed once, and only if needed
     # Refused now rather than after the training it would have cost: the saved model's size.
     require_free_space(run_dir, checkpoint_bytes(model), "the trained model's files")
+    if world.active and device.type == "cuda" and strategy.trains_norm_stats:
+        # BatchNorm statistics that train are computed over every GPU's share of the batch (the same
+        # parameter and buffer objects: the phases and the optimizer see the converted layers).
+        torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     phases = strategy.plan(model, config)
     if "joint" in datasets:
         add_joint_task(phases, model.backbone.spec.feature_dim, len(joint.classes), device)
@@ -327,8 +331,14 @@ def execute_run(run_dir: Path, callbacks=(), world: World | None = None) -> dict
     status = (StatusWriter if world.writes else HeldStatus)(run_dir, progress_clock=lambda: should_stop.last_asked_at)
     on_main_thread = threading.current_thread() is threading.main_thread()
     timings: dict[str, float] = {}  # seconds per stage; fit_s includes embedding_s (features are made lazily)
+    # A run whose processes a launcher started names the launcher as its worker: it is what the runner
+    # watches and stops (its processes end with it).
+    launcher = os.environ.get(LAUNCHER_ENV) if world.active else None
+    if launcher:
+        end_with_launcher(int(launcher))
     with should_stop.signal_handlers() if on_main_thread else nullcontext():
-        status.update(state="running", pid=os.getpid(), started_at=time.time(), error=None)
+        status.update(state="running", pid=int(launcher) if launcher else os.getpid(), started_at=time.time(),
+                      error=None)
         status.start_heartbeat()
         try:
             should_stop.armed = True
@@ -369,17 +379,3 @@ def record_final(run_dir: Path, status: StatusWriter, final: dict) -> None:
         runs.append_event(run_dir, {"type": "end", "time": time.time(), **final})
     except OSError:
         pass  # status.json above is what readers trust; the end event only backs it up
-
-
-def run_worker(run_dir: str, summary: bool = True) -> int:
-    """Entry point of `python -m tlcore worker RUN_DIR`; exit code 0 unless the run failed.
-
-    summary: end with one JSON line (the state and error); with several processes rank 0's alone."""
-    world = distributed.world_from_env()
-    final = execute_run(Path(run_dir), world=world)
-    try:
-        if summary and world.writes:
-            print(json.dumps({"state": final["state"], "error": final.get("error")}), flush=True)
-    except OSError:
-        pass  # the log is on a full disk; the status file says it all
-    return 0 if final["state"] != "failed" else 1
