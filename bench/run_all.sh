@@ -27,6 +27,9 @@ for which in 0,2,3,4,6 doodles; do
         "$PY" "bench/$script.py" --classes "$which" "$@" 2>&1 | tee "bench/out/${script}_${which//,/}.txt" || failed+=("$script $which")
     done
 done
+# Issue 18: one run trained by two CPU processes (gloo) against one; the CPU on purpose, whatever the machine.
+echo "== distributed_cpu $(date -Is)"
+"$PY" bench/distributed_cpu.py 2>&1 | tee bench/out/distributed_cpu.txt || failed+=("distributed_cpu")
 # The app picks its own device, as it does for a user: these take no --device.
 for script in first_run versus_fastai cost_growth ui_scale ingest_paths fine_tune_sides; do
     echo "== $script $(date -Is)"
