@@ -130,14 +130,17 @@ def progress_reporter(status: StatusWriter, stage: str, should_stop):
 
 
 def checked_target(run_dir: Path, config, manifest: Manifest, cache: ImageCache, status: StatusWriter,
-                   should_stop, timings) -> TargetSet:
-    """The target pictures, checked now and kept in the run folder; refused when they are the training ones."""
+                   should_stop, timings, writes: bool = True) -> TargetSet:
+    """The target pictures, checked now and kept in the run folder (when this process writes it);
+    refused when they are the training ones."""
     with timed(timings, "scan_s"):
         target = scan_target(Path(config.target), classes=manifest.classes, cache=cache, image_size=config.image_size,
                              on_progress=progress_reporter(status, "checking the target pictures", should_stop))
     if target.copies_training_pictures(manifest):
         raise DataError("Every target picture is also a training picture; choose pictures from where the model "
                         "will be used, not the training ones.")
+    if not writes:
+        return target
     write_json_atomic(run_dir / TARGET_FILE, target.to_dict())
     runs.append_event(run_dir, {"type": "target", "time": time.time(), "pictures": len(target.samples),
                                 "labelled": len(target.labelled), "unknown_classes": target.unknown_classes,
@@ -213,7 +216,8 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
         runs.append_event(run_dir, {"type": "dataset", "time": time.time(), "classes": manifest.classes,
                                     "counts": manifest.counts(), "skipped": len(manifest.skipped),
                                     "warnings": manifest.warnings})
-    target = checked_target(run_dir, config, manifest, cache, status, should_stop, timings) if config.target else None
+    target = checked_target(run_dir, config, manifest, cache, status, should_stop, timings, world.writes) \
+        if config.target else None
     with timed(timings, "load_arrays_s"):
         # Read from the image cache only when a phase needs the pixels (not when every feature is cached).
         pictures = {split: SamplePictures(manifest.split(split), cache, config.image_size)
