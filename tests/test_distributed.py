@@ -201,3 +201,44 @@ def test_the_train_page_offers_all_gpus_when_the_machine_has_several(home, monke
     at.radio(key="strategy").set_value("fine_tune").run()
     assert not at.checkbox(key="all_gpus").disabled
     assert not at.exception
+
+
+def _evaluate_as(rank: int, port: int, answers) -> None:
+    """One of two processes validating five pictures in blocks of 2 and 3: one batch here, two there."""
+    from torch import nn
+
+    from tlcore.training import distributed
+    from tlcore.training.loop import evaluate
+    from tlcore.training.phase_inputs import PhaseData
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
+    world = distributed.World(rank, 2, rank)
+    distributed.join(world, torch.device("cpu"))
+    try:
+        inputs, labels = torch.eye(3)[[0, 1, 2, 0, 1]] * 10, np.array([0, 1, 2, 0, 2])  # the last one wrong
+        held_out = ArrayBatches(inputs, labels, 2, False, share=(rank, 2))
+        data = PhaseData(train=held_out, val=held_out, prepare=lambda x, training: x)
+        stats = evaluate(nn.Identity(), data, device=torch.device("cpu"), num_classes=3, world=world)
+        answers.put((rank, stats["confusion"], stats["val_probabilities"].argmax(1).tolist()))
+    finally:
+        distributed.leave()
+
+
+def test_validation_gathers_blocks_of_unequal_batches_in_order():
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    context = mp.get_context("spawn")
+    answers = context.Queue()
+    processes = [context.Process(target=_evaluate_as, args=(rank, port, answers)) for rank in range(2)]
+    for process in processes:
+        process.start()
+    results = dict((rank, rest) for rank, *rest in (answers.get(timeout=60) for _ in processes))
+    for process in processes:
+        process.join(timeout=30)
+    expected = [[2, 0, 0], [0, 1, 0], [0, 1, 1]]  # every picture once, the same on both processes
+    assert results[0] == results[1] == [expected, [0, 1, 2, 0, 1]]

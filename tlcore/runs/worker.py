@@ -40,11 +40,11 @@ from tlcore.training.strategies import add_joint_task, check_config, meta_settin
 from tlcore.training.terms import squared_distance
 from tlcore.training.loop import StopRequested, TrainingFailed, fit
 from tlcore.training import distributed
-from tlcore.training.distributed import PeerLost, World
+from tlcore.training.distributed import World
 from tlcore.models.weights import WeightsUnavailable
 
 # Errors whose message is already written for people; anything else is reported with its type.
-EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, PeerLost, ValueError, MemoryError)
+EXPECTED_ERRORS = (DataError, ConfigError, WeightsUnavailable, TrainingFailed, ValueError, MemoryError)
 
 
 class CancelFlag:
@@ -352,14 +352,19 @@ def execute_run(run_dir: Path, callbacks=(), world: World | None = None) -> dict
                 should_stop.armed = False  # from here on a signal cannot cut the final writes short
         except StopRequested:
             final = dict(state="cancelled", error=None)
-        except EXPECTED_ERRORS as exc:
-            final = dict(state="failed", error=str(exc))
-        except OSError as exc:  # the environment, not a bug: a missing weights file, a full disk
-            final = dict(state="failed", error=describe_os_error(exc))
-        except Exception as exc:  # a bug or a fault of the machine: details in the log, a sentence in the UI
-            traceback.print_exc()
+        except Exception as exc:
             lost = distributed.peer_lost(exc) if world.active else None
-            final = dict(state="failed", error=str(lost) if lost else f"Unexpected error ({type(exc).__name__}): {exc}")
+            if lost is not None and should_stop():  # another process honoured the cancel first and left
+                final = dict(state="cancelled", error=None)
+            elif lost is not None:
+                final = dict(state="failed", error=str(lost))
+            elif isinstance(exc, EXPECTED_ERRORS):
+                final = dict(state="failed", error=str(exc))
+            elif isinstance(exc, OSError):  # the environment, not a bug: a missing weights file, a full disk
+                final = dict(state="failed", error=describe_os_error(exc))
+            else:  # a bug or a fault of the machine: details in the log, a sentence in the UI
+                traceback.print_exc()
+                final = dict(state="failed", error=f"Unexpected error ({type(exc).__name__}): {exc}")
         finally:
             status.stop_heartbeat()
             distributed.leave()

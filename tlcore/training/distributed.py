@@ -69,6 +69,12 @@ class World:
             return flag
         return bool(self._reduce(torch.tensor([float(flag)]), dist.ReduceOp.MAX)[0])
 
+    def max(self, value: int) -> int:
+        """The largest of the processes' values."""
+        if not self.active:
+            return value
+        return int(self._reduce(torch.tensor([float(value)]), dist.ReduceOp.MAX)[0])
+
     def sum(self, values: list[float]) -> list[float]:
         """Each value summed over the processes."""
         if not self.active:

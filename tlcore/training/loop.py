@@ -194,9 +194,16 @@ def evaluate(module, data: PhaseData, *, device, num_classes: int, should_stop=l
     targets, probabilities = [], []
     held_out = data.val if batches is None else batches
     mirrors = data.mirrored.get(prefix) if data.tta else None
-    for (raw, y), mirror in zip(held_out, mirrors if mirrors is not None else itertools.repeat(None)):
-        if world.any(should_stop()):  # a big validation set takes as long as training: a cancel must not wait
+    pairs = zip(held_out, mirrors if mirrors is not None else itertools.repeat(None))
+    # As many rounds on every process, though their blocks may hold one batch more or less: each round
+    # agrees on a cancel (a big validation set takes as long as training, a cancel must not wait for it).
+    rounds = world.max(len(held_out))
+    for _, pair in zip(range(rounds), itertools.chain(pairs, itertools.repeat(None))):
+        if world.any(should_stop()):
             raise StopRequested()
+        if pair is None:
+            continue  # this process's block is done; the others' are not
+        (raw, y), mirror = pair
         x = data.prepare(raw, False)
         y = y.to(device)
         with autocast:

@@ -54,15 +54,15 @@ def recompute_norm_statistics(module, data: PhaseData, *, device, should_stop=la
     autocast, _ = autocast_for(device)
     try:
         with batch_order_kept(data.train) as batches:
-            seen = 0
-            for raw, _ in batches:
-                if seen >= max_images:
+            # Counted in batches, not pictures: with several processes each sees its share of a batch, and
+            # all must make the same passes (SyncBatchNorm's forward is a collective).
+            for done, (raw, _) in enumerate(batches):
+                if done * batches.batch_size >= max_images:
                     break
                 if should_stop():
                     raise StopRequested()
                 with autocast:
                     module(data.prepare(raw, False))
-                seen += len(raw)
     finally:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum
