@@ -242,3 +242,15 @@ def test_validation_gathers_blocks_of_unequal_batches_in_order():
         process.join(timeout=30)
     expected = [[2, 0, 0], [0, 1, 0], [0, 1, 1]]  # every picture once, the same on both processes
     assert results[0] == results[1] == [expected, [0, 1, 2, 0, 1]]
+
+
+def test_more_processes_than_gpus_are_refused_before_anything_starts(monkeypatch):
+    from tlcore.config import ConfigError
+    from tlcore.runs.launch import check_devices
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match="2 processes need 2 GPUs; this machine has 1"):
+        check_devices(RunConfig(data="x", strategy="fine_tune", processes=2))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    check_devices(RunConfig(data="x", strategy="fine_tune", processes=2))

@@ -63,6 +63,8 @@ def header_ui(run_dir: Path, status: dict) -> None:
         facts.insert(3, f"{config.augment_views} varied copies of each picture")
     if config.tta:
         facts.insert(3, "checked with mirror images too (TTA)")
+    if config.processes > 1:
+        facts.insert(-1, f"{config.processes} processes together (data-parallel)")
     st.caption(" · ".join(facts))
     st.caption(f"Started from: {fmt.chain_text(started_from(run_dir, config))}", help=explain("starting point"))
     if config.joint_with:
