@@ -226,7 +226,7 @@ def all_gpus_ui(column, strategy: StrategySpec, device: str) -> int:
     gpus = gpu_count()
     if gpus < 2 or device not in ("auto", "cuda"):
         return 1
-    shareable = strategy.trains_body and not strategy.needs and not strategy.streams
+    shareable = strategy.splits_across_processes
     everywhere = column.checkbox(
         label(f"Use all {gpus} GPUs on this machine", "data-parallel"), key="all_gpus", disabled=not shareable,
         help=f"{explain('data-parallel')} For the strategies that adjust the network: the others compute "

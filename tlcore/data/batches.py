@@ -89,6 +89,12 @@ def should_balance(labels: np.ndarray, setting: str) -> bool:
     return bool(len(counts) > 1 and counts.max() > BALANCE_RATIO * counts.min())
 
 
+def block_of(count: int, rank: int, processes: int) -> tuple[int, int]:
+    """A process's contiguous share [start, stop) of count rows, in rank order, sizes within one of each
+    other: blocks gathered in rank order are the rows in their order."""
+    return count * rank // processes, count * (rank + 1) // processes
+
+
 class ArrayBatches:
     """Mini-batches over arrays (uint8 images or float embeddings), held in memory or read as drawn.
 
@@ -152,8 +158,7 @@ class ArrayBatches:
         count = len(self.labels)
         if self.share is None or self.shuffle or self.draw_weights is not None:
             return 0, count
-        rank, processes = self.share
-        return count * rank // processes, count * (rank + 1) // processes
+        return block_of(count, *self.share)
 
     def _part(self, batch: torch.Tensor) -> torch.Tensor:
         """This process's part of a global batch: every processes-th row from its rank (never empty)."""

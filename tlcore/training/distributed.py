@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from tlcore.data.batches import block_of
+
 COLLECTIVE_TIMEOUT_ENV = "TLSTUDIO_COLLECTIVE_TIMEOUT_S"
 # A process that died or hangs fails the others' next collective after this long, never a wait forever.
 DEFAULT_COLLECTIVE_TIMEOUT_S = 300.0
@@ -42,8 +44,8 @@ class World:
     # -- sharing the work ----------------------------------------------------------------------------
 
     def block(self, count: int) -> tuple[int, int]:
-        """This process's contiguous share [start, stop) of count rows: in rank order, sizes within one."""
-        return count * self.rank // self.size, count * (self.rank + 1) // self.size  # as ArrayBatches shares
+        """This process's contiguous share [start, stop) of count rows, as ArrayBatches shares a set in order."""
+        return block_of(count, self.rank, self.size)
 
     # -- agreeing --------------------------------------------------------------------------------------
 

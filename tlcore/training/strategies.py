@@ -75,6 +75,12 @@ class StrategySpec:
     streams: tuple[str, ...] = ()  # extra batch streams its body phase draws each step
     settings: tuple[Setting, ...] = ()
 
+    @property
+    def splits_across_processes(self) -> bool:
+        """Whether several processes can train it together: it adjusts the network (there is work to share)
+        and draws no extra pictures each step."""
+        return self.trains_body and not self.needs and not self.streams
+
     def option(self, config: RunConfig, key: str) -> float:
         """The value of one of this strategy's settings in a config: the person's, else the default."""
         return self.value(config.options, key)
@@ -166,7 +172,7 @@ def check_processes(spec: StrategySpec, config: RunConfig) -> None:
         raise ConfigError(f"{spec.title} trains only the last layer, on features the network computes once: "
                           f"{config.processes} processes would have nothing to share. Use one process, or a "
                           "strategy that adjusts the network (fine_tune, l2_sp, scratch).")
-    if spec.needs or spec.streams or config.joint_with:
+    if not spec.splits_across_processes or config.joint_with:
         raise ConfigError(f"{spec.title} draws extra pictures every step and is trained by one process only; "
                           "choose one process, or fine_tune, l2_sp or scratch.")
 
