@@ -280,8 +280,7 @@ def _train(run_dir: Path, status: StatusWriter, should_stop, timings: dict, call
 
     trained_labels = datasets["train"][2] if train_rows is None else datasets["train"][2][train_rows]
     balanced = should_balance(trained_labels, config.balance)
-    recorder = RunRecorder(run_dir, status)
-    callbacks = [recorder, *callbacks] if world.writes else []  # rank 0 reports for every process
+    callbacks = [RunRecorder(run_dir, status), *callbacks] if world.writes else []  # rank 0 reports for all
     meters = [m for m in callbacks if hasattr(m, "on_features")]
     targets = len(datasets["target"][2]) if "target" in datasets else 0
     # The feature pass describes whole sets: all the training split (a run that learns from a draw of
