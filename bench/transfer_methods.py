@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 
 from common import OUT, emit, engine_run, ensure_fmnist, markdown_table, print_header, spread
-from tlcore.runs import read_events
+from tlcore.runs import RunFolder
 
 HOMES = Path(tempfile.gettempdir()) / "tlstudio-bench-transfer-methods"
 
@@ -97,7 +97,7 @@ def pick(result: dict) -> dict:
 
 
 def last_domain_acc(run_dir: str) -> float | None:
-    values = [e["domain_acc"] for e in read_events(Path(run_dir))[0] if e["type"] == "epoch" and "domain_acc" in e]
+    values = [e["domain_acc"] for e in RunFolder(Path(run_dir)).read_events()[0] if e["type"] == "epoch" and "domain_acc" in e]
     return values[-1] if values else None
 
 

@@ -62,11 +62,11 @@ def rerun_times(page: str, run_id: str | None, reruns: int, warmup: int) -> tupl
 
 
 def wait_for_epochs(run_dir: Path, epochs: int) -> None:
-    from tlcore.runs import FINAL_STATES, read_status
+    from tlcore.runs import FINAL_STATES, RunFolder
 
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
-        status = read_status(run_dir)
+        status = RunFolder(run_dir).read_status()
         if status.get("state") in FINAL_STATES:
             raise SystemExit(f"The run ended as {status.get('state')} before the measurement: {status.get('error')}")
         events = (run_dir / "events.jsonl").read_text().splitlines() if (run_dir / "events.jsonl").exists() else []
@@ -92,7 +92,7 @@ def main():
     import streamlit as st
     from tlcore import paths
     from tlcore.config import RunConfig
-    from tlcore.runs.runner import Runner
+    from tlcore.runs.supervision.runner import Runner
 
     data = ensure_fmnist(40, 100)
     config = RunConfig(data=str(data), strategy="fine_tune", head_epochs=1, epochs=2, image_size=args.image_size,

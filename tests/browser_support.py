@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tlcore import runs
-from tlcore.runs.runner import kill_worker
+from tlcore.runs.supervision.runner import kill_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_BROWSER_ENV = "TLSTUDIO_REQUIRE_BROWSER"

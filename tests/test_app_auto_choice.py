@@ -3,14 +3,15 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
-from tlcore import paths, runs
+from tlcore import paths
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.scan import scan
 from tlcore.report import auto_choice
 from tlcore.report.estimate import Throughput
-from tlcore.runs.experiment_queue import run_here
-from tlcore.runs.experiments import list_experiments
-from tlcore.runs.worker import execute_run
+from tlcore.runs.experiments.queue import run_here
+from tlcore.runs.experiments.grid import list_experiments
+from tlcore.runs.execution.worker import execute_run
+from tlcore.runs import RunFolder
 
 
 def test_the_train_page_plans_the_choice_and_starts_it(home, offline_weights):
@@ -30,7 +31,7 @@ def test_the_train_page_plans_the_choice_and_starts_it(home, offline_weights):
     assert all(cell.run_id for cell in experiment.cells)
     assert {cell.overrides.get("head", "linear") for cell in experiment.cells} == {"linear", "logistic"}
     for cell in experiment.cells:  # the runs are ordinary runs: cancel them as any run
-        runs.request_cancel(paths.runs_dir() / cell.run_id)
+        RunFolder(paths.runs_dir() / cell.run_id).request_cancel()
 
 
 def test_the_choice_is_said_with_its_reasons(home, offline_weights):

@@ -6,12 +6,13 @@ from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
-from tlcore import paths, runs
+from tlcore import paths
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.scan import scan
-from tlcore.runs.experiment_queue import run_here
-from tlcore.runs.experiments import grid_arms, list_experiments, new_experiment, results
-from tlcore.runs.worker import execute_run
+from tlcore.runs.experiments.queue import run_here
+from tlcore.runs.experiments.grid import grid_arms, list_experiments, new_experiment, results
+from tlcore.runs.execution.worker import execute_run
+from tlcore.runs import RunFolder
 
 
 def test_an_experiment_starts_in_one_click_shows_its_progress_and_cancels(home, offline_weights):
@@ -35,8 +36,8 @@ def test_an_experiment_starts_in_one_click_shows_its_progress_and_cancels(home, 
     assert list_experiments()[0].cancelled
     for cell in list_experiments()[0].cells:  # a queued run is cancelled at once, a running one asked to stop
         run_dir = paths.runs_dir() / cell.run_id
-        state = runs.read_status(run_dir)["state"]
-        assert state in ("cancelled", "succeeded") or (state == "running" and runs.cancel_requested(run_dir))
+        state = RunFolder(run_dir).read_status()["state"]
+        assert state in ("cancelled", "succeeded") or (state == "running" and RunFolder(run_dir).cancel_requested())
 
 
 def test_a_finished_experiment_shows_its_verdict_figures_and_report(home, offline_weights):

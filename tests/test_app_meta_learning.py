@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
 from tlcore import paths
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 
 PRACTICE = {"reds": 7, "blues": 7, "greens": 7, "yellows": 7, "purples": 7}
 

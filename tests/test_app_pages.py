@@ -7,6 +7,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_support import APP, RUN_TIMEOUT_S, home, offline_weights, open_app, open_folder, table, texts  # noqa: F401
 from imagegen import image_bytes, make_image, make_image_folder
 from tlcore import runs
+from tlcore.runs import RunFolder
 from tlcore.config import RunConfig
 
 def test_home_renders_with_device_and_quick_start(home):
@@ -129,7 +130,7 @@ def test_time_estimates_come_from_a_measurement_kept_for_next_time(home):
 
 def test_failed_run_shows_its_error_in_words(home):
     run_dir = runs.create_run(RunConfig(data=str(home / "gone")))
-    runs.update_status(run_dir, state="failed", error="The dataset source 'gone' does not exist.")
+    RunFolder(run_dir).update_status(state="failed", error="The dataset source 'gone' does not exist.")
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["run"] = run_dir.name
     at.run().switch_page("app_pages/runs.py").run()
@@ -157,7 +158,7 @@ def test_train_watch_predict_export(home, offline_weights):
         time.sleep(1)
         at.run()
     assert not at.exception
-    assert "best validation accuracy" in texts(at.success), runs.read_status(home / "studio" / "runs" / run_id)
+    assert "best validation accuracy" in texts(at.success), RunFolder(home / "studio" / "runs" / run_id).read_status()
     assert "shapes · feature extraction" in texts(at.subheader)  # the run's name, not its id
     assert len(at.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix
     assert "Confusion matrix (counts)" in str(at.get("plotly_chart")[2].proto.spec)
@@ -193,5 +194,5 @@ def test_more_settings_reach_the_run(home):
     at.selectbox(key="balance").select("off")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
-    config = runs.load_config(home / "studio" / "runs" / at.query_params["run"])
+    config = RunFolder(home / "studio" / "runs" / at.query_params["run"]).load_config()
     assert (config.augment_views, config.tta, config.balance) == (3, True, "off")

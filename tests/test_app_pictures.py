@@ -5,8 +5,8 @@ from apptest_support import APP, home, offline_weights  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.runs.predictions import in_cell, read_predictions
-from tlcore.runs.worker import execute_run
+from tlcore.runs.store.predictions import in_cell, read_predictions
+from tlcore.runs.execution.worker import execute_run
 
 
 def test_a_cell_of_the_confusion_matrix_opens_its_pictures(home, offline_weights):

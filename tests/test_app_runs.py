@@ -12,8 +12,9 @@ from imagegen import make_image_folder
 from tlcore.jsonio import write_json_atomic
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.runs.notes import RunNotes
+from tlcore.runs.store.notes import RunNotes
 from tlcore.runs import RunSummary
+from tlcore.runs import RunFolder
 from ui import format as fmt
 from waiting import run_state, wait_for
 
@@ -44,7 +45,7 @@ def test_queue_cancel_and_compare(home, offline_weights):
     wait_for(lambda: run_state(first) == run_state(second) == "succeeded", timeout=RUN_TIMEOUT_S)
     at.run()
     assert not at.exception
-    assert f"Cancelled after" in texts(at.info)
+    assert "Cancelled after" in texts(at.info)
 
     # Compare the two finished runs: a row each, a verdict, bars and a curve per run.
     at.multiselect(key="compare_runs").select(first.name).select(second.name).run()
@@ -61,7 +62,7 @@ def test_a_run_the_server_lost_shows_as_interrupted(home):
     run_dir = runs.create_run(RunConfig(data=str(home / "photos")), paths.runs_dir())
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    runs.update_status(run_dir, state="running", pid=gone.pid, started_at=time.time() - 60,
+    RunFolder(run_dir).update_status(state="running", pid=gone.pid, started_at=time.time() - 60,
                        heartbeat_at=time.time() - 60)
     at = open_app("app_pages/runs.py")  # a server starting up finds the run's worker gone
     assert table(at, "status")["status"].tolist() == ["⚠ interrupted"]
@@ -76,7 +77,7 @@ def test_default_names_tell_runs_apart_and_a_persons_name_wins(home):
     finished_run(runs_dir, created_at=now - 200)
     finished_run(runs_dir, strategy="fine_tune", backbone="resnet18", created_at=now - 100)
     named = runs.create_run(RunConfig(data="/data/shapes", name="Chosen at the start"), runs_dir)
-    runs.update_status(named, state="cancelled")
+    RunFolder(named).update_status(state="cancelled")
     at = open_app("app_pages/runs.py")
     shown = table(at, "status")
     assert shown["run"].tolist() == ["Chosen at the start", "shapes · fine-tuning", "shapes · feature extraction · #2",
@@ -142,7 +143,7 @@ def test_rename_note_star_and_delete_a_run(home):
 
 
 def test_a_run_still_training_is_cancelled_before_it_can_be_deleted(home, monkeypatch):
-    from tlcore.runs.runner import Runner
+    from tlcore.runs.supervision.runner import Runner
 
     monkeypatch.setattr(Runner, "tick", lambda self: None)  # no worker: the test plays its part
     monkeypatch.setattr(Runner, "reconcile", lambda self: None)
@@ -152,8 +153,8 @@ def test_a_run_still_training_is_cancelled_before_it_can_be_deleted(home, monkey
     assert "is still running" in texts(at.warning) and "Cancel it first" in texts(at.warning)
     assert not any(b.key == f"delete_yes_{busy.name}" for b in at.button)
     at.button(key=f"cancel_to_delete_{busy.name}").click().run()
-    assert runs.cancel_requested(busy)
-    runs.update_status(busy, state="cancelled")  # the worker stopped, as asked
+    assert RunFolder(busy).cancel_requested()
+    RunFolder(busy).update_status(state="cancelled")  # the worker stopped, as asked
     at.run()
     assert "for good?" in texts(at.warning)
     at.button(key=f"delete_yes_{busy.name}").click().run()

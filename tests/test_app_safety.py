@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_support import home, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from tlcore import paths, runs
 from tlcore.config import RunConfig
+from tlcore.runs import RunFolder
 from ui.dataset import allowed_roots
 from ui.errors import UNEXPECTED
 
@@ -44,7 +45,7 @@ def test_odd_server_paths_are_refused_in_words(home, typed):
 def test_a_damaged_model_is_reported_on_the_predict_page(home):
     run_dir = runs.create_run(RunConfig(data=str(home)), paths.runs_dir())
     (run_dir / "model_best.pt").write_bytes(b"PK\x03\x04 cut short")
-    runs.update_status(run_dir, state="succeeded", best_val_acc=0.9)
+    RunFolder(run_dir).update_status(state="succeeded", best_val_acc=0.9)
     at = open_app("app_pages/predict.py")
     assert not at.exception
     assert "could not be loaded" in texts(at.error) and "not a usable model file" in texts(at.error)

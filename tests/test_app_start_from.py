@@ -8,7 +8,7 @@ from apptest_support import APP, home, offline_weights, open_app, open_folder, t
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from apptest_support import home, offline_weights, open_app, open_folder, texts 
 from imagegen import make_image, make_image_folder, save_image
 from tlcore import runs
 from tlcore.data.samples import SYSTEM_FASHION_MNIST
+from tlcore.runs import RunFolder
 
 import pytest
 
@@ -27,10 +28,10 @@ def test_l2_sp_shows_its_settings_and_starts_a_run_on_the_checked_dataset(home):
     start_button(at).click().run()
     assert not at.exception and at.title[0].value == "Runs"
     run_dir = home / "studio" / "runs" / at.query_params["run"]
-    runs.request_cancel(run_dir)  # what was asked is what this test checks, not the training
+    RunFolder(run_dir).request_cancel()  # what was asked is what this test checks, not the training
     config = json.loads((run_dir / "config.json").read_text())
     assert config["strategy"] == "l2_sp" and config["options"] == {"alpha": 0.5, "beta": 0.01}
-    assert (run_dir / runs.CHECKED_MANIFEST).is_file()  # the worker trains on what the Data page checked
+    assert (run_dir / RunFolder.CHECKED_MANIFEST).is_file()  # the worker trains on what the Data page checked
 
 
 def test_domain_alignment_without_target_pictures_says_where_to_get_them(home):
@@ -80,7 +81,7 @@ def test_a_dann_run_shows_its_accuracy_where_it_will_be_used(home, offline_weigh
     from apptest_support import APP
     from tlcore import paths
     from tlcore.config import RunConfig
-    from tlcore.runs.worker import execute_run
+    from tlcore.runs.execution.worker import execute_run
 
     source = make_image_folder(home / "shapes", {"circles": 6, "squares": 6})
     target = make_image_folder(home / "elsewhere", {"circles": 3, "squares": 3}, seed=9)

@@ -9,8 +9,8 @@ from tlcore.data.scan import scan
 from tlcore import paths
 from tlcore.report import auto_choice
 from tlcore.report.estimate import Throughput
-from tlcore.runs.experiments import load_experiment
-from tlcore.runs.store import read_status
+from tlcore.runs.experiments.grid import load_experiment
+from tlcore.runs.store.folder import RunFolder
 
 
 def speeds(training: float):
@@ -66,10 +66,10 @@ def test_the_cli_trains_the_candidates_and_names_the_best(shapes, home, capsys):
     plan, chosen = lines[0], lines[-1]
     assert chosen["auto"] in plan["candidates"] and "validation pictures" in chosen["why"]
     experiment = load_experiment(paths.studio_home() / "experiments" / plan["experiment_id"])
-    scores = {cell.arm: read_status(paths.runs_dir() / cell.run_id)["best_val_acc"] for cell in experiment.cells}
+    scores = {cell.arm: RunFolder(paths.runs_dir() / cell.run_id).read_status()["best_val_acc"] for cell in experiment.cells}
     assert set(scores) == set(plan["candidates"])  # every candidate an ordinary run
     assert chosen["best_val_acc"] == max(scores.values())
-    assert read_status(paths.runs_dir() / chosen["run_id"])["state"] == "succeeded"
+    assert RunFolder(paths.runs_dir() / chosen["run_id"]).read_status()["state"] == "succeeded"
 
 
 def test_the_cli_refuses_a_strategy_beside_auto(shapes, home, capsys):

@@ -10,9 +10,10 @@ from torch import nn
 from tlcore import paths, runs
 from tlcore.config import ConfigError, RunConfig
 from tlcore.data.batches import ArrayBatches, should_balance
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 from tlcore.serve.predictor import Predictor
 from tlcore.training.loop import PhaseData, evaluate
+from tlcore.runs import RunFolder
 
 from imagegen import make_image_folder
 
@@ -37,7 +38,7 @@ def cache_times() -> dict:
 def test_varied_copies_are_cached_apart_from_the_plain_features_and_reused(shapes, home):
     run_dir, _ = train(shapes, augment_views=2)
     features = cached_features()
-    train_size = next(e["train_size"] for e in runs.read_events(run_dir)[0] if e["type"] == "phase_start")
+    train_size = next(e["train_size"] for e in RunFolder(run_dir).read_events()[0] if e["type"] == "phase_start")
     assert train_size == 3 * 24  # the plain pictures and two copies of each (8 of each class's 10 train)
     assert len(features) == 4  # validation, and the training pictures plain and in two copies
     train_sets = [a for a in features.values() if a.shape[0] == 24]

@@ -9,9 +9,10 @@ from apptest_support import home, offline_weights, open_app, texts  # noqa: F401
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.runs.runner import Runner
-from tlcore.runs.watchdog import STALL_LIMITS_S, stalled_stage
-from tlcore.runs.worker import execute_run
+from tlcore.runs.supervision.runner import Runner
+from tlcore.runs.supervision.watchdog import STALL_LIMITS_S, stalled_stage
+from tlcore.runs.execution.worker import execute_run
+from tlcore.runs import RunFolder
 from ui.errors import UNEXPECTED
 from waiting import run_state
 
@@ -51,7 +52,7 @@ def damage_a_store(runs_dir, dataset) -> dict[str, object]:
                           "config wrong kinds": b'{"data": "/x", "epochs": "ten"}'}.items():
         run_dir = runs.create_run(quick(dataset), runs_dir)
         (run_dir / "config.json").write_bytes(content)
-        runs.update_status(run_dir, state="failed")
+        RunFolder(run_dir).update_status(state="failed")
         damaged[name] = run_dir
     deep = b"[" * 100_000 + b"]" * 100_000  # deeper than Python's JSON parser recurses
     for name, content in {"deep nesting": deep, "huge pid": b'{"state": "running", "pid": 1000000000000}',
@@ -68,11 +69,11 @@ def damage_a_store(runs_dir, dataset) -> dict[str, object]:
         damaged[f"pipe {file}"] = run_dir
     run_dir = runs.create_run(quick(dataset, name="deep event"), runs_dir)
     (run_dir / "events.jsonl").write_bytes(deep + b"\n")
-    runs.update_status(run_dir, state="failed")
+    RunFolder(run_dir).update_status(state="failed")
     damaged["deep event"] = run_dir
     run_dir = runs.create_run(quick(dataset, name="events"), runs_dir)
     (run_dir / "events.jsonl").write_bytes(b"\n".join(DAMAGED_EVENTS) + b"\n")
-    runs.update_status(run_dir, state="succeeded", best_val_acc="high", created_at="yesterday", pid="abc")
+    RunFolder(run_dir).update_status(state="succeeded", best_val_acc="high", created_at="yesterday", pid="abc")
     damaged["events"] = run_dir
     return damaged
 
@@ -81,7 +82,7 @@ def damage_a_store(runs_dir, dataset) -> dict[str, object]:
 def test_a_damaged_status_reads_as_failed_with_the_reason(tmp_path, content):
     run_dir = runs.create_run(RunConfig(data="/d"), tmp_path)
     (run_dir / "status.json").write_bytes(content)
-    status = runs.read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     assert status["state"] == "failed"
     assert status["error"].startswith("The run's status file ") and "do not say how it ended" in status["error"]
     assert isinstance(status["created_at"], float)
@@ -89,9 +90,9 @@ def test_a_damaged_status_reads_as_failed_with_the_reason(tmp_path, content):
 
 def test_wrongly_typed_status_fields_are_dropped_not_trusted(tmp_path):
     run_dir = runs.create_run(RunConfig(data="/d"), tmp_path)
-    runs.update_status(run_dir, state="running", pid="abc", created_at="yesterday", heartbeat_at=[1],
+    RunFolder(run_dir).update_status(state="running", pid="abc", created_at="yesterday", heartbeat_at=[1],
                        best_val_acc=True, progress="half", error=3)
-    status = runs.read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     assert status == {"state": "running"}
 
 
@@ -99,7 +100,7 @@ def test_events_whose_fields_break_their_type_are_left_out(tmp_path):
     run_dir = runs.create_run(RunConfig(data="/d"), tmp_path)
     good = {"type": "fit_end", "best_epoch": 2}
     (run_dir / "events.jsonl").write_bytes(b"\n".join(DAMAGED_EVENTS) + b"\n" + json.dumps(good).encode() + b"\n")
-    events, _ = runs.read_events(run_dir)
+    events, _ = RunFolder(run_dir).read_events()
     assert events == [good]
 
 
@@ -109,12 +110,12 @@ def test_a_succeeded_run_stays_succeeded_when_its_status_is_damaged(tmp_path, da
     final = execute_run(run_dir)
     assert final["state"] == "succeeded"
     (run_dir / "status.json").write_bytes(b"[]")
-    rebuilt = runs.read_status(run_dir)
+    rebuilt = RunFolder(run_dir).read_status()
     assert rebuilt["state"] == "succeeded" and rebuilt["best_val_acc"] == final["best_val_acc"]
     assert "rebuilt from its events" in rebuilt["damaged"]
     assert [r.state for r in runs.list_runs(paths.runs_dir())] == ["succeeded"]
     (run_dir / "model_best.pt").unlink()  # without its model, "succeeded" would be a lie
-    assert runs.read_status(run_dir)["state"] == "failed"
+    assert RunFolder(run_dir).read_status()["state"] == "failed"
 
 
 @pytest.mark.timeout(180)

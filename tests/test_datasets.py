@@ -13,6 +13,7 @@ from tlcore import paths, runs
 from tlcore.config import RunConfig
 from tlcore.data.scan import scan
 from tlcore.data.imagecache import ImageCache
+from tlcore.runs import RunFolder
 
 
 def folder_files(source, top: str):
@@ -86,7 +87,7 @@ def test_rename_use_and_delete_from_the_library(home):
     record = next(r for r in datasets.list_datasets() if r.name == "first")
     run_dir = runs.create_run(RunConfig(data=record.root, extra={"dataset_id": record.id}), paths.runs_dir(),
                               claimed_by=os.getpid())  # trained by this process: the runner leaves it alone
-    runs.update_status(run_dir, state="succeeded", ended_at=time.time())
+    RunFolder(run_dir).update_status(state="succeeded", ended_at=time.time())
     at.run()
     assert "1 run trained on it" in texts(at.caption)
 
@@ -119,7 +120,7 @@ def test_a_dataset_a_run_still_trains_on_stays_until_the_run_ends(home):
     at.button(key=f"delete_{record.id}").click().run()
     assert "is not deleted: a run is still waiting or training on its pictures" in texts(at.error)
     assert [r.id for r in datasets.list_datasets()] == [record.id]
-    runs.update_status(run_dir, state="cancelled", ended_at=time.time())
+    RunFolder(run_dir).update_status(state="cancelled", ended_at=time.time())
     at.button(key=f"delete_{record.id}").click().run()
     assert datasets.list_datasets() == []
 

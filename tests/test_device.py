@@ -9,7 +9,7 @@ import torch
 from tlcore import device as devices
 from tlcore.config import RunConfig
 from tlcore.device import describe_device, resolve_device
-from tlcore.runs.runner import device_slot, device_slots
+from tlcore.runs.supervision.dispatch import device_slot, device_slots
 from tlcore.training.loop import autocast_for
 
 
@@ -75,7 +75,7 @@ def test_a_run_of_several_processes_holds_all_its_gpus_as_one_run(monkeypatch):
 
 def test_queue_places_are_counted_per_device(tmp_path, monkeypatch):
     from tlcore import runs
-    from tlcore.runs.runner import queue_places
+    from tlcore.runs.supervision.dispatch import queue_places
 
     pretend(monkeypatch, cuda=True, gpus=1)
     made = [runs.create_run(RunConfig(data="x", device=device), tmp_path).name

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from tlcore import runs
 from tlcore.config import RunConfig
 from tlcore.cpus import usable_cpu_count
 from tlcore.data.batches import ArrayBatches
 from tlcore.data.manifest import Manifest
+from tlcore.runs import RunFolder
 from waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,8 +73,8 @@ def test_two_processes_under_torchrun_train_one_run_and_count_each_picture_once(
     assert [path.name for path in (Path(env["TLSTUDIO_HOME"]) / "runs").iterdir()] == [output["run_id"]]
 
     run_dir = Path(output["run_dir"])
-    assert runs.read_status(run_dir)["processes"] == 2
-    assert runs.load_config(run_dir).processes == 2
+    assert RunFolder(run_dir).read_status()["processes"] == 2
+    assert RunFolder(run_dir).load_config().processes == 2
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     kinds = [event["type"] for event in events]
     # Written once each: had rank 1 written too, the run's lines would come twice.
@@ -93,11 +93,11 @@ def test_two_processes_under_torchrun_train_one_run_and_count_each_picture_once(
 
 def body_epoch_running(run_dir: Path) -> bool:
     """The run trains its body (its second epoch, after the head's warm-up): DistributedDataParallel steps."""
-    return (runs.read_status(run_dir).get("progress") or {}).get("epoch", 0) >= 2
+    return (RunFolder(run_dir).read_status().get("progress") or {}).get("epoch", 0) >= 2
 
 
 def test_the_runner_trains_a_run_of_two_processes_as_one_run_and_cancels_both(shapes, env, monkeypatch):
-    from tlcore.runs.runner import Runner
+    from tlcore.runs.supervision.runner import Runner
 
     for name in ("TLSTUDIO_HOME", "TORCH_HOME", "TLSTUDIO_COLLECTIVE_TIMEOUT_S"):
         monkeypatch.setenv(name, env[name])
@@ -109,7 +109,7 @@ def test_the_runner_trains_a_run_of_two_processes_as_one_run_and_cancels_both(sh
     assert status["state"] == "succeeded" and status["processes"] == 2, status
     run_dir = runner.run_dir(quick)
     validation = len(Manifest.load(run_dir / "manifest.json").split("val"))
-    epochs = [event for event in runs.read_events(run_dir)[0] if event["type"] == "epoch"]
+    epochs = [event for event in RunFolder(run_dir).read_events()[0] if event["type"] == "epoch"]
     assert [event["epoch"] for event in epochs] == [1, 2]
     assert all(np.sum(event["confusion"]) == validation for event in epochs)
 
@@ -120,9 +120,9 @@ def test_the_runner_trains_a_run_of_two_processes_as_one_run_and_cancels_both(sh
         wait_for(lambda: body_epoch_running(run_dir), 120)
         ranks = rank_pids(run_dir)
         assert sorted(ranks) == [-1, 0, 1]
-        assert runs.read_status(run_dir)["pid"] == ranks[-1], "the status names the launcher, the runner's child"
+        assert RunFolder(run_dir).read_status()["pid"] == ranks[-1], "the status names the launcher, the runner's child"
         runner.cancel(endless)
-        wait_for(lambda: runs.read_status(run_dir).get("state") == "cancelled", 60)
+        wait_for(lambda: RunFolder(run_dir).read_status().get("state") == "cancelled", 60)
         wait_for(lambda: rank_pids(run_dir) == {}, 30, message="both processes gone")
     finally:
         runner.stop(cancel_running=True)
@@ -137,7 +137,7 @@ def test_a_killed_process_fails_the_run_with_the_reason_and_leaves_none_behind(s
     os.kill(rank_pids(run_dir)[1], signal.SIGKILL)
     killed = time.monotonic()
     process.wait(timeout=60)  # well within the collective timeout of 20 s plus the launcher's stop
-    status = runs.read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     assert status["state"] == "failed"
     assert "Process 1 of 2 was stopped by SIGKILL" in status["error"], status["error"]
     assert time.monotonic() - killed < 45
@@ -246,7 +246,7 @@ def test_validation_gathers_blocks_of_unequal_batches_in_order():
 
 def test_more_processes_than_gpus_are_refused_before_anything_starts(monkeypatch):
     from tlcore.config import ConfigError
-    from tlcore.runs.launch import check_devices
+    from tlcore.runs.supervision.launch import check_devices
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -3,7 +3,7 @@ import pytest
 
 import json
 
-from tlcore.report.estimate import (WORKER_START_S, Throughput, estimate_seconds, measure_throughput, recall_or_measure,
+from tlcore.report.estimate import (WORKER_STARTUP_S, Throughput, estimate_seconds, measure_throughput, recall_or_measure,
                              recalled_throughput)
 
 RATE = Throughput("mobilenet_v2", 128, "CPU · 2 threads", eval_images_per_s=100.0, train_images_per_s=25.0,
@@ -40,19 +40,19 @@ def test_a_measurement_taken_under_load_is_not_kept(tmp_path):
 def test_feature_extraction_embeds_once_whatever_the_epochs():
     few = estimate_seconds(RATE, "feature_extraction", epochs=1, train_images=800, val_images=200)
     many = estimate_seconds(RATE, "feature_extraction", epochs=100, train_images=800, val_images=200)
-    assert few == pytest.approx(WORKER_START_S + 0.5 + 1000 / 100, abs=0.2)
+    assert few == pytest.approx(WORKER_STARTUP_S + 0.5 + 1000 / 100, abs=0.2)
     assert many - few < 10  # a hundred head epochs cost seconds, not another pass over the images
 
 
 def test_strategies_that_train_the_body_pay_per_epoch():
     epoch_s = 800 / 25 + 200 / 100
     fine_tune = estimate_seconds(RATE, "fine_tune", epochs=3, train_images=800, val_images=200, head_epochs=0)
-    assert fine_tune == pytest.approx(WORKER_START_S + 0.5 + 3 * epoch_s, abs=0.1)
+    assert fine_tune == pytest.approx(WORKER_STARTUP_S + 0.5 + 3 * epoch_s, abs=0.1)
     warmed_up = estimate_seconds(RATE, "fine_tune", epochs=3, train_images=800, val_images=200, head_epochs=5)
     assert warmed_up > fine_tune  # the same epochs plus the warm-up on features
     # From random weights BatchNorm trains too: each epoch also re-averages its statistics over the training images.
     scratch = estimate_seconds(RATE, "scratch", epochs=3, train_images=800, val_images=200)
-    assert scratch == pytest.approx(WORKER_START_S + 0.5 + 3 * (epoch_s + 800 / 100), abs=0.1)
+    assert scratch == pytest.approx(WORKER_STARTUP_S + 0.5 + 3 * (epoch_s + 800 / 100), abs=0.1)
 
 
 def test_training_strategies_need_a_training_measurement():

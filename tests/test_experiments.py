@@ -16,10 +16,11 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import scan
 from tlcore import paths
-from tlcore.runs.experiment_queue import advance_experiments, queue_experiment
-from tlcore.runs.experiments import (ALL, SOURCE, Arm, cell_state, grid_arms, is_finished, load_experiment,
+from tlcore.runs.experiments.queue import advance_experiments, queue_experiment
+from tlcore.runs.experiments.grid import (ALL, SOURCE, Arm, cell_state, grid_arms, is_finished, load_experiment,
                                      new_experiment, plan_sizes, results)
-from tlcore.runs.runner import Runner
+from tlcore.runs.supervision.runner import Runner
+from tlcore.runs import RunFolder
 
 CLASSES = {"reds": 9, "blues": 9, "greens": 6}  # 80% to train: 7, 7 and 5 training pictures
 
@@ -68,9 +69,9 @@ def test_the_cli_runs_a_grid_on_one_validation_set_sharing_features_and_writes_t
     run_dirs = [runs.resolve_runs_dir(None) / r["run_id"] for r in trained]
     manifests = [Manifest.load(d / "manifest.json") for d in run_dirs]
     assert len({frozenset(s.key for s in m.split("val")) for m in manifests}) == 1  # one validation set
-    subsets = [next((e for e in runs.read_events(d)[0] if e["type"] == "subset"), None) for d in run_dirs]
+    subsets = [next((e for e in RunFolder(d).read_events()[0] if e["type"] == "subset"), None) for d in run_dirs]
     assert [s and s["pictures"] for s in subsets] == [6, 6, None, None]  # 2 per class of 3 classes; then all
-    timings = [runs.read_status(d)["timings"] for d in run_dirs]
+    timings = [RunFolder(d).read_status()["timings"] for d in run_dirs]
     assert "embedding_s" in timings[0] and not any("embedding_s" in t for t in timings[1:])  # one feature pass
 
     experiment = load_experiment(made["folder"])
@@ -91,7 +92,7 @@ def test_an_experiment_interrupted_by_a_restart_resumes_its_runs(home, data):
     submit = lambda config, manifest: runs.create_run(config, None, manifest).name  # noqa: E731 (queued only)
     queue_experiment(experiment, submit)
     first, second = experiment.cells
-    runs.update_status(runs.resolve_runs_dir(None) / first.run_id, state="interrupted")  # what a restart leaves
+    RunFolder(runs.resolve_runs_dir(None) / first.run_id).update_status(state="interrupted")  # what a restart leaves
     interrupted = first.run_id
 
     # A new server's runner: it moves the experiment on by itself, with no page open.
@@ -136,7 +137,7 @@ def test_a_restart_that_interrupts_the_last_run_does_not_end_the_experiment(home
                                 sizes=[2], seeds=1, base={"image_size": 32})
     queue_experiment(experiment, queued_only)
     [cell] = experiment.cells
-    runs.update_status(runs.resolve_runs_dir(None) / cell.run_id, state="interrupted")
+    RunFolder(runs.resolve_runs_dir(None) / cell.run_id).update_status(state="interrupted")
     assert not is_finished(load_experiment(experiment.folder))  # it will be queued again
     advance_experiments(queued_only)
     [again] = load_experiment(experiment.folder).cells
@@ -154,18 +155,18 @@ def test_only_the_arms_that_start_from_the_source_wait_for_it(home, data):
     assert waiting.run_id is None and going.run_id is not None
 
     # A restart interrupts the source: it is queued again, and the arm still waits for it.
-    runs.update_status(runs.resolve_runs_dir(None) / source, state="interrupted")
+    RunFolder(runs.resolve_runs_dir(None) / source).update_status(state="interrupted")
     advance_experiments(queued_only)
     current = load_experiment(experiment.folder)
     assert current.earlier_source_runs == [source] and current.source_run != source
     assert current.cells[0].run_id is None and not is_finished(current)
 
     # The new source fails: only the arm that needed it is refused, with the reason.
-    runs.update_status(runs.resolve_runs_dir(None) / current.source_run, state="failed", error="out of memory")
+    RunFolder(runs.resolve_runs_dir(None) / current.source_run).update_status(state="failed", error="out of memory")
     advance_experiments(queued_only)
     refused, _ = load_experiment(experiment.folder).cells
     assert refused.refused == f"The source run {current.source_run} did not finish: out of memory"
-    runs.update_status(runs.resolve_runs_dir(None) / going.run_id, state="succeeded")
+    RunFolder(runs.resolve_runs_dir(None) / going.run_id).update_status(state="succeeded")
     assert is_finished(load_experiment(experiment.folder))
 
 
@@ -179,7 +180,7 @@ def test_one_damaged_experiment_does_not_stop_the_others(home, data):
 
 
 def test_each_size_draws_the_same_pictures_for_the_same_seed():
-    from tlcore.runs.worker import draw_per_class
+    from tlcore.runs.execution.run_data import draw_per_class
 
     labels = np.repeat(np.arange(3), [7, 9, 5])
     first, again, other = draw_per_class(labels, 4, 1), draw_per_class(labels, 4, 1), draw_per_class(labels, 4, 2)

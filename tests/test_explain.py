@@ -27,7 +27,7 @@ def test_every_backbone_names_a_layer_that_grad_cam_can_explain(name):
 
 
 def test_a_model_started_from_a_run_is_explained_and_each_class_has_its_own_map(home, tmp_path):
-    from tlcore.runs.worker import execute_run
+    from tlcore.runs.execution.worker import execute_run
 
     data = make_image_folder(tmp_path / "shapes", {"circles": 8, "squares": 8}, size=(64, 64))
     source = runs.create_run(RunConfig(data=str(data), strategy="scratch", epochs=1, image_size=64, batch_size=8))

@@ -11,7 +11,7 @@ import torch
 
 from tlcore.serve.export import export_zip
 from tlcore.serve.predictor import Predictor
-from tlcore.data.imagecache import load_rgb, resize_center_crop
+from tlcore.data.picture_file import load_rgb, resize_center_crop
 from tlcore.models.classifier import load_checkpoint
 
 from imagegen import make_image_folder, write_text_as_image

@@ -7,8 +7,8 @@ from apptest_support import APP, home, offline_weights  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
 from tlcore import paths, runs
 from tlcore.config import RunConfig
-from tlcore.runs.predictions import read_predictions
-from tlcore.runs.worker import execute_run
+from tlcore.runs.store.predictions import read_predictions
+from tlcore.runs.execution.worker import execute_run
 from tlcore.serve.feature_map import feature_map, project
 
 

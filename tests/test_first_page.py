@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 
 ROOT = Path(__file__).resolve().parent.parent
 

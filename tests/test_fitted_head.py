@@ -8,8 +8,9 @@ from sklearn.linear_model import LogisticRegression
 from tlcore import runs
 from tlcore.config import RunConfig
 from tlcore.models.logistic import fit_logistic, solve, stratified_folds
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 from tlcore.serve.predictor import Predictor
+from tlcore.runs import RunFolder
 
 
 def clusters(spread: float, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,7 +75,7 @@ def train(dataset, **settings):
     run_dir = runs.create_run(config)
     status = execute_run(run_dir)
     assert status["state"] == "succeeded", status.get("error")
-    epochs = [e for e in runs.read_events(run_dir)[0] if e["type"] == "epoch"]
+    epochs = [e for e in RunFolder(run_dir).read_events()[0] if e["type"] == "epoch"]
     return run_dir, status, epochs
 
 

@@ -13,9 +13,10 @@ import pytest
 
 from imagegen import make_image_folder
 from tlcore.jsonio import write_json_atomic
-from tlcore import paths, runs
+from tlcore import paths
 from tlcore.diskspace import free_bytes
-from tlcore.runs.runner import Runner
+from tlcore.runs.supervision.runner import Runner
+from tlcore.runs import RunFolder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +75,7 @@ def test_a_run_the_disk_cannot_hold_is_refused_before_training(small_disk, datas
     assert result["error"].startswith(f"The disk is full ({home}")
     assert "need about" in result["error"] and "MB is free" in result["error"]
     run_dir = Path(result["run_dir"])
-    assert runs.read_status(run_dir)["state"] == "failed"
+    assert RunFolder(run_dir).read_status()["state"] == "failed"
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*tmp"))
 
 

@@ -18,7 +18,8 @@ from tlcore.data.archive import extract_zip
 from tlcore.models.backbones import get_spec
 from tlcore.models.weights import create_backbone
 from tlcore.data.scan import scan
-from tlcore.data.imagecache import ImageCache, ImageProblem, load_rgb
+from tlcore.data.picture_file import ImageProblem, load_rgb
+from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import DataError, Skipped
 from tlcore.models.weights import load_into_backbone, load_weights_file, max_weights_file_bytes
 
@@ -262,7 +263,7 @@ def test_a_damaged_export_zip_is_refused_in_one_line(tmp_path):
 
 
 def test_a_stall_limit_that_is_no_number_falls_back_to_the_stages_own(monkeypatch):
-    from tlcore.runs.watchdog import STALL_LIMITS_S, stall_limit_s
+    from tlcore.runs.supervision.watchdog import STALL_LIMITS_S, stall_limit_s
 
     for bad in ("5min", "0", "-3"):
         monkeypatch.setenv("TLSTUDIO_STALL_LIMIT_S", bad)

@@ -9,7 +9,8 @@ from imagegen import (image_bytes, make_image, save_image, write_animated_gif, w
                       write_jpeg_with_orientation, write_png_bomb, write_png_header_only,
                       write_text_as_image, write_truncated_jpeg)
 from tlcore.data import imagecache
-from tlcore.data.imagecache import ImageCache, ImageProblem, content_key, load_rgb, resize_center_crop
+from tlcore.data.picture_file import ImageProblem, load_rgb, resize_center_crop
+from tlcore.data.imagecache import ImageCache, content_key
 
 
 def pixel(image, x, y):
@@ -180,8 +181,7 @@ def test_cache_hit_does_not_decode_again(tmp_path, monkeypatch):
     def refuse_to_decode(*args, **kwargs):
         raise AssertionError("decoded again")
 
-    monkeypatch.setattr(imagecache, "_decode", refuse_to_decode)
-    monkeypatch.setattr(imagecache, "load_rgb", refuse_to_decode)
+    monkeypatch.setattr(imagecache, "decode", refuse_to_decode)
     assert cache.ensure(path, 16) == key
     assert cache.ensure(path, 16, key=key) == key
     with pytest.raises(AssertionError):
@@ -255,7 +255,7 @@ def test_load_rgb_reads_an_uploaded_file_object(tmp_path):
     import io
 
     from imagegen import image_bytes, make_image
-    from tlcore.data.imagecache import load_rgb
+    from tlcore.data.picture_file import load_rgb
 
     upload = io.BytesIO(image_bytes(make_image(0, 1, (30, 20))))
     assert load_rgb(upload).size == (30, 20)

@@ -98,6 +98,56 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+# Inside tlcore.runs, its rooms are layers too: the store at the bottom; execution and experiments above
+# it, apart from each other; supervision on top (it launches the worker). The package's own __init__
+# re-exports the store's API and belongs to the store.
+RUNS_ROOMS = {"store": 0, "execution": 1, "experiments": 1, "supervision": 2}
+
+
+def room_of(module: str) -> str | None:
+    """The room of tlcore.runs a module belongs to; None outside tlcore.runs."""
+    parts = module.split(".")
+    if parts[:2] != ["tlcore", "runs"]:
+        return None
+    return parts[2] if len(parts) > 2 else "store"
+
+
+def backward_room_imports(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for module, imported in graph.items():
+        mine = room_of(module)
+        if mine is None:
+            continue
+        for other in sorted(imported):
+            theirs = room_of(other)
+            if theirs is not None and theirs != mine and RUNS_ROOMS[theirs] >= RUNS_ROOMS[mine]:
+                wrong.append(f"{module} ({mine}) imports {other} ({theirs})")
+    return wrong
+
+
+def test_every_runs_module_lives_in_a_room():
+    loose = [m for m in import_graph() if room_of(m) not in (None, *RUNS_ROOMS)]
+    assert loose == []
+    assert all((ENGINE / "runs" / room / "__init__.py").is_file() for room in RUNS_ROOMS)
+
+
+def test_imports_run_one_way_between_the_rooms_of_runs():
+    assert backward_room_imports(import_graph()) == []
+
+
+@pytest.mark.parametrize("source, module, expected", [
+    ("from tlcore.runs.supervision.runner import Runner", "tlcore.runs.execution.worker",
+     ["tlcore.runs.execution.worker (execution) imports tlcore.runs.supervision.runner (supervision)"]),
+    ("from tlcore.runs.experiments.grid import Arm", "tlcore.runs.execution.worker",
+     ["tlcore.runs.execution.worker (execution) imports tlcore.runs.experiments.grid (experiments)"]),
+    ("from tlcore.runs.execution.worker import execute_run", "tlcore.runs.store.listing",
+     ["tlcore.runs.store.listing (store) imports tlcore.runs.execution.worker (execution)"]),
+    ("from tlcore.runs.store.folder import RunFolder", "tlcore.runs.supervision.runner", []),
+])
+def test_the_room_check_sees_an_import_the_wrong_way(source, module, expected):
+    assert backward_room_imports({module: engine_imports(source, module, False)}) == expected
+
+
 def test_every_engine_module_belongs_to_a_known_layer():
     assert {layer_of(module) for module in import_graph()} <= set(LAYERS)
 
@@ -133,3 +183,23 @@ def test_the_check_sees_a_backward_import_wherever_it_stands(source, module, exp
 def test_the_check_sees_a_cycle():
     graph = {"tlcore.models.a": {"tlcore.models.b"}, "tlcore.models.b": {"tlcore.models.a"}}
     assert cycles(graph) == [["tlcore.models.a", "tlcore.models.b", "tlcore.models.a"]]
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The first names of the modules a file imports, wherever the import stands."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names.add((node.module or "").split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("folder, above", [("ui", {"app", "app_pages"}), ("app_pages", {"app"})])
+def test_the_apps_helpers_never_import_the_pages_or_the_frame(folder, above):
+    """app.py over app_pages/ over ui/ over the engine: a helper that reached up would run a page's code."""
+    root = ENGINE.parent / folder
+    wrong = sorted(f"{path.relative_to(root.parent)} imports {name}" for path in root.rglob("*.py")
+                   for name in top_level_imports(path) & above)
+    assert wrong == []

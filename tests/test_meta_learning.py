@@ -12,7 +12,8 @@ from tlcore import runs
 from tlcore.__main__ import main as cli
 from tlcore.config import ConfigError, RunConfig
 from tlcore.training.meta_learning import EpisodeSampler, Pool, adapt, check_pools, reptile_step
-from tlcore.training.strategies import check_config
+from tlcore.training.checks import check_config
+from tlcore.runs import RunFolder
 
 PRACTICE_CLASSES = {"reds": 8, "blues": 8, "greens": 8, "yellows": 8, "purples": 8}
 TASK_CLASSES = {"oranges": 6, "greys": 6}
@@ -98,10 +99,10 @@ def test_a_meta_learning_run_practises_then_fine_tunes_from_the_cli(home, practi
     assert code == 0, err
     assert result["meta_episodes"] == 12 and 0 <= result["meta_first_acc"] <= 1 and 0 <= result["meta_last_acc"] <= 1
     run_dir = runs.resolve_runs_dir(None) / result["run_id"]
-    practice_events = [e for e in runs.read_events(run_dir)[0] if e["type"] == "meta"]
+    practice_events = [e for e in RunFolder(run_dir).read_events()[0] if e["type"] == "meta"]
     assert practice_events[-1]["episode"] == 12 and practice_events[-1]["ways"] == 3
     assert json.loads((run_dir / "config.json").read_text())["meta_sources"] == [str(practice.resolve())]
-    status = runs.read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     assert status["timings"]["meta_s"] > 0 and status["best_phase"] in ("head", "body")
     assert status["timings"]["embedding_s"] > 0  # the practised body's features are its own, not ImageNet's
 
@@ -110,7 +111,7 @@ def test_meta_learning_refuses_sources_that_cannot_give_its_tasks(home, practice
     code, result, err = train(capsys, task, "--strategy", "meta_learning", "--meta-source", practice,
                               "--meta-ways", 6)
     assert code == 1 and "'colours' has 5 classes, but each small task (episode) needs 6 (6-way)" in result["error"]
-    assert runs.read_status(runs.resolve_runs_dir(None) / result["run_id"]).get("timings", {}).get("meta_s") is None
+    assert RunFolder(runs.resolve_runs_dir(None) / result["run_id"]).read_status().get("timings", {}).get("meta_s") is None
     code, result, err = train(capsys, task, "--strategy", "meta_learning", "--meta-source", practice,
                               "--meta-shots", 8)
     assert code == 1 and "has 8 pictures, but each task takes 8 per class" in result["error"]

@@ -4,7 +4,8 @@ import json
 from cli_support import home, train  # noqa: F401 (a fixture)
 from imagegen import make_image_folder
 from tlcore import runs
-from tlcore.runs.predictions import PREDICTIONS_FILE, in_cell, mistakes, of_class, read_predictions
+from tlcore.runs import RunFolder
+from tlcore.runs.store.predictions import in_cell, mistakes, of_class, read_predictions
 
 CLASSES = {"reds": 10, "blues": 10, "greens": 10}
 
@@ -16,8 +17,8 @@ def test_the_kept_models_answers_match_its_confusion_matrix(home, tmp_path, caps
         assert code == 0, err
         run_dir = runs.resolve_runs_dir(None) / result["run_id"]
         classes, predictions = read_predictions(run_dir)
-        events = runs.read_events(run_dir)[0]
-        kept = [e for e in events if e["type"] == "epoch" and e["epoch"] == runs.read_status(run_dir)["best_epoch"]][-1]
+        events = RunFolder(run_dir).read_events()[0]
+        kept = [e for e in events if e["type"] == "epoch" and e["epoch"] == RunFolder(run_dir).read_status()["best_epoch"]][-1]
         matrix = [[len(in_cell(predictions, i, j)) for j in range(len(classes))] for i in range(len(classes))]
         assert matrix == kept["confusion"] and classes == sorted(CLASSES)
         assert sum(p.right for p in predictions) / len(predictions) == result["best_val_acc"]
@@ -33,8 +34,8 @@ def test_the_kept_models_answers_match_its_confusion_matrix(home, tmp_path, caps
 
 def test_damaged_or_missing_answers_read_as_none(tmp_path):
     assert read_predictions(tmp_path) is None
-    (tmp_path / PREDICTIONS_FILE).write_text(json.dumps({"classes": ["a", "b"], "pictures": [
+    (tmp_path / RunFolder.PREDICTIONS).write_text(json.dumps({"classes": ["a", "b"], "pictures": [
         {"path": "x.png", "key": "k", "true": 5, "probabilities": [0.5, 0.5]}]}))
     assert read_predictions(tmp_path) is None  # a class that does not exist
-    (tmp_path / PREDICTIONS_FILE).write_text("{ cut short")
+    (tmp_path / RunFolder.PREDICTIONS).write_text("{ cut short")
     assert read_predictions(tmp_path) is None

@@ -12,7 +12,7 @@ from tlcore.data.manifest import Manifest
 from tlcore.data.decoding import load_split_arrays
 from tlcore.models.classifier import load_checkpoint
 from tlcore.models.heads import create_head
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 from tlcore.serve.export import export_run
 from tlcore.serve.exported import open_predictor
 from tlcore.serve.predictor import Predictor

@@ -5,10 +5,11 @@ import time
 
 import pytest
 
-from tlcore.runs import notes as run_notes
+from tlcore.runs.store import notes as run_notes
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runs.notes import NotARunError, RunBusyError, RunNotes
+from tlcore.runs.store.notes import NotARunError, RunBusyError, RunNotes
+from tlcore.runs import RunFolder
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def runs_dir(tmp_path):
 
 def finished(runs_dir, state="succeeded", **config):
     run_dir = runs.create_run(RunConfig(data="/data/shapes", **config), runs_dir)
-    runs.update_status(run_dir, state=state)
+    RunFolder(run_dir).update_status(state=state)
     return run_dir
 
 

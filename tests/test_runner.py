@@ -10,7 +10,9 @@ import pytest
 
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runs.runner import Runner, in_line
+from tlcore.runs.supervision.dispatch import in_line
+from tlcore.runs.supervision.runner import Runner
+from tlcore.runs import RunFolder
 
 from waiting import run_state, wait_for
 
@@ -35,7 +37,7 @@ def state(runner, run_id):
 
 
 def training_started(runner, run_id):
-    return any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(run_id))[0])
+    return any(e["type"] == "batch" for e in RunFolder(runner.run_dir(run_id)).read_events()[0])
 
 
 def test_two_sessions_submissions_run_one_after_the_other(two_classes, runs_dir):
@@ -51,7 +53,7 @@ def test_two_sessions_submissions_run_one_after_the_other(two_classes, runs_dir)
         wait_for(both_done, timeout=120, every=0.05)
         assert state(first_session, a) == state(first_session, b) == "succeeded"
         assert max(seen_running) == 1
-        status_a, status_b = (runs.read_status(first_session.run_dir(r)) for r in (a, b))
+        status_a, status_b = (RunFolder(first_session.run_dir(r)).read_status() for r in (a, b))
         assert status_b["started_at"] >= status_a["ended_at"] - 0.5
     finally:
         first_session.stop()
@@ -81,9 +83,9 @@ def test_a_killed_worker_leaves_a_failed_run_with_the_reason(two_classes, runs_d
     try:
         run_id = runner.submit(endless(two_classes))
         wait_for(lambda: training_started(runner, run_id))
-        os.kill(runs.read_status(runner.run_dir(run_id))["pid"], signal.SIGKILL)
+        os.kill(RunFolder(runner.run_dir(run_id)).read_status()["pid"], signal.SIGKILL)
         wait_for(lambda: state(runner, run_id) == "failed", timeout=15)
-        assert "SIGKILL" in runs.read_status(runner.run_dir(run_id))["error"]
+        assert "SIGKILL" in RunFolder(runner.run_dir(run_id)).read_status()["error"]
     finally:
         runner.stop()
 
@@ -92,9 +94,9 @@ def test_a_restart_marks_a_dead_run_interrupted(two_classes, runs_dir):
     run_dir = runs.create_run(quick(two_classes), runs_dir)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    runs.update_status(run_dir, state="running", pid=gone.pid, heartbeat_at=time.time())
+    RunFolder(run_dir).update_status(state="running", pid=gone.pid, heartbeat_at=time.time())
     Runner(runs_dir)  # a server starting up
-    status = runs.read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     assert status["state"] == "interrupted"
     assert "interrupted" in status["error"]
 
@@ -111,15 +113,15 @@ def test_a_restart_finds_a_live_worker_again(two_classes, runs_dir):
 
 
 def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(two_classes, runs_dir, monkeypatch):
-    monkeypatch.setattr("tlcore.runs.runner.HEARTBEAT_STALE_S", 3.0)
+    monkeypatch.setattr("tlcore.runs.supervision.liveness.HEARTBEAT_STALE_S", 3.0)
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
         run_id = runner.submit(endless(two_classes))
         wait_for(lambda: training_started(runner, run_id))
-        pid = runs.read_status(runner.run_dir(run_id))["pid"]
+        pid = RunFolder(runner.run_dir(run_id)).read_status()["pid"]
         os.kill(pid, signal.SIGSTOP)  # alive, but neither training nor beating: hung
         wait_for(lambda: state(runner, run_id) == "failed", timeout=30)
-        assert "stopped responding" in runs.read_status(runner.run_dir(run_id))["error"]
+        assert "stopped responding" in RunFolder(runner.run_dir(run_id)).read_status()["error"]
         wait_for(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10)  # killed and reaped, not left hanging
     finally:
         runner.stop()
@@ -135,7 +137,7 @@ def test_runs_wait_for_their_own_device_only(two_classes, runs_dir):
         wait_for(lambda: state(runner, on_gpu) in runs.FINAL_STATES, timeout=60)
         assert state(runner, on_cpu) == "running" and state(runner, next_on_cpu) == "queued"
         if state(runner, on_gpu) == "failed":  # this machine has no GPU: the run says so
-            assert "cuda" in runs.read_status(runner.run_dir(on_gpu))["error"].lower()
+            assert "cuda" in RunFolder(runner.run_dir(on_gpu)).read_status()["error"].lower()
         runner.cancel(on_cpu)
         runner.cancel(next_on_cpu)
     finally:

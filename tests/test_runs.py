@@ -8,6 +8,7 @@ import pytest
 from tlcore.jsonio import write_json_atomic
 from tlcore import runs
 from tlcore.config import ConfigError, RunConfig
+from tlcore.runs import RunFolder
 
 
 @pytest.fixture
@@ -44,8 +45,8 @@ def test_the_run_store_refuses_what_the_registries_do_not_know(runs_dir):
 
 def test_create_run_writes_config_and_queued_status(runs_dir):
     run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
-    assert runs.load_config(run_dir).data == "/d"
-    assert runs.read_status(run_dir)["state"] == "queued"
+    assert RunFolder(run_dir).load_config().data == "/d"
+    assert RunFolder(run_dir).read_status()["state"] == "queued"
     assert (run_dir / "events.jsonl").exists()
 
 
@@ -59,12 +60,12 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
 
 def test_events_are_read_incrementally_and_half_lines_wait(runs_dir):
     run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
-    runs.append_event(run_dir, {"type": "note", "loss": 1.0})
-    events, offset = runs.read_events(run_dir)
+    RunFolder(run_dir).append_event({"type": "note", "loss": 1.0})
+    events, offset = RunFolder(run_dir).read_events()
     assert events == [{"type": "note", "loss": 1.0}]
     with open(run_dir / "events.jsonl", "a") as f:
         f.write('{"type": "fit_end", "best_')  # a writer caught mid-line
-    events, same = runs.read_events(run_dir, offset)
+    events, same = RunFolder(run_dir).read_events(offset)
     assert events == [] and same == offset
     with open(run_dir / "events.jsonl", "a") as f:
         f.write('epoch": 5}\n')
@@ -76,18 +77,18 @@ def test_events_are_read_incrementally_and_half_lines_wait(runs_dir):
 
 def test_a_damaged_event_line_costs_that_event_only(runs_dir):
     run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
-    runs.append_event(run_dir, {"type": "fit_end", "best_epoch": 1})
+    RunFolder(run_dir).append_event({"type": "fit_end", "best_epoch": 1})
     with open(run_dir / "events.jsonl", "ab") as f:
         f.write(b"\x00\x00 {not json\n")  # a full disk, a crash mid-write, an editor
-    runs.append_event(run_dir, {"type": "fit_end", "best_epoch": 2})
-    events, _ = runs.read_events(run_dir)
+    RunFolder(run_dir).append_event({"type": "fit_end", "best_epoch": 2})
+    events, _ = RunFolder(run_dir).read_events()
     assert [e["best_epoch"] for e in events] == [1, 2]
 
 
 def test_list_runs_newest_first_and_damaged_runs_are_shown(runs_dir):
     first = runs.create_run(RunConfig(data="/a"), runs_dir)
     second = runs.create_run(RunConfig(data="/b"), runs_dir)
-    runs.update_status(first, created_at=1.0)
+    RunFolder(first).update_status(created_at=1.0)
     (second / "config.json").write_text("{not json")
     listed = runs.list_runs(runs_dir)
     assert [r.run_id for r in listed] == [second.name, first.name]
@@ -96,28 +97,27 @@ def test_list_runs_newest_first_and_damaged_runs_are_shown(runs_dir):
 
 def test_cancel_request_is_a_file(runs_dir):
     run_dir = runs.create_run(RunConfig(data="/d"), runs_dir)
-    assert not runs.cancel_requested(run_dir)
-    runs.request_cancel(run_dir)
-    assert runs.cancel_requested(run_dir)
+    assert not RunFolder(run_dir).cancel_requested()
+    RunFolder(run_dir).request_cancel()
+    assert RunFolder(run_dir).cancel_requested()
 
 
 def test_listing_again_reads_only_what_changed(runs_dir, monkeypatch):
     """A finished run's files are read once while they stay as they were; any write is seen at once."""
-    from tlcore.runs import listing
-    from tlcore.runs.notes import RunNotes, save_notes
+    from tlcore.runs.store.notes import RunNotes, save_notes
 
     done = runs.create_run(RunConfig(data="/d"), runs_dir)
-    runs.update_status(done, state="succeeded", best_val_acc=0.5)
+    RunFolder(done).update_status(state="succeeded", best_val_acc=0.5)
     live = runs.create_run(RunConfig(data="/e"), runs_dir)
     runs.list_runs(runs_dir)
     reads = []
-    real_load_config = listing.load_config
-    monkeypatch.setattr(listing, "load_config", lambda run_dir: reads.append(run_dir.name) or real_load_config(run_dir))
+    real_load_config = RunFolder.load_config
+    monkeypatch.setattr(RunFolder, "load_config", lambda folder: reads.append(folder.run_id) or real_load_config(folder))
     listed = {r.run_id: r for r in runs.list_runs(runs_dir)}
     assert reads == [live.name]  # a queued run's status may change any moment: read every time
     assert listed[done.name].status["best_val_acc"] == 0.5
     listed[done.name].status["best_val_acc"] = 0.9  # a caller's change stays its own
-    runs.update_status(done, best_val_acc=0.75)
+    RunFolder(done).update_status(best_val_acc=0.75)
     save_notes(done, RunNotes(name="Renamed"))
     again = {r.run_id: r for r in runs.list_runs(runs_dir)}
     assert again[done.name].status["best_val_acc"] == 0.75 and again[done.name].notes.name == "Renamed"

@@ -12,7 +12,8 @@ from tlcore.config import ConfigError, RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.models.classifier import load_checkpoint
 from tlcore.training.embeddings import EmbeddingCache, embedding_key
-from tlcore.training.strategies import check_config
+from tlcore.training.checks import check_config
+from tlcore.runs import RunFolder
 
 CLASSES = {"reds": 6, "blues": 6, "greens": 6}
 SECOND = {"yellows": 8, "purples": 8, "cyans": 8, "oranges": 8}
@@ -46,7 +47,7 @@ def test_combined_networks_concatenate_their_features_each_cached_on_its_own(hom
     for identity in ("mobilenet_v2:pretrained", "efficientnet_lite0:pretrained"):
         assert cache.path(embedding_key(manifest.fingerprint(), "train", identity, 32)).exists()
     code, alone, err = train(capsys, data, "--backbone", "efficientnet_lite0", "--epochs", 1)
-    assert code == 0 and "embedding_s" not in runs.read_status(runs.resolve_runs_dir(None) / alone["run_id"])["timings"]
+    assert code == 0 and "embedding_s" not in RunFolder(runs.resolve_runs_dir(None) / alone["run_id"]).read_status()["timings"]
 
     # The combined model answers like any other: its export-ready checkpoint predicts.
     picture = next((data / "reds").iterdir())
@@ -91,7 +92,7 @@ def test_joint_training_learns_a_second_dataset_through_its_own_head(home, data,
                               "--head-epochs", 1)
     assert code == 0, err
     run_dir = runs.resolve_runs_dir(None) / result["run_id"]
-    events = runs.read_events(run_dir)[0]
+    events = RunFolder(run_dir).read_events()[0]
     joint = next(e for e in events if e["type"] == "joint")
     assert joint["classes"] == sorted(SECOND) and joint["pictures"] == sum(SECOND.values())
     body_epochs = [e for e in events if e["type"] == "epoch" and e["phase"] == "body"]

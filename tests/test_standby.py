@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runs.processes import is_worker_of, pid_alive
-from tlcore.runs.runner import Runner
+from tlcore.runs.supervision.processes import is_worker_of, pid_alive
+from tlcore.runs.supervision.runner import Runner
+from tlcore.runs import RunFolder
 
 from waiting import run_state, wait_for
 
@@ -28,32 +28,32 @@ def quick(two_classes, **settings):
 
 
 def standby_ready(runner):
-    wait_for(lambda: runner._standby is not None and runner._standby.alive())
-    return runner._standby
+    wait_for(lambda: runner.standby.current is not None and runner.standby.current.alive())
+    return runner.standby.current
 
 
 def test_the_standby_trains_the_next_run_and_another_takes_its_place(two_classes, runner):
     standby = standby_ready(runner)
     run_id = runner.submit(quick(two_classes))
     assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
-    status = runs.read_status(runner.run_dir(run_id))
+    status = RunFolder(runner.run_dir(run_id)).read_status()
     assert status["pid"] == standby.process.pid and status["worker_tag"] == standby.tag
     assert "succeeded" in (runner.run_dir(run_id) / "worker.log").read_text()  # it wrote the run's log
     following = standby_ready(runner)
     assert following.process.pid != standby.process.pid
     second = runner.submit(quick(two_classes, seed=1))
     assert runner.wait(second, timeout=120)["state"] == "succeeded"
-    assert runs.read_status(runner.run_dir(second))["pid"] == following.process.pid
+    assert RunFolder(runner.run_dir(second)).read_status()["pid"] == following.process.pid
 
 
 def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(two_classes, runner):
     standby_ready(runner)
     endless = quick(two_classes, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
-    standby = runner._standby
+    standby = runner.standby.current
     run_id = runner.submit(endless)
-    wait_for(lambda: any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(run_id))[0]))
-    pid = runs.read_status(runner.run_dir(run_id))["pid"]
-    assert pid == standby.process.pid and runs.read_status(runner.run_dir(run_id))["worker_tag"] == standby.tag
+    wait_for(lambda: any(e["type"] == "batch" for e in RunFolder(runner.run_dir(run_id)).read_events()[0]))
+    pid = RunFolder(runner.run_dir(run_id)).read_status()["pid"]
+    assert pid == standby.process.pid and RunFolder(runner.run_dir(run_id)).read_status()["worker_tag"] == standby.tag
     assert is_worker_of(pid, runner.run_dir(run_id))  # its tag proves it: the runner may signal it
     assert not is_worker_of(pid, runner.run_dir(runner.submit(quick(two_classes))))  # not another run's
     runner.cancel(run_id)
@@ -61,11 +61,11 @@ def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(two_classes, ru
     standby = standby_ready(runner)
     killed = runner.submit(endless)
     wait_for(lambda: run_state(runner.run_dir(killed)) == "running"
-             and any(e["type"] == "batch" for e in runs.read_events(runner.run_dir(killed))[0]), timeout=120)
-    assert runs.read_status(runner.run_dir(killed))["pid"] == standby.process.pid
+             and any(e["type"] == "batch" for e in RunFolder(runner.run_dir(killed)).read_events()[0]), timeout=120)
+    assert RunFolder(runner.run_dir(killed)).read_status()["pid"] == standby.process.pid
     os.kill(standby.process.pid, signal.SIGKILL)
     wait_for(lambda: run_state(runner.run_dir(killed)) == "failed", timeout=15)
-    assert "SIGKILL" in runs.read_status(runner.run_dir(killed))["error"]
+    assert "SIGKILL" in RunFolder(runner.run_dir(killed)).read_status()["error"]
 
 
 def test_stopping_the_runner_lets_its_standby_go(runner):
@@ -80,7 +80,7 @@ def test_without_a_warm_worker_every_run_starts_fresh(two_classes, tmp_path, mon
     try:
         run_id = runner.submit(quick(two_classes))
         assert runner.wait(run_id, timeout=120)["state"] == "succeeded"
-        assert runner._standby is None and runs.read_status(runner.run_dir(run_id)).get("worker_tag") is None
+        assert runner.standby.current is None and RunFolder(runner.run_dir(run_id)).read_status().get("worker_tag") is None
     finally:
         runner.stop()
 
@@ -88,7 +88,7 @@ def test_without_a_warm_worker_every_run_starts_fresh(two_classes, tmp_path, mon
 def test_the_standby_pays_a_first_optimizer_s_imports_before_it_has_a_run():
     """torch's optimizers import torch._dynamo the first time one is made: a second or two that the
     standby spends while it waits, not the run it is handed."""
-    check = ("import sys\nfrom tlcore.runs.standby import warm_up\nassert 'torch._dynamo' not in sys.modules\n"
+    check = ("import sys\nfrom tlcore.runs.supervision.standby import warm_up\nassert 'torch._dynamo' not in sys.modules\n"
              "warm_up()\nassert 'torch._dynamo' in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120,
                           cwd=Path(__file__).resolve().parent.parent)

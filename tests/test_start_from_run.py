@@ -12,10 +12,11 @@ from tlcore.__main__ import main as cli
 from tlcore.config import ConfigError, RunConfig
 from tlcore.models.classifier import create_classifier, load_checkpoint
 from tlcore.models.weights import create_backbone
-from tlcore.runs.sources import check_source, load_source_body, started_from
-from tlcore.runs.worker import execute_run
+from tlcore.runs.store.sources import check_source, load_source_body, started_from
+from tlcore.runs.execution.worker import execute_run
 from tlcore.serve.predictor import Predictor
 from tlcore.training.strategies import get_strategy
+from tlcore.runs import RunFolder
 
 SOURCE_CLASSES = {"red_circles": 8, "blue_squares": 8, "green_triangles": 8}
 TARGET_CLASSES = {"yellow_things": 6, "purple_things": 6}
@@ -105,7 +106,7 @@ def test_the_chain_of_starting_points_is_kept_and_outlives_its_sources(scratch_r
 def test_an_unfinished_run_cannot_be_started_from(scratch_run, target_data, tmp_path, state, words):
     copy = tmp_path / scratch_run.name
     shutil.copytree(scratch_run, copy)
-    runs.update_status(copy, state=state)
+    RunFolder(copy).update_status(state=state)
     with pytest.raises(ConfigError, match=f"{words}; only a finished run can be started from"):
         runs.create_run(RunConfig(data=str(target_data), init_from=str(copy)))
 
@@ -137,7 +138,7 @@ def test_a_source_deleted_while_the_run_waited_fails_the_run_in_words(scratch_ru
 def test_the_cli_starts_from_a_run_id_with_its_network_and_image_size(scratch_run, target_data, capsys):
     assert cli(["train", str(target_data), "--init-from", scratch_run.name, "--epochs", "1", "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    config = runs.load_config(result["run_dir"])
+    config = RunFolder(result["run_dir"]).load_config()
     assert (config.init_from, config.backbone, config.image_size) == (str(scratch_run), "mobilenet_v2", 32)
     assert cli(["train", str(target_data), "--init-from", "no-such-run", "--quiet"]) == 2
     assert "There is no run 'no-such-run' to start from" in capsys.readouterr().err

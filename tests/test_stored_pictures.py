@@ -11,7 +11,7 @@ from tlcore.data.batches import ArrayBatches
 from tlcore.data.decoding import SamplePictures, load_sample_arrays
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.scan import scan
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from tlcore.data.batches import ArrayBatches
 from tlcore.models.classifier import load_checkpoint
 from tlcore.training.phases import Phase
 from tlcore.training.loop import PhaseData, StopRequested, TrainingFailed, fit
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.worker import execute_run
+from tlcore.runs import RunFolder
 
 from imagegen import make_image_folder
 
@@ -25,7 +26,7 @@ def train(shapes, home, **settings):
 
 
 def epoch_events(run_dir):
-    return [e for e in runs.read_events(run_dir)[0] if e["type"] == "epoch"]
+    return [e for e in RunFolder(run_dir).read_events()[0] if e["type"] == "epoch"]
 
 
 def test_feature_extraction_learns_and_records_everything(shapes, home):
@@ -41,7 +42,7 @@ def test_feature_extraction_learns_and_records_everything(shapes, home):
     assert last["eta_s"] is not None and last["images_per_s"] > 0
     assert json.loads((run_dir / "labels.json").read_text()) == ["blue_squares", "green_triangles", "red_circles"]
     assert (run_dir / "manifest.json").exists() and (run_dir / "model_best.pt").exists()
-    assert any(e["type"] == "batch" for e in runs.read_events(run_dir)[0])
+    assert any(e["type"] == "batch" for e in RunFolder(run_dir).read_events()[0])
 
 
 def test_feature_extraction_leaves_the_backbone_untouched(shapes, home):
@@ -99,7 +100,7 @@ def test_runs_are_reproducible(shapes, home):
 def test_a_cancel_request_stops_the_run(shapes, home):
     config = RunConfig(data=str(shapes), image_size=64, batch_size=4, strategy="fine_tune", epochs=50)
     run_dir = runs.create_run(config)
-    runs.request_cancel(run_dir)
+    RunFolder(run_dir).request_cancel()
     status = execute_run(run_dir)
     assert status["state"] == "cancelled"
     assert not (run_dir / "model_best.pt").exists()
@@ -225,7 +226,7 @@ def test_a_second_signal_stops_the_worker_wherever_it_is(tmp_path):
     import os
     import signal
 
-    from tlcore.runs.worker import CancelFlag
+    from tlcore.runs.execution.worker import CancelFlag
 
     def spin():  # signal handlers run between bytecodes of the main thread
         for _ in range(10_000):

@@ -14,9 +14,11 @@ from tlcore.data.manifest import DataError
 from tlcore.data.scan import scan, scan_target
 from tlcore.models.classifier import load_checkpoint
 from tlcore.report.estimate import Throughput, estimate_seconds
-from tlcore.runs.worker import execute_run
-from tlcore.training.strategies import check_config, get_strategy, list_strategies
+from tlcore.runs.execution.worker import execute_run
+from tlcore.training.checks import check_config
+from tlcore.training.strategies import get_strategy, list_strategies
 from tlcore.training.terms import DomainAdversary, L2SPPenalty, Step, dann_schedule, reverse_gradient
+from tlcore.runs import RunFolder
 
 CLASSES = {"red_circles": 8, "blue_squares": 8, "green_triangles": 8}
 
@@ -170,7 +172,7 @@ def test_a_dann_run_records_target_and_domain_accuracy(source, target, home):
     run_dir, status = dann_run(source, target)
     assert status["state"] == "succeeded", status.get("error")
     assert 0.0 <= status["best_target_acc"] <= 1.0 and 0.0 <= status["final_target_acc"] <= 1.0
-    epochs = [e for e in runs.read_events(run_dir)[0] if e["type"] == "epoch"]
+    epochs = [e for e in RunFolder(run_dir).read_events()[0] if e["type"] == "epoch"]
     assert all("target_acc" in e and np.array(e["target_confusion"]).sum() == 15 for e in epochs)
     body = [e for e in epochs if e["phase"] == "body"]
     assert body and all(0.0 <= e["domain_acc"] <= 1.0 for e in body)
@@ -207,7 +209,7 @@ def test_l2_sp_runs_and_reports_how_far_the_body_moved(source, home):
     assert status["state"] == "succeeded", status.get("error")
     assert status["final_body_distance"] > 0
     assert status["best_phase"] in ("head", "body")
-    assert any("penalty" in e for e in runs.read_events(run_dir)[0] if e["type"] == "epoch")
+    assert any("penalty" in e for e in RunFolder(run_dir).read_events()[0] if e["type"] == "epoch")
 
 
 def test_the_worker_trains_on_the_checked_manifest_not_a_second_scan(source, home, tmp_path):
@@ -234,7 +236,7 @@ def test_the_cli_trains_with_a_target_and_says_what_it_lacks(source, target, hom
     result = jsonlib.loads(out.strip().splitlines()[-1])
     assert {"best_target_acc", "final_target_acc", "best_phase", "final_body_distance"} <= set(result)
     assert "stars name no training class" in err
-    assert runs.load_config(result["run_dir"]).options == {"domain_weight": 0.5}
+    assert RunFolder(result["run_dir"]).load_config().options == {"domain_weight": 0.5}
 
     assert main(["train", str(source), "--strategy", "domain_adaptation", "--target", str(home / "nowhere")]) == 2
     assert "No such file or folder for --target" in capsys.readouterr().err

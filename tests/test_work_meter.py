@@ -7,8 +7,9 @@ import pytest
 from imagegen import make_image_folder
 from tlcore import runs
 from tlcore.config import RunConfig
-from tlcore.runs.work_meter import WorkMeter
-from tlcore.runs.worker import execute_run
+from tlcore.runs.execution.work_meter import WorkMeter
+from tlcore.runs.execution.worker import execute_run
+from tlcore.runs import RunFolder
 from ui.progress import progress_text, rounds_text
 
 
@@ -86,11 +87,11 @@ def test_a_fine_tune_run_reports_progress_that_only_moves_forward(tmp_path, monk
     run_dir = runs.create_run(RunConfig(data=str(data), strategy="fine_tune", epochs=2, head_epochs=3,
                                         image_size=64, batch_size=4, early_stop_patience=0))
     assert execute_run(run_dir)["state"] == "succeeded"
-    batches = [e for e in runs.read_events(run_dir)[0] if e["type"] == "batch"]
+    batches = [e for e in RunFolder(run_dir).read_events()[0] if e["type"] == "batch"]
     fractions = [e["fraction"] for e in batches]
     assert fractions == sorted(fractions) and fractions[-1] > 0.9  # the last validation is still to come
     last_warm_up = [e["fraction"] for e in batches if e["phase"] == "head"][-1]
     assert last_warm_up < 0.5  # three warm-up rounds of five cost far less than two body rounds
-    progress = runs.read_status(run_dir)["progress"]
+    progress = RunFolder(run_dir).read_status()["progress"]
     assert (progress["phase"], progress["round"], progress["rounds"]) == ("body", 2, 2)
     assert progress["fraction"] == pytest.approx(1.0)

@@ -2,7 +2,7 @@
 import time
 from pathlib import Path
 
-from tlcore import runs
+from tlcore.runs import RunFolder
 
 
 def wait_for(condition, timeout: float = 60.0, every: float = 0.1, message: str = "condition"):
@@ -18,4 +18,4 @@ def wait_for(condition, timeout: float = 60.0, every: float = 0.1, message: str 
 
 
 def run_state(run_dir: Path) -> str | None:
-    return runs.read_status(run_dir).get("state")
+    return RunFolder(run_dir).read_status().get("state")

@@ -22,7 +22,6 @@ import sys
 from tlcore.cli.commands import COMMANDS, build_parser
 from tlcore.cli.options import UserError
 from tlcore.cli.tools import command_vendor
-from tlcore.config import ConfigError
 
 
 def main(argv=None) -> int:
@@ -31,13 +30,12 @@ def main(argv=None) -> int:
     args = build_parser(with_registries=argv[:1] != ["vendor"]).parse_args(argv)
     if args.command == "vendor":  # setup runs it every time: it must not wait for torch to import
         return command_vendor(args)
-    from tlcore.data.scan import DataError
-    from tlcore.errors import describe_os_error
+    from tlcore.errors import InputError, describe_os_error
     from tlcore.models.weights import WeightsUnavailable
 
     try:
         return COMMANDS[args.command](args)
-    except (UserError, ConfigError, DataError, WeightsUnavailable, ValueError) as exc:
+    except (UserError, InputError, WeightsUnavailable) as exc:  # written for people: said as it is
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a folder that cannot be written, a full disk: the system's words, and where

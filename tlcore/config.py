@@ -8,14 +8,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tlcore.errors import InputError
 from tlcore.jsonio import load_json, write_json_atomic
 from tlcore.records import matches_annotation
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A run configuration that cannot be trained, with the reason in one sentence."""
 
 
+# Pictures are checked, cached and trained at this size unless a run asks for another: small enough for a
+# classroom laptop's processor, and the size the studio's measurements are made at (docs/benchmarks.md).
+DEFAULT_IMAGE_SIZE = 128
 MAX_AUGMENT_VIEWS = 16
 BALANCE_CHOICES = ("auto", "on", "off")
 
@@ -28,7 +32,7 @@ class RunConfig:
     backbone: str = "mobilenet_v2"
     strategy: str = "feature_extraction"
     epochs: int = 10
-    image_size: int = 128
+    image_size: int = DEFAULT_IMAGE_SIZE
     batch_size: int = 32
     lr: float | None = None  # None: the strategy's own default
     val_fraction: float = 0.2

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import torch
 
+from tlcore.config import ConfigError
 from tlcore.cpus import usable_cpu_count
+
+
+class DeviceUnavailable(ConfigError):
+    """A device asked for that this machine does not have, in words."""
 
 _DEVICE_KINDS = ("auto", "cuda", "mps", "cpu")
 _cpu_threads_configured = False
@@ -22,7 +27,7 @@ def resolve_device(choice: str | torch.device = "auto") -> torch.device:
             ``"mps"`` or ``"cpu"``.
 
     Returns:
-        The device. Raises ValueError when the requested device is not usable here.
+        The device. Raises DeviceUnavailable (a ConfigError) when the requested device is not usable here.
     """
     text = str(choice).strip().lower()
     if text == "auto":
@@ -36,17 +41,17 @@ def resolve_device(choice: str | torch.device = "auto") -> torch.device:
     except RuntimeError:
         device = None
     if device is None or device.type not in _DEVICE_KINDS:
-        raise ValueError(f"Unknown device {choice!r}; choose one of: {', '.join(_DEVICE_KINDS)} "
+        raise DeviceUnavailable(f"Unknown device {choice!r}; choose one of: {', '.join(_DEVICE_KINDS)} "
                          "(or 'cuda:N' for a particular GPU).")
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("CUDA was requested but no CUDA GPU is visible to PyTorch.")
+            raise DeviceUnavailable("CUDA was requested but no CUDA GPU is visible to PyTorch.")
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise ValueError(f"GPU cuda:{device.index} was requested but PyTorch sees only "
+            raise DeviceUnavailable(f"GPU cuda:{device.index} was requested but PyTorch sees only "
                              f"{count} GPU(s) (cuda:0 to cuda:{count - 1}).")
     if device.type == "mps" and not _mps_available():
-        raise ValueError("MPS (Apple GPU) was requested but it is not available in this PyTorch build "
+        raise DeviceUnavailable("MPS (Apple GPU) was requested but it is not available in this PyTorch build "
                          "or on this machine.")
     return device
 

@@ -1,5 +1,15 @@
-"""Errors of the machine (files, disks) as one sentence a person can act on."""
+"""Errors said to people: bad input in one sentence, and errors of the machine (files, disks) in words.
+
+InputError is the base of every refusal written for a person (a config, a dataset, a weights file, a
+picture's class): the worker and the CLI say its message as it is. Any other exception is a bug or a
+fault of the machine, reported with its type and its traceback in the log. It is a ValueError, as
+what it refuses is a value someone gave.
+"""
 from tlcore.diskspace import disk_full_message, is_disk_full
+
+
+class InputError(ValueError):
+    """Input a person gave that cannot be used; ``str(error)`` says why in one sentence."""
 
 
 def describe_os_error(error: OSError) -> str:

@@ -3,8 +3,8 @@ import streamlit as st
 
 from tlcore.config import ConfigError, RunConfig
 from tlcore.report import auto_choice
-from tlcore.runs.experiment_queue import queue_experiment
-from tlcore.runs.experiments import Experiment
+from tlcore.runs.experiments.queue import queue_experiment
+from tlcore.runs.experiments.grid import Experiment
 from ui import format as fmt
 from ui.label_check import corrected_manifest
 from ui.lessons import EXPERIMENT

@@ -6,7 +6,7 @@ import time
 import streamlit as st
 
 from tlcore import paths
-from tlcore.data.imagecache import ImageProblem, load_rgb
+from tlcore.data.picture_file import ImageProblem, load_rgb
 from tlcore.data.scan import MIN_IMAGES_PER_CLASS
 from tlcore.errors import describe_os_error
 from ui.camera_burst import burst_camera

@@ -7,6 +7,7 @@ import streamlit as st
 
 from tlcore.data import datasets
 from tlcore import paths
+from tlcore.config import DEFAULT_IMAGE_SIZE
 from tlcore.data.scan import scan
 from tlcore.errors import describe_os_error
 from tlcore.data.imagecache import ImageCache
@@ -14,7 +15,7 @@ from tlcore.data.manifest import DataError, Skipped
 from tlcore.data.samples import install_sample
 from ui.state import ChosenDataset, DataProblem, choose_dataset, dataset_from_library, refuse_dataset
 
-SCAN_IMAGE_SIZE = 128  # RunConfig's default image size: a run at that size finds every image decoded
+SCAN_IMAGE_SIZE = DEFAULT_IMAGE_SIZE  # a run at the default size finds every image decoded
 VAL_FRACTION = 0.2  # RunConfig's default, so the report shows the split a default run trains on
 LOOPBACK_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
 ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"

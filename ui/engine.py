@@ -6,7 +6,7 @@ import importlib
 import sys
 import threading
 
-ENGINE_MODULES = ("torch", "tlcore.runs.runner", "tlcore.device", "tlcore.training.strategies",
+ENGINE_MODULES = ("torch", "tlcore.runs.supervision.runner", "tlcore.device", "tlcore.training.strategies",
                   "tlcore.models.backbones", "tlcore.report.estimate")
 # The import starts this long after the first page asks for it: the page's own script run, and its
 # modules' imports, then do not share the interpreter's lock with torch's import.

@@ -8,10 +8,10 @@ import streamlit as st
 
 from tlcore.report import experiment_report as report
 from tlcore.runs import FINAL_STATES
-from tlcore.runs.experiment_queue import cancel_experiment, cell_name
-from tlcore.runs.experiments import (Experiment, cell_state, is_finished, load_experiment, results,
+from tlcore.runs.experiments.queue import cancel_experiment, cell_name
+from tlcore.runs.experiments.grid import (Experiment, cell_state, is_finished, load_experiment, results,
                                      training_pictures)
-from tlcore.runs.store import resolve_runs_dir
+from tlcore.runs.store.folder import resolve_runs_dir
 from ui import format as fmt
 from ui.auto_choice import auto_verdict_ui
 from ui.errors import shielded

@@ -4,6 +4,7 @@ from pathlib import Path
 import streamlit as st
 from PIL import Image
 
+from tlcore.runs import RunFolder
 from ui import format as fmt
 from ui.resources import explainer
 
@@ -11,7 +12,7 @@ from ui.resources import explainer
 def explanation_ui(run_dir: Path, picture: Image.Image, class_name: str) -> None:
     """Explain a run's kept model on one picture for one class; a model that cannot be explained is said."""
     try:
-        model = explainer(str(run_dir), (run_dir / "model_best.pt").stat().st_mtime)
+        model = explainer(str(run_dir), RunFolder(run_dir).model_path.stat().st_mtime)
         explanation = model.explain(picture, class_name)
     except (OSError, ValueError, RuntimeError) as error:
         st.error(f"This model could not be explained: {error}")

@@ -2,7 +2,7 @@
 import math
 import time
 
-from tlcore.runs.notes import dataset_name
+from tlcore.runs.store.notes import dataset_name
 from tlcore.runs import RunSummary
 from ui.engine import engine_ready
 
@@ -143,7 +143,7 @@ def run_title(summary: RunSummary) -> str:
 
 
 def step_words(step: dict) -> str:
-    """One starting point of a run's chain (tlcore.runs.sources), in words."""
+    """One starting point of a run's chain (tlcore.runs.store.sources), in words."""
     kind = step.get("kind")
     if kind == "imagenet":
         return f"ImageNet's weights ({backbone_words(str(step.get('backbone')))})"

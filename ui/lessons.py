@@ -4,7 +4,7 @@ import streamlit as st
 
 from tlcore.config import ConfigError
 from tlcore.errors import describe_os_error
-from tlcore.runs.lessons import LESSONS, Lesson
+from tlcore.runs.experiments.lessons import LESSONS, Lesson
 from ui.resources import get_runner
 
 EXPERIMENT = "experiment"  # the Experiments page's query parameter naming the experiment on view

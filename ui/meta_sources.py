@@ -6,11 +6,11 @@ import streamlit as st
 
 from tlcore.config import ConfigError
 from tlcore.data.datasets import list_datasets
-from tlcore.data.manifest import Manifest
 from tlcore.runs import list_runs
-from tlcore.runs.meta_stage import source_names
+from tlcore.training.meta_practice import source_names
 from tlcore.training.meta_learning import check_pools
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec
+from tlcore.runs import RunFolder
 from ui.glossary import explain, label
 
 
@@ -35,7 +35,7 @@ def practice_sets() -> dict[str, PracticeSet]:
         if run.state != "succeeded" or run.config is None or run.config.data in found:
             continue
         try:
-            manifest = Manifest.load(run.run_dir / "manifest.json")
+            manifest = RunFolder(run.run_dir).load_manifest()
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged or missing check: the run's data cannot be described, so it is not offered
         counts = {cls: sum(splits.values()) for cls, splits in manifest.counts().items()}

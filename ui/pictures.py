@@ -8,7 +8,7 @@ from PIL import Image, UnidentifiedImageError
 
 from tlcore import paths
 from tlcore.data.imagecache import ImageCache
-from tlcore.runs.predictions import Prediction, in_cell, mistakes, of_class, read_predictions
+from tlcore.runs.store.predictions import Prediction, in_cell, mistakes, of_class, read_predictions
 from ui.explanation import explanation_ui
 
 SHOWN = 24  # thumbnails at most: a page of pictures, not the whole validation set

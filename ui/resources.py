@@ -15,7 +15,7 @@ from ui.engine import engine_ready, preload_engine
 
 if TYPE_CHECKING:
     from tlcore.report.estimate import Throughput
-    from tlcore.runs.runner import Runner
+    from tlcore.runs.supervision.runner import Runner
     from tlcore.serve.explain import Explainer
     from tlcore.serve.predictor import Predictor
 
@@ -42,8 +42,8 @@ def _runner_for(runs_dir: str) -> Runner:
     # "Clear cache" drops it; the queue lives on disk, so the next runner picks up where it left.
     # Between dispatches it moves experiments on: a restart's interrupted runs and cells that waited
     # for a source run are queued with nobody on the Experiments page.
-    from tlcore.runs.experiment_queue import advance_experiments
-    from tlcore.runs.runner import Runner
+    from tlcore.runs.experiments.queue import advance_experiments
+    from tlcore.runs.supervision.runner import Runner
 
     return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir)).start()
 

@@ -8,11 +8,9 @@ from pathlib import Path
 import streamlit as st
 
 from tlcore.report import plots
-from tlcore.runs.runner import queue_places
-from tlcore.runs.sources import started_from
-from tlcore.jsonio import read_json
-from tlcore.runs import FINAL_STATES, list_runs, load_config, read_status
-from tlcore.runs.store import read_target
+from tlcore.runs import FINAL_STATES, RunFolder, list_runs
+from tlcore.runs.store.sources import started_from
+from tlcore.runs.supervision.dispatch import queue_places
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
@@ -27,13 +25,13 @@ LOG_TAIL_LINES = 30
 
 def run_view_ui(run_dir: Path) -> None:
     """The live view of one run; refreshes itself while the run is not finished."""
-    live = read_status(run_dir).get("state") not in FINAL_STATES
+    live = RunFolder(run_dir).read_status().get("state") not in FINAL_STATES
     st.fragment(shielded(_run_view), run_every=LIVE_REFRESH_S if live else None)(str(run_dir), live)
 
 
 def _run_view(run_dir: str, was_live: bool) -> None:
     run_dir = Path(run_dir)
-    status = read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     state = status.get("state")
     if was_live and state in FINAL_STATES:
         st.rerun()  # a full rerun updates the runs table and stops this view's timer
@@ -119,7 +117,7 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
         st.info(f"Cancelled after {took}.")
     else:
         st.error(status.get("error") or f"The run ended as {state} without saying why.")
-        log_tail = _log_tail(run_dir / "worker.log")
+        log_tail = _log_tail(RunFolder(run_dir).worker_log_path)
         if log_tail:
             with st.expander("Technical details (the training process's log)"):
                 st.code(log_tail, language=None)
@@ -127,8 +125,8 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
 
 def target_text(run_dir: Path, status: dict) -> str:
     """The accuracy where the model will be used, beside validation's, and the domain classifier's last word."""
-    target = read_target(run_dir)
-    name = load_config(run_dir).extra.get("target_name") if (run_dir / "config.json").is_file() else None
+    target = RunFolder(run_dir).read_target()
+    name = RunFolder(run_dir).load_config().extra.get("target_name") if RunFolder(run_dir).config_path.is_file() else None
     where = f"'{name}'" if name else "the pictures from where it will be used"
     labelled = len(target.labelled) if target else 0
     gap = status["best_val_acc"] - status["best_target_acc"]
@@ -153,7 +151,7 @@ def practice_text(status: dict) -> str:
 
 def early_stop_text(run_dir: Path, status: dict) -> str:
     try:
-        patience = load_config(run_dir).early_stop_patience
+        patience = RunFolder(run_dir).load_config().early_stop_patience
         rounds = f"{patience} round{'s' * (patience != 1)}"
     except (OSError, ValueError, TypeError):
         rounds = "several rounds"
@@ -225,14 +223,14 @@ def confusion_ui(run_dir: Path, events: list[dict], status: dict) -> None:
 
 def image_size_of(run_dir: Path) -> int:
     try:
-        return load_config(run_dir).image_size
+        return RunFolder(run_dir).load_config().image_size
     except (OSError, ValueError):
         return 128
 
 
 def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:
     dataset = next((e for e in events if e.get("type") == "dataset"), None)
-    labels = dataset["classes"] if dataset else read_json(run_dir / "labels.json", default=None)
+    labels = dataset["classes"] if dataset else (RunFolder(run_dir).load_labels() or None)
     usable = isinstance(labels, list) and len(labels) == count and all(isinstance(n, str) for n in labels)
     return list(labels) if usable else [str(i) for i in range(count)]
 

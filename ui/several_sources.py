@@ -7,7 +7,7 @@ import streamlit as st
 from tlcore.data.datasets import list_datasets
 from tlcore.models.backbones import BackboneSpec, list_backbones
 from tlcore.runs import list_runs
-from tlcore.runs.sources import SourceRun
+from tlcore.runs.store.sources import SourceRun
 from tlcore.training.strategies import StrategySpec
 from ui import format as fmt
 from ui.glossary import explain, label

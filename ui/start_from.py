@@ -2,10 +2,9 @@
 import streamlit as st
 
 from tlcore.config import ConfigError
-from tlcore.jsonio import read_json
 from tlcore.models.backbones import is_combined
-from tlcore.runs import RunSummary, list_runs
-from tlcore.runs.sources import SourceRun, chain_through, check_source
+from tlcore.runs import RunFolder, RunSummary, list_runs
+from tlcore.runs.store.sources import SourceRun, chain_through, check_source
 from ui import format as fmt
 from ui.glossary import explain, label
 
@@ -14,8 +13,7 @@ IMAGENET = ""  # the choice that starts from the registry's pretrained weights
 
 def source_words(run: RunSummary) -> str:
     """A finished run as a starting point: its name, data, classes and accuracy."""
-    classes = read_json(run.run_dir / "labels.json", default=[])
-    count = len(classes) if isinstance(classes, list) else 0
+    count = len(RunFolder(run.run_dir).load_labels())
     return (f"{fmt.run_title(run)} · {fmt.backbone_words(run.config.backbone)} · {count} classes · "
             f"right on {fmt.percent(run.status.get('best_val_acc'))}")
 

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from common import ROOT, print_header
+from tlcore.runs import RunFolder
 
 
 def child_engine(item: dict) -> dict:
@@ -124,7 +125,7 @@ def child_runner(item: dict) -> dict:
     os.environ["TLSTUDIO_HOME"] = item["home"]
     from tlcore import runs
     from tlcore.config import RunConfig
-    from tlcore.runs.runner import Runner, kill_worker
+    from tlcore.runs.supervision.runner import Runner, kill_worker
 
     runs_dir = Path(item["home"]) / "runs"
     if item.get("stall"):
@@ -148,11 +149,11 @@ def child_runner(item: dict) -> dict:
             runner.tick()
         except Exception:  # noqa: BLE001
             out.setdefault("tick_error", traceback.format_exc())
-        state = runs.read_status(new_dir).get("state")
+        state = RunFolder(new_dir).read_status().get("state")
         if state in runs.FINAL_STATES or (item.get("until_started") and state != "queued"):
             break
         time.sleep(0.3)
-    status = runs.read_status(new_dir)
+    status = RunFolder(new_dir).read_status()
     out["new_state"], out["new_error"] = status.get("state"), status.get("error")
     kill_worker(status.get("pid"), new_dir)  # a new run still going is not left behind
     try:
@@ -170,13 +171,13 @@ def stalled_worker(runs_dir: Path, item: dict) -> dict:
     """A process that looks like this run's worker and beats, but whose work stopped long ago."""
     from tlcore import runs
     from tlcore.config import RunConfig
-    from tlcore.runs.runner import Runner
+    from tlcore.runs.supervision.runner import Runner
 
     run_dir = runs.create_run(RunConfig(data=item["new_data"], image_size=64, epochs=1), runs_dir)
     fake = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "tlcore", "worker", str(run_dir)],
                             start_new_session=True)
     now = time.time()
-    runs.update_status(run_dir, state="running", pid=fake.pid, started_at=now - 100, heartbeat_at=now + 3600,
+    RunFolder(run_dir).update_status(state="running", pid=fake.pid, started_at=now - 100, heartbeat_at=now + 3600,
                        progress_at=now - 100, stage={"name": "scanning", "done": 3, "total": 10})
     runner = Runner(runs_dir)
     for _ in range(20):
@@ -188,7 +189,7 @@ def stalled_worker(runs_dir: Path, item: dict) -> dict:
     if not killed:
         fake.kill()
     fake.wait()
-    status = runs.read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     runner.stop()
     return {"fake_killed": killed, "state": status.get("state"), "error": status.get("error")}
 
@@ -233,15 +234,15 @@ def child_apptest(item: dict) -> dict:
 def child_header(_: dict) -> dict:
     """The machine and versions (printed), and the limits the studio enforces (returned)."""
     from tlcore import diskspace, limits
-    from tlcore.data import imagecache
-    from tlcore.runs import watchdog
+    from tlcore.data import picture_file
+    from tlcore.runs.supervision import watchdog
     from tlcore.models import weights
     from tlcore.models.backbones import list_backbones
 
     print_header("Reliability: bad input and faults through the studio's surfaces", "cpu",
                  {"workdir": os.environ.get("RELIABILITY_WORKDIR")})
     sys.stdout.flush()
-    return {"max_image_pixels": imagecache.MAX_IMAGE_PIXELS, "formats": list(imagecache.READABLE_FORMATS),
+    return {"max_image_pixels": picture_file.MAX_IMAGE_PIXELS, "formats": list(picture_file.READABLE_FORMATS),
             "max_dataset_mb": limits.max_dataset_bytes() / 2**20, "max_zip_ratio": limits.max_zip_ratio(),
             "ratio_from_mb": limits.RATIO_CHECK_FROM_BYTES / 2**20, "max_zip_entries": limits.MAX_ZIP_ENTRIES,
             "margin_mb": diskspace.MARGIN_BYTES / 2**20, "stall_limits_s": watchdog.STALL_LIMITS_S,

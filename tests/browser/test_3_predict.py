@@ -64,7 +64,7 @@ def test_predict_and_export_agree(page, shots, server, workspace, shared):
     import numpy as np
     import torch
 
-    from tlcore.data.imagecache import load_rgb, resize_center_crop
+    from tlcore.data.picture_file import load_rgb, resize_center_crop
 
     pixels = resize_center_crop(load_rgb(picture), preprocessing["image_size"])
     x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None].float() / 255.0

@@ -4,7 +4,8 @@ import argparse
 from tlcore.cli.serve import (add_serve_parsers, command_check_labels, command_explain, command_export,
                               command_predict)
 from tlcore.cli.tools import add_tool_parsers, command_backbones, command_vendor, command_weights, command_worker
-from tlcore.cli.train import add_experiment_parser, add_train_parser, command_experiment, command_train
+from tlcore.cli.experiment import add_experiment_parser, command_experiment
+from tlcore.cli.train import add_train_parser, command_train
 
 
 def build_parser(with_registries: bool = True) -> argparse.ArgumentParser:

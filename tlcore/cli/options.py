@@ -31,8 +31,8 @@ def confidence(text: str) -> float:
     return value
 
 
-def add_run_options(parser, strategies, image_size_help: str = "default: 128") -> None:
-    """The options every run takes, for train and for an experiment's runs."""
+def add_run_options(parser, strategies, image_size_help: str = f"default: {RunConfig.image_size}") -> None:
+    """The options every run takes, for train and for an experiment's runs; their defaults are RunConfig's."""
     from tlcore.models.heads import list_heads
 
     warm_ups = ", ".join(s.name for s in strategies if s.warm_up)
@@ -41,21 +41,21 @@ def add_run_options(parser, strategies, image_size_help: str = "default: 128") -
                         help="rounds of training (after the warm-up where there is one); default: the strategy's own ("
                              + ", ".join(f"{s.name} {s.default_epochs}" for s in strategies) + ")")
     parser.add_argument("--image-size", type=int, default=None, help=image_size_help)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=RunConfig.batch_size)
     parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--head", default="linear", choices=[h.name for h in list_heads()])
-    parser.add_argument("--head-epochs", type=int, default=5, help=f"head warm-up epochs ({warm_ups})")
-    parser.add_argument("--unfreeze-stages", type=int, default=0, help=f"last N stages train (0: all; {bodies})")
+    parser.add_argument("--val-fraction", type=float, default=RunConfig.val_fraction)
+    parser.add_argument("--device", default=RunConfig.device)
+    parser.add_argument("--head", default=RunConfig.head, choices=[h.name for h in list_heads()])
+    parser.add_argument("--head-epochs", type=int, default=RunConfig.head_epochs, help=f"head warm-up epochs ({warm_ups})")
+    parser.add_argument("--unfreeze-stages", type=int, default=RunConfig.unfreeze_stages, help=f"last N stages train (0: all; {bodies})")
     parser.add_argument("--no-augment", action="store_true")
-    parser.add_argument("--augment-views", type=int, default=0, metavar="K",
+    parser.add_argument("--augment-views", type=int, default=RunConfig.augment_views, metavar="K",
                         help="phases on cached features also learn from K varied copies of each training picture "
                              "(random crops and flips; each copy's features computed once and cached); default 0")
     parser.add_argument("--tta", action="store_true",
                         help="test-time augmentation: validation (and the Predict page) average each picture's "
                              "probabilities with its mirror image's")
-    parser.add_argument("--balance", choices=BALANCE_CHOICES, default="auto",
+    parser.add_argument("--balance", choices=BALANCE_CHOICES, default=RunConfig.balance,
                         help="draw every class equally often while training: auto (when the largest class has more "
                              "than twice the pictures of the smallest), on, off; default auto")
     parser.add_argument("--early-stop", type=int, default=RunConfig.early_stop_patience, metavar="PATIENCE",

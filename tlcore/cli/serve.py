@@ -5,6 +5,8 @@ import sys
 from pathlib import Path
 
 from tlcore.cli.options import UserError, confidence, positive_int
+from tlcore.config import RunConfig
+from tlcore.runs.store.folder import RunFolder
 
 
 PREDICT_EPILOG = """\
@@ -42,9 +44,9 @@ def add_serve_parsers(sub) -> None:
                                                  "given, suggested, score), the most suspicious first, then a "
                                                  "summary line")
     labels.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
-    labels.add_argument("--backbone", default="mobilenet_v2", help="the network whose features are compared")
-    labels.add_argument("--image-size", type=int, default=128)
-    labels.add_argument("--device", default="auto")
+    labels.add_argument("--backbone", default=RunConfig.backbone, help="the network whose features are compared")
+    labels.add_argument("--image-size", type=int, default=RunConfig.image_size)
+    labels.add_argument("--device", default=RunConfig.device)
 
     export = sub.add_parser("export", help="write TorchScript, .pt2 and ONNX files with labels and preprocessing")
     export.add_argument("run_dir")
@@ -77,7 +79,7 @@ def command_export(args) -> int:
     from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 
     run_dir = Path(args.run_dir)
-    if not (run_dir / "model_best.pt").exists():
+    if not RunFolder(run_dir).model_path.exists():
         raise UserError(f"{run_dir} holds no trained model (model_best.pt); is the run finished?")
 
     def progress(step: int, total: int, name: str) -> None:
@@ -94,11 +96,11 @@ def command_export(args) -> int:
 
 
 def command_explain(args) -> int:
-    from tlcore.data.imagecache import ImageProblem
+    from tlcore.data.picture_file import ImageProblem
     from tlcore.serve.explain import Explainer, side_by_side
 
     run_dir = Path(args.run_dir).expanduser()
-    if not (run_dir / "model_best.pt").is_file():
+    if not RunFolder(run_dir).has_model():
         raise UserError(f"{run_dir} holds no trained model (model_best.pt): explain a finished run's folder.")
     explainer = Explainer.from_run(run_dir)  # a damaged model file: ValueError, said in words by main()
     try:

@@ -62,10 +62,10 @@ def command_weights(args) -> int:
 
 
 def command_worker(args) -> int:
-    from tlcore.runs.launch import run_worker  # torch and the engine: what a standby has ready
+    from tlcore.runs.supervision.launch import run_worker  # torch and the engine: what a standby has ready
 
     if args.standby:
-        from tlcore.runs.standby import wait_for_run, warm_up
+        from tlcore.runs.supervision.standby import wait_for_run, warm_up
 
         warm_up()
         run_dir = wait_for_run()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tlcore.cli.options import UserError, add_run_options, positive_int, run_options
 from tlcore.config import RunConfig
+from tlcore.errors import InputError
 
 
 def add_train_parser(sub) -> None:
@@ -26,11 +27,11 @@ def add_train_parser(sub) -> None:
                            epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     train.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
     train.add_argument("--backbone", default=None,
-                       help="default: mobilenet_v2, or the network of --init-from's run; several joined with + "
+                       help=f"default: {RunConfig.backbone}, or the network of --init-from's run; several joined with + "
                             "(mobilenet_v2+efficientnet_lite0) combine their features side by side (feature_extraction)")
-    train.add_argument("--strategy", default="feature_extraction", choices=[s.name for s in strategies])
-    add_run_options(train, strategies, image_size_help="default: 128, or --init-from's run's")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--strategy", default=RunConfig.strategy, choices=[s.name for s in strategies])
+    add_run_options(train, strategies, image_size_help=f"default: {RunConfig.image_size}, or --init-from's run's")
+    train.add_argument("--seed", type=int, default=RunConfig.seed)
     train.add_argument("--weights-file", default=None, help="your own weights for the backbone (.pth or .safetensors)")
     train.add_argument("--init-from", action="append", default=None, metavar="RUN_ID_OR_DIR",
                        help="start from a finished run's network (its body, weights and image size) with a new "
@@ -65,31 +66,6 @@ def add_train_parser(sub) -> None:
             train.add_argument(setting.flag, type=int if setting.integer else float, default=None,
                                dest=setting_dest(strategy.name, setting.key),
                                help=argparse.SUPPRESS)  # listed in the epilog, with its strategy
-
-
-def add_experiment_parser(sub) -> None:
-    """The experiment command: a grid of runs, with the options every run takes."""
-    from tlcore.training.strategies import list_strategies
-
-    strategies = list_strategies()
-    experiment = sub.add_parser(
-        "experiment", help="train a grid of runs (strategies x networks x pictures per class x seeds) on one "
-                           "dataset, print one JSON line per run and write a report",
-        description="Every run is an ordinary run (in the runs folder, openable in the app), all measured on one "
-                    "validation set drawn once. Feature extraction shares one feature pass per network.")
-    experiment.add_argument("data", help="folder with one sub-folder per class, or with train/ and val/, or a .zip")
-    experiment.add_argument("--strategies", default="feature_extraction,fine_tune,scratch",
-                            help="comma-separated: " + ", ".join(s.name for s in strategies))
-    experiment.add_argument("--backbone", "--backbones", dest="backbones", default="mobilenet_v2",
-                            help="comma-separated networks (mobilenet_v2,efficientnet_lite0)")
-    experiment.add_argument("--per-class", default="5,10,20,all",
-                            help="training pictures per class, comma-separated; 'all' for every picture")
-    experiment.add_argument("--seeds", type=positive_int, default=3, help="repeats of each run, 1 to 5")
-    experiment.add_argument("--name", default="")
-    experiment.add_argument("--report", default=None, metavar="OUT.html",
-                            help="write the report there (self-contained HTML) and its figures as PNG beside it")
-    experiment.add_argument("--runs-dir", default=None)
-    add_run_options(experiment, strategies)
 
 
 def setting_dest(strategy: str, key: str) -> str:
@@ -129,34 +105,15 @@ def members_of(named: list[str], sources: list) -> tuple[list[str], list[str]]:
     return networks, (runs if sources else [])
 
 
-def parse_sizes(text: str) -> list[int]:
-    """'5,10,all' -> [5, 10, 0] (0: every picture); UserError for anything else."""
-    sizes = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        if part.lower() == "all":
-            sizes.append(0)
-        elif part.isdigit() and int(part) > 0:
-            sizes.append(int(part))
-        else:
-            raise UserError(f"--per-class takes whole numbers of at least 1 and 'all', not '{part}'.")
-    return sizes
-
-
 def command_train(args) -> int:
     import time
 
     from tlcore import runs
-    from tlcore.runs.cli_progress import ProgressBar
-    from tlcore.runs.worker import execute_run
+    from tlcore.runs.execution.cli_progress import ProgressBar
+    from tlcore.runs.execution.worker import execute_run
     from tlcore.training.distributed import world_from_env
 
-    from tlcore.models.backbones import member_names
-    from tlcore.runs.sources import check_source, resolve_source
-    from tlcore.training.strategies import get_strategy
-
-    data = Path(args.data).expanduser()
-    if not data.exists():
-        raise UserError(f"No such file or folder: {data}")
+    data = existing_path(args.data, "")
     world = world_from_env()
     if args.nproc_per_node and world.active:
         raise UserError("This command already runs under torchrun: give the processes to torchrun "
@@ -165,39 +122,10 @@ def command_train(args) -> int:
         raise UserError("--auto trains its candidates one process each; leave out --nproc-per-node and torchrun.")
     if args.auto is not None:
         return command_auto(args, data)
-    target = Path(args.target).expanduser() if args.target else None
-    if target is not None and not target.exists():
-        raise UserError(f"No such file or folder for --target: {target}")
-    joint_with = Path(args.joint_with).expanduser() if args.joint_with else None
-    if joint_with is not None and not joint_with.exists():
-        raise UserError(f"No such file or folder for --joint-with: {joint_with}")
-    meta_sources = [Path(p).expanduser() for p in (args.meta_source or "").split(",") if p.strip()]
-    for path in meta_sources:
-        if not path.exists():
-            raise UserError(f"No such file or folder for --meta-source: {path}")
-    epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
-    sources = [check_source(resolve_source(reference, args.runs_dir)) for reference in args.init_from or []]
-    networks, member_runs = members_of(member_names(args.backbone) if args.backbone else [], sources)
-    if len(networks) > 1 and sources and args.backbone and len(networks) > len(member_names(args.backbone)):
-        print(f"note: --init-from's network joins --backbone's: the features of {', '.join(networks)} are combined "
-              "side by side (feature extraction).", file=sys.stderr)
-    source = sources[0] if sources and len(networks) == 1 else None
-    backbone = "+".join(networks)
-    if source is not None:
-        member_runs = []  # one network: the run it starts from is init_from
-    image_size = args.image_size or (sources[0].config.image_size if sources else RunConfig.image_size)
-    config = RunConfig(**{**run_options(args), "image_size": image_size},
-                       data=str(data.resolve()), backbone=backbone, strategy=args.strategy,
-                       epochs=epochs, target=str(target.resolve()) if target else None,
-                       options=strategy_options(args), seed=args.seed, weights_file=args.weights_file,
-                       init_from=str(source.run_dir) if source else None,
-                       member_runs=member_runs,
-                       meta_sources=[str(p.resolve()) for p in meta_sources],
-                       joint_with=str(joint_with.resolve()) if joint_with else None,
-                       processes=args.nproc_per_node or world.size)
+    config = config_from_args(args, data, world.size)
     started = time.perf_counter()
     if config.processes > 1 and not world.active:  # this process launches the others and waits
-        from tlcore.runs.launch import check_devices, train_with_processes
+        from tlcore.runs.supervision.launch import check_devices, train_with_processes
 
         check_devices(config)
         run_dir = runs.create_run(config, args.runs_dir)
@@ -210,9 +138,56 @@ def command_train(args) -> int:
         status = execute_run(run_dir, callbacks=callbacks, world=world)
         if not world.writes:  # rank 0 reports for the run
             return 0 if status["state"] == "succeeded" else 1
+    print_result(run_dir, status, time.perf_counter() - started)
+    return 0 if status["state"] == "succeeded" else 1
+
+
+def existing_path(text: str | None, flag: str) -> Path | None:
+    """The path given on the command line, or UserError naming the flag when it is not there."""
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.exists():
+        raise UserError(f"No such file or folder{' for ' + flag if flag else ''}: {path}")
+    return path
+
+
+def config_from_args(args, data: Path, world_size: int) -> RunConfig:
+    """The run `train` asks for: its networks (with --init-from's), its sources and its options."""
+    from tlcore.models.backbones import member_names
+    from tlcore.runs.store.sources import check_source, resolve_source
+    from tlcore.training.strategies import get_strategy
+
+    target = existing_path(args.target, "--target")
+    joint_with = existing_path(args.joint_with, "--joint-with")
+    meta_sources = [existing_path(p.strip(), "--meta-source") for p in (args.meta_source or "").split(",")
+                    if p.strip()]
+    epochs = args.epochs if args.epochs is not None else get_strategy(args.strategy).default_epochs
+    sources = [check_source(resolve_source(reference, args.runs_dir)) for reference in args.init_from or []]
+    networks, member_runs = members_of(member_names(args.backbone) if args.backbone else [], sources)
+    if len(networks) > 1 and sources and args.backbone and len(networks) > len(member_names(args.backbone)):
+        print(f"note: --init-from's network joins --backbone's: the features of {', '.join(networks)} are combined "
+              "side by side (feature extraction).", file=sys.stderr)
+    source = sources[0] if sources and len(networks) == 1 else None
+    if source is not None:
+        member_runs = []  # one network: the run it starts from is init_from
+    image_size = args.image_size or (sources[0].config.image_size if sources else RunConfig.image_size)
+    return RunConfig(**{**run_options(args), "image_size": image_size},
+                     data=str(data.resolve()), backbone="+".join(networks), strategy=args.strategy,
+                     epochs=epochs, target=str(target.resolve()) if target else None,
+                     options=strategy_options(args), seed=args.seed, weights_file=args.weights_file,
+                     init_from=str(source.run_dir) if source else None,
+                     member_runs=member_runs,
+                     meta_sources=[str(p.resolve()) for p in meta_sources],
+                     joint_with=str(joint_with.resolve()) if joint_with else None,
+                     processes=args.nproc_per_node or world_size)
+
+
+def print_result(run_dir: Path, status: dict, wall_s: float) -> None:
+    """The run's figures as one JSON line on stdout; its error, and what the target lacks, on stderr."""
     result = {"run_id": run_dir.name, "run_dir": str(run_dir), "status": status["state"],
               "best_val_acc": status.get("best_val_acc"), "final_val_acc": status.get("final_val_acc"),
-              "epochs": status.get("epochs_run"), "wall_s": round(time.perf_counter() - started, 2),
+              "epochs": status.get("epochs_run"), "wall_s": round(wall_s, 2),
               "train_images_per_s": status.get("train_images_per_s"), "best_phase": status.get("best_phase")}
     for figure in ("body_distance", "final_body_distance", "best_target_acc", "final_target_acc",
                    "meta_episodes", "meta_first_acc", "meta_last_acc"):
@@ -223,7 +198,6 @@ def command_train(args) -> int:
         result["error"] = status["error"]
         print(f"error: {status['error']}", file=sys.stderr)
     print(json.dumps(result), flush=True)
-    return 0 if status["state"] == "succeeded" else 1
 
 
 def command_auto(args, data: Path) -> int:
@@ -234,11 +208,11 @@ def command_auto(args, data: Path) -> int:
     from tlcore.models.weights import weights_status
     from tlcore.report import auto_choice
     from tlcore.report.estimate import recall_or_measure
-    from tlcore.runs.experiment_queue import run_here
-    from tlcore.runs.worker import execute_run
+    from tlcore.runs.experiments.queue import run_here
+    from tlcore.runs.execution.worker import execute_run
 
-    if args.strategy != "feature_extraction" or args.backbone or args.init_from or args.target or args.joint_with \
-            or args.meta_source or args.head != "linear" or args.seed != 0:
+    if args.strategy != RunConfig.strategy or args.backbone or args.init_from or args.target or args.joint_with \
+            or args.meta_source or args.head != RunConfig.head or args.seed != RunConfig.seed:
         raise UserError("--auto chooses the network, the strategy and the last layer itself, and trains each "
                         "candidate once (seed 0); leave out --strategy, --backbone, --head, --seed, --init-from, "
                         "--target, --joint-with and --meta-source.")
@@ -249,7 +223,7 @@ def command_auto(args, data: Path) -> int:
         plan = auto_choice.plan(
             manifest, args.auto, available=lambda name: weights_status(name).available,
             throughput=lambda name, train: recall_or_measure(name, image_size, base.get("device", "auto"), train=train))
-    except ValueError as error:
+    except InputError as error:
         raise UserError(str(error)) from None
     experiment = auto_choice.start(manifest, plan, args.auto, base=base, dataset_label=data.name, driver="cli")
     print(json.dumps({"experiment_id": experiment.experiment_id, "candidates": plan.seconds,
@@ -268,7 +242,7 @@ def shared_run(world, config: RunConfig, runs_dir) -> Path:
     """The run folder this process trains: made here, or under torchrun made by rank 0 and told to all
     (on storage every machine sees), after the process group has started."""
     from tlcore import runs
-    from tlcore.runs.worker import process_device
+    from tlcore.runs.execution.network import process_device
     from tlcore.training import distributed
 
     if not world.active:
@@ -279,9 +253,9 @@ def shared_run(world, config: RunConfig, runs_dir) -> Path:
 
 def say_what_the_target_lacks(run_dir: Path) -> None:
     """On stderr: target folders that name no training class, and a target without any labels."""
-    from tlcore.runs.store import read_target
+    from tlcore.runs.store.folder import RunFolder
 
-    target = read_target(run_dir)
+    target = RunFolder(run_dir).read_target()
     if target is None:
         return
     if target.unknown_classes:
@@ -290,53 +264,3 @@ def say_what_the_target_lacks(run_dir: Path) -> None:
     if not target.labelled:
         print("note: no target picture is in a folder named like a training class, so no target accuracy "
               "can be measured.", file=sys.stderr)
-
-
-def command_experiment(args) -> int:
-    from tlcore.data.imagecache import ImageCache
-    from tlcore.data.scan import scan
-    from tlcore import paths
-    from tlcore.report.experiment_report import size_words, write_report
-    from tlcore.runs.experiment_queue import run_here
-    from tlcore.runs.experiments import grid_arms, new_experiment, results, training_pictures
-    from tlcore.runs.worker import execute_run
-
-    data = Path(args.data).expanduser()
-    if not data.exists():
-        raise UserError(f"No such file or folder: {data}")
-    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
-    base = run_options(args)
-    if args.epochs is not None:
-        base["epochs"] = args.epochs
-    image_size = base.get("image_size", RunConfig.image_size)
-    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size, val_fraction=args.val_fraction)
-    if args.report and not os.access(Path(args.report).expanduser().resolve().parent, os.W_OK):
-        raise UserError(f"The report cannot be written to {args.report}: its folder does not exist or may not be "
-                        "written.")
-    backbones = [b.strip() for b in args.backbones.split(",") if b.strip()]
-    experiment = new_experiment(manifest, arms=grid_arms(strategies, backbones),
-                                sizes=parse_sizes(args.per_class), seeds=args.seeds, base=base, name=args.name,
-                                dataset_label=data.name, driver="cli")
-    for note in experiment.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(json.dumps({"experiment_id": experiment.experiment_id, "folder": str(experiment.folder),
-                      "runs": len(experiment.cells)}), flush=True)
-
-    def on_run(cell, status):
-        print(json.dumps({"arm": cell.arm, "strategy": cell.strategy, "backbone": cell.backbone,
-                          "per_class": cell.per_class or "all",
-                          "seed": cell.seed, "run_id": cell.run_id, "state": status.get("state"),
-                          "best_val_acc": status.get("best_val_acc"), "wall_s": status.get("wall_s"),
-                          "error": status.get("error")}), flush=True)
-
-    run_here(experiment, execute_run, args.runs_dir, on_run=on_run)
-    rows = results(experiment, args.runs_dir)
-    if args.report:
-        facts = [f"dataset {data.name}", f"{args.seeds} seed{'s' * (args.seeds > 1)}", f"{image_size} px",
-                 "sizes: " + ", ".join(size_words(s) for s in experiment.sizes)]
-        written = write_report(args.report, title=args.name or f"Experiment on {data.name}", facts=facts, rows=rows,
-                               pictures=training_pictures(experiment), notes=experiment.notes)
-        if written["png_problem"]:
-            print(f"note: {written['png_problem']}", file=sys.stderr)
-        print(json.dumps({"report": written["html"], "figures": written["png"]}), flush=True)
-    return 0 if all(row["state"] == "succeeded" for row in rows) else 1

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tlcore import paths
+from tlcore.config import DEFAULT_IMAGE_SIZE
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.records import matches_annotation
@@ -45,7 +46,7 @@ class DatasetRecord:
     used_at: float
     root: str = ""  # the folder training reads (a zip's extracted folder, a wrapper folder unwrapped)
     studio_copy: bool = False  # the source is the studio's own copy (an upload): deleting removes it
-    image_size: int = 128  # the size its pictures were checked and cached at
+    image_size: int = DEFAULT_IMAGE_SIZE  # the size its pictures were checked and cached at
     thumbnail_keys: list[str] = field(default_factory=list)  # one picture per class, for the library
 
     @property

@@ -14,7 +14,8 @@ import numpy as np
 
 from tlcore.cpus import usable_cpu_count
 from tlcore.data.archive import is_inside
-from tlcore.data.imagecache import ImageCache, ImageProblem, content_key
+from tlcore.data.picture_file import ImageProblem
+from tlcore.data.imagecache import ImageCache, content_key
 from tlcore.data.manifest import Manifest, Sample, Skipped
 from tlcore.data.stored_pictures import StoredPictures
 from tlcore.diskspace import MARGIN_BYTES, free_bytes, require_free_space

@@ -7,13 +7,18 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tlcore.config import DEFAULT_IMAGE_SIZE
+from tlcore.errors import InputError
 from tlcore.jsonio import load_json, write_json_atomic
+
+# The size of pictures in a manifest written before manifests recorded it: they were checked at 224 px.
+UNRECORDED_IMAGE_SIZE = 224
 
 JUNK_NAMES = frozenset({".ds_store", "thumbs.db", "desktop.ini", "__macosx", ".ipynb_checkpoints",
                         "__pycache__"})
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A dataset the studio refuses; ``str(error)`` is one sentence naming the problem.
 
     ``skipped`` carries the files that were set aside before the refusal, so the UI can show why.
@@ -46,7 +51,7 @@ class Manifest:
     skipped: list[Skipped] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     split_given: bool = False
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
 
     def split(self, name: str) -> list[Sample]:
         """The samples of one split, in manifest order."""
@@ -78,7 +83,7 @@ class Manifest:
                    samples=[Sample(**s) for s in d["samples"]],
                    skipped=[Skipped(**s) for s in d.get("skipped", [])],
                    warnings=list(d.get("warnings", [])), split_given=bool(d.get("split_given")),
-                   image_size=int(d.get("image_size", 224)))
+                   image_size=int(d.get("image_size", UNRECORDED_IMAGE_SIZE)))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write as JSON atomically, creating the folder if needed."""
@@ -101,7 +106,7 @@ class TargetSet:
     samples: list[Sample]
     skipped: list[Skipped] = field(default_factory=list)
     unknown_classes: list[str] = field(default_factory=list)  # folders the training classes lack
-    image_size: int = 224
+    image_size: int = DEFAULT_IMAGE_SIZE
 
     @property
     def labelled(self) -> list[Sample]:
@@ -126,7 +131,7 @@ class TargetSet:
     def from_dict(cls, d: dict) -> TargetSet:
         return cls(root=str(d["root"]), samples=[Sample(**s) for s in d["samples"]],
                    skipped=[Skipped(**s) for s in d.get("skipped", [])],
-                   unknown_classes=list(d.get("unknown_classes", [])), image_size=int(d.get("image_size", 224)))
+                   unknown_classes=list(d.get("unknown_classes", [])), image_size=int(d.get("image_size", UNRECORDED_IMAGE_SIZE)))
 
 
 def is_clutter(name: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tlcore import paths
+from tlcore.config import DEFAULT_IMAGE_SIZE
 from tlcore.data.archive import extract_zip
 from tlcore.data.decoding import SMALL_IMAGE_SIDE, decode_files
 from tlcore.data.imagecache import ImageCache, content_key
@@ -30,7 +31,7 @@ IMBALANCE_RATIO = 2.0  # beyond it the check says so, and training balances (tlc
 _EXTRACTED_MARKER = ".tlstudio-extracted.json"  # hidden, so scanning ignores it
 
 
-def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = 224,
+def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFAULT_IMAGE_SIZE,
          val_fraction: float = 0.2, seed: int = 0, extract_dir: Path | None = None,
          on_progress: Callable[[int, int], None] | None = None) -> Manifest:
     """Validate a dataset folder or zip, decode every image into the cache, and split it.

@@ -2,81 +2,22 @@
 
 A backbone maps normalized images [N, 3, H, W] to features [N, feature_dim] and splits its body into
 ordered stages so a strategy can unfreeze the last few. Each architecture is adapted once, in its
-registration function below; nothing else in the studio branches on backbone names.
+registration function below; nothing else in the studio branches on backbone names. The interface
+they are adapted to is ``tlcore.models.backbone_spec``; several networks side by side, ``tlcore.models.combined``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
 
+from tlcore.config import ConfigError
+from tlcore.models.backbone_spec import Backbone, BackboneSpec
+from tlcore.models.combined import CombinedBackbone, combined_spec, is_combined, member_names
 from tlcore.vision import import_torchvision
 
 tvm = import_torchvision().models
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """What a person and the data pipeline need to know about a backbone, without building it."""
-
-    name: str
-    title: str
-    params_m: float  # whole ImageNet model, classifier included, as catalogs quote it
-    imagenet_top1: float  # for the weights this studio loads (weights_label), not the best known
-    feature_dim: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    default_image_size: int  # the crop size the weights were evaluated at
-    gflops: float  # GMACs at 224 px, torchvision's `_ops` convention
-    weights_label: str
-    weights_file: str  # file name in the torch hub cache
-    weights_url: str | None  # torchvision's download URL; None where no URL exists
-    weights_size_mb: float
-    min_image_size: int = 32
-    fixed_image_size: int | None = None  # set when the model accepts only this size
-    notes: str = ""
-
-
-class Backbone(nn.Module):
-    """A feature extractor with a uniform interface over architectures.
-
-    Args:
-        spec: The registry entry it was built from.
-        body: The architecture's model with its classifier replaced by ``nn.Identity``, so its
-            forward returns pooled features and its state_dict keys match the original files.
-        stages: The body's modules from input to output; each parameter belongs to exactly one.
-        head_prefixes: State-dict key prefixes of the removed classifier, which weight files
-            still hold and loading ignores (see ``tlcore.weights.load_into_backbone``).
-        explain_layer: the layer whose activations Grad-CAM explains: the last one that still has a
-            picture's layout (a feature map), before pooling.
-        explain_reshape: turns that layer's output into [N, C, H, W] where it is not one already
-            (ViT's tokens); None where it is.
-    """
-
-    def __init__(self, spec: BackboneSpec, body: nn.Module, stages: list[nn.Module],
-                 head_prefixes: tuple[str, ...], explain_layer: nn.Module | None = None,
-                 explain_reshape: Callable[[torch.Tensor], torch.Tensor] | None = None):
-        super().__init__()
-        self.spec = spec
-        self.body = body
-        # Plain attributes, like the stages: the layer lives inside `body` already.
-        self.__dict__["explain_layer"] = explain_layer if explain_layer is not None else stages[-1]
-        self.explain_reshape = explain_reshape
-        # A plain list, not a ModuleList: the stage modules live inside `body` already, and
-        # registering them twice would duplicate every key in the state_dict.
-        self._stages = list(stages)
-        self.head_prefixes = head_prefixes
-        self.weights_origin = "random init"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled body features (the class token for ViT) of normalized float NCHW images."""
-        return self.body(x)
-
-    def stages(self) -> list[nn.Module]:
-        """The body split into ordered stages, input side first."""
-        return list(self._stages)
 
 
 # ---------------------------------------------------------------- registry
@@ -109,7 +50,7 @@ def list_backbones() -> list[BackboneSpec]:
 
 
 def get_spec(name: str) -> BackboneSpec:
-    """The spec of one backbone, or of several combined ("a+b"); an unknown name raises ValueError
+    """The spec of one backbone, or of several combined ("a+b"); an unknown name raises ConfigError
     naming the known ones."""
     if is_combined(name):
         return combined_spec([get_spec(member) for member in member_names(name)])
@@ -131,7 +72,7 @@ def _entry(name: str) -> tuple[BackboneSpec, _Builder]:
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"Unknown backbone {name!r}; known backbones: "
+        raise ConfigError(f"Unknown backbone {name!r}; known backbones: "
                          f"{', '.join(_REGISTRY)}.") from None
 
 
@@ -164,60 +105,6 @@ def _runs(sequence: nn.Sequential, boundaries: list[int]) -> list[nn.Module]:
     """Split a Sequential at the given child indices into consecutive stages."""
     edges = [0, *boundaries, len(sequence)]
     return [_stage(*sequence[a:b]) for a, b in zip(edges, edges[1:])]
-
-
-# ---------------------------------------------------------------- several networks combined
-# Several networks looking at the same picture, their features side by side (multi-source feature
-# extraction). A combination is named by its members' names joined with "+" and takes pictures scaled
-# to [0, 1]: each member normalises them its own way inside, so one input serves members trained with
-# different means and deviations, and an exported model carries it all.
-
-SEPARATOR = "+"
-
-
-def member_names(name: str) -> list[str]:
-    return name.split(SEPARATOR)
-
-
-def is_combined(name: str) -> bool:
-    return SEPARATOR in name
-
-
-def combined_spec(members: list[BackboneSpec]) -> BackboneSpec:
-    """The facts of the combination: sizes and costs add up, features are concatenated."""
-    fixed = {m.fixed_image_size for m in members if m.fixed_image_size}
-    return BackboneSpec(
-        name=SEPARATOR.join(m.name for m in members), title=" + ".join(m.title for m in members),
-        params_m=round(sum(m.params_m for m in members), 2), imagenet_top1=max(m.imagenet_top1 for m in members),
-        feature_dim=sum(m.feature_dim for m in members), mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0),
-        default_image_size=members[0].default_image_size, gflops=round(sum(m.gflops for m in members), 3),
-        weights_label=" + ".join(m.weights_label for m in members), weights_file="", weights_url=None,
-        weights_size_mb=round(sum(m.weights_size_mb for m in members), 1),
-        min_image_size=max(m.min_image_size for m in members),
-        fixed_image_size=next(iter(fixed)) if len(fixed) == 1 else None,
-        notes="Features of several networks, concatenated.")
-
-
-class CombinedBackbone(Backbone):
-    """Backbones side by side: features [N, sum of the members' feature_dim] of pictures in [0, 1]."""
-
-    def __init__(self, members: list[Backbone]):
-        spec = combined_spec([m.spec for m in members])
-        body = nn.ModuleList(members)
-        # Grad-CAM explains the first network's view; each member's own run explains the others.
-        super().__init__(spec, body, [stage for m in members for stage in m.stages()], (),
-                         members[0].explain_layer, members[0].explain_reshape)
-        for index, member in enumerate(members):  # not in the state_dict: they follow from the members' specs
-            self.register_buffer(f"mean{index}", torch.tensor(member.spec.mean).view(1, 3, 1, 1), persistent=False)
-            self.register_buffer(f"std{index}", torch.tensor(member.spec.std).view(1, 3, 1, 1), persistent=False)
-
-    @property
-    def members(self) -> list[Backbone]:
-        return list(self.body)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([member((x - getattr(self, f"mean{i}")) / getattr(self, f"std{i}"))
-                          for i, member in enumerate(self.body)], dim=1)
 
 
 # ---------------------------------------------------------------- registered backbones

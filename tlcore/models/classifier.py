@@ -8,7 +8,7 @@ from torch import nn
 
 from tlcore.models.backbones import Backbone
 from tlcore.models.heads import create_head
-from tlcore.models.weights import create_backbone
+from tlcore.models.weights import WeightsFileError, create_backbone
 from tlcore.config import RunConfig
 from tlcore.diskspace import free_bytes
 
@@ -58,7 +58,7 @@ def load_checkpoint(path: Path) -> tuple[Classifier, RunConfig, list[str], dict]
     """Rebuild the classifier from a checkpoint; strict, so a mismatch is an error rather than silence.
 
     Raises:
-        OSError: the file is missing or may not be read. ValueError: it is not a checkpoint of this
+        OSError: the file is missing or may not be read. WeightsFileError: it is not a checkpoint of this
         studio's (damaged, cut short, or another program's file).
     """
     try:
@@ -70,5 +70,5 @@ def load_checkpoint(path: Path) -> tuple[Classifier, RunConfig, list[str], dict]
     except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError):
         raise
     except Exception as error:  # cut short, unpickling, missing keys, wrong shapes: all mean "not a usable model"
-        raise ValueError(f"'{Path(path).name}' is not a usable model file ({type(error).__name__}: {error})") from error
+        raise WeightsFileError(f"'{Path(path).name}' is not a usable model file ({type(error).__name__}: {error})") from error
     return model.eval(), config, labels, payload.get("meta", {})

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tlcore.config import ConfigError
 from tlcore.models.logistic import fit_logistic
 
 HeadBuilder = Callable[[int, int], nn.Module]  # (feature_dim, num_classes) -> module
@@ -22,16 +23,17 @@ class HeadSpec:
     title: str  # plain words for the Train page
     summary: str
     build: HeadBuilder
+    solved: bool = False  # solved for on the training features in one go, not stepped by an optimizer
 
 
 _HEADS: dict[str, HeadSpec] = {}
 
 
-def register_head(name: str, *, title: str, summary: str) -> Callable[[HeadBuilder], HeadBuilder]:
+def register_head(name: str, *, title: str, summary: str, solved: bool = False) -> Callable[[HeadBuilder], HeadBuilder]:
     def decorate(build: HeadBuilder) -> HeadBuilder:
         if name in _HEADS:
-            raise ValueError(f"Head '{name}' is already registered.")
-        _HEADS[name] = HeadSpec(name, title, summary, build)
+            raise ValueError(f"Head '{name}' is already registered.")  # a bug of the registry's own
+        _HEADS[name] = HeadSpec(name, title, summary, build, solved)
         return build
     return decorate
 
@@ -41,9 +43,9 @@ def list_heads() -> list[HeadSpec]:
 
 
 def get_head(name: str) -> HeadSpec:
-    """The head's spec; an unknown name raises ValueError naming the known ones."""
+    """The head's spec; an unknown name raises ConfigError naming the known ones."""
     if name not in _HEADS:
-        raise ValueError(f"Unknown head '{name}'; choose one of {', '.join(_HEADS)}.")
+        raise ConfigError(f"Unknown head '{name}'; choose one of {', '.join(_HEADS)}.")
     return _HEADS[name]
 
 
@@ -122,7 +124,7 @@ class LogisticHead(nn.Linear):
                 "l2_scores": {f"{l2:g}": score for l2, score in fit.scores.items()}}
 
 
-@register_head("logistic", title="one layer, solved exactly (logistic regression)",
+@register_head("logistic", title="one layer, solved exactly (logistic regression)", solved=True,
                summary="The same one layer, solved to the end instead of learned in steps, with how strongly its "
                        "weights are held small (L2) chosen by trying several strengths on parts of your training "
                        "pictures (cross-validation). No learning rate or rounds to choose.")

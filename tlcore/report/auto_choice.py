@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 
 from tlcore.config import RunConfig
+from tlcore.errors import InputError
 from tlcore.data.manifest import Manifest
 from tlcore.models.backbones import get_spec, list_backbones
+from tlcore.models.heads import get_head
 from tlcore.report.estimate import Throughput, estimate_seconds, feature_pass_s
-from tlcore.runs.experiments import ALL, Arm, Experiment, ended_states, new_experiment, results
+from tlcore.runs.experiments.grid import ALL, Arm, Experiment, ended_states, new_experiment, results
 from tlcore.training.strategies import get_strategy
 
 MIN_MINUTES, MAX_MINUTES = 1, 60
@@ -42,7 +44,7 @@ class AutoPlan:
         return sum(self.seconds.values())
 
 
-def candidates(available: Callable[[str], bool], image_size: int = 128) -> list[Arm]:
+def candidates(available: Callable[[str], bool], image_size: int = RunConfig.image_size) -> list[Arm]:
     """What the search tries, cheapest kinds first: on every network whose weights are here, feature
     extraction with the default last layer and with the solved one (the second reuses the first's
     features); on the default network, feature extraction with varied copies, then fine-tuning."""
@@ -71,11 +73,11 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
     Raises ValueError for a budget out of range or when no network's weights are here.
     """
     if not MIN_MINUTES <= minutes <= MAX_MINUTES:
-        raise ValueError(f"The time for the automatic choice is {MIN_MINUTES} to {MAX_MINUTES} minutes, not {minutes:g}.")
+        raise InputError(f"The time for the automatic choice is {MIN_MINUTES} to {MAX_MINUTES} minutes, not {minutes:g}.")
     image_size = manifest.image_size or 128
     arms = candidates(available, image_size)
     if not arms:
-        raise ValueError("No pretrained network's weights are on this computer, so there is nothing to choose among; "
+        raise InputError("No pretrained network's weights are on this computer, so there is nothing to choose among; "
                          "fetch one on the Train page first.")
     counts = manifest.counts().values()
     train_images = sum(c["train"] for c in counts)
@@ -91,9 +93,9 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
     estimates, described = {}, set()  # described: networks whose plain features an earlier arm cached
     for arm in arms:  # a later arm on the same network finds them cached: their pass is not counted twice
         seconds = estimate(arm)
-        if arm.strategy == "feature_extraction" and arm.backbone in described:
+        if not get_strategy(arm.strategy).trains_body and arm.backbone in described:
             seconds -= feature_pass_s(throughput(arm.backbone, False), train_images + val_images)
-        if arm.overrides.get("head") == "logistic":
+        if get_head(arm.overrides.get("head", RunConfig.head)).solved:
             seconds += SOLVE_S_PER_1000 * train_images / 1000
         described.add(arm.backbone)
         estimates[arm.label] = round(max(seconds, 1.0), 1)
@@ -102,7 +104,7 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
     first_seen = {}
     for index, arm in enumerate(arms):
         first_seen.setdefault(arm.backbone, (estimates[arm.label], index))
-    ordered = sorted(arms, key=lambda arm: (arm.strategy != "feature_extraction" or "augment_views" in arm.overrides,
+    ordered = sorted(arms, key=lambda arm: (get_strategy(arm.strategy).trains_body or "augment_views" in arm.overrides,
                                             first_seen[arm.backbone], arms.index(arm)))
     budget = minutes * 60
     chosen, left_out, spent = [], [], 0.0

@@ -25,10 +25,9 @@ from tlcore.training.strategies import get_strategy
 from tlcore.models.heads import create_head
 from tlcore.training.loop import StepModule, autocast_for, training_step
 from tlcore.training.passes import PRECISE_NORM_IMAGES
-from tlcore.training.meta_learning import QUERIES_PER_CLASS
 from tlcore.training.phases import Phase
 
-WORKER_START_S = 6.0  # a worker process imports torch and loads weights before its first batch
+WORKER_STARTUP_S = 6.0  # a worker process imports torch and loads weights before its first batch
 HEAD_EPOCH_S = 0.05  # an epoch of a linear head on cached features, per 1,000 images
 MEASUREMENTS_FILE = "throughputs.json"
 # How a measurement is taken; a new method makes the figures kept from the old one stale.
@@ -184,7 +183,7 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
     described = all_images + augment_views * train_images + (held_out if tta else 0)
     work = feature_pass_s(throughput, described) if feature_pass else 0.0
     if not plan.trains_body:
-        return round(WORKER_START_S + throughput.build_s + work + epochs * head_s, 1)
+        return round(WORKER_STARTUP_S + throughput.build_s + work + epochs * head_s, 1)
     if throughput.train_images_per_s is None:
         raise ValueError(f"Estimating '{strategy}' needs a measurement of training steps.")
     validation_rate = throughput.val_images_per_s or throughput.eval_images_per_s
@@ -194,9 +193,8 @@ def estimate_seconds(throughput: Throughput, strategy: str, *, epochs: int, trai
         epoch_s += min(train_images, PRECISE_NORM_IMAGES) / validation_rate
     if plan.warm_up:
         work += head_epochs * head_s
-    if "meta_sources" in plan.needs:
-        work += practice_seconds(throughput, plan, options or {})
-    return round(WORKER_START_S + throughput.build_s + work + epochs * epoch_s, 1)
+    work += practice_seconds(throughput, plan, options or {})
+    return round(WORKER_STARTUP_S + throughput.build_s + work + epochs * epoch_s, 1)
 
 
 def feature_pass_s(throughput: Throughput, images: int) -> float:
@@ -205,14 +203,14 @@ def feature_pass_s(throughput: Throughput, images: int) -> float:
 
 
 def practice_seconds(throughput: Throughput, plan, options: dict) -> float:
-    """Meta-learning's episodes: inner steps on each task's support set, one pass over its query set.
-
-    Timed at the whole body's training rate, though only the last stage trains: an upper bound.
-    """
-    episodes, ways, shots, steps = (plan.value(options, key) for key in ("episodes", "ways", "shots", "inner_steps"))
-    per_episode = steps * ways * shots / throughput.train_images_per_s + \
-        ways * QUERIES_PER_CLASS / (throughput.val_images_per_s or throughput.eval_images_per_s)
-    return episodes * per_episode
+    """Work a strategy does before its phases (meta-learning's episodes), as its spec counts it: pictures
+    stepped on, timed at the whole body's training rate though only the last stage trains (an upper
+    bound), and pictures only checked."""
+    stepped, checked = plan.practice_work(options)
+    if not stepped and not checked:
+        return 0.0
+    return stepped / throughput.train_images_per_s + \
+        checked / (throughput.val_images_per_s or throughput.eval_images_per_s)
 
 
 def _kept_measurements(path: Path) -> dict:

@@ -1,6 +1,6 @@
 """An experiment's results as figures, a verdict in words, and a report a teacher can hand out.
 
-Pure functions of an experiment's result rows (tlcore.runs.experiments.results): the page shows the
+Pure functions of an experiment's result rows (tlcore.runs.experiments.grid.results): the page shows the
 figures, the CLI and the page write the same self-contained HTML file (plots interactive, plotly's
 script inlined once, no server) and PNG copies of the figures.
 """

@@ -18,8 +18,10 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
 from tlcore.data.batches import to_model_input
-from tlcore.data.imagecache import load_rgb, resize_center_crop
+from tlcore.data.picture_file import load_rgb, resize_center_crop
 from tlcore.models.classifier import Classifier, load_checkpoint
+from tlcore.errors import InputError
+from tlcore.runs.store.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class Explainer:
     @classmethod
     def from_run(cls, run_dir: str | Path) -> "Explainer":
         """A run's kept model. Raises OSError or ValueError when its model file is missing or damaged."""
-        model, config, labels, _ = load_checkpoint(Path(run_dir) / "model_best.pt")
+        model, config, labels, _ = load_checkpoint(RunFolder(run_dir).model_path)
         return cls(model, labels, config.image_size)
 
     def explain_file(self, path, label: str | None = None) -> Explanation:
@@ -52,7 +54,7 @@ class Explainer:
         Raises ValueError for a class the model does not know.
         """
         if label is not None and label not in self.labels:
-            raise ValueError(f"The model knows no class '{label}'; it knows {', '.join(self.labels)}.")
+            raise InputError(f"The model knows no class '{label}'; it knows {', '.join(self.labels)}.")
         picture = resize_center_crop(image, self.image_size)
         spec = self.model.backbone.spec
         x = to_model_input(torch.from_numpy(picture[None].copy()), spec.mean, spec.std, torch.device("cpu"))

@@ -14,7 +14,7 @@ from tlcore.diskspace import require_free_space
 from tlcore.serve.export_bundle import write_predict_script, write_readme
 from tlcore.serve.exported import FILE_NAMES
 from tlcore.models.classifier import checkpoint_bytes, load_checkpoint
-from tlcore.runs import read_status
+from tlcore.runs import RunFolder
 from tlcore.serve.webexport import WEB_FOLDER, write_web_page
 from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 
@@ -72,7 +72,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
     run_dir = Path(run_dir)
     out_dir = Path(out_dir or run_dir / "export")
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, config, labels, _ = load_checkpoint(run_dir / "model_best.pt")
+    model, config, labels, _ = load_checkpoint(RunFolder(run_dir).model_path)
     # Each format holds every weight once (the web page the ONNX one again, as base64 text);
     # refused now, not with a format half written.
     model_bytes = checkpoint_bytes(model)
@@ -122,7 +122,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
         except VendorUnavailable as problem:
             web_problem = f"{problem}. Export again from a studio whose setup could fetch it"
     written["predict_script"] = write_predict_script(out_dir)
-    accuracy = read_status(run_dir).get("best_val_acc")  # checked: a number or absent
+    accuracy = RunFolder(run_dir).read_status().get("best_val_acc")  # checked: a number or absent
     top_level = [path.name for key, path in written.items() if not key.startswith(f"{WEB_FOLDER}/")]
     written["readme"] = write_readme(out_dir, title=title, labels=labels, preprocessing=preprocessing,
                                      files=["README.md", *top_level], web_problem=web_problem,

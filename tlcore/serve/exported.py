@@ -18,13 +18,15 @@ from tlcore.jsonio import load_json
 from tlcore.data.manifest import DataError
 from tlcore.serve.picture_predictor import PicturePredictor
 from tlcore.serve.predictor import Predictor
+from tlcore.errors import InputError
+from tlcore.runs.store.folder import RunFolder
 
 FILE_NAMES = {"torchscript": "model.torchscript.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
 MODEL_FILES = (FILE_NAMES["onnx"], FILE_NAMES["torchscript"], FILE_NAMES["pt2"])  # preferred first
 SETTINGS_FILES = ("labels.json", "preprocessing.json")
 
 
-class NotAModel(ValueError):
+class NotAModel(InputError):
     """The path is none of the things predict accepts; the message says what it is instead."""
 
 
@@ -57,11 +59,11 @@ def open_predictor(path: str | Path):
     if not path.exists():
         raise NotAModel(f"No such file or folder: {path}")
     if path.is_dir():
-        if (path / "model_best.pt").is_file():
+        if RunFolder(path).has_model():
             return Predictor(path)
         if is_export_folder(path):
             return ExportedPredictor(path)
-        if (path / "config.json").is_file() and (path / "status.json").is_file():
+        if RunFolder(path).config_path.is_file() and RunFolder(path).status_path.is_file():
             raise NotAModel(f"{path} is a run folder with no trained model (model_best.pt) yet; is the run finished?")
         raise NotAModel(f"{path} is not a run folder or an export folder: it holds no trained model "
                         f"(model_best.pt, or {', '.join(MODEL_FILES)} with labels.json)")
@@ -137,7 +139,7 @@ def _onnx_logits(path: Path):
     try:
         session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except loading_errors as error:
-        raise ValueError(str(error)) from error
+        raise NotAModel(f"{path.name} is not a model onnxruntime can run ({error}).") from error
     input_name = session.get_inputs()[0].name
     return lambda x: session.run(None, {input_name: x})[0]
 

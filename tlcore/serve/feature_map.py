@@ -16,12 +16,12 @@ from sklearn.manifold import TSNE
 from tlcore import paths
 from tlcore.data.decoding import SamplePictures
 from tlcore.data.imagecache import ImageCache
-from tlcore.data.manifest import Manifest
 from tlcore.models.classifier import load_checkpoint
 from tlcore.models.weights import create_backbone
-from tlcore.runs.sources import SourceRun, check_source, load_source_body
+from tlcore.runs.store.sources import SourceRun, check_source, load_source_body
 from tlcore.training.embeddings import compute_embeddings
 from tlcore.training.strategies import get_strategy
+from tlcore.runs.store.folder import RunFolder
 
 METHODS = ("pca", "tsne")
 
@@ -50,8 +50,8 @@ def feature_map(run_dir: str | Path, method: str = "pca") -> dict:
             found = {name: saved[name] for name in saved.files}
         found["before"] = found["before"] if found["before"].size else None
         return found | {"classes": list(found.pop("classes"))}
-    model, config, classes, _ = load_checkpoint(run_dir / "model_best.pt")
-    manifest = Manifest.load(run_dir / "manifest.json")
+    model, config, classes, _ = load_checkpoint(RunFolder(run_dir).model_path)
+    manifest = RunFolder(run_dir).load_manifest()
     samples = manifest.split("val")
     pictures = SamplePictures(samples, ImageCache(paths.cache_dir()), config.image_size).array
     device = torch.device("cpu")

@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from tlcore import paths
+from tlcore.config import RunConfig
 from tlcore.data.decoding import SamplePictures
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import DataError, Manifest
@@ -79,7 +80,7 @@ def out_of_sample_probabilities(features: np.ndarray, labels: np.ndarray, seed: 
     return probabilities, folds
 
 
-def check_labels(manifest: Manifest, *, backbone: str = "mobilenet_v2", device: torch.device | None = None,
+def check_labels(manifest: Manifest, *, backbone: str = RunConfig.backbone, device: torch.device | None = None,
                  on_progress: Callable[[int, int], None] | None = None) -> LabelCheck:
     """The pictures whose labels look wrong, the most suspicious first (cleanlab's ranking)."""
     started = time.perf_counter()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from tlcore.data.imagecache import ImageProblem, load_rgb, resize_center_crop
+from tlcore.data.picture_file import ImageProblem, load_rgb, resize_center_crop
 
 
 class PicturePredictor:

@@ -7,6 +7,7 @@ import torch
 from tlcore.data.batches import to_model_input
 from tlcore.models.classifier import load_checkpoint
 from tlcore.serve.picture_predictor import PicturePredictor
+from tlcore.runs.store.folder import RunFolder
 
 
 def sure_answer(top: list[dict], min_confidence: float) -> dict:
@@ -22,7 +23,7 @@ class Predictor(PicturePredictor):
     def __init__(self, run_dir: Path, tta: bool | None = None):
         """tta: average each picture's probabilities with its mirror image's (test-time augmentation);
         None does as the run was validated."""
-        self.model, self.config, self.labels, self.meta = load_checkpoint(Path(run_dir) / "model_best.pt")
+        self.model, self.config, self.labels, self.meta = load_checkpoint(RunFolder(run_dir).model_path)
         self.model = self.model.to(memory_format=torch.channels_last)
         self.spec = self.model.backbone.spec
         self.image_size = self.config.image_size

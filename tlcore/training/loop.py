@@ -1,8 +1,9 @@
 """The training loop: one loop for every strategy, plain functions, no IO inside.
 
-fit() walks a strategy's phases; each epoch is train_one_epoch() + evaluate(). Events go out
-through duck-typed callbacks (on_fit_start, on_batch_end, on_epoch_end, on_fit_end); a
-should_stop() flag comes in and is checked every batch, training and validation alike.
+fit() walks a strategy's phases (fit_phase); each epoch is train_one_epoch() + evaluate(). Events go
+out through the run's event list (tlcore.training.events: on_fit_start, on_phase_start, on_batch_end,
+on_epoch_end, on_fit_end); a should_stop() flag comes in and is checked every batch, training and
+validation alike.
 """
 import itertools
 import time
@@ -22,10 +23,9 @@ from tlcore.training.passes import fit_computed_head, recompute_norm_statistics,
 from tlcore.training.optimizers import make_optimizer, rate_schedule
 from tlcore.training.phases import Phase
 from tlcore.training.distributed import SINGLE, World
+from tlcore.training.events import call, check_listeners
+from tlcore.training.kept_state import KeptState
 from tlcore.training.terms import Step
-
-EVENTS = ("on_fit_start", "on_phase_start", "on_batch_end", "on_epoch_end", "on_fit_end")
-
 
 @dataclass
 class FitResult:
@@ -52,13 +52,6 @@ class FitResult:
         kind = "images" if "images" in self.images_by_inputs else "embeddings"
         seconds = self.seconds_by_inputs.get(kind, 0.0)
         return self.images_by_inputs.get(kind, 0) / seconds if seconds else 0.0
-
-
-def call(callbacks, event: str, **kwargs) -> None:
-    for callback in callbacks:
-        method = getattr(callback, event, None)
-        if method is not None:
-            method(**kwargs)
 
 
 class StepModule(nn.Module):
@@ -245,79 +238,24 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
 
     Args:
         data_for: builds a phase's data; called once per phase, so cached features are computed lazily.
+        callbacks: listeners of the run's events (tlcore.training.events); on_fit_end always fires.
         early_stop_patience: end a phase after this many epochs without a better validation accuracy (0: never).
         world: the processes training this run together (data_for shares their batches); every process
             makes the same decisions from the same gathered figures.
     Returns:
         FitResult, with best_state the best epoch's state_dict (on the CPU).
     """
+    callbacks = check_listeners(callbacks)
     result = FitResult(best_val_acc=-1.0)
     total_epochs = sum(p.epochs for p in phases)
     call(callbacks, "on_fit_start", phases=phases, total_epochs=total_epochs)
     outcome, error = "succeeded", None
     try:
         for index, phase in enumerate(phases):
-            if phase.epochs == 0:
-                continue
-            data = data_for(phase)
-            set_phase_modes(model, phase)
-            if hasattr(phase.head, "fit_to"):  # a head computed from the training features, then refined
-                fit_computed_head(phase, data, should_stop=should_stop)
-                world.same_as_first(phase.head)
-            module = step_module(phase, world, device)
-            optimizer = make_optimizer(phase)
-            total_steps = max(1, phase.epochs * len(data.train))
-            streams = {name: endless(data.streams[name]) for name in phase.streams}
-            scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate_schedule(total_steps, phase.warmup))
-            call(callbacks, "on_phase_start", phase=phase, index=index, steps_per_epoch=len(data.train),
-                 train_size=data.train.num_samples, val_size=data.val.num_samples)
-            stale = 0
-            first_epoch = result.epochs_run + 1
-            for _ in range(phase.epochs):
-                epoch = result.epochs_run + 1
-
-                def on_batch(**batch):
-                    call(callbacks, "on_batch_end", phase=phase, epoch=epoch, **batch)
-
-                if phase.solved:  # every process solves on all the features; rank 0's solution is kept
-                    stats = solve_head(phase, data, should_stop=should_stop)
-                    world.same_as_first(phase.head)
-                else:
-                    stats = train_one_epoch(phase, data, optimizer, scheduler, device=device, epoch=epoch,
-                                            should_stop=should_stop, on_batch=on_batch, streams=streams,
-                                            step_offset=(epoch - first_epoch) * len(data.train),
-                                            total_steps=total_steps, world=world, module=module)
-                if not phase.freeze_norm_stats:
-                    recompute_norm_statistics(phase.module, data, device=device, should_stop=should_stop)
-                    world.average_norm_statistics(phase.module)  # each process measured its own share
-                stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
-                                      should_stop=should_stop, world=world))
-                for name, batches in data.checks.items():
-                    stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
-                                          should_stop=should_stop, batches=batches, prefix=name, world=world))
-                    stats.pop(f"{name}_probabilities")
-                probabilities = stats.pop("val_probabilities")  # kept with the model, not sent as a figure
-                set_phase_modes(model, phase)
-                result.epochs_run = epoch
-                kind = phase.inputs
-                result.images_by_inputs[kind] = result.images_by_inputs.get(kind, 0) + stats["images"]
-                result.seconds_by_inputs[kind] = result.seconds_by_inputs.get(kind, 0.0) + stats["seconds"]
-                result.final_val_acc = stats["val_acc"]
-                result.final_checks = {name: stats[f"{name}_acc"] for name in data.checks}
-                improved = stats["val_acc"] > result.best_val_acc or phase.keeps_last
-                if improved:
-                    result.best_val_acc, result.best_epoch, result.best_phase = stats["val_acc"], epoch, phase.name
-                    result.best_checks = dict(result.final_checks)
-                    result.best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                    result.best_probabilities = probabilities
-                    stale = 0
-                else:
-                    stale += 1
-                call(callbacks, "on_epoch_end", phase=phase, epoch=epoch, total_epochs=total_epochs,
-                     improved=improved, lr=optimizer.param_groups[0]["lr"], **stats)
-                if early_stop_patience and stale >= early_stop_patience:
-                    result.stopped_early = True
-                    break
+            if phase.epochs:
+                fit_phase(model, phase, index, data_for(phase), result, device=device, num_classes=num_classes,
+                          callbacks=callbacks, should_stop=should_stop, early_stop_patience=early_stop_patience,
+                          total_epochs=total_epochs, world=world)
     except StopRequested:
         outcome = "cancelled"
         raise
@@ -328,3 +266,81 @@ def fit(model, phases: list[Phase], data_for: Callable[[Phase], PhaseData], *, d
         result.best_val_acc = max(result.best_val_acc, 0.0)
         call(callbacks, "on_fit_end", result=result, outcome=outcome, error=error)
     return result
+
+
+def fit_phase(model, phase: Phase, index: int, data: PhaseData, result: FitResult, *, device, num_classes: int,
+              callbacks, should_stop, early_stop_patience: int, total_epochs: int, world: World) -> None:
+    """One phase's epochs, each trained (or solved), checked and kept in result when it is the best so far."""
+    set_phase_modes(model, phase)
+    if hasattr(phase.head, "fit_to"):  # a head computed from the training features, then refined
+        fit_computed_head(phase, data, should_stop=should_stop)
+        world.same_as_first(phase.head)
+    module = step_module(phase, world, device)
+    optimizer = make_optimizer(phase)
+    total_steps = max(1, phase.epochs * len(data.train))
+    streams = {name: endless(data.streams[name]) for name in phase.streams}
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, rate_schedule(total_steps, phase.warmup))
+    call(callbacks, "on_phase_start", phase=phase, index=index, steps_per_epoch=len(data.train),
+         train_size=data.train.num_samples, val_size=data.val.num_samples)
+    stale = 0
+    first_epoch = result.epochs_run + 1
+    kept = KeptState(model, phase)
+    for _ in range(phase.epochs):
+        epoch = result.epochs_run + 1
+
+        def on_batch(**batch):
+            call(callbacks, "on_batch_end", phase=phase, epoch=epoch, **batch)
+
+        if phase.solved:  # every process solves on all the features; rank 0's solution is kept
+            stats = solve_head(phase, data, should_stop=should_stop)
+            world.same_as_first(phase.head)
+        else:
+            stats = train_one_epoch(phase, data, optimizer, scheduler, device=device, epoch=epoch,
+                                    should_stop=should_stop, on_batch=on_batch, streams=streams,
+                                    step_offset=(epoch - first_epoch) * len(data.train),
+                                    total_steps=total_steps, world=world, module=module)
+        probabilities = check_epoch(phase, data, stats, device=device, num_classes=num_classes,
+                                    should_stop=should_stop, world=world)
+        set_phase_modes(model, phase)
+        improved = keep_epoch(kept, phase, epoch, stats, probabilities, result, checks=data.checks)
+        stale = 0 if improved else stale + 1
+        call(callbacks, "on_epoch_end", phase=phase, epoch=epoch, total_epochs=total_epochs,
+             improved=improved, lr=optimizer.param_groups[0]["lr"], **stats)
+        if early_stop_patience and stale >= early_stop_patience:
+            result.stopped_early = True
+            break
+
+
+def check_epoch(phase: Phase, data: PhaseData, stats: dict, *, device, num_classes: int, should_stop,
+                world: World) -> np.ndarray:
+    """Validation (and each check set) after an epoch, its figures added to stats; returns the validation
+    pictures' probabilities, which go with the model, not with the figures."""
+    if not phase.freeze_norm_stats:
+        recompute_norm_statistics(phase.module, data, device=device, should_stop=should_stop)
+        world.average_norm_statistics(phase.module)  # each process measured its own share
+    stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
+                          should_stop=should_stop, world=world))
+    for name, batches in data.checks.items():
+        stats.update(evaluate(phase.module, data, device=device, num_classes=num_classes,
+                              should_stop=should_stop, batches=batches, prefix=name, world=world))
+        stats.pop(f"{name}_probabilities")
+    return stats.pop("val_probabilities")
+
+
+def keep_epoch(kept: KeptState, phase: Phase, epoch: int, stats: dict, probabilities: np.ndarray,
+               result: FitResult, checks: dict) -> bool:
+    """Count the epoch in result and keep its weights when it is the best yet (or the phase keeps the
+    last); returns whether it was kept."""
+    result.epochs_run = epoch
+    kind = phase.inputs
+    result.images_by_inputs[kind] = result.images_by_inputs.get(kind, 0) + stats["images"]
+    result.seconds_by_inputs[kind] = result.seconds_by_inputs.get(kind, 0.0) + stats["seconds"]
+    result.final_val_acc = stats["val_acc"]
+    result.final_checks = {name: stats[f"{name}_acc"] for name in checks}
+    improved = stats["val_acc"] > result.best_val_acc or phase.keeps_last
+    if improved:
+        result.best_val_acc, result.best_epoch, result.best_phase = stats["val_acc"], epoch, phase.name
+        result.best_checks = dict(result.final_checks)
+        result.best_state = kept.take()
+        result.best_probabilities = probabilities
+    return improved

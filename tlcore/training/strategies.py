@@ -10,15 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from torch import nn
 
 from tlcore.config import ConfigError, RunConfig
-from tlcore.models.backbones import get_spec, is_combined
 from tlcore.models.classifier import Classifier
-from tlcore.models.heads import get_head
-from tlcore.training.meta_learning import MetaSettings
+from tlcore.training import meta_practice
 from tlcore.training.phases import Phase
 from tlcore.training.terms import DomainAdversary, JointTask, L2SPPenalty
 
@@ -65,7 +62,7 @@ class StrategySpec:
     plain: str  # the title in everyday words, for people who have not met the term
     summary: str
     when: str  # when it helps, one sentence
-    plan: Callable[[Classifier, RunConfig], list[Phase]]
+    plan: Callable[[Classifier, RunConfig, PlanInputs], list[Phase]]
     pretrained: bool = True  # starts from pretrained weights
     default_epochs: int = 10
     trains_body: bool = False  # pictures go through the whole network every epoch (augmentation applies)
@@ -74,6 +71,7 @@ class StrategySpec:
     needs: tuple[str, ...] = ()  # extra inputs, keys of INPUT_WORDS
     streams: tuple[str, ...] = ()  # extra batch streams its body phase draws each step
     settings: tuple[Setting, ...] = ()
+    before: Practice | None = None  # work before its phases, on pictures of its own
 
     @property
     def splits_across_processes(self) -> bool:
@@ -91,6 +89,40 @@ class StrategySpec:
         value = options.get(key, setting.default)
         return int(value) if setting.integer else value
 
+    def load_practice(self, config: RunConfig, cache, progress):
+        """The practice's pictures, read and checked before the network is built (a refusal costs nothing)."""
+        return self.before.load(self, config, cache, progress)
+
+    def practise(self, model: Classifier, config: RunConfig, loaded, *, device, should_stop, report) -> dict:
+        """The practice on the model, reported as "on_practice" events; returns the figures that sum it up."""
+        return self.before.run(self, model, config, loaded, device=device, should_stop=should_stop, report=report)
+
+    def practice_work(self, options: dict) -> tuple[int, int]:
+        """(pictures stepped on, pictures only checked) by the practice, for the time estimate; (0, 0) without."""
+        return self.before.work(self, options) if self.before else (0, 0)
+
+
+@dataclass(frozen=True)
+class Practice:
+    """Work a strategy does before its phases, on pictures of its own (meta-learning's episodes).
+
+    Each callable takes the strategy's spec first: load(spec, config, cache, progress) -> what run needs;
+    run(spec, model, config, loaded, *, device, should_stop, report) -> status fields;
+    work(spec, options) -> (pictures stepped on, pictures only checked).
+    """
+
+    load: Callable
+    run: Callable
+    work: Callable
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What a plan is given besides the model and the config: facts known once the run's data is read."""
+
+    joint_classes: int = 0  # classes of a second labelled dataset trained at the same time (0: none)
+    device: object = "cpu"  # where the modules a plan adds (a domain classifier, a joint head) live
+
 
 _STRATEGIES: dict[str, StrategySpec] = {}
 
@@ -98,7 +130,7 @@ _STRATEGIES: dict[str, StrategySpec] = {}
 def register_strategy(name: str, **fields):
     def decorator(plan):
         if name in _STRATEGIES:
-            raise ValueError(f"Strategy '{name}' is already registered.")
+            raise ValueError(f"Strategy '{name}' is already registered.")  # a bug of the registry's own
         _STRATEGIES[name] = StrategySpec(name=name, plan=plan, **fields)
         return plan
     return decorator
@@ -106,7 +138,7 @@ def register_strategy(name: str, **fields):
 
 def get_strategy(name: str) -> StrategySpec:
     if name not in _STRATEGIES:
-        raise ValueError(f"Unknown strategy '{name}'; choose one of {', '.join(_STRATEGIES)}.")
+        raise ConfigError(f"Unknown strategy '{name}'; choose one of {', '.join(_STRATEGIES)}.")
     return _STRATEGIES[name]
 
 
@@ -114,97 +146,17 @@ def list_strategies() -> list[StrategySpec]:
     return list(_STRATEGIES.values())
 
 
-def check_config(config: RunConfig) -> StrategySpec:
-    """Refuse, in one sentence, a config its strategy cannot train: names, settings, extra inputs.
-
-    RunConfig checks what holds for every run; this checks it against the registries. The run
-    store calls it before a run folder is made and the worker again before it trains.
-    """
-    try:
-        spec = get_strategy(config.strategy)
-        get_head(config.head)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    known = {setting.key: setting for setting in spec.settings}
-    unknown = sorted(set(config.options) - set(known))
-    if unknown:
-        allowed = f"its settings are {', '.join(known)}" if known else "it has no settings of its own"
-        raise ConfigError(f"{spec.title} has no setting {', '.join(unknown)}; {allowed}.")
-    for key, value in config.options.items():
-        if (problem := known[key].problem(value)) is not None:
-            raise ConfigError(problem)
-    if config.init_from and not spec.pretrained:
-        raise ConfigError(f"{spec.title} starts from random numbers, so it cannot start from a run; choose a "
-                          "strategy that builds on a trained network.")
-    if config.init_from and config.weights_file:
-        raise ConfigError("A run starts either from another run or from a weights file, not from both.")
-    for needed in spec.needs:
-        if not getattr(config, needed):
-            raise ConfigError(f"{spec.title} needs {INPUT_WORDS[needed]}.")
-    if any(_same_path(source, config.data) for source in config.meta_sources):
-        raise ConfigError("The pictures to practise on include the training dataset itself, whose validation "
-                          "pictures would then be practised on; choose other datasets.")
-    if config.meta_sources and "meta_sources" not in spec.needs:
-        raise ConfigError(f"{spec.title} does not learn from small practice tasks; meta-learning sources are for "
-                          "the meta-learning strategy.")
-    check_image_size(config)
-    if is_combined(config.backbone) and spec.trains_body:
-        raise ConfigError(f"Several networks combined work with feature extraction, where each describes the "
-                          f"pictures once; {spec.title} adjusts a network, so choose one network for it.")
-    if config.joint_with and not spec.trains_body:
-        raise ConfigError(f"{spec.title} keeps the network as it is, so a second dataset cannot share its training "
-                          "(joint training); choose fine-tuning or another strategy that adjusts the network.")
-    if config.joint_with and _same_path(config.joint_with, config.data):
-        raise ConfigError("The second dataset for joint training is the training dataset itself; choose another one.")
-    check_processes(spec, config)
-    if config.target and _same_path(config.target, config.data):
-        raise ConfigError("The target pictures are the training pictures themselves; choose pictures from "
-                          "where the model will be used, a different folder or zip.")
-    return spec
-
-
-def check_processes(spec: StrategySpec, config: RunConfig) -> None:
-    """Refuse several processes where they would have nothing to share, or where the strategy cannot yet
-    split its work between them (the devices they need are checked where the run starts)."""
-    if config.processes == 1:
-        return
-    if not spec.trains_body:
-        raise ConfigError(f"{spec.title} trains only the last layer, on features the network computes once: "
-                          f"{config.processes} processes would have nothing to share. Use one process, or a "
-                          "strategy that adjusts the network (fine_tune, l2_sp, scratch).")
-    if not spec.splits_across_processes or config.joint_with:
-        raise ConfigError(f"{spec.title} draws extra pictures every step and is trained by one process only; "
-                          "choose one process, or fine_tune, l2_sp or scratch.")
-
-
-def check_image_size(config) -> None:
-    """Refuse, before any work, an image size the backbone cannot take."""
-    try:
-        spec = get_spec(config.backbone)
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
-    if spec.fixed_image_size and config.image_size != spec.fixed_image_size:
-        raise ConfigError(f"{spec.title} takes {spec.fixed_image_size} px images only; "
-                          f"set the image size to {spec.fixed_image_size}.")
-    if config.image_size < spec.min_image_size:
-        raise ConfigError(f"{spec.title} needs images of at least {spec.min_image_size} px.")
-
-
-def _same_path(a: str, b: str) -> bool:
-    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
-
-
-def add_joint_task(phases: list[Phase], feature_dim: int, num_classes: int, device) -> JointTask:
-    """Joint training: each phase that trains the body also learns the second dataset ("joint" stream)
-    through a head of its own, which starts fresh and learns at a fresh head's rate."""
-    task = JointTask(feature_dim, num_classes).to(device)
-    for phase in phases:
-        if phase.inputs == "images":
-            phase.terms.append(task)
-            phase.streams = (*phase.streams, task.stream)
-            phase.param_groups.append({"params": list(task.parameters()), "lr": HEAD_LR, "weight_decay": WEIGHT_DECAY})
-            phase.train_modules.append(task)
-    return task
+def with_joint_task(phase: Phase, model: Classifier, inputs: PlanInputs) -> Phase:
+    """A phase on pictures that also learns the second dataset of joint training ("joint" stream), when the
+    run has one, through a head of its own that starts fresh and learns at a fresh head's rate."""
+    if not inputs.joint_classes:
+        return phase
+    task = JointTask(model.backbone.spec.feature_dim, inputs.joint_classes).to(inputs.device)
+    phase.terms.append(task)
+    phase.streams = (*phase.streams, task.stream)
+    phase.param_groups.append({"params": list(task.parameters()), "lr": HEAD_LR, "weight_decay": WEIGHT_DECAY})
+    phase.train_modules.append(task)
+    return phase
 
 
 def set_trainable(module: nn.Module, trainable: bool) -> None:
@@ -236,14 +188,15 @@ def warm_up_phases(model: Classifier, config: RunConfig) -> list[Phase]:
     return [head_phase(model, config.head_epochs, HEAD_LR)] if config.head_epochs else []
 
 
-def body_phase(model: Classifier, config: RunConfig, unfrozen: list[nn.Module], *, weight_decay: float = WEIGHT_DECAY,
-               **extra) -> Phase:
+def body_phase(model: Classifier, config: RunConfig, unfrozen: list[nn.Module], inputs: PlanInputs, *,
+               weight_decay: float = WEIGHT_DECAY, **extra) -> Phase:
     head_lr = config.lr or TUNED_HEAD_LR
     body_params = [p for stage in unfrozen for p in stage.parameters()]
-    return Phase("body", config.epochs, "images", model.backbone, model.head,
-                 [{"params": list(model.head.parameters()), "lr": head_lr, "weight_decay": weight_decay},
-                  {"params": body_params, "lr": head_lr * BODY_LR_FACTOR, "weight_decay": weight_decay}],
-                 train_modules=[model.head, *unfrozen], augment=config.augment, **extra)
+    return with_joint_task(Phase(
+        "body", config.epochs, "images", model.backbone, model.head,
+        [{"params": list(model.head.parameters()), "lr": head_lr, "weight_decay": weight_decay},
+         {"params": body_params, "lr": head_lr * BODY_LR_FACTOR, "weight_decay": weight_decay}],
+        train_modules=[model.head, *unfrozen], augment=config.augment, **extra), model, inputs)
 
 
 @register_strategy(
@@ -252,7 +205,7 @@ def body_phase(model: Classifier, config: RunConfig, unfrozen: list[nn.Module], 
             "new last layer (head) learns your classes from those descriptions.",
     when="First, always: seconds to train, and often as good as anything when your pictures look like "
          "everyday photos.")
-def feature_extraction(model: Classifier, config: RunConfig) -> list[Phase]:
+def feature_extraction(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     set_trainable(model.backbone, False)
     return [head_phase(model, config.epochs, config.lr or HEAD_LR)]
 
@@ -265,9 +218,9 @@ def feature_extraction(model: Classifier, config: RunConfig) -> list[Phase]:
     summary="Slower, often more accurate. The new last layer learns first (warm-up), then the whole network "
             "adjusts a little to your pictures.",
     when="When feature extraction is not good enough and you have a few dozen pictures per class or more.")
-def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
+def fine_tune(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     phases = warm_up_phases(model, config)
-    return [*phases, body_phase(model, config, unfreeze(model, config))]
+    return [*phases, body_phase(model, config, unfreeze(model, config), inputs)]
 
 
 @register_strategy(
@@ -285,14 +238,14 @@ def fine_tune(model: Classifier, config: RunConfig) -> list[Phase]:
                 "Strength of the ordinary penalty beta/2 * ||w||^2 on the new head, which has no pretrained "
                 "values to return to. Paper default 0.01.", "--l2sp-beta"),
     ))
-def l2_sp(model: Classifier, config: RunConfig) -> list[Phase]:
+def l2_sp(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     phases = warm_up_phases(model, config)
     unfrozen = unfreeze(model, config)
     spec = get_strategy(config.strategy)
     penalty = L2SPPenalty([p for stage in unfrozen for p in stage.parameters()], list(model.head.parameters()),
                           alpha=spec.option(config, "alpha"), beta=spec.option(config, "beta"))
     # The penalty replaces weight decay: decay would pull the body toward zero, the opposite of the point.
-    return [*phases, body_phase(model, config, unfrozen, weight_decay=0.0, terms=[penalty])]
+    return [*phases, body_phase(model, config, unfrozen, inputs, weight_decay=0.0, terms=[penalty])]
 
 
 @register_strategy(
@@ -309,13 +262,12 @@ def l2_sp(model: Classifier, config: RunConfig) -> list[Phase]:
                 "The weight the domain classifier's reversed gradient reaches at the end of training; it "
                 "rises from 0 as 2/(1+exp(-10p)) - 1 over the epochs. Paper value 1.", "--dann-weight"),
     ))
-def domain_adaptation(model: Classifier, config: RunConfig) -> list[Phase]:
+def domain_adaptation(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     phases = warm_up_phases(model, config)
     unfrozen = unfreeze(model, config)
-    device = next(model.parameters()).device
     weight = get_strategy(config.strategy).option(config, "domain_weight")
-    adversary = DomainAdversary(model.backbone.spec.feature_dim, "target", weight).to(device)
-    body = body_phase(model, config, unfrozen, terms=[adversary], streams=("target",), keeps_last=True)
+    adversary = DomainAdversary(model.backbone.spec.feature_dim, "target", weight).to(inputs.device)
+    body = body_phase(model, config, unfrozen, inputs, terms=[adversary], streams=("target",), keeps_last=True)
     # The domain classifier starts from nothing: it learns at the rate of a fresh head.
     body.param_groups.append({"params": list(adversary.parameters()), "lr": HEAD_LR * 0.3,
                               "weight_decay": WEIGHT_DECAY})
@@ -326,6 +278,7 @@ def domain_adaptation(model: Classifier, config: RunConfig) -> list[Phase]:
 @register_strategy(
     "meta_learning", title="Meta-learning (Reptile)", plain="Practise on small tasks first",
     default_epochs=3, trains_body=True, warm_up=True, needs=("meta_sources",),
+    before=Practice(load=meta_practice.load_pools, run=meta_practice.practise, work=meta_practice.practice_work),
     summary="Before it meets your classes, the network practises on hundreds of small tasks drawn from other "
             "labelled pictures (N classes, K pictures each), adapting to each in a few steps; its starting "
             "point moves toward what worked (Reptile, a first-order MAML). Then it is fine-tuned on your "
@@ -351,17 +304,10 @@ def domain_adaptation(model: Classifier, config: RunConfig) -> list[Phase]:
                 "Reptile's epsilon: the share of the way from the start to the task's adapted weights, falling "
                 "to 0 over the episodes as in the paper.", "--meta-outer-lr"),
     ))
-def meta_learning(model: Classifier, config: RunConfig) -> list[Phase]:
-    # The practice happens before the phases (the worker's meta-training stage, tlcore.training.meta_learning);
-    # what it leaves in the body is then fine-tuned like any start.
-    return fine_tune(model, config)
-
-
-def meta_settings(config: RunConfig) -> MetaSettings:
-    """A meta-learning run's settings, its own or the defaults."""
-    spec = get_strategy(config.strategy)
-    return MetaSettings(**{key: spec.option(config, key) for key in
-                           ("episodes", "ways", "shots", "inner_steps", "inner_lr", "outer_lr")})
+def meta_learning(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
+    # The practice comes first (its Practice, before the phases); what it leaves in the body is then
+    # fine-tuned like any start.
+    return fine_tune(model, config, inputs)
 
 
 @register_strategy(
@@ -370,8 +316,9 @@ def meta_settings(config: RunConfig) -> MetaSettings:
     summary="For comparison. The same network starting from random numbers, to show what starting from a "
             "trained one bought you.",
     when="To measure what pretraining buys; rarely the best choice with fewer than thousands of pictures.")
-def scratch(model: Classifier, config: RunConfig) -> list[Phase]:
+def scratch(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     set_trainable(model, True)
-    return [Phase("all", config.epochs, "images", model.backbone, model.head,
-                  [{"params": list(model.parameters()), "lr": config.lr or 1e-3, "weight_decay": WEIGHT_DECAY}],
-                  train_modules=[model], augment=config.augment, freeze_norm_stats=False)]
+    return [with_joint_task(Phase(
+        "all", config.epochs, "images", model.backbone, model.head,
+        [{"params": list(model.parameters()), "lr": config.lr or 1e-3, "weight_decay": WEIGHT_DECAY}],
+        train_modules=[model], augment=config.augment, freeze_norm_stats=False), model, inputs)]

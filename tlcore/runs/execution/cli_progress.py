@@ -2,7 +2,7 @@
 import sys
 import time
 
-from tlcore.runs.work_meter import WorkMeter
+from tlcore.runs.execution.work_meter import WorkMeter
 
 
 class ProgressBar(WorkMeter):

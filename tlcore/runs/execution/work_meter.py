@@ -22,7 +22,7 @@ FEATURES, EMBEDDINGS, IMAGES = "features", "embeddings", "images"
 
 
 class WorkMeter:
-    """Progress and time left of a fit, fed by the training loop's callbacks and the feature pass."""
+    """Progress and time left of a run, fed by its events (tlcore.training.events)."""
 
     def __init__(self, train_images: int = 0, val_images: int = 0, target_images: int = 0):
         self.train_images, self.val_images, self.target_images = train_images, val_images, target_images
@@ -78,12 +78,11 @@ class WorkMeter:
         self.seconds[kind] = self.seconds.get(kind, 0.0) + (now - self._last_tick)
         self._last_tick = now
 
-    def set_dataset_size(self, train_images: int, val_images: int, target_images: int = 0,
-                         extra_features: int = 0) -> None:
+    def on_run_data(self, data, config) -> None:
         """The pictures the run trains, validates and checks on, known once the data is read (before the
         fit), and the pictures its feature pass describes besides (varied copies, mirror images)."""
-        self.train_images, self.val_images, self.target_images = train_images, val_images, target_images
-        self.extra_features = extra_features
+        self.train_images, self.val_images, self.target_images, self.extra_features = \
+            data.pictures_described(config)
 
     def on_features(self, done: int, total: int, split: str) -> None:
         """The feature pass moved: ``done`` of ``total`` pictures of one split have their features."""

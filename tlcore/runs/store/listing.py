@@ -3,8 +3,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlcore.config import RunConfig
-from tlcore.runs.notes import NOTES_FILE, RunNotes, dataset_name, load_notes
-from tlcore.runs.store import FINAL_STATES, load_config, read_status, resolve_runs_dir
+from tlcore.runs.store.notes import RunNotes, dataset_name, load_notes
+from tlcore.runs.store.folder import FINAL_STATES, RunFolder, resolve_runs_dir
 
 
 @dataclass
@@ -15,7 +15,7 @@ class RunSummary:
     run_dir: Path
     config: RunConfig | None
     status: dict
-    notes: RunNotes | None = None  # the person's name, note and star (tlcore.runs.notes)
+    notes: RunNotes | None = None  # the person's name, note and star (tlcore.runs.store.notes)
     repeat: int = 1  # its place among runs of the same dataset and strategy, oldest first
 
     @property
@@ -60,14 +60,14 @@ _remembered: dict[Path, dict[str, tuple]] = {}
 
 def _read_run(run_dir: Path, remembered: tuple | None) -> tuple:
     """(config, status, notes, identity of the files read): from memory where the files are unchanged."""
-    identity = tuple(_file_identity(run_dir / name) for name in ("config.json", "status.json", NOTES_FILE))
+    identity = tuple(_file_identity(run_dir / name) for name in (RunFolder.CONFIG, RunFolder.STATUS, RunFolder.NOTES))
     if remembered is not None and remembered[3] == identity:
         return remembered
     try:
-        config = load_config(run_dir)
+        config = RunFolder(run_dir).load_config()
     except (OSError, ValueError, TypeError, RecursionError):  # ConfigError is a ValueError
         config = None
-    status = read_status(run_dir)
+    status = RunFolder(run_dir).read_status()
     notes = load_notes(run_dir)  # read whether shown or not: what is remembered serves every caller
     if identity[1] is None or "damaged" in status or status.get("state") not in FINAL_STATES:
         identity = None  # a status rebuilt from events, or one about to change: read again next time

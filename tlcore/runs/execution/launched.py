@@ -1,4 +1,4 @@
-"""What a process that a launcher started (tlcore.runs.launch) knows of its launcher, and how it ends with it."""
+"""What a process that a launcher started (tlcore.runs.supervision.launch) knows of its launcher, and how it ends with it."""
 import os
 import signal
 

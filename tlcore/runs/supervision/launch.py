@@ -11,14 +11,14 @@ import os
 import sys
 from pathlib import Path
 
-from tlcore import runs
 from tlcore.config import ConfigError
 from tlcore.cpus import usable_cpu_count
 from tlcore.device import resolve_device
-from tlcore.runs.launched import LAUNCHER_ENV
-from tlcore.runs.worker import execute_run, record_final
+from tlcore.runs.execution.launched import LAUNCHER_ENV
+from tlcore.runs.execution.status_writer import StatusWriter
+from tlcore.runs.execution.worker import execute_run, record_final
+from tlcore.runs.store.folder import FINAL_STATES, RunFolder
 from tlcore.training.distributed import world_from_env
-from tlcore.runs.recorder import StatusWriter
 
 MONITOR_INTERVAL_S = 0.5
 
@@ -57,20 +57,20 @@ def train_with_processes(run_dir: Path, processes: int) -> dict:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     try:
-        check_devices(runs.load_config(run_dir))
+        check_devices(folder.load_config())
     except ConfigError as error:
-        record_final(run_dir, StatusWriter(run_dir), {"state": "failed", "error": str(error)})
-        return runs.read_status(run_dir)
-    launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=run_dir.name,
+        record_final(StatusWriter(folder), {"state": "failed", "error": str(error)})
+        return folder.read_status()
+    launch = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=processes, run_id=folder.run_id,
                           rdzv_backend="c10d", rdzv_endpoint="127.0.0.1:0", max_restarts=0,
                           monitor_interval=MONITOR_INTERVAL_S)
     added = child_environment(processes)
     saved = {name: os.environ.get(name) for name in added}
     os.environ.update(added)
     try:
-        elastic_launch(launch, sys.executable)("-m", "tlcore", "worker", str(run_dir), "--no-summary")
+        elastic_launch(launch, sys.executable)("-m", "tlcore", "worker", str(folder.path), "--no-summary")
         reason = None
     except ChildFailedError as error:
         rank, failure = error.get_first_failure()
@@ -83,13 +83,13 @@ def train_with_processes(run_dir: Path, processes: int) -> dict:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-    status = runs.read_status(run_dir)
-    if status.get("state") not in runs.FINAL_STATES:  # rank 0 itself was killed: the launcher's reason is the run's
-        record_final(run_dir, StatusWriter(run_dir), {"state": "failed", "error": reason or
-                                                      "The processes ended without saying how the run ended."})
+    status = folder.read_status()
+    if status.get("state") not in FINAL_STATES:  # rank 0 itself was killed: the launcher's reason is the run's
+        record_final(StatusWriter(folder), {"state": "failed", "error": reason or
+                                            "The processes ended without saying how the run ended."})
     elif reason and status.get("state") == "failed" and "stopped answering" in (status.get("error") or ""):
-        StatusWriter(run_dir).update(error=f"{reason} Rank 0 saw: {status['error']}")  # which one, and how
-    return runs.read_status(run_dir)
+        StatusWriter(folder).update(error=f"{reason} Rank 0 saw: {status['error']}")  # which one, and how
+    return folder.read_status()
 
 
 def run_worker(run_dir: str, summary: bool = True) -> int:
@@ -98,8 +98,8 @@ def run_worker(run_dir: str, summary: bool = True) -> int:
     summary: end with one JSON line (the state and error); with several processes rank 0's alone."""
     world = world_from_env()
     try:
-        processes = runs.load_config(run_dir).processes if not world.active else 1
-    except Exception:  # a damaged or missing config: the run itself fails and says so
+        processes = RunFolder(run_dir).load_config().processes if not world.active else 1
+    except (OSError, ValueError, TypeError, RecursionError):  # a damaged or missing config: the run fails, saying so
         processes = 1
     if processes > 1:  # this process launches the run's processes and waits for them
         final = train_with_processes(Path(run_dir), processes)

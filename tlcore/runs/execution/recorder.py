@@ -1,90 +1,50 @@
-"""Training callbacks that write a run's events and status into its folder, for the UI to read."""
-import threading
+"""The run's recorder: the one writer of its events (events.jsonl) in the worker, and of the progress
+and time left its status shows. It listens to the run's events (tlcore.training.events)."""
 import time
-from pathlib import Path
 
-from tlcore.jsonio import write_json_atomic
 from tlcore.records import EVENT_OPTIONAL_FIELDS, NUMBER
-from tlcore import runs
-from tlcore.runs.work_meter import WorkMeter
+from tlcore.runs.execution.status_writer import StatusWriter
+from tlcore.runs.execution.work_meter import WorkMeter
+from tlcore.runs.store.folder import RunFolder
 
 BATCH_EVENT_INTERVAL_S = 0.25  # fast loops (a GPU, cached features) would otherwise write thousands of lines
 
 
-class StatusWriter:
-    """The worker's one writer of status.json: progress from the loop, a heartbeat from a thread.
-
-    ``progress_at`` tells the runner's watchdog when the work last moved: every update from the work
-    itself, and the latest time ``progress_clock`` reports (the loop checking for a cancel, once a
-    batch). The heartbeat alone proves only that the process lives.
-    """
-
-    def __init__(self, run_dir: Path, heartbeat_s: float = 2.0, progress_clock=None):
-        self.run_dir = Path(run_dir)
-        self.status = runs.read_status(self.run_dir)
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._heartbeat_s = heartbeat_s
-        self._progress_clock = progress_clock
-        self._thread = None
-
-    def update(self, **fields) -> None:
-        now = time.time()
-        with self._lock:
-            self.status.update(fields, heartbeat_at=now, progress_at=now)
-            write_json_atomic(self.run_dir / "status.json", self.status)
-
-    def beat(self) -> None:
-        """Say the process lives, and when its work last moved."""
-        with self._lock:
-            self.status["heartbeat_at"] = time.time()
-            if self._progress_clock is not None:
-                self.status["progress_at"] = max(self.status.get("progress_at") or 0.0, self._progress_clock())
-            write_json_atomic(self.run_dir / "status.json", self.status)
-
-    def start_heartbeat(self) -> None:
-        def beat():
-            while not self._stop.wait(self._heartbeat_s):
-                try:
-                    self.beat()
-                except OSError:  # a full disk: the work itself will meet it and say so
-                    pass
-        self._thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-        self._thread.start()
-
-    def stop_heartbeat(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=5)
-
-
-class HeldStatus(StatusWriter):
-    """The status of a process that does not write the run folder (ranks other than 0 of a run trained
-    by several processes): kept in memory, never written; rank 0's status speaks for the run."""
-
-    def update(self, **fields) -> None:
-        with self._lock:
-            self.status.update(fields)
-
-    def beat(self) -> None:
-        pass
-
-
 class RunRecorder(WorkMeter):
-    """Appends batch/epoch events to events.jsonl and keeps status.json's progress and time left current."""
+    """Appends the run's events to its folder and keeps status.json's progress and time left current."""
 
-    def __init__(self, run_dir: Path, status: StatusWriter, train_images: int = 0, val_images: int = 0):
-        super().__init__(train_images, val_images)
-        self.run_dir = Path(run_dir)
+    def __init__(self, folder: RunFolder, status: StatusWriter):
+        super().__init__()
+        self.folder = RunFolder(folder)
         self.status = status
         self._last_batch_event = 0.0
         self._pending_losses: list[float] = []
 
     def _emit(self, kind: str, **fields) -> None:
-        runs.append_event(self.run_dir, {"type": kind, "time": round(time.time(), 3), **fields})
+        self.folder.append_event({"type": kind, "time": round(time.time(), 3), **fields})
 
     def _progress(self, epoch: int, step: int | None) -> dict:
         return {**self.progress(step), "epoch": epoch, "epochs": self.total_epochs}
+
+    def on_run_data(self, data, config):
+        super().on_run_data(data, config)
+        manifest = data.manifest
+        self._emit("dataset", classes=manifest.classes, counts=manifest.counts(), skipped=len(manifest.skipped),
+                   warnings=manifest.warnings)
+        if data.target_set is not None:
+            target = data.target_set
+            self._emit("target", pictures=len(target.samples), labelled=len(target.labelled),
+                       unknown_classes=target.unknown_classes, skipped=len(target.skipped))
+        if data.joint is not None:
+            self._emit("joint", classes=data.joint_classes, pictures=len(data.joint))
+        if data.train_rows is not None:
+            self._emit("subset", per_class=config.train_per_class, pictures=len(data.train_rows))
+
+    def on_practice(self, stage, done, total, figures=None):
+        if figures is not None:
+            self._emit("meta", episode=done, episodes=total, **figures)
+        recent = {"query_acc": figures["recent_query_acc"]} if figures else {}
+        self.status.stage(stage, done=done, total=total, **recent)
 
     def on_fit_start(self, phases, total_epochs):
         super().on_fit_start(phases, total_epochs)
@@ -92,13 +52,13 @@ class RunRecorder(WorkMeter):
                    phases=[{"name": p.name, "epochs": p.epochs, "inputs": p.inputs} for p in phases])
 
     def on_features(self, done: int, total: int, split: str) -> None:
-        """The feature pass moved (called by the worker, a few times a second at most)."""
         super().on_features(done, total, split)
         self.status.update(stage={"name": "embedding", "split": split, "done": done, "total": total},
                            progress=self._progress(0, None))
 
     def on_phase_start(self, phase, index, steps_per_epoch, train_size, val_size):
         super().on_phase_start(phase, index, steps_per_epoch)
+        self.status.stage("training")  # any feature pass is over; progress is the loop's again
         self._emit("phase_start", phase=phase.name, inputs=phase.inputs, epochs=phase.epochs,
                    steps_per_epoch=steps_per_epoch, train_size=train_size, val_size=val_size)
 
@@ -133,6 +93,10 @@ class RunRecorder(WorkMeter):
         self._emit("fit_end", outcome=outcome, best_val_acc=round(result.best_val_acc, 5),
                    best_epoch=result.best_epoch, best_phase=result.best_phase, epochs_run=result.epochs_run,
                    stopped_early=result.stopped_early)
+
+    def record_end(self, final: dict) -> None:
+        """How the run ended, also as its last event: a status file damaged later is rebuilt from it."""
+        self._emit("end", **final)
 
 
 def extra_figures(stats: dict) -> dict:

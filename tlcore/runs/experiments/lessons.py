@@ -1,6 +1,6 @@
 """Built-in lessons: experiments on data that works offline, with plain words before and after.
 
-Each lesson is an ordinary experiment (tlcore.runs.experiments) on Fashion-MNIST, sized to finish
+Each lesson is an ordinary experiment (tlcore.runs.experiments.grid) on Fashion-MNIST, sized to finish
 on two CPU cores within ten minutes; its measured time (bench/lessons.py) is on its card.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ from tlcore.config import RunConfig
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.samples import install_domain_pair, install_fashion_mnist
 from tlcore.data.scan import scan
-from tlcore.runs.experiment_queue import Submit, queue_experiment
-from tlcore.runs.experiments import ALL, SOURCE, Arm, Experiment, new_experiment
+from tlcore.runs.experiments.queue import Submit, queue_experiment
+from tlcore.runs.experiments.grid import ALL, SOURCE, Arm, Experiment, new_experiment
 
 IMAGE_SIZE = 64  # small pictures: every lesson fits ten minutes of a classroom laptop's processor
 FASHION_0_4 = (0, 1, 2, 3, 4)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from tlcore.config import ConfigError, RunConfig
 from tlcore.data.manifest import Manifest
-from tlcore.runs.experiments import (ALL, SOURCE, WRITE_LOCK, Cell, Experiment, cell_state, is_finished,
+from tlcore.runs.experiments.grid import (ALL, SOURCE, WRITE_LOCK, Cell, Experiment, cell_state, is_finished,
                                      list_experiments, load_experiment)
-from tlcore.runs.store import CHECKED_MANIFEST, load_config, read_status, resolve_runs_dir
+from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 
 
 Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submit); returns its id
@@ -27,7 +27,7 @@ Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submi
 def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest,
                runs_dir: Path | None = None) -> str | None:
     """Make the cell's run through submit; a config the studio refuses is kept as the cell's reason."""
-    from tlcore.training.strategies import check_config  # the registry brings torch: only when a run is made
+    from tlcore.training.checks import check_config  # the registries bring torch: only when a run is made
 
     try:
         source_dir = str(resolve_runs_dir(runs_dir) / experiment.source_run) if experiment.source_run else None
@@ -56,7 +56,7 @@ def source_state(experiment: Experiment, runs_dir: Path) -> str | None:
     reason, the cells that start from it (the others go on)."""
     if not experiment.source_run:
         return None
-    status = read_status(runs_dir / experiment.source_run)
+    status = RunFolder(runs_dir / experiment.source_run).read_status()
     state = status.get("state")
     if state in ("failed", "cancelled"):
         why = status.get("error") or f"it was {state}"
@@ -106,10 +106,10 @@ def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Pa
         if current.cancelled:
             return 0
         changed = False
-        if current.source_run and read_status(runs_dir / current.source_run).get("state") == "interrupted":
-            source_dir = runs_dir / current.source_run
+        if current.source_run and RunFolder(runs_dir / current.source_run).read_status().get("state") == "interrupted":
+            source = RunFolder(runs_dir / current.source_run)
             current.earlier_source_runs.append(current.source_run)
-            current.source_run = submit(load_config(source_dir), Manifest.load(source_dir / CHECKED_MANIFEST))
+            current.source_run = submit(source.load_config(), source.load_checked_manifest())
             changed = True
         for cell in current.cells:
             if cell_state(cell, runs_dir) == "interrupted":
@@ -149,7 +149,7 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
     """Run the cells one after another in this process (the CLI, an experiment made with driver "cli"),
     each made just before it trains, so a server's runner never takes them from the queue; a failed run
     does not stop the rest."""
-    from tlcore.runs.creation import create_run  # checks configs against the registries: torch
+    from tlcore.runs.store.creation import create_run  # checks configs against the registries: torch
 
     runs_dir = resolve_runs_dir(runs_dir)
     manifest = Manifest.load(experiment.manifest_path)

@@ -23,7 +23,7 @@ from tlcore.config import ConfigError, RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import for_run
 from tlcore.jsonio import read_json, write_json_atomic
-from tlcore.runs.store import read_events, read_status, resolve_runs_dir
+from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 
 EXPERIMENT_FILE = "experiment.json"
 MANIFEST_FILE = "manifest.json"
@@ -47,7 +47,7 @@ class Arm:
 
     label: str
     strategy: str
-    backbone: str = "mobilenet_v2"
+    backbone: str = RunConfig.backbone
     overrides: dict = field(default_factory=dict)  # RunConfig fields of its own (head, init_from, target...)
 
 
@@ -228,7 +228,7 @@ def cell_state(cell: Cell, runs_dir: Path) -> str:
         return "refused"
     if cell.run_id is None:
         return "waiting"
-    return read_status(runs_dir / cell.run_id).get("state", "failed")
+    return RunFolder(runs_dir / cell.run_id).read_status().get("state", "failed")
 
 
 def is_finished(experiment: Experiment, runs_dir: str | Path | None = None) -> bool:
@@ -254,7 +254,7 @@ def results(experiment: Experiment, runs_dir: str | Path | None = None) -> list[
                "error": cell.refused, "per_class_recall": {}, "target_acc": None}
         if cell.run_id:
             run_dir = runs_dir / cell.run_id
-            status = read_status(run_dir)
+            status = RunFolder(run_dir).read_status()
             row.update(best_val_acc=status.get("best_val_acc"), seconds=status.get("wall_s"),
                        target_acc=status.get("best_target_acc"),
                        error=status.get("error") or row["error"])
@@ -266,7 +266,7 @@ def results(experiment: Experiment, runs_dir: str | Path | None = None) -> list[
 
 def kept_recall(run_dir: Path, status: dict) -> dict[str, float]:
     """Per-class recall of the epoch whose model the run kept."""
-    events = read_events(run_dir)[0]
+    events = RunFolder(run_dir).read_events()[0]
     classes = next((e["classes"] for e in events if e.get("type") == "dataset"), [])
     kept = next((e for e in reversed(events) if e.get("type") == "epoch" and e["epoch"] == status.get("best_epoch")),
                 None)

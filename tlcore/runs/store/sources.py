@@ -15,15 +15,12 @@ import torch
 
 from tlcore.config import ConfigError, RunConfig
 from tlcore.data.imagecache import content_key
-from tlcore.jsonio import read_json
 from tlcore.models.backbones import Backbone, get_spec, is_combined, member_names
 from tlcore.models.weights import load_into_backbone
-from tlcore.runs.notes import dataset_name, load_notes
-from tlcore.runs.store import load_config, read_status, resolve_runs_dir
+from tlcore.runs.store.notes import dataset_name, load_notes
+from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 from tlcore.training.strategies import get_strategy
 
-STARTED_FROM_FILE = "started_from.json"
-MODEL_FILE = "model_best.pt"
 
 # Why a run in each state cannot be built on, in words that finish "Run X ...".
 _NOT_FINISHED = {"queued": "has not started yet", "running": "is still training", "failed": "failed",
@@ -45,7 +42,7 @@ class SourceRun:
 
     def identity(self) -> str:
         """What makes features computed with its body the same: its model file's contents."""
-        return content_key(self.run_dir / MODEL_FILE)[:16]
+        return content_key(RunFolder(self.run_dir).model_path)[:16]
 
 
 def resolve_source(reference: str, runs_dir: str | Path | None = None) -> Path:
@@ -63,24 +60,23 @@ def resolve_source(reference: str, runs_dir: str | Path | None = None) -> Path:
 def check_source(run_dir: str | Path) -> SourceRun:
     """The run a new run starts from, or ConfigError saying in words why it cannot be built on."""
     run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"The run to start from, {run_dir.name}, is no longer there (was it deleted?).")
-    status = read_status(run_dir)
+    status = folder.read_status()
     state = status["state"]
     if state != "succeeded":
         raise ConfigError(f"Run {run_dir.name} {_NOT_FINISHED.get(state, state)}; only a finished run can be "
                           "started from.")
     try:
-        config = load_config(run_dir)
+        config = folder.load_config()
     except (OSError, ValueError) as error:
         raise ConfigError(f"Run {run_dir.name}'s settings cannot be read ({error}), so it cannot be started "
                           "from.") from None
-    if not (run_dir / MODEL_FILE).is_file():
-        raise ConfigError(f"Run {run_dir.name} holds no trained model ({MODEL_FILE}), so it cannot be started from.")
-    classes = read_json(run_dir / "labels.json", default=[])
+    if not folder.has_model():
+        raise ConfigError(f"Run {run_dir.name} holds no trained model ({folder.MODEL}), so it cannot be started from.")
     accuracy = status.get("best_val_acc")
-    return SourceRun(run_dir, config, [str(c) for c in classes] if isinstance(classes, list) else [],
-                     accuracy if isinstance(accuracy, (int, float)) else None)
+    return SourceRun(run_dir, config, folder.load_labels(), accuracy if isinstance(accuracy, (int, float)) else None)
 
 
 def check_start(config: RunConfig) -> SourceRun | None:
@@ -125,7 +121,7 @@ def _title(backbone: str) -> str:
 def load_source_body(backbone: Backbone, source: SourceRun) -> None:
     """Fill a backbone with the body a checked source run trained (its head is left behind)."""
     try:
-        payload = torch.load(source.run_dir / MODEL_FILE, map_location="cpu", weights_only=True)
+        payload = torch.load(RunFolder(source.run_dir).model_path, map_location="cpu", weights_only=True)
         state = payload["state_dict"]
     except Exception as error:  # noqa: BLE001 - cut short, unpickling, not a checkpoint: one meaning
         raise ConfigError(f"Run {source.run_id}'s model file cannot be read ({type(error).__name__}), so it "
@@ -153,12 +149,12 @@ def run_step(source: SourceRun) -> dict:
 
 def started_from(run_dir: str | Path, config: RunConfig | None = None) -> list[dict]:
     """The chain of starting points behind a run, oldest first (the run itself not included)."""
-    chain = read_json(Path(run_dir) / STARTED_FROM_FILE, default=None)
+    chain = RunFolder(run_dir).read_json(RunFolder.STARTED_FROM)
     if isinstance(chain, list) and chain and all(isinstance(step, dict) and "kind" in step for step in chain):
         return chain
     if config is None:
         try:
-            config = load_config(run_dir)
+            config = RunFolder(run_dir).load_config()
         except (OSError, ValueError):
             return []
     return [origin_step(config)]

@@ -14,10 +14,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tlcore.config import RunConfig
-from tlcore.jsonio import read_json, write_json_atomic
-from tlcore.runs.store import FINAL_STATES, read_status, resolve_runs_dir
+from tlcore.runs.store.folder import FINAL_STATES, RunFolder, resolve_runs_dir
 
-NOTES_FILE = "notes.json"
 MAX_NAME_CHARS = 80
 MAX_NOTE_CHARS = 2000
 DELETING_PREFIX = ".deleting-"  # hidden: list_runs skips dot-folders, so no half-deleted run is listed
@@ -42,7 +40,7 @@ class RunNotes:
 
 def load_notes(run_dir: Path) -> RunNotes:
     """A run's notes; a missing, damaged or wrongly typed file (or field) reads as not set."""
-    raw = read_json(Path(run_dir) / NOTES_FILE, default=None)  # missing, unreadable, not a file, not JSON
+    raw = RunFolder(run_dir).read_json(RunFolder.NOTES)  # missing, unreadable, not a file, not JSON
     if not isinstance(raw, dict):
         return RunNotes()
     name, note, starred = raw.get("name"), raw.get("note"), raw.get("starred")
@@ -52,7 +50,7 @@ def load_notes(run_dir: Path) -> RunNotes:
 
 
 def save_notes(run_dir: Path, notes: RunNotes) -> None:
-    write_json_atomic(Path(run_dir) / NOTES_FILE, asdict(notes))
+    RunFolder(run_dir).write_json(RunFolder.NOTES, asdict(notes))
 
 
 def clean_name(name: str) -> str:
@@ -107,7 +105,7 @@ def delete_run(run_dir: Path, runs_dir: str | Path | None = None) -> bool:
         raise NotARunError(f"'{run_dir}' is not a run folder of {runs_dir}; nothing was deleted.")
     if not run_dir.is_dir():
         return False
-    state = read_status(run_dir)["state"]
+    state = RunFolder(run_dir).read_status()["state"]
     if state not in FINAL_STATES:
         raise RunBusyError(f"This run is still {state}. Cancel it first, then delete it.")
     hidden = runs_dir / f"{DELETING_PREFIX}{run_dir.name}-{secrets.token_hex(2)}"

@@ -6,10 +6,13 @@ that run: a PID in a status file may be stale, reused by another program, or dam
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
+from tlcore import paths
 from tlcore.records import PID, fits
-from tlcore.runs.store import read_status
+from tlcore.runs.store.folder import RunFolder
+
 
 def pid_alive(pid: int | None, check_command: bool = True) -> bool:
     """Whether pid is a live process and, where /proc tells and check_command asks, a tlcore one
@@ -43,13 +46,13 @@ def reap(child: subprocess.Popen) -> int | None:
 def is_worker_of(pid: int | None, run_dir: Path) -> bool:
     """Whether pid is the `python -m tlcore worker RUN_DIR` process of this run (not a reused PID, not a
     CLI run): the only processes the runner may kill. A standby worker handed the run names it by the
-    tag its command line and the run's status share (tlcore.runs.standby)."""
+    tag its command line and the run's status share (tlcore.runs.supervision.standby)."""
     command = _command_line(pid)
     if not command or b"tlcore worker" not in command:
         return False
     if Path(run_dir).name.encode() in command:
         return True
-    tag = read_status(Path(run_dir)).get("worker_tag")
+    tag = RunFolder(run_dir).read_status().get("worker_tag")
     return bool(tag) and f"--standby {tag} ".encode() in command + b" "  # the whole tag, not a prefix of it
 
 
@@ -85,3 +88,15 @@ def _command_line(pid: int | None) -> bytes | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return done.stdout.strip() or None
+
+
+def start_worker(folder: RunFolder) -> subprocess.Popen:
+    """Start `python -m tlcore worker RUN_DIR` for a run, its output into the run's worker.log, in a
+    session of its own (it outlives a server restart and is found again by its pid). OSError when no
+    process can be started (a full disk, a run folder removed, no memory to fork)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(folder.worker_log_path, "ab") as log:
+        # A plain process, not multiprocessing: under `streamlit run` a spawned child would re-run the app.
+        return subprocess.Popen([sys.executable, "-m", "tlcore", "worker", str(folder.path)],
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env, cwd=paths.PROJECT_DIR)

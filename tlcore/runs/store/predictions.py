@@ -10,9 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from tlcore.data.manifest import Sample
-from tlcore.jsonio import read_json, write_json_atomic
-
-PREDICTIONS_FILE = "predictions.json"
+from tlcore.runs.store.folder import RunFolder
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ def write_predictions(run_dir: Path, samples: list[Sample], classes: list[str], 
     """Keep the kept model's probabilities for the validation samples (in their order)."""
     if len(samples) != len(probabilities):
         raise ValueError(f"{len(probabilities)} answers for {len(samples)} validation pictures")
-    write_json_atomic(Path(run_dir) / PREDICTIONS_FILE, {
+    RunFolder(run_dir).write_json(RunFolder.PREDICTIONS, {
         "classes": list(classes),
         "pictures": [{"path": s.path, "key": s.key, "true": int(s.label),
                       "probabilities": [round(float(p), 5) for p in row]}
@@ -48,7 +46,7 @@ def write_predictions(run_dir: Path, samples: list[Sample], classes: list[str], 
 
 def read_predictions(run_dir: Path) -> tuple[list[str], list[Prediction]] | None:
     """The classes and every picture's prediction; None when the run has none or they are damaged."""
-    values = read_json(Path(run_dir) / PREDICTIONS_FILE, default=None)
+    values = RunFolder(run_dir).read_json(RunFolder.PREDICTIONS)
     try:
         classes = [str(name) for name in values["classes"]]
         found = []

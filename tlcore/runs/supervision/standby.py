@@ -8,7 +8,7 @@ starts the next standby once the device is free, so it never competes with a run
 
 A standby is the run's worker in every way the runner checks: its PID goes into the run's status,
 and its command line carries TAG, which the status records too (worker_tag), so the runner may
-signal it (tlcore.runs.processes.is_worker_of) exactly as it would a worker started for the run.
+signal it (tlcore.runs.supervision.processes.is_worker_of) exactly as it would a worker started for the run.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlcore import paths
+from tlcore.runs.store.folder import RunFolder
 
 STANDBY_FLAG = "--standby"
 
@@ -60,6 +61,63 @@ class Standby:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+# A standby worker starts this long after the runner. The app makes its runner with its first page; a
+# standby importing torch at once shares the two cores of a laptop with the server's own import of the
+# engine, which the Train page waits for (bench/first_run.py: a click at once reached the Train page in
+# 4.4-5.5 s with no delay, 2.4-3.1 s with this one, and the whole journey took 7.9 s instead of 10.4).
+STANDBY_DELAY_S = 3.0
+STANDBY_YOUNG_S = 30.0  # a standby that dies younger than this, unasked, counts toward giving up
+STANDBY_MAX_DEATHS = 3
+STANDBY_LOG = "standby.log"  # beside the runs folder: why a standby died, when one does
+
+
+class StandbyPool:
+    """The runner's one standby worker: started while no run trains, handed the next run, replaced.
+
+    Not thread-safe on its own: the runner calls it under its lock.
+    """
+
+    def __init__(self, log: Path, wanted: bool):
+        self.log, self.wanted = log, wanted
+        self._standby: Standby | None = None
+        self._deaths = 0  # standbys that died young in a row: past a few, runs start fresh
+        self._created = time.monotonic()
+
+    def keep_ready(self) -> None:
+        """With no run training, have a standby worker ready (its imports then cost no run any time)."""
+        if not self.wanted or time.monotonic() - self._created < STANDBY_DELAY_S:
+            return
+        if self._standby is not None and self._standby.alive():
+            return
+        if self._standby is not None:  # it died unasked: reaped, and replaced unless that keeps happening
+            self._deaths = self._deaths + 1 if self._standby.age_s() < STANDBY_YOUNG_S else 1
+            self._standby.dismiss()
+            self._standby = None
+        if self._deaths >= STANDBY_MAX_DEATHS:
+            return  # something kills them (a broken install, the memory): runs start fresh, and say why
+        try:
+            self._standby = start_standby(self.log)
+        except OSError:
+            self._standby = None  # no process to spare now: runs start fresh workers, as without one
+
+    def take(self) -> Standby | None:
+        """The standby, alive, for the next run (the pool is then empty); None when there is none."""
+        standby, self._standby = self._standby, None
+        if standby is not None and not standby.alive():
+            standby.dismiss()
+            return None
+        return standby
+
+    @property
+    def current(self) -> Standby | None:
+        return self._standby
+
+    def dismiss(self) -> None:
+        if self._standby is not None:
+            self._standby.dismiss()
+            self._standby = None
 
 
 def start_standby(log: Path) -> Standby:
@@ -103,7 +161,7 @@ def wait_for_run() -> Path | None:
         return None
     run_dir = Path(line)
     try:
-        log = os.open(run_dir / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        log = os.open(RunFolder(run_dir).worker_log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     except OSError:
         return run_dir  # a full disk: the run's status will say so, written by the run itself
     for stream in (1, 2):

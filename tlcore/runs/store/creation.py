@@ -1,0 +1,76 @@
+"""Making a run: its config checked against the registries and its starting point, then its folder."""
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from tlcore.config import RunConfig
+from tlcore.data.manifest import Manifest
+from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
+
+
+def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
+               claimed_by: int | None = None) -> Path:
+    """Make a new run folder holding the config, a queued status and where its network comes from.
+
+    Args:
+        manifest: the dataset as the person checked it (the Data page); the worker trains on it
+            rather than scanning the folder again. Without one the worker scans config.data.
+        claimed_by: the pid of a process that trains it at once itself (the CLI), see make_run_folder.
+
+    Returns:
+        The run folder's path; its name is the run id.
+
+    Raises:
+        ConfigError: the registries refuse the config (an unknown strategy, a missing target...), or
+            the run it starts from cannot be built on (unfinished, deleted, another network).
+    """
+    # Imported here: the registries bring torch, which the pages that only list runs do without.
+    from tlcore.runs.store.sources import check_start, new_chain
+    from tlcore.training.checks import check_config
+
+    check_config(config)
+    source = check_start(config)
+    return make_run_folder(config, runs_dir, manifest, files={RunFolder.STARTED_FROM: new_chain(config, source)},
+                           claimed_by=claimed_by)
+
+
+def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
+                    files: dict[str, object] | None = None, claimed_by: int | None = None) -> Path:
+    """Make a new run folder holding the config, a queued status and any other JSON files given.
+
+    create_run checks the config first; call that one.
+
+    Args:
+        manifest: the dataset as the person checked it (the Data page); the worker trains on it
+            rather than scanning the folder again. Without one the worker scans config.data.
+        files: file name (one of RunFolder's) -> JSON value, written with the rest.
+        claimed_by: the process that will train it at once (the CLI): the run is made "running" under
+            that pid, never "queued", so a server's runner cannot take it in between.
+
+    Returns:
+        The run folder's path; its name is the run id.
+    """
+    runs_dir = resolve_runs_dir(runs_dir)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    networks = config.backbone.replace("+", "_")  # a "+" would read as a space in a page address
+    run_id = f"{stamp}-{networks}-{config.strategy}-{secrets.token_hex(2)}"
+    folder = RunFolder(runs_dir / run_id)
+    folder.path.mkdir()
+    try:
+        folder.save_config(config)
+        if manifest is not None:
+            manifest.save(folder.checked_manifest_path)
+        for name, value in (files or {}).items():
+            folder.write_json(name, value)
+        now = time.time()
+        status = {"state": "queued", "created_at": now} if claimed_by is None else \
+            {"state": "running", "created_at": now, "started_at": now, "heartbeat_at": now, "pid": claimed_by}
+        folder.write_status(status)
+        folder.events_path.touch()
+    except OSError as error:  # a full disk: no half-made run folder is left to read as a damaged run
+        shutil.rmtree(folder.path, ignore_errors=True)
+        if error.filename is None:  # mkstemp does not say where; the person needs to know
+            error.filename = str(runs_dir)
+        raise
+    return folder.path

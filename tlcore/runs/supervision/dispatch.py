@@ -1,0 +1,63 @@
+"""Which queued run goes next, on which device, and what a worker's exit says in words."""
+import signal
+from pathlib import Path
+
+from tlcore.config import RunConfig
+from tlcore.diskspace import free_bytes
+from tlcore.runs.store.listing import RunSummary
+
+LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
+
+
+def device_slots(config: RunConfig | None) -> frozenset[str]:
+    """The devices a run holds while it trains: one, or one GPU per process of a run trained by several
+    (which holds them all as one run); on the CPU, the CPU, however many processes share it."""
+    slot = device_slot(config)
+    processes = config.processes if config else 1
+    if processes > 1 and slot.startswith("cuda:"):
+        return frozenset(f"cuda:{index}" for index in range(processes))
+    return frozenset([slot])
+
+
+def device_slot(config: RunConfig | None) -> str:
+    """The device a run trains on, as a slot name: "auto" resolved here, "cuda" meaning "cuda:0"."""
+    from tlcore.device import resolve_device  # imports torch: here, so that a runner with no run to place
+    # starts without it (the app starts its runner, and with it the warm worker, before torch is in)
+
+    asked = config.device if config else RunConfig.device
+    try:
+        device = resolve_device(asked)
+    except ValueError:
+        return asked  # not available here: its worker fails at once with the reason
+    return f"{device.type}:{device.index or 0}"
+
+
+def in_line(summaries: list[RunSummary]) -> list[RunSummary]:
+    """The queued runs, first come first served."""
+    return sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
+
+
+def queue_places(summaries: list[RunSummary]) -> dict[str, int]:
+    """Each queued run's place in the line for its device (1: next to start there)."""
+    places, counts = {}, {}
+    for summary in in_line(summaries):
+        slots = device_slots(summary.config)
+        place = 1 + max(counts.get(slot, 0) for slot in slots)  # behind every run queued for one of its devices
+        for slot in slots:
+            counts[slot] = place
+        places[summary.run_id] = place
+    return places
+
+
+def describe_exit(code: int | None, run_dir: Path | None = None) -> str:
+    """Why a worker that ended without writing its run's end did so, in words."""
+    if run_dir is not None and free_bytes(run_dir) < LOW_SPACE_BYTES:
+        return (f"The disk is full ({run_dir.parent}): the training process could not write its files. "
+                "Free some space and start the run again.")
+    if code is None:
+        return "The training process disappeared."
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        hint = " The system may have run out of memory." if name == "SIGKILL" else ""
+        return f"The training process was killed by {name} before it finished.{hint}"
+    return f"The training process exited with code {code} before it finished."
