@@ -1,6 +1,11 @@
 """Shared test fixtures."""
+import io
+import json
 import os
 import socket
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +64,36 @@ def two_classes(tmp_path_factory):
     """Two classes of six small pictures: the quickest real runs, for the runner's tests."""
     from imagegen import make_image_folder
     return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"a": 6, "b": 6}, size=(40, 32))
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A finished run and what made it: tests read it and copy it, never change it."""
+
+    run_dir: Path
+    data: Path  # its dataset: three classes of shapes, eight pictures each
+    home: Path  # the studio home it was trained in
+    result: dict  # train's JSON line
+    stderr: str  # train's progress bar and notes
+
+
+@pytest.fixture(scope="session")
+def shapes_run(tmp_path_factory, offline_torch_home) -> TrainedRun:
+    """One feature-extraction run of MobileNetV2 on three classes of shapes (64 px, 6 epochs, batch 8), trained
+    once for the session through the CLI in this process: the export, predict and page tests share it."""
+    from imagegen import make_image_folder
+    from tlcore.__main__ import main
+
+    root = tmp_path_factory.mktemp("shapes_run")
+    data = make_image_folder(root / "shapes", {"circles": 8, "squares": 8, "crosses": 8})
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(out), redirect_stderr(err):
+        patch.setenv("TLSTUDIO_HOME", str(root / "home"))
+        patch.setenv("TORCH_HOME", str(offline_torch_home))
+        patch.setenv("TLSTUDIO_OFFLINE", "1")
+        code = main(["train", str(data), "--epochs", "6", "--image-size", "64", "--batch-size", "8"])
+    assert code == 0, err.getvalue()
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 1, lines  # one JSON line on stdout, the progress bar on stderr
+    result = json.loads(lines[0])
+    return TrainedRun(Path(result["run_dir"]), data, root / "home", result, err.getvalue())

@@ -1,6 +1,6 @@
 """The export a person takes away: README, standalone predict.py, web page, and predicting from the zip.
 
-One real run is trained and exported once (all formats) for the module; the zip is extracted and
+The session's shared run (tests/conftest.py) is exported once (all formats) for the module; the zip is extracted and
 used as the person who downloaded it would: predict.py and the README's Python in subprocesses,
 ``python -m tlcore predict`` on the zip. The web page itself is opened in Chromium by
 tests/browser/test_6_export_web.py.
@@ -23,7 +23,7 @@ from tlcore.serve.export import export_run, export_zip
 from tlcore.serve.predictor import Predictor
 from tlcore.serve.webvendor import VendorUnavailable, fetch_web_runtime, find_web_runtime
 
-from imagegen import make_image_folder, write_text_as_image
+from imagegen import write_text_as_image
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_FILES = {"web/index.html", "web/model.js", "web/ort.wasm.min.js", "web/ort-wasm-simd-threaded.wasm.js",
@@ -46,21 +46,18 @@ def web_runtime_or_skip():
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    return dict(os.environ, TLSTUDIO_HOME=str(tmp_path_factory.mktemp("home")))
+def env(shapes_run):
+    return dict(os.environ, TLSTUDIO_HOME=str(shapes_run.home))
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"circles": 8, "squares": 8, "crosses": 8})
+def dataset(shapes_run):
+    return shapes_run.data
 
 
 @pytest.fixture(scope="module")
-def run_dir(dataset, env):
-    done = run_python("-m", "tlcore", "train", dataset, "--epochs", 6, "--image-size", 64, "--batch-size", 8,
-                      "--quiet", cwd=ROOT, env=env)
-    assert done.returncode == 0, done.stderr
-    return Path(json.loads(done.stdout)["run_dir"])
+def run_dir(shapes_run):
+    return shapes_run.run_dir
 
 
 @pytest.fixture(scope="module")

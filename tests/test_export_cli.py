@@ -1,8 +1,10 @@
-"""Export equivalence and the command line, on a real trained run."""
+"""Export equivalence and the command line, on a real trained run (the session's shared one)."""
 import json
+import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,34 +22,49 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def cli(*args, env=None, timeout=300):
+    """`python -m tlcore ARGS` in a process of its own: for what only a separate process shows."""
     return subprocess.run([sys.executable, "-m", "tlcore", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, env=env, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("home")
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def in_process(shapes_run, capsys, monkeypatch):
+    """`python -m tlcore ARGS` in this process, in the shared run's studio home: torch is imported already."""
+    from tlcore.__main__ import main
+
+    monkeypatch.setenv("TLSTUDIO_HOME", str(shapes_run.home))
+
+    def run(*args) -> Done:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit_:  # argparse's own refusals
+            code = exit_.code
+        out = capsys.readouterr()
+        return Done(code, out.out, out.err)
+    return run
 
 
 @pytest.fixture(scope="module")
-def env(home):
-    import os
-
-    return dict(os.environ, TLSTUDIO_HOME=str(home))
+def env(shapes_run):
+    return dict(os.environ, TLSTUDIO_HOME=str(shapes_run.home))
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return make_image_folder(tmp_path_factory.mktemp("data") / "shapes", {"circles": 8, "squares": 8, "crosses": 8})
+def dataset(shapes_run):
+    return shapes_run.data
 
 
 @pytest.fixture(scope="module")
-def trained(dataset, env):
-    done = cli("train", dataset, "--epochs", 6, "--image-size", 64, "--batch-size", 8, env=env)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
-    assert len(lines) == 1  # one JSON line on stdout, the progress bar on stderr
-    return json.loads(lines[0]), done.stderr
+def trained(shapes_run):
+    return shapes_run.result, shapes_run.stderr
 
 
 def test_train_prints_one_json_line_with_the_results(trained):
@@ -67,10 +84,10 @@ def test_export_zip_holds_every_file(trained):
                                            "preprocessing.json", "README.md", "predict.py"}
 
 
-def test_predict_agrees_with_the_model(trained, dataset, env):
+def test_predict_agrees_with_the_model(trained, dataset, in_process):
     run_dir = Path(trained[0]["run_dir"])
     image = next((dataset / "circles").iterdir())
-    done = cli("predict", run_dir, image, env=env)
+    done = in_process("predict", run_dir, image)
     assert done.returncode == 0, done.stderr
     line = json.loads(done.stdout)
     top = line["top"]
@@ -80,9 +97,9 @@ def test_predict_agrees_with_the_model(trained, dataset, env):
     assert predictor.predict_arrays(np.stack([array]))[0][0][0] == top[0]["label"]
 
 
-def test_predict_reports_an_unreadable_image(trained, tmp_path, env):
+def test_predict_reports_an_unreadable_image(trained, tmp_path, in_process):
     bad = write_text_as_image(tmp_path / "bad.jpg")
-    done = cli("predict", trained[0]["run_dir"], bad, env=env)
+    done = in_process("predict", trained[0]["run_dir"], bad)
     assert done.returncode == 1
     assert "error" in json.loads(done.stdout)
 
@@ -94,45 +111,40 @@ def test_predict_reports_an_unreadable_image(trained, tmp_path, env):
     (["train", "{dataset}", "--backbone", "alexnet"], "alexnet"),
     (["predict", "/no/run", "x.png"], "No such file or folder: /no/run"),
 ])
-def test_bad_input_exits_non_zero_with_one_clear_line(args, message, dataset, tmp_path, home, capsys, monkeypatch):
+def test_bad_input_exits_non_zero_with_one_clear_line(args, message, dataset, tmp_path, in_process):
     """In this process, as `python -m tlcore` runs it (a second torch import per case would cost seconds);
     the exit code and the one line of a separate process: test_files_that_cannot_be_read_or_written..."""
-    from tlcore.__main__ import main
-
-    monkeypatch.setenv("TLSTUDIO_HOME", str(home))
     one_class = make_image_folder(tmp_path / "one", {"cats": 4})
     args = [a.format(dataset=dataset, one_class=one_class) for a in args] + (["--quiet"] if args[0] == "train" else [])
-    try:
-        code = main(args)
-    except SystemExit as exit_:  # argparse's own refusals
-        code = exit_.code
-    stderr = capsys.readouterr().err
+    done = in_process(*args)
+    code, stderr = done.returncode, done.stderr
     assert code not in (0, None)
     assert "Traceback" not in stderr
     error_lines = [l for l in stderr.splitlines() if l.startswith("error:")]
     assert len(error_lines) == 1 and message in error_lines[0], stderr
 
 
-def test_backbones_lists_the_catalog_with_availability(env):
-    done = cli("backbones", env=dict(env, TLSTUDIO_OFFLINE="1"))
+def test_backbones_lists_the_catalog_with_availability(in_process, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_OFFLINE", "1")
+    done = in_process("backbones")
     assert done.returncode == 0, done.stderr
     rows = {line.split()[0]: line for line in done.stdout.splitlines()[1:]}
     assert {"mobilenet_v2", "resnet18", "efficientnet_lite0", "vit_b_16", "convnext_tiny"} <= set(rows)
     assert "available" in rows["mobilenet_v2"]
 
 
-def test_predict_prints_one_line_per_image_in_order(trained, dataset, env):
+def test_predict_prints_one_line_per_image_in_order(trained, dataset, in_process):
     images = [next((dataset / name).iterdir()) for name in ("circles", "squares", "crosses")]
-    done = cli("predict", trained[0]["run_dir"], *images, "--top", 2, env=env)
+    done = in_process("predict", trained[0]["run_dir"], *images, "--top", 2)
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [line["image"] for line in lines] == [str(image) for image in images]
     assert all(len(line["top"]) == 2 for line in lines)
 
 
-def test_train_with_an_mlp_head_into_another_runs_folder(dataset, tmp_path, env):
-    done = cli("train", dataset, "--epochs", 3, "--image-size", 64, "--head", "mlp", "--quiet",
-               "--runs-dir", tmp_path / "elsewhere", env=env)
+def test_train_with_an_mlp_head_into_another_runs_folder(dataset, tmp_path, in_process):
+    done = in_process("train", dataset, "--epochs", 3, "--image-size", 64, "--head", "mlp", "--quiet",
+                      "--runs-dir", tmp_path / "elsewhere")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert Path(result["run_dir"]).parent == tmp_path / "elsewhere" and result["status"] == "succeeded"
@@ -152,10 +164,10 @@ def test_files_that_cannot_be_read_or_written_are_one_clear_line(trained, datase
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
-def test_a_damaged_model_file_is_reported_not_crashed_on(trained, tmp_path, env):
+def test_a_damaged_model_file_is_reported_not_crashed_on(trained, tmp_path, in_process):
     run_dir = tmp_path / "damaged-run"
     run_dir.mkdir()
     (run_dir / "model_best.pt").write_bytes(Path(trained[0]["run_dir"], "model_best.pt").read_bytes()[:5000])
-    done = cli("predict", run_dir, tmp_path / "x.png", env=env)
+    done = in_process("predict", run_dir, tmp_path / "x.png")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "not a usable model file" in done.stderr

@@ -1,32 +1,20 @@
 """The Predict & export page through AppTest: "I'm not sure", the export's steps, the web page notice."""
-import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from apptest_support import home, offline_weights, open_app, texts  # noqa: F401
-from imagegen import image_bytes, make_image, make_image_folder
+from imagegen import image_bytes, make_image
 from tlcore.serve import webvendor
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, offline_torch_home) -> Path:
-    """One finished run, trained once for the module; each test copies it into its own studio home."""
-    workspace = tmp_path_factory.mktemp("trained")
-    data = make_image_folder(workspace / "shapes", {"circles": 8, "squares": 8})
-    env = dict(os.environ, TLSTUDIO_HOME=str(workspace / "studio"), TORCH_HOME=str(offline_torch_home),
-               TLSTUDIO_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-m", "tlcore", "train", str(data), "--epochs", "4", "--image-size", "64",
-                           "--batch-size", "8", "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env,
-                          timeout=300)
-    assert done.returncode == 0, done.stderr
-    return Path(json.loads(done.stdout)["run_dir"])
+def trained_run(shapes_run) -> Path:
+    """The session's finished run; each test copies it into its own studio home."""
+    return shapes_run.run_dir
 
 
 @pytest.fixture
@@ -46,7 +34,7 @@ def test_a_picture_below_the_confidence_set_is_not_sure(run_id):
     circle = ("circle.png", image_bytes(make_image(0, 999)), "image/png")
     at.file_uploader(key=f"predict_images_{run_id}").set_value([circle]).run()
     assert not at.exception
-    assert answers(at) and answers(at)[0].startswith(("**circles** · ", "**squares** · ")), answers(at)
+    assert answers(at) and answers(at)[0].startswith(("**circles** · ", "**squares** · ", "**crosses** · ")), answers(at)
     best = answers(at)[0].split("**")[1]
 
     at.slider(key="min_confidence").set_value(100).run()

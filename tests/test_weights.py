@@ -261,3 +261,28 @@ def test_pretrained_efficientnet_lite0_matches_its_package(offline_home):
         torch.manual_seed(0)
         scratch = create_backbone("efficientnet_lite0", pretrained=False).eval()
         assert not torch.allclose(backbone(images), scratch(images), atol=1e-2)
+
+
+def test_several_runs_in_one_process_share_one_load_and_train_their_own_copies(offline_home, monkeypatch):
+    from tlcore.models import weights
+    from tlcore.models.kept_networks import networks_kept
+
+    loads = []
+    real = weights.load_pretrained_state
+    monkeypatch.setattr(weights, "load_pretrained_state", lambda name: loads.append(name) or real(name))
+    with networks_kept():
+        first = weights.create_backbone("mobilenet_v2")
+        second = weights.create_backbone("mobilenet_v2")
+        assert loads == ["mobilenet_v2"]
+        for a, b in zip(first.parameters(), second.parameters()):
+            assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+        with torch.no_grad():
+            next(first.parameters()).add_(1.0)  # one run trains its copy; the next still starts as loaded
+        third = weights.create_backbone("mobilenet_v2")
+        assert torch.equal(next(third.parameters()), next(second.parameters()))
+        assert third.weights_origin.startswith("ImageNet")
+        own = {id(p) for p in third.body.parameters()}  # its stages group its own layers, not the kept one's
+        assert all(id(p) in own for stage in third.stages() for p in stage.parameters())
+    weights.create_backbone("mobilenet_v2")
+    weights.create_backbone("mobilenet_v2")
+    assert loads == ["mobilenet_v2"] * 3  # outside, nothing is kept

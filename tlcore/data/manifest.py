@@ -89,7 +89,7 @@ class Manifest:
         """Write as JSON atomically, creating the folder if needed."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(path, self.to_dict())
+        write_json_atomic(path, self.to_dict(), indent=None)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Manifest:

@@ -6,9 +6,9 @@ from tlcore.runs.execution.work_meter import WorkMeter
 
 
 class ProgressBar(WorkMeter):
-    def __init__(self, stream=sys.stderr, width: int = 28, train_images: int = 0, val_images: int = 0):
+    def __init__(self, stream=None, width: int = 28, train_images: int = 0, val_images: int = 0):
         super().__init__(train_images, val_images)
-        self.stream = stream
+        self.stream = stream or sys.stderr  # looked up now: stderr may have been redirected since import
         self.width = width
         self.last = ""
 

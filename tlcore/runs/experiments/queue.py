@@ -149,19 +149,20 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
     """Run the cells one after another in this process (the CLI, an experiment made with driver "cli"),
     each made just before it trains, so a server's runner never takes them from the queue; a failed run
     does not stop the rest."""
+    from tlcore.models.kept_networks import networks_kept
     from tlcore.runs.store.creation import create_run  # checks configs against the registries: torch
 
     runs_dir = resolve_runs_dir(runs_dir)
     manifest = Manifest.load(experiment.manifest_path)
-    for cell in experiment.cells:
-        if cell.run_id is not None or cell.refused is not None:
-            continue
-        run_id = start_cell(experiment, cell,
-                            lambda config, checked: create_run(config, runs_dir, checked, claimed_by=os.getpid()).name,
-                            manifest, runs_dir)
-        status = execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused}
-        on_run(cell, status)
-        if status.get("state") == "cancelled":  # Ctrl-C: the person stops the experiment, not one run
-            experiment.cancelled = True
-            experiment.save()
-            return
+    with networks_kept():  # each network built and its weights read once, copied for each run
+        for cell in experiment.cells:
+            if cell.run_id is not None or cell.refused is not None:
+                continue
+            run_id = start_cell(experiment, cell, lambda config, checked: create_run(
+                config, runs_dir, checked, claimed_by=os.getpid()).name, manifest, runs_dir)
+            status = execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused}
+            on_run(cell, status)
+            if status.get("state") == "cancelled":  # Ctrl-C: the person stops the experiment, not one run
+                experiment.cancelled = True
+                experiment.save()
+                return
