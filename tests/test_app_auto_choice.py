@@ -1,4 +1,5 @@
 """The Train page's automatic choice (best model in N minutes) and its verdict on the Experiments page."""
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
@@ -14,6 +15,7 @@ from tlcore.runs.execution.worker import execute_run
 from tlcore.runs import RunFolder
 
 
+@pytest.mark.slow
 def test_the_train_page_plans_the_choice_and_starts_it(home, offline_weights):
     data = make_image_folder(home / "colours", {"reds": 8, "blues": 8, "greens": 8})
     at = open_folder(open_app("app_pages/data.py"), data)
@@ -34,6 +36,7 @@ def test_the_train_page_plans_the_choice_and_starts_it(home, offline_weights):
         RunFolder(paths.runs_dir() / cell.run_id).request_cancel()
 
 
+@pytest.mark.slow
 def test_the_choice_is_said_with_its_reasons(home, offline_weights):
     data = make_image_folder(home / "colours", {"reds": 8, "blues": 8, "greens": 8})
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=32)

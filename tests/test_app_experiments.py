@@ -2,6 +2,7 @@
 lessons one click from the home page."""
 import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
@@ -40,6 +41,7 @@ def test_an_experiment_starts_in_one_click_shows_its_progress_and_cancels(home, 
         assert state in ("cancelled", "succeeded") or (state == "running" and RunFolder(run_dir).cancel_requested())
 
 
+@pytest.mark.slow
 def test_a_finished_experiment_shows_its_verdict_figures_and_report(home, offline_weights):
     data = make_image_folder(home / "colours", {"reds": 8, "blues": 8, "greens": 8})
     manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=32)
@@ -60,6 +62,7 @@ def test_a_finished_experiment_shows_its_verdict_figures_and_report(home, offlin
     assert [r["state"] for r in results(experiment)].count("succeeded") == 4
 
 
+@pytest.mark.slow
 def test_a_lesson_is_one_click_from_the_home_page(home, offline_weights):
     at = open_app()
     assert "2. Feature extraction or fine-tuning?" in texts(at.markdown)

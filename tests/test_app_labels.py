@@ -2,12 +2,15 @@
 trains on the corrections."""
 import json
 
+import pytest
+
 from apptest_support import home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
 from tlcore import paths
 from tlcore.data.manifest import Manifest
 
 
+@pytest.mark.slow
 def test_a_relabelled_picture_is_trained_with_its_new_label(home, offline_weights):
     data = make_image_folder(home / "colours", {"reds": 10, "blues": 10, "greens": 10}, size=(40, 40))
     picture = sorted((data / "reds").iterdir())[0]

@@ -1,6 +1,7 @@
 """The Train page's meta-learning sources, and a meta-learning run's practice on the Runs page."""
 import json
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
@@ -15,6 +16,7 @@ def start_button(at):
     return next(b for b in at.button if b.label == "Start training")
 
 
+@pytest.mark.slow
 def test_meta_learning_asks_for_sources_checks_them_and_shows_its_practice(home, offline_weights):
     practice = make_image_folder(home / "colours", PRACTICE)
     task = make_image_folder(home / "new", {"oranges": 6, "greys": 6}, seed=5)

@@ -2,6 +2,7 @@
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, RUN_TIMEOUT_S, home, offline_weights, open_app, open_folder, table, texts  # noqa: F401
@@ -104,6 +105,7 @@ def test_backbone_without_weights_is_marked_and_offers_scratch(home):
     assert next(s for s in at.select_slider if s.label.startswith("Picture size")).value == 224
 
 
+@pytest.mark.slow
 def test_time_estimates_come_from_a_measurement_kept_for_next_time(home):
     at = open_app()
     next(b for b in at.button if b.label == "Try the sample dataset").click().run()
@@ -138,6 +140,7 @@ def test_failed_run_shows_its_error_in_words(home):
     assert "The dataset source 'gone' does not exist." in texts(at.error)
 
 
+@pytest.mark.slow
 def test_train_watch_predict_export(home, offline_weights):
     folder = make_image_folder(home / "shapes", {"circles": 10, "squares": 10})
     at = open_folder(open_app("app_pages/data.py"), folder)

@@ -1,4 +1,5 @@
 """The Runs page shows the pictures behind a finished run's answers: a cell's, a class's, the mistakes."""
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest_support import APP, home, offline_weights  # noqa: F401 (fixtures)
@@ -9,6 +10,7 @@ from tlcore.runs.store.predictions import in_cell, read_predictions
 from tlcore.runs.execution.worker import execute_run
 
 
+@pytest.mark.slow
 def test_a_cell_of_the_confusion_matrix_opens_its_pictures(home, offline_weights):
     data = make_image_folder(home / "colours", {"reds": 10, "blues": 10, "greens": 10})
     run_dir = runs.create_run(RunConfig(data=str(data), epochs=2, image_size=32), paths.runs_dir())

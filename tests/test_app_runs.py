@@ -7,6 +7,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from apptest_support import home, offline_weights, open_app, table, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
 from tlcore.jsonio import write_json_atomic
@@ -21,6 +23,7 @@ from waiting import run_state, wait_for
 RUN_TIMEOUT_S = 120
 
 
+@pytest.mark.slow
 def test_queue_cancel_and_compare(home, offline_weights):
     folder = make_image_folder(home / "shapes", {"circles": 6, "squares": 6})
     at = open_app()  # starts the app's runner, which dispatches runs from the store

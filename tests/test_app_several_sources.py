@@ -1,6 +1,8 @@
 """The Train page's several sources: networks combined for feature extraction, a second dataset trained jointly."""
 import json
 
+import pytest
+
 from apptest_support import home, offline_weights, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from imagegen import make_image_folder
 from tlcore import paths
@@ -15,6 +17,7 @@ def start(at):
     return json.loads((run_dir / "config.json").read_text()), header
 
 
+@pytest.mark.slow
 def test_feature_extraction_combines_networks_and_fine_tuning_learns_a_second_dataset(home, offline_weights):
     second = make_image_folder(home / "second", {"reds": 5, "blues": 5, "greens": 5}, seed=4)
     task = make_image_folder(home / "task", {"oranges": 6, "greys": 6}, seed=5)

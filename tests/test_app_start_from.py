@@ -25,6 +25,7 @@ def start_button(at):
     return next(b for b in at.button if b.label == "Start training")
 
 
+@pytest.mark.slow
 def test_a_run_starts_from_a_finished_run_with_its_network_and_size(home, source_run):
     target = make_image_folder(home / "leaves", {"oak": 6, "maple": 6}, seed=3)
     at = open_folder(open_app("app_pages/data.py"), target)
@@ -51,6 +52,7 @@ def test_a_run_starts_from_a_finished_run_with_its_network_and_size(home, source
         texts(at.caption)
 
 
+@pytest.mark.slow
 def test_a_finished_run_shows_where_its_network_came_from(home, source_run):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["run"] = source_run.name

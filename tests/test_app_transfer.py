@@ -66,6 +66,7 @@ def test_target_pictures_from_a_folder_labelled_or_not(home):
     assert "training pictures themselves" in texts(at.error)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SYSTEM_FASHION_MNIST.exists(), reason="Debian's dataset-fashion-mnist is not installed")
 def test_the_domain_shift_pair_is_one_click(home):
     at = open_app("app_pages/data.py")

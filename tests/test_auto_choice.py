@@ -59,6 +59,7 @@ def test_an_unusable_request_is_refused_in_words(manifest, minutes, available, w
         auto_choice.plan(manifest, minutes, available=available, throughput=speeds(20.0))
 
 
+@pytest.mark.slow
 def test_the_cli_trains_the_candidates_and_names_the_best(shapes, home, capsys):
     code = cli(["train", str(shapes), "--auto", "1", "--quiet", "--image-size", "64", "--batch-size", "8"])
     lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]

@@ -118,6 +118,7 @@ def test_a_succeeded_run_stays_succeeded_when_its_status_is_damaged(tmp_path, da
     assert RunFolder(run_dir).read_status()["state"] == "failed"
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_runner_starts_and_the_queue_goes_on_beside_damaged_runs(tmp_path, dataset, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))
@@ -130,6 +131,7 @@ def test_the_runner_starts_and_the_queue_goes_on_beside_damaged_runs(tmp_path, d
     assert all(run.state in runs.STATES for run in listed)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_the_runs_page_shows_every_damaged_run_in_words(home, dataset):
     damaged = damage_a_store(paths.runs_dir(), dataset)
@@ -152,6 +154,7 @@ def test_stall_limits_follow_the_stage(monkeypatch):
     assert stalled_stage({"stage": None, "started_at": now - 10}, now) is None
 
 
+@pytest.mark.slow
 def test_a_run_whose_work_stops_moving_is_stopped_and_says_where(tmp_path, dataset, monkeypatch):
     """The worker's heartbeat goes on; only its work is "stuck" (the limit is far below a step's time)."""
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "home"))

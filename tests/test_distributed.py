@@ -59,6 +59,7 @@ def rank_pids(run_dir: Path) -> dict[int, int]:
     return found
 
 
+@pytest.mark.slow
 def test_two_processes_under_torchrun_train_one_run_and_count_each_picture_once(shapes, env):
     """torchrun starts two CLI processes: rank 0 makes the run and tells rank 1; both train it."""
     env = dict(env, GLOO_SOCKET_IFNAME="lo", OMP_NUM_THREADS="1")
@@ -96,6 +97,7 @@ def body_epoch_running(run_dir: Path) -> bool:
     return (RunFolder(run_dir).read_status().get("progress") or {}).get("epoch", 0) >= 2
 
 
+@pytest.mark.slow
 def test_the_runner_trains_a_run_of_two_processes_as_one_run_and_cancels_both(shapes, env, monkeypatch):
     from tlcore.runs.supervision.runner import Runner
 
@@ -128,6 +130,7 @@ def test_the_runner_trains_a_run_of_two_processes_as_one_run_and_cancels_both(sh
         runner.stop(cancel_running=True)
 
 
+@pytest.mark.slow
 def test_a_killed_process_fails_the_run_with_the_reason_and_leaves_none_behind(shapes, env, tmp_path):
     env = dict(env, TLSTUDIO_HOME=str(tmp_path / "home"))
     process = start("train", shapes, *RUN, "--epochs", "200", "--early-stop", "0", "--nproc-per-node", "2", env=env)
@@ -145,6 +148,7 @@ def test_a_killed_process_fails_the_run_with_the_reason_and_leaves_none_behind(s
     assert process.returncode == 1
 
 
+@pytest.mark.slow
 def test_the_processes_end_with_their_launcher(shapes, env, tmp_path):
     """Killed outright (as the runner stops a hung worker), the launcher takes its processes with it."""
     env = dict(env, TLSTUDIO_HOME=str(tmp_path / "home"))
@@ -224,6 +228,7 @@ def _evaluate_as(rank: int, port: int, answers) -> None:
         distributed.leave()
 
 
+@pytest.mark.slow
 def test_validation_gathers_blocks_of_unequal_batches_in_order():
     import socket
 

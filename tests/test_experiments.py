@@ -53,6 +53,7 @@ def test_grids_that_cannot_run_are_refused_before_any_folder(home, data):
     assert not list((paths.studio_home() / "experiments").glob("*"))
 
 
+@pytest.mark.slow
 def test_the_cli_runs_a_grid_on_one_validation_set_sharing_features_and_writes_the_report(home, data, capsys, tmp_path):
     report = tmp_path / "report.html"
     code = cli(["experiment", str(data), "--strategies", "feature_extraction,domain_adaptation", "--per-class",
@@ -86,6 +87,7 @@ def test_the_cli_runs_a_grid_on_one_validation_set_sharing_features_and_writes_t
         assert all(Path(p).stat().st_size > 10_000 for p in written["figures"])
 
 
+@pytest.mark.slow
 def test_an_experiment_interrupted_by_a_restart_resumes_its_runs(home, data):
     experiment = new_experiment(checked(data), arms=grid_arms(["feature_extraction"], ["mobilenet_v2"]),
                                 sizes=[2, 3], seeds=1, base={"image_size": 32, "epochs": 2})

@@ -15,6 +15,7 @@ from tlcore.models.classifier import create_classifier
 from tlcore.serve.explain import Explainer
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [spec.name for spec in list_backbones()])
 def test_every_backbone_names_a_layer_that_grad_cam_can_explain(name):
     size = get_spec(name).fixed_image_size or 64

@@ -26,6 +26,8 @@ from tlcore.serve.webvendor import VendorUnavailable, fetch_web_runtime, find_we
 from imagegen import write_text_as_image
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # exports every format of a real run, and runs what it exported in new processes
+
 WEB_FILES = {"web/index.html", "web/model.js", "web/ort.wasm.min.js", "web/ort-wasm-simd-threaded.wasm.js",
              "web/ort-wasm-simd-threaded.mjs.js"}
 

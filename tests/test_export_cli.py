@@ -77,6 +77,7 @@ def test_train_prints_one_json_line_with_the_results(trained):
     assert Path(result["run_dir"]).name == result["run_id"]
 
 
+@pytest.mark.slow
 def test_export_zip_holds_every_file(trained):
     formats = ("torchscript", "pt2")  # the ONNX file and the web page: tests/test_export_bundle.py
     with zipfile.ZipFile(__import__("io").BytesIO(export_zip(Path(trained[0]["run_dir"]), formats))) as archive:
@@ -152,6 +153,7 @@ def test_train_with_an_mlp_head_into_another_runs_folder(dataset, tmp_path, in_p
     assert config.head == "mlp" and isinstance(model.head, torch.nn.Sequential)
 
 
+@pytest.mark.slow
 def test_files_that_cannot_be_read_or_written_are_one_clear_line(trained, dataset, tmp_path, env):
     done = cli("train", dataset, "--weights-file", tmp_path / "missing.pth", "--quiet", env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -44,6 +44,7 @@ def test_a_picture_below_the_confidence_set_is_not_sure(run_id):
     assert list(at.dataframe[0].value["class"])[0] == best  # the probabilities are still shown
 
 
+@pytest.mark.slow
 def test_the_export_names_its_steps_and_what_the_zip_lacks(run_id):
     at = open_app("app_pages/predict.py")
     at.multiselect[0].set_value(["torchscript"]).run()

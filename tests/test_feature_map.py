@@ -20,6 +20,7 @@ def run(home, strategy):
     return run_dir
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_run_has_a_map_before_and_after_and_it_is_kept(home, offline_weights):
     run_dir = run(home, "fine_tune")
     found = feature_map(run_dir, "pca")

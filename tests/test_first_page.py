@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tlcore import runs
 from tlcore.config import RunConfig
 from tlcore.runs.execution.worker import execute_run
@@ -38,6 +40,7 @@ def test_the_home_page_draws_without_importing_torch(tmp_path):
     assert home_page_alone(tmp_path / "studio")[-1] == "False"
 
 
+@pytest.mark.slow
 def test_so_it_does_with_runs_to_list(shapes, tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "studio"))
     run_dir = runs.create_run(RunConfig(data=str(shapes), image_size=64, epochs=1))

@@ -23,6 +23,7 @@ def batchnorms(model: nn.Module) -> int:
     return sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [spec.name for spec in list_backbones()])
 def test_folding_keeps_the_features_of_every_backbone(name):
     backbone = with_trained_statistics(create_backbone(name, pretrained=False))

@@ -66,6 +66,7 @@ def cli_train(dataset, home: Path, *extra) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
 
 
+@pytest.mark.slow
 def test_a_run_the_disk_cannot_hold_is_refused_before_training(small_disk, dataset):
     home = small_disk(40)  # under the 64 MB kept free: the model's files alone cannot fit
     done = cli_train(dataset, home)
@@ -79,6 +80,7 @@ def test_a_run_the_disk_cannot_hold_is_refused_before_training(small_disk, datas
     assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*tmp"))
 
 
+@pytest.mark.slow
 def test_the_cli_on_a_disk_with_no_byte_left_says_so_in_one_line(small_disk, dataset):
     home = small_disk(8)
     paths_made = [home / "runs", home / "cache", home / "data"]
@@ -92,6 +94,7 @@ def test_the_cli_on_a_disk_with_no_byte_left_says_so_in_one_line(small_disk, dat
     assert len(lines) == 1 and lines[0].startswith("error: The disk is full"), done.stderr
 
 
+@pytest.mark.slow
 def test_a_worker_on_a_full_disk_fails_in_words_and_the_queue_goes_on(small_disk, dataset, monkeypatch):
     home = small_disk(100)
     monkeypatch.setenv("TLSTUDIO_HOME", str(home))

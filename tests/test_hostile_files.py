@@ -153,6 +153,7 @@ def test_an_unreadable_class_folder_is_refused_with_the_reason():
     assert "'dogs': the folder could not be read (Permission denied)" in message
 
 
+@pytest.mark.slow
 def test_zip_bombs_are_refused_before_anything_is_written(tmp_path):
     archive = tmp_path / "bomb.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bomb:
@@ -194,6 +195,7 @@ def test_the_dataset_limit_is_settable(tmp_path, monkeypatch):
     assert (tmp_path / "dest" / "cats" / "a.png").stat().st_size == 3 * 1024**2
 
 
+@pytest.mark.slow
 def test_a_huge_weights_file_is_refused_before_it_is_read(tmp_path):
     padded = tmp_path / "padded.pth"
     with open(padded, "wb") as file:  # sparse: 3 GB that cost no disk
@@ -231,6 +233,7 @@ def test_a_named_pipe_is_no_weights_file(tmp_path):
         load_weights_file(tmp_path / "weights.pth")
 
 
+@pytest.mark.slow
 def test_predict_refuses_a_negative_top_in_one_line(tmp_path):
     done = subprocess.run([sys.executable, "-m", "tlcore", "predict", str(tmp_path), "x.png", "--top", "-5"],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
@@ -250,6 +253,7 @@ def test_links_to_pictures_are_followed_and_a_folder_named_png_is_refused(tmp_pa
     assert stat.S_ISREG(os.stat(tmp_path / "link.png").st_mode)
 
 
+@pytest.mark.slow
 def test_a_damaged_export_zip_is_refused_in_one_line(tmp_path):
     damaged = tmp_path / "model.zip"
     with zipfile.ZipFile(damaged, "w") as archive:

@@ -90,6 +90,7 @@ def task(tmp_path_factory):
     return make_image_folder(tmp_path_factory.mktemp("task") / "new", TASK_CLASSES, size=(40, 40), seed=7)
 
 
+@pytest.mark.slow
 def test_a_meta_learning_run_practises_then_fine_tunes_from_the_cli(home, practice, task, capsys):
     code, plain, err = train(capsys, task, "--strategy", "fine_tune", "--epochs", 1, "--head-epochs", 1)
     assert code == 0, err  # ImageNet's features of these pictures are cached now

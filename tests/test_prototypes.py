@@ -75,6 +75,7 @@ def test_a_prototypes_run_keeps_the_class_means_of_its_training_pictures(prototy
         assert torch.allclose(model.head.prototypes[c], features[y == c].mean(0), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_a_prototypes_run_predicts_and_exports_like_any_other(prototype_run, tmp_path):
     run_dir, data = prototype_run
     picture = next((data / "blue_squares").iterdir())

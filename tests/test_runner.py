@@ -40,6 +40,7 @@ def training_started(runner, run_id):
     return any(e["type"] == "batch" for e in RunFolder(runner.run_dir(run_id)).read_events()[0])
 
 
+@pytest.mark.slow
 def test_two_sessions_submissions_run_one_after_the_other(two_classes, runs_dir):
     first_session, second_session = Runner(runs_dir, poll_s=0.2).start(), Runner(runs_dir, poll_s=0.2).start()
     try:
@@ -60,6 +61,7 @@ def test_two_sessions_submissions_run_one_after_the_other(two_classes, runs_dir)
         second_session.stop()
 
 
+@pytest.mark.slow
 def test_queued_runs_wait_their_turn_and_can_be_cancelled(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
@@ -78,6 +80,7 @@ def test_queued_runs_wait_their_turn_and_can_be_cancelled(two_classes, runs_dir)
         runner.stop()
 
 
+@pytest.mark.slow
 def test_a_killed_worker_leaves_a_failed_run_with_the_reason(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
@@ -101,6 +104,7 @@ def test_a_restart_marks_a_dead_run_interrupted(two_classes, runs_dir):
     assert "interrupted" in status["error"]
 
 
+@pytest.mark.slow
 def test_a_restart_finds_a_live_worker_again(two_classes, runs_dir):
     old_server = Runner(runs_dir, poll_s=0.2).start()
     run_id = old_server.submit(quick(two_classes, strategy="fine_tune", epochs=40, head_epochs=0, batch_size=2))
@@ -112,6 +116,7 @@ def test_a_restart_finds_a_live_worker_again(two_classes, runs_dir):
     assert final["state"] == "succeeded"
 
 
+@pytest.mark.slow
 def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(two_classes, runs_dir, monkeypatch):
     monkeypatch.setattr("tlcore.runs.supervision.liveness.HEARTBEAT_STALE_S", 3.0)
     runner = Runner(runs_dir, poll_s=0.2).start()
@@ -127,6 +132,7 @@ def test_a_hung_worker_is_stopped_and_its_run_fails_with_the_reason(two_classes,
         runner.stop()
 
 
+@pytest.mark.slow
 def test_runs_wait_for_their_own_device_only(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2).start()
     try:
@@ -157,6 +163,7 @@ def zombie_children() -> list[int]:
     return zombies
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
 def test_finished_workers_leave_no_zombie(two_classes, runs_dir):
     runner = Runner(runs_dir, poll_s=0.2)

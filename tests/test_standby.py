@@ -32,6 +32,7 @@ def standby_ready(runner):
     return runner.standby.current
 
 
+@pytest.mark.slow
 def test_the_standby_trains_the_next_run_and_another_takes_its_place(two_classes, runner):
     standby = standby_ready(runner)
     run_id = runner.submit(quick(two_classes))
@@ -46,6 +47,7 @@ def test_the_standby_trains_the_next_run_and_another_takes_its_place(two_classes
     assert RunFolder(runner.run_dir(second)).read_status()["pid"] == following.process.pid
 
 
+@pytest.mark.slow
 def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(two_classes, runner):
     standby_ready(runner)
     endless = quick(two_classes, strategy="fine_tune", epochs=500, head_epochs=0, batch_size=2)
@@ -68,12 +70,14 @@ def test_a_run_on_the_standby_can_be_cancelled_and_killed_as_any(two_classes, ru
     assert "SIGKILL" in RunFolder(runner.run_dir(killed)).read_status()["error"]
 
 
+@pytest.mark.slow
 def test_stopping_the_runner_lets_its_standby_go(runner):
     standby = standby_ready(runner)
     runner.stop()
     assert standby.process.poll() == 0 and not pid_alive(standby.process.pid)
 
 
+@pytest.mark.slow
 def test_without_a_warm_worker_every_run_starts_fresh(two_classes, tmp_path, monkeypatch):
     monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "cold"))
     runner = Runner(tmp_path / "cold" / "runs", poll_s=0.2, warm_worker=False).start()
@@ -85,6 +89,7 @@ def test_without_a_warm_worker_every_run_starts_fresh(two_classes, tmp_path, mon
         runner.stop()
 
 
+@pytest.mark.slow
 def test_the_standby_pays_a_first_optimizer_s_imports_before_it_has_a_run():
     """torch's optimizers import torch._dynamo the first time one is made: a second or two that the
     standby spends while it waits, not the run it is handed."""

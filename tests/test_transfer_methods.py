@@ -168,6 +168,7 @@ def dann_run(source, target, **settings):
     return run_dir, execute_run(run_dir)
 
 
+@pytest.mark.slow
 def test_a_dann_run_records_target_and_domain_accuracy(source, target, home):
     run_dir, status = dann_run(source, target)
     assert status["state"] == "succeeded", status.get("error")
@@ -183,6 +184,7 @@ def test_a_dann_run_records_target_and_domain_accuracy(source, target, home):
     assert status["best_target_acc"] == status["final_target_acc"]
 
 
+@pytest.mark.slow
 def test_shuffling_the_target_labels_changes_nothing_in_training(source, target, home, tmp_path):
     """The same pictures under other class folders: every weight trained comes out the same."""
     shuffled = tmp_path / "shuffled"

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CHECK = """
@@ -20,6 +22,7 @@ print(type(program).__name__)
 """
 
 
+@pytest.mark.slow
 def test_torchvision_imports_without_dynamo_and_dynamo_still_works():
     done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr

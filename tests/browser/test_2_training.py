@@ -12,7 +12,7 @@ from .steps import (CANCEL_WITHIN_S, CLASSES, RUN_TIMEOUT_MS, chart, choose_trai
                     points, run_caption, run_state, sidebar_and_page_agree, start_training,
                     watch_until_trained)
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @screenshot_on_failure

@@ -11,7 +11,7 @@ from imagegen import make_image, save_image
 
 from .steps import CLASSES, IMAGE_SIZE, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @screenshot_on_failure

@@ -9,7 +9,7 @@ from waiting import wait_for
 
 from .steps import CLASSES, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @screenshot_on_failure

@@ -7,7 +7,7 @@ from browser_support import main, screenshot_on_failure
 
 from .steps import RUN_TIMEOUT_MS, expect, run_state, start_training, try_the_sample
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @screenshot_on_failure

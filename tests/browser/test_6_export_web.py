@@ -20,7 +20,7 @@ from browser_support import CHROMIUM_ARGS, REQUIRE_BROWSER_ENV, ROOT, VIEWPORT, 
 
 from .steps import expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 CAMERA_SCALE = 5  # the dataset's 48x40 pictures, filmed at 240x200
 
 

@@ -22,7 +22,7 @@ from waiting import wait_for
 
 from .steps import expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 PROJECTOR, LAPTOP = 1024, 1400
 RUNS_COLUMNS = ["run", "status", "network", "best", "time"]

@@ -5,7 +5,7 @@ from browser_support import click_until, context_page, go_to, main, screenshot_o
 
 from .steps import FIRST_LOAD_MS, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def dataset_row(page, name: str):

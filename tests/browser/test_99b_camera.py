@@ -12,7 +12,7 @@ from imagegen import make_image, save_image
 from .steps import expect
 from .test_6_export_web import write_y4m
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def moving_video(workspace):

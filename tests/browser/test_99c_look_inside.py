@@ -13,7 +13,7 @@ from imagegen import make_image, make_image_folder, save_image
 
 from .steps import choose_training, expect, start_training, upload_dataset
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 CLASSES = {"blue": 12, "green": 12, "red": 12}  # shapes and colours a pretrained network tells apart
 SIZE = (48, 40)

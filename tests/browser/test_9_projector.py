@@ -5,7 +5,7 @@ from browser_support import main, screenshot_on_failure, settle
 
 from .steps import expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 PROJECTOR = {"width": 1024, "height": 768}
 PAGES = {"Home": "Transfer Learning Studio", "Data": "Data", "Train": "Train", "Runs": "Runs",
