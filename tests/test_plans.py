@@ -99,6 +99,7 @@ def test_one_step_of_the_last_phase_moves_exactly_what_it_trains(strategy):
     streams = {name: batch.clone() for name in phase.streams}
     stream_labels = {name: torch.tensor([0, 1, 0, 1]) for name in phase.streams}
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    state_before = {key: value.clone() for key, value in model.state_dict().items()}  # buffers too
     loss, _, _ = training_step(StepModule(phase), batch, torch.tensor([0, 1, 2, 0]), streams,
                                make_optimizer(phase), None, progress=0.5,
                                autocast=torch.autocast("cpu", enabled=False), stream_labels=stream_labels)
@@ -109,6 +110,8 @@ def test_one_step_of_the_last_phase_moves_exactly_what_it_trains(strategy):
         if id(p) not in groups:
             assert not moved, f"{name} moved but its phase does not train it"
     assert any(not torch.equal(before[n], p.detach()) for n, p in model.head.named_parameters(prefix="head"))
+    moved = {key for key, value in model.state_dict().items() if not torch.equal(state_before[key], value)}
+    assert moved <= changing_keys(model, phase), "the kept weights would miss what moved"
     if phase.streams:  # the joint task (and alignment's domain classifier) train in the same step
         assert set(phase.streams) >= {"joint"} and len(phase.terms) >= 1
 

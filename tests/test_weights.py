@@ -263,26 +263,29 @@ def test_pretrained_efficientnet_lite0_matches_its_package(offline_home):
         assert not torch.allclose(backbone(images), scratch(images), atol=1e-2)
 
 
-def test_several_runs_in_one_process_share_one_load_and_train_their_own_copies(offline_home, monkeypatch):
+def test_several_runs_in_one_process_read_the_weights_once_and_draw_as_a_run_alone(offline_home, monkeypatch):
     from tlcore.models import weights
-    from tlcore.models.kept_networks import networks_kept
+    from tlcore.models.kept_weights import weights_kept
 
     loads = []
     real = weights.load_pretrained_state
     monkeypatch.setattr(weights, "load_pretrained_state", lambda name: loads.append(name) or real(name))
-    with networks_kept():
-        first = weights.create_backbone("mobilenet_v2")
-        second = weights.create_backbone("mobilenet_v2")
-        assert loads == ["mobilenet_v2"]
-        for a, b in zip(first.parameters(), second.parameters()):
-            assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+
+    def run_alone_draws():  # what a run's seed gives after its network is built: its head's start, its dropout
+        torch.manual_seed(0)
+        backbone = weights.create_backbone("mobilenet_v2")
+        return backbone, torch.rand(4)
+
+    alone, draws_alone = run_alone_draws()
+    with weights_kept():
+        first, _ = run_alone_draws()
         with torch.no_grad():
-            next(first.parameters()).add_(1.0)  # one run trains its copy; the next still starts as loaded
-        third = weights.create_backbone("mobilenet_v2")
-        assert torch.equal(next(third.parameters()), next(second.parameters()))
-        assert third.weights_origin.startswith("ImageNet")
-        own = {id(p) for p in third.body.parameters()}  # its stages group its own layers, not the kept one's
-        assert all(id(p) in own for stage in third.stages() for p in stage.parameters())
-    weights.create_backbone("mobilenet_v2")
+            next(first.parameters()).add_(1.0)  # one run trains its network; the next still starts as loaded
+        second, draws_second = run_alone_draws()
+        assert loads == ["mobilenet_v2"] * 2  # the one alone, then one for the whole experiment
+    assert torch.equal(draws_second, draws_alone)  # the same seed, the same numbers, inside or out
+    for a, b in zip(alone.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    assert second.weights_origin.startswith("ImageNet")
     weights.create_backbone("mobilenet_v2")
     assert loads == ["mobilenet_v2"] * 3  # outside, nothing is kept

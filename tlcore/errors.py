@@ -12,6 +12,11 @@ class InputError(ValueError):
     """Input a person gave that cannot be used; ``str(error)`` says why in one sentence."""
 
 
+class DamagedFile(InputError):
+    """One of the studio's own files (a config, a manifest, a record) is not what it wrote: a full disk,
+    an editor, a copy cut short. Said in words; the traceback would only point at the JSON parser."""
+
+
 def describe_os_error(error: OSError) -> str:
     """One sentence for a file or disk error: a full disk by name, otherwise the system's words and where."""
     if is_disk_full(error):

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from tlcore.diskspace import is_disk_full
+from tlcore.errors import DamagedFile
 
 MAX_JSON_BYTES = 64 * 1024**2  # far beyond any file of the studio's; more is not one of them
 
@@ -33,13 +34,15 @@ def read_regular_bytes(path: str | os.PathLike, max_bytes: int = MAX_JSON_BYTES)
 
 
 def load_json(path: str | os.PathLike):
-    """Parse a JSON file. Raises OSError (missing, unreadable, not a regular file) or ValueError
-    (not JSON, or nested too deep to parse)."""
+    """Parse a JSON file. Raises OSError (missing, unreadable, not a regular file) or DamagedFile, a
+    ValueError (not JSON, not UTF-8, or nested too deep to parse)."""
     data = read_regular_bytes(path)
     try:
         return json.loads(data)
     except RecursionError as error:
-        raise ValueError(f"{Path(path).name} is nested too deeply to be one of the studio's files") from error
+        raise DamagedFile(f"{Path(path).name} is nested too deeply to be one of the studio's files") from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
+        raise DamagedFile(f"{Path(path).name} is damaged: it is not the JSON the studio wrote ({error})") from error
 
 
 def read_json(path: str | os.PathLike, default=None):

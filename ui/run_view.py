@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from tlcore.config import RunConfig
 from tlcore.report import plots
 from tlcore.runs import FINAL_STATES, RunFolder, list_runs
 from tlcore.runs.store.sources import started_from
@@ -225,7 +226,7 @@ def image_size_of(run_dir: Path) -> int:
     try:
         return RunFolder(run_dir).load_config().image_size
     except (OSError, ValueError):
-        return 128
+        return RunConfig.image_size
 
 
 def _labels(run_dir: Path, events: list[dict], count: int) -> list[str]:

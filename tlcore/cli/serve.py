@@ -80,7 +80,7 @@ def command_export(args) -> int:
 
     run_dir = Path(args.run_dir)
     if not RunFolder(run_dir).model_path.exists():
-        raise UserError(f"{run_dir} holds no trained model (model_best.pt); is the run finished?")
+        raise UserError(f"{run_dir} holds no trained model ({RunFolder.MODEL}); is the run finished?")
 
     def progress(step: int, total: int, name: str) -> None:
         print(f"export {step}/{total}: {name}", file=sys.stderr, flush=True)
@@ -101,8 +101,8 @@ def command_explain(args) -> int:
 
     run_dir = Path(args.run_dir).expanduser()
     if not RunFolder(run_dir).has_model():
-        raise UserError(f"{run_dir} holds no trained model (model_best.pt): explain a finished run's folder.")
-    explainer = Explainer.from_run(run_dir)  # a damaged model file: ValueError, said in words by main()
+        raise UserError(f"{run_dir} holds no trained model ({RunFolder.MODEL}): explain a finished run's folder.")
+    explainer = Explainer.from_run(run_dir)  # a damaged model file: WeightsFileError, said in words by main()
     try:
         explanation = explainer.explain_file(Path(args.picture).expanduser(), args.label)
     except ImageProblem as problem:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from tlcore import paths
 from tlcore.config import DEFAULT_IMAGE_SIZE
+from tlcore.errors import DamagedFile
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.records import matches_annotation
@@ -138,11 +139,11 @@ def load_record(dataset_id: str) -> DatasetRecord | None:
 
 
 def load_manifest(record: DatasetRecord) -> Manifest:
-    """The manifest the dataset was checked with. Raises OSError or ValueError when it is damaged."""
+    """The manifest the dataset was checked with. Raises OSError or DamagedFile when it is damaged."""
     try:
         return Manifest.load(record.folder / "manifest.json")
     except (KeyError, TypeError) as error:
-        raise ValueError(f"the saved check of '{record.name}' is damaged ({error})") from error
+        raise DamagedFile(f"the saved check of '{record.name}' is damaged ({error})") from error
 
 
 def mark_used(record: DatasetRecord) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from tlcore.config import ConfigError
-from tlcore.models.kept_networks import kept_copy
+from tlcore.models.kept_weights import kept_state
 from tlcore.models.backbones import (Backbone, BackboneSpec, CombinedBackbone, build_backbone, get_spec, is_combined,
                                      list_backbones, member_names)
 from tlcore.models.weight_sources import (
@@ -297,7 +297,7 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
             raise WeightsFileError("A weights file fits one network, not several combined.")
         return CombinedBackbone([create_backbone(member, pretrained) for member in member_names(name)])
     if pretrained and weights_file is None:
-        return kept_copy(f"{name}:pretrained", lambda: pretrained_backbone(name))
+        return pretrained_backbone(name)
     backbone = build_backbone(name)
     spec = backbone.spec
     if weights_file is not None:
@@ -309,5 +309,6 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
 def pretrained_backbone(name: str) -> Backbone:
     """The backbone with its registry weights (ImageNet), fetched first if need be."""
     backbone = build_backbone(name)
-    load_into_backbone(backbone, load_pretrained_state(name), origin=f"ImageNet {backbone.spec.weights_label}")
+    state = kept_state(name, lambda: load_pretrained_state(name))  # read once per experiment in one process
+    load_into_backbone(backbone, state, origin=f"ImageNet {backbone.spec.weights_label}")
     return backbone

@@ -74,7 +74,7 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
     """
     if not MIN_MINUTES <= minutes <= MAX_MINUTES:
         raise InputError(f"The time for the automatic choice is {MIN_MINUTES} to {MAX_MINUTES} minutes, not {minutes:g}.")
-    image_size = manifest.image_size or 128
+    image_size = manifest.image_size or RunConfig.image_size
     arms = candidates(available, image_size)
     if not arms:
         raise InputError("No pretrained network's weights are on this computer, so there is nothing to choose among; "

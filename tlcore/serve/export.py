@@ -70,7 +70,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
         "predict_script", and "web/<name>" for each file of the web page.
     """
     run_dir = Path(run_dir)
-    out_dir = Path(out_dir or run_dir / "export")
+    out_dir = Path(out_dir or RunFolder(run_dir).export_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model, config, labels, _ = load_checkpoint(RunFolder(run_dir).model_path)
     # Each format holds every weight once (the web page the ONNX one again, as base64 text);

@@ -64,9 +64,9 @@ def open_predictor(path: str | Path):
         if is_export_folder(path):
             return ExportedPredictor(path)
         if RunFolder(path).config_path.is_file() and RunFolder(path).status_path.is_file():
-            raise NotAModel(f"{path} is a run folder with no trained model (model_best.pt) yet; is the run finished?")
+            raise NotAModel(f"{path} is a run folder with no trained model ({RunFolder.MODEL}) yet; is the run finished?")
         raise NotAModel(f"{path} is not a run folder or an export folder: it holds no trained model "
-                        f"(model_best.pt, or {', '.join(MODEL_FILES)} with labels.json)")
+                        f"({RunFolder.MODEL}, or {', '.join(MODEL_FILES)} with labels.json)")
     if zipfile.is_zipfile(path):
         with tempfile.TemporaryDirectory(prefix="tlstudio-export-") as scratch:
             _extract_export(path, Path(scratch))

@@ -44,7 +44,7 @@ def feature_map(run_dir: str | Path, method: str = "pca") -> dict:
     from random numbers. Raises OSError or ValueError when the run's files cannot be read.
     """
     run_dir = Path(run_dir)
-    kept = run_dir / f"feature_map_{method}.npz"
+    kept = RunFolder(run_dir).feature_map_path(method)
     if kept.is_file():
         with np.load(kept, allow_pickle=False) as saved:
             found = {name: saved[name] for name in saved.files}

@@ -3,7 +3,7 @@
 An experiment is a folder (experiments/<id>/) holding its definition and its cells (experiment.json:
 the grid, the settings its runs share, and per cell the run that answers it). Its runs are ordinary
 runs; progress and results are read from them, so the run folders stay the only channel between
-workers and pages. Queueing, resuming and cancelling those runs is experiment_queue.py's job.
+workers and pages. Queueing, resuming and cancelling those runs is queue.py's job.
 
 The validation pictures are drawn once, with seed 0, when the experiment is made; every run trains
 on that split (marked as given), each size drawing its training pictures per class with its seed.
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tlcore import paths
 from tlcore.config import ConfigError, RunConfig
+from tlcore.errors import DamagedFile
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import for_run
 from tlcore.jsonio import read_json, write_json_atomic
@@ -199,16 +200,16 @@ def get_strategy_or_refuse(name: str):
 
 
 def load_experiment(folder: str | Path) -> Experiment:
-    """An experiment from its folder. Raises OSError (missing) or ValueError (damaged)."""
+    """An experiment from its folder. Raises DamagedFile (missing or damaged)."""
     folder = Path(folder)
     values = read_json(folder / EXPERIMENT_FILE, default=None)
     if not isinstance(values, dict):
-        raise ValueError(f"'{folder.name}' is not an experiment of the studio (no readable {EXPERIMENT_FILE}).")
+        raise DamagedFile(f"'{folder.name}' is not an experiment of the studio (no readable {EXPERIMENT_FILE}).")
     try:
         cells = [Cell(**cell) for cell in values.pop("cells")]
         return Experiment(folder=folder, cells=cells, **values)
     except (KeyError, TypeError) as error:
-        raise ValueError(f"The experiment '{folder.name}' is damaged ({error}).") from None
+        raise DamagedFile(f"The experiment '{folder.name}' is damaged ({error}).") from None
 
 
 def list_experiments() -> list[Experiment]:

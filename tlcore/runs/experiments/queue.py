@@ -149,12 +149,12 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
     """Run the cells one after another in this process (the CLI, an experiment made with driver "cli"),
     each made just before it trains, so a server's runner never takes them from the queue; a failed run
     does not stop the rest."""
-    from tlcore.models.kept_networks import networks_kept
+    from tlcore.models.kept_weights import weights_kept
     from tlcore.runs.store.creation import create_run  # checks configs against the registries: torch
 
     runs_dir = resolve_runs_dir(runs_dir)
     manifest = Manifest.load(experiment.manifest_path)
-    with networks_kept():  # each network built and its weights read once, copied for each run
+    with weights_kept():  # each network's weights read and checked once, for every run
         for cell in experiment.cells:
             if cell.run_id is not None or cell.refused is not None:
                 continue

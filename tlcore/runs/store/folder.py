@@ -13,7 +13,10 @@ Layout of a run folder (RunFolder names each file once):
     predictions.json  the kept model's answer for every validation picture (tlcore.runs.store.predictions)
     cancel         present when someone asked the run to stop
     notes.json     what the person changed later: name, note, starred (tlcore.runs.store.notes)
+    owner.json     who asked for it, and whether the teacher shared it (tlcore.runs.store.owners)
     worker.log     the worker process's own output
+    export/        what `export` wrote (TorchScript, .pt2, ONNX, the web page), by default
+    feature_map_<method>.npz  the pictures' features laid out on a map, kept once computed
 """
 from __future__ import annotations
 
@@ -58,7 +61,9 @@ class RunFolder:
     PREDICTIONS = "predictions.json"
     CANCEL = "cancel"
     NOTES = "notes.json"
+    OWNER = "owner.json"
     WORKER_LOG = "worker.log"
+    EXPORT = "export"
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -84,6 +89,7 @@ class RunFolder:
         return self.path / name
 
     config_path = property(lambda self: self.path / self.CONFIG)
+    export_dir = property(lambda self: self.path / self.EXPORT)
     status_path = property(lambda self: self.path / self.STATUS)
     events_path = property(lambda self: self.path / self.EVENTS)
     checked_manifest_path = property(lambda self: self.path / self.CHECKED_MANIFEST)
@@ -95,6 +101,9 @@ class RunFolder:
     predictions_path = property(lambda self: self.path / self.PREDICTIONS)
     notes_path = property(lambda self: self.path / self.NOTES)
     worker_log_path = property(lambda self: self.path / self.WORKER_LOG)
+
+    def feature_map_path(self, method: str) -> Path:
+        return self.path / f"feature_map_{method}.npz"
 
     def has_model(self) -> bool:
         return self.model_path.is_file()
