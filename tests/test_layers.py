@@ -12,8 +12,8 @@ ENGINE = Path(__file__).resolve().parent.parent / "tlcore"
 
 # Bottom first. A module may import from its own package and from any layer below it; packages on
 # the same rank do not import each other. Modules directly in tlcore/ are the shared root.
-LAYERS = {"(root)": 0, "data": 1, "models": 2, "training": 3, "runs": 4, "serve": 5, "report": 5, "cli": 6,
-          "__main__": 7}
+LAYERS = {"(root)": 0, "people": 1, "data": 2, "models": 3, "training": 4, "runs": 5, "serve": 6, "report": 6,
+          "cli": 7, "__main__": 8}
 
 
 def module_name(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""train and experiment: runs made from the command line's options and trained in this process."""
+"""train: a run made from the command line's options and trained in this process (or its processes)."""
 import argparse
 import json
 import os
@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from tlcore.cli.options import UserError, add_run_options, positive_int, run_options
+from tlcore.cli.people import add_person_options, person_from_args
 from tlcore.config import RunConfig
 from tlcore.errors import InputError
 
@@ -43,6 +44,8 @@ def add_train_parser(sub) -> None:
                             "here, then fine-tuning) and keeping the best by validation accuracy; prints what it "
                             "chose and why. --strategy, --backbone and --head are then the studio's to choose")
     train.add_argument("--runs-dir", default=None)
+    add_person_options(train, "--owner", "the class member the run is made for (class mode): a student's name or "
+                                         "teacher; the run is theirs to see, rename, cancel and delete")
     train.add_argument("--nproc-per-node", type=positive_int, default=None, metavar="N",
                        help="train with N processes on this machine, data-parallel (torch.distributed): one per "
                             "GPU, or CPU processes sharing the cores; --batch-size stays the global batch. "
@@ -120,20 +123,23 @@ def command_train(args) -> int:
                         "(--nproc-per-node there), not to train as well.")
     if args.auto is not None and (args.nproc_per_node or world.active):
         raise UserError("--auto trains its candidates one process each; leave out --nproc-per-node and torchrun.")
+    if args.auto is not None and args.person is not None:
+        raise UserError("--auto makes its runs for the studio's own person; leave out --owner.")
     if args.auto is not None:
         return command_auto(args, data)
     config = config_from_args(args, data, world.size)
+    owner = person_from_args(args)
     started = time.perf_counter()
     if config.processes > 1 and not world.active:  # this process launches the others and waits
         from tlcore.runs.supervision.launch import check_devices, train_with_processes
 
         check_devices(config)
-        run_dir = runs.create_run(config, args.runs_dir)
+        run_dir = runs.create_run(config, args.runs_dir, owner=owner)
         if not args.quiet:
             print(f"training {run_dir.name} with {config.processes} processes...", file=sys.stderr)
         status = train_with_processes(run_dir, config.processes)
     else:
-        run_dir = shared_run(world, config, args.runs_dir)
+        run_dir = shared_run(world, config, args.runs_dir, owner)
         callbacks = [ProgressBar()] if not args.quiet and world.writes else []
         status = execute_run(run_dir, callbacks=callbacks, world=world)
         if not world.writes:  # rank 0 reports for the run
@@ -238,7 +244,7 @@ def command_auto(args, data: Path) -> int:
     return 0
 
 
-def shared_run(world, config: RunConfig, runs_dir) -> Path:
+def shared_run(world, config: RunConfig, runs_dir, owner) -> Path:
     """The run folder this process trains: made here, or under torchrun made by rank 0 and told to all
     (on storage every machine sees), after the process group has started."""
     from tlcore import runs
@@ -246,9 +252,9 @@ def shared_run(world, config: RunConfig, runs_dir) -> Path:
     from tlcore.training import distributed
 
     if not world.active:
-        return runs.create_run(config, runs_dir, claimed_by=os.getpid())  # this process trains it
+        return runs.create_run(config, runs_dir, claimed_by=os.getpid(), owner=owner)  # this process trains it
     distributed.join(world, process_device(config, world))
-    return world.first_decides(lambda: runs.create_run(config, runs_dir, claimed_by=os.getpid()))
+    return world.first_decides(lambda: runs.create_run(config, runs_dir, claimed_by=os.getpid(), owner=owner))
 
 
 def say_what_the_target_lacks(run_dir: Path) -> None:

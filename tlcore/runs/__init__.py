@@ -2,8 +2,8 @@
 
 Four rooms, and imports run one way between them (tests/test_layers.py checks it):
 
-    store/        run folders (RunFolder: every file of a run, named once), making, listing, notes,
-                  predictions, the runs a run starts from. Below the others; no torch at import.
+    store/        run folders (RunFolder: every file of a run, named once), making, listing, notes, owners,
+                  predictions, the runs a run starts from. Below the others; folder and listing need no torch.
     execution/    one run executed in its worker process: the run's data, its phase data, the recorder
                   that writes its events and status, the work meter. Imports the store.
     experiments/  grids of ordinary runs, their queue and the built-in lessons. Imports the store.

@@ -6,17 +6,20 @@ from pathlib import Path
 
 from tlcore.config import RunConfig
 from tlcore.data.manifest import Manifest
+from tlcore.people.person import LOCAL, Person
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
+from tlcore.runs.store.owners import owner_record
 
 
 def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
-               claimed_by: int | None = None) -> Path:
+               claimed_by: int | None = None, owner: Person = LOCAL) -> Path:
     """Make a new run folder holding the config, a queued status and where its network comes from.
 
     Args:
         manifest: the dataset as the person checked it (the Data page); the worker trains on it
             rather than scanning the folder again. Without one the worker scans config.data.
         claimed_by: the pid of a process that trains it at once itself (the CLI), see make_run_folder.
+        owner: the person it is made for (in class mode; LOCAL otherwise).
 
     Returns:
         The run folder's path; its name is the run id.
@@ -32,11 +35,12 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: 
     check_config(config)
     source = check_start(config)
     return make_run_folder(config, runs_dir, manifest, files={RunFolder.STARTED_FROM: new_chain(config, source)},
-                           claimed_by=claimed_by)
+                           claimed_by=claimed_by, owner=owner)
 
 
 def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
-                    files: dict[str, object] | None = None, claimed_by: int | None = None) -> Path:
+                    files: dict[str, object] | None = None, claimed_by: int | None = None,
+                    owner: Person = LOCAL) -> Path:
     """Make a new run folder holding the config, a queued status and any other JSON files given.
 
     create_run checks the config first; call that one.
@@ -47,6 +51,7 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
         files: file name (one of RunFolder's) -> JSON value, written with the rest.
         claimed_by: the process that will train it at once (the CLI): the run is made "running" under
             that pid, never "queued", so a server's runner cannot take it in between.
+        owner: the person it is made for; written before its status, so no reader lists it ownerless.
 
     Returns:
         The run folder's path; its name is the run id.
@@ -61,7 +66,7 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
         folder.save_config(config)
         if manifest is not None:
             manifest.save(folder.checked_manifest_path)
-        for name, value in (files or {}).items():
+        for name, value in {RunFolder.OWNER: owner_record(owner), **(files or {})}.items():
             folder.write_json(name, value)
         now = time.time()
         status = {"state": "queued", "created_at": now} if claimed_by is None else \

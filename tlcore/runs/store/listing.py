@@ -3,8 +3,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tlcore.config import RunConfig
+from tlcore.people.person import Person, may_see
 from tlcore.runs.store.notes import RunNotes, dataset_name, load_notes
 from tlcore.runs.store.folder import FINAL_STATES, RunFolder, resolve_runs_dir
+from tlcore.runs.store.owners import run_owner
 
 
 @dataclass
@@ -17,6 +19,8 @@ class RunSummary:
     status: dict
     notes: RunNotes | None = None  # the person's name, note and star (tlcore.runs.store.notes)
     repeat: int = 1  # its place among runs of the same dataset and strategy, oldest first
+    owner: str = ""  # the key of the person it belongs to (tlcore.people.person.Person.key)
+    shared: bool = False  # the teacher shared it with the class
 
     @property
     def state(self) -> str:
@@ -27,10 +31,13 @@ class RunSummary:
         return self.status.get("created_at", 0.0)  # always a number: read_status drops any other type
 
 
-def list_runs(runs_dir: str | Path | None = None, with_notes: bool = True) -> list[RunSummary]:
+def list_runs(runs_dir: str | Path | None = None, with_notes: bool = True,
+              person: Person | None = None) -> list[RunSummary]:
     """All runs, newest first. A folder without a readable config is listed as failed, not hidden.
 
     Args:
+        person: list only the runs this person may see (class mode); None lists every run (the
+            runner, and single-user mode's one person).
         with_notes: give each run its notes and number repeated names, for pages that show names;
             the runner, which looks twice a second, needs neither (the notes are read either way,
             once: what is remembered serves every caller).
@@ -42,8 +49,11 @@ def list_runs(runs_dir: str | Path | None = None, with_notes: bool = True) -> li
     for run_dir in runs_dir.iterdir():
         if not run_dir.is_dir() or run_dir.name.startswith("."):
             continue
-        config, status, notes, _ = now[run_dir.name] = _read_run(run_dir, before.get(run_dir.name))
-        runs.append(RunSummary(run_dir.name, run_dir, config, dict(status), notes if with_notes else None))
+        config, status, notes, owner, _ = now[run_dir.name] = _read_run(run_dir, before.get(run_dir.name))
+        if person is not None and not may_see(person, *owner):
+            continue
+        runs.append(RunSummary(run_dir.name, run_dir, config, dict(status), notes if with_notes else None,
+                               owner=owner[0], shared=owner[1]))
     _remembered[runs_dir] = now  # runs deleted since are forgotten
     if with_notes:
         number_repeats(runs)
@@ -59,9 +69,10 @@ _remembered: dict[Path, dict[str, tuple]] = {}
 
 
 def _read_run(run_dir: Path, remembered: tuple | None) -> tuple:
-    """(config, status, notes, identity of the files read): from memory where the files are unchanged."""
-    identity = tuple(_file_identity(run_dir / name) for name in (RunFolder.CONFIG, RunFolder.STATUS, RunFolder.NOTES))
-    if remembered is not None and remembered[3] == identity:
+    """(config, status, notes, (owner, shared), identity of the files read): from memory where the files are unchanged."""
+    identity = tuple(_file_identity(run_dir / name)
+                     for name in (RunFolder.CONFIG, RunFolder.STATUS, RunFolder.NOTES, RunFolder.OWNER))
+    if remembered is not None and remembered[4] == identity:
         return remembered
     try:
         config = RunFolder(run_dir).load_config()
@@ -69,9 +80,10 @@ def _read_run(run_dir: Path, remembered: tuple | None) -> tuple:
         config = None
     status = RunFolder(run_dir).read_status()
     notes = load_notes(run_dir)  # read whether shown or not: what is remembered serves every caller
+    owner = run_owner(run_dir)
     if identity[1] is None or "damaged" in status or status.get("state") not in FINAL_STATES:
         identity = None  # a status rebuilt from events, or one about to change: read again next time
-    return config, status, notes, identity
+    return config, status, notes, owner, identity
 
 
 def _file_identity(path: Path) -> tuple | None:

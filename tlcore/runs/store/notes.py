@@ -14,14 +14,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from tlcore.config import RunConfig
+from tlcore.errors import InputError
+from tlcore.people.person import LOCAL, Person
 from tlcore.runs.store.folder import FINAL_STATES, RunFolder, resolve_runs_dir
+from tlcore.runs.store.owners import check_may_change
 
 MAX_NAME_CHARS = 80
 MAX_NOTE_CHARS = 2000
 DELETING_PREFIX = ".deleting-"  # hidden: list_runs skips dot-folders, so no half-deleted run is listed
 
 
-class RunBusyError(Exception):
+class RunBusyError(InputError):
     """The run is queued or training: its worker may write into the folder at any moment."""
 
 
@@ -62,16 +65,19 @@ def clean_note(note: str) -> str:
     return note.strip()[:MAX_NOTE_CHARS]
 
 
-def rename_run(run_dir: Path, name: str) -> RunNotes:
+def rename_run(run_dir: Path, name: str, person: Person = LOCAL) -> RunNotes:
     """Give the run a name of the person's own ("" goes back to the default name)."""
+    check_may_change(person, run_dir, "rename")
     return _change(run_dir, name=clean_name(name))
 
 
-def set_note(run_dir: Path, note: str) -> RunNotes:
+def set_note(run_dir: Path, note: str, person: Person = LOCAL) -> RunNotes:
+    check_may_change(person, run_dir, "write a note on")
     return _change(run_dir, note=clean_note(note))
 
 
-def star_run(run_dir: Path, starred: bool = True) -> RunNotes:
+def star_run(run_dir: Path, starred: bool = True, person: Person = LOCAL) -> RunNotes:
+    check_may_change(person, run_dir, "star")
     return _change(run_dir, starred=bool(starred))
 
 
@@ -81,7 +87,7 @@ def _change(run_dir: Path, **fields) -> RunNotes:
     return notes
 
 
-def delete_run(run_dir: Path, runs_dir: str | Path | None = None) -> bool:
+def delete_run(run_dir: Path, runs_dir: str | Path | None = None, person: Person = LOCAL) -> bool:
     """Remove a finished run's folder, files and all.
 
     The folder is first renamed to a hidden name in the same runs folder (one atomic step, so no
@@ -90,6 +96,7 @@ def delete_run(run_dir: Path, runs_dir: str | Path | None = None) -> bool:
     Args:
         run_dir: the run's folder; it must sit directly in runs_dir.
         runs_dir: the runs folder (the studio's by default).
+        person: who asks: their own run, or any run for the teacher (tlcore.runs.store.owners).
 
     Returns:
         True when it was deleted, False when it was already gone (another tab deleted it).
@@ -97,6 +104,7 @@ def delete_run(run_dir: Path, runs_dir: str | Path | None = None) -> bool:
     Raises:
         NotARunError: run_dir is not a run folder of runs_dir.
         RunBusyError: the run is queued or running; cancel it first.
+        NoSuchRun, NotYours: it is not this person's to delete.
     """
     runs_dir = resolve_runs_dir(runs_dir).resolve()
     run_dir = Path(run_dir)
@@ -105,6 +113,7 @@ def delete_run(run_dir: Path, runs_dir: str | Path | None = None) -> bool:
         raise NotARunError(f"'{run_dir}' is not a run folder of {runs_dir}; nothing was deleted.")
     if not run_dir.is_dir():
         return False
+    check_may_change(person, run_dir, "delete")
     state = RunFolder(run_dir).read_status()["state"]
     if state not in FINAL_STATES:
         raise RunBusyError(f"This run is still {state}. Cancel it first, then delete it.")

@@ -1,0 +1,131 @@
+"""Every store action on a run as its owner, as another student and as the teacher (class mode)."""
+import json
+
+import pytest
+
+from tlcore.config import RunConfig
+from tlcore.people.person import LOCAL, STUDENT, TEACHER, Person
+from tlcore.runs import RunFolder, list_runs
+from tlcore.runs.store.creation import make_run_folder
+from tlcore.runs.store.notes import delete_run, load_notes, rename_run, set_note, star_run
+from tlcore.runs.store.owners import NoSuchRun, NotYours, cancel_run, open_run, run_owner, share_run
+
+ALICE, BOB = Person("alice", STUDENT, "Year 9"), Person("bob", STUDENT, "Year 9")
+TEACHER_9 = Person("teacher", TEACHER, "Year 9")
+OTHER_ALICE = Person("alice", STUDENT, "Year 10")  # the same name in another class is someone else
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TLSTUDIO_HOME", str(tmp_path / "studio"))
+    return tmp_path / "studio" / "runs"
+
+
+def finished(runs_dir, owner, state="succeeded"):
+    run_dir = make_run_folder(RunConfig(data="/data/shapes"), runs_dir, owner=owner)
+    RunFolder(run_dir).update_status(state=state)
+    return run_dir
+
+
+def folder_bytes(run_dir):
+    return {p.name: p.read_bytes() for p in sorted(run_dir.iterdir())}
+
+
+def test_a_student_lists_their_own_runs_and_shared_ones_the_teacher_lists_all(runs_dir):
+    alices, bobs, teachers = finished(runs_dir, ALICE), finished(runs_dir, BOB), finished(runs_dir, TEACHER_9)
+    seen = lambda person: {r.run_dir for r in list_runs(runs_dir, person=person)}
+    assert seen(ALICE) == {alices} and seen(BOB) == {bobs} and seen(OTHER_ALICE) == set()
+    assert seen(TEACHER_9) == seen(LOCAL) == {alices, bobs, teachers}
+    share_run(teachers, TEACHER_9)
+    assert seen(ALICE) == {alices, teachers}
+    assert {r.owner for r in list_runs(runs_dir)} == {"Year 9/alice", "Year 9/bob", "Year 9/teacher"}
+
+
+@pytest.mark.parametrize("action", [
+    lambda run_dir, person: rename_run(run_dir, "hacked by B", person=person),
+    lambda run_dir, person: set_note(run_dir, "hacked", person=person),
+    lambda run_dir, person: star_run(run_dir, person=person),
+    lambda run_dir, person: delete_run(run_dir, person=person),
+    lambda run_dir, person: cancel_run(run_dir, person=person),
+], ids=["rename", "note", "star", "delete", "cancel"])
+def test_another_student_can_change_nothing_of_a_run_the_owner_and_teacher_can(runs_dir, action):
+    run_dir = finished(runs_dir, ALICE)
+    before = folder_bytes(run_dir)
+    with pytest.raises(NoSuchRun, match="There is no run"):  # not even that it exists
+        action(run_dir, BOB)
+    assert folder_bytes(run_dir) == before
+    share_run(run_dir, TEACHER_9)
+    shared = folder_bytes(run_dir)
+    with pytest.raises(NotYours, match="only the person who made it or the teacher"):
+        action(run_dir, BOB)
+    assert folder_bytes(run_dir) == shared
+    action(run_dir, ALICE)
+    action(finished(runs_dir, ALICE), TEACHER_9)
+
+
+def test_a_run_is_opened_by_id_only_for_whom_may_see_it(runs_dir):
+    run_dir = finished(runs_dir, ALICE)
+    assert open_run(run_dir.name, ALICE, runs_dir).path == run_dir
+    assert open_run(run_dir.name, TEACHER_9, runs_dir).path == run_dir
+    for person, run_id in [(BOB, run_dir.name), (OTHER_ALICE, run_dir.name), (ALICE, "../runs"), (ALICE, ""),
+                           (ALICE, "no-such-run")]:
+        with pytest.raises(NoSuchRun, match="There is no run .* that you can open"):
+            open_run(run_id, person, runs_dir)
+
+
+def test_only_the_teacher_shares_and_a_shared_run_stays_its_owners(runs_dir):
+    run_dir = finished(runs_dir, ALICE)
+    with pytest.raises(NotYours, match="Only the teacher"):
+        share_run(run_dir, ALICE)
+    share_run(run_dir, TEACHER_9)
+    assert run_owner(run_dir) == ("Year 9/alice", True)
+    rename_run(run_dir, "Mine still", person=ALICE)
+    assert load_notes(run_dir).name == "Mine still"
+
+
+def test_single_user_mode_is_unchanged_runs_without_an_owner_file_are_the_local_persons(runs_dir):
+    run_dir = finished(runs_dir, LOCAL)
+    assert json.loads((run_dir / RunFolder.OWNER).read_text()) == {"owner": "local", "shared": False}
+    (run_dir / RunFolder.OWNER).unlink()  # a run from before owners
+    assert run_owner(run_dir) == ("local", False)
+    rename_run(run_dir, "Old run")
+    assert [r.run_dir for r in list_runs(runs_dir)] == [run_dir]
+    assert [r.run_dir for r in list_runs(runs_dir, person=ALICE)] == []  # in class mode: the teacher's
+    assert delete_run(run_dir)
+
+
+def test_the_cli_acts_for_a_person_and_refuses_in_one_sentence(runs_dir, capsys):
+    from tlcore.__main__ import main
+    from tlcore.people import roster
+
+    roster.create_class("Year 9", ["alice", "bob"])
+    alices = finished(runs_dir, ALICE)
+    capsys.readouterr()
+    assert main(["runs", "list", "--as", "alice"]) == 0
+    assert [json.loads(line)["run_id"] for line in capsys.readouterr().out.splitlines()] == [alices.name]
+    assert main(["runs", "list", "--as", "bob"]) == 0 and capsys.readouterr().out == ""
+    before = folder_bytes(alices)
+    assert main(["runs", "delete", alices.name, "--as", "bob"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: There is no run") and error.count("\n") == 1 and "Traceback" not in error
+    assert main(["runs", "rename", alices.name, "hacked by B", "--as", "bob"]) == 2
+    assert folder_bytes(alices) == before
+    assert main(["runs", "rename", alices.name, "Alice's best", "--as", "alice"]) == 0
+    assert load_notes(alices).name == "Alice's best"
+    assert main(["runs", "delete", alices.name, "--as", "teacher"]) == 0 and not alices.exists()
+    assert main(["runs", "list", "--as", "zed"]) == 2
+    assert "no one called 'zed'" in capsys.readouterr().err
+
+
+def test_a_run_trained_from_the_cli_for_a_student_is_theirs(runs_dir, tmp_path, capsys):
+    from imagegen import make_image_folder
+    from tlcore.__main__ import main
+    from tlcore.people import roster
+
+    roster.create_class("Year 9", ["alice", "bob"])
+    data = make_image_folder(tmp_path / "colours", {"reds": 4, "blues": 4}, size=(32, 32))
+    assert main(["train", str(data), "--owner", "alice", "--strategy", "scratch", "--epochs", "1",
+                 "--image-size", "32", "--quiet"]) == 0
+    run_id = json.loads(capsys.readouterr().out.splitlines()[-1])["run_id"]
+    assert [r.run_id for r in list_runs(runs_dir, person=ALICE)] == [run_id]
+    assert list_runs(runs_dir, person=BOB) == []
