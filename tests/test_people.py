@@ -25,7 +25,8 @@ def test_a_class_gives_each_person_a_link_that_signs_them_in_and_keeps_no_token(
     assert set(made) == {"class", "teacher", "students"} and set(made["students"]) == {"alice", "bob"}
     tokens = [token_of(made["teacher"]), *map(token_of, made["students"].values())]
     assert len(set(tokens)) == 3 and all(len(t) >= 32 for t in tokens)  # 24 random bytes, url-safe
-    assert roster.person_for_token("Year 9", token_of(made["students"]["alice"])) == Person("alice", "student", "Year 9")
+    alice = roster.person_for_token("Year 9", token_of(made["students"]["alice"]))
+    assert alice == Person("alice", "student", "Year 9")
     assert roster.person_for_token("Year 9", token_of(made["teacher"])).is_teacher
     stored = (home / "classes" / "Year 9" / "roster.json").read_text()
     assert not any(token in stored for token in tokens)  # only their hashes
@@ -95,3 +96,15 @@ def test_the_cli_makes_a_class_prints_its_links_and_writes_printable_cards(home,
     assert "already in class" in capsys.readouterr().err
     assert main(["class", "list"]) == 0
     assert json.loads(capsys.readouterr().out)["students"] == ["alice", "bob"]
+
+
+def test_the_cli_sets_and_prints_the_class_rules(home, capsys):
+    from tlcore.__main__ import main
+
+    roster.create_class("Year 9", ["alice"])
+    assert main(["class", "rules", "Year 9", "--max-waiting", "3", "--strategies", "feature_extraction,fine_tune"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["strategies"] == ["feature_extraction", "fine_tune"]
+    assert main(["class", "rules", "Year 9", "--max-epochs", "15"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert rules["max_waiting"] == 3 and rules["max_epochs"] == 15
+    assert main(["class", "rules", "Year 10"]) == 2

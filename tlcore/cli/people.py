@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import socket
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-from tlcore.cli.options import UserError
+from tlcore.cli.options import UserError, positive_int
 from tlcore.people.person import LOCAL, Person
 
 
@@ -29,6 +30,14 @@ def add_people_parsers(sub) -> None:
     add.add_argument("--address", default=None)
     listing = actions.add_parser("list", help="the class's students (no links: those were shown once)")
     listing.add_argument("name", nargs="?", default=None)
+    rules = actions.add_parser("rules", help="the teacher's rules: runs waiting per student, a lesson's locked "
+                                             "settings; prints them (changed by the options given)")
+    rules.add_argument("name")
+    rules.add_argument("--max-waiting", type=positive_int, default=None, help="a student's runs queued at once")
+    rules.add_argument("--max-epochs", type=positive_int, default=None)
+    rules.add_argument("--max-image-size", type=positive_int, default=None)
+    rules.add_argument("--strategies", default=None, help="comma-separated ways of training allowed ('' for all)")
+    rules.add_argument("--backbones", default=None, help="comma-separated networks allowed ('' for all)")
     remove = actions.add_parser("remove-student", help="their link stops working; their runs stay for the teacher")
     remove.add_argument("name")
     remove.add_argument("student")
@@ -82,6 +91,8 @@ def command_class(args) -> int:
                                                         time.strftime("join_cards_added_%Y%m%d-%H%M%S.html"))
         write_join_cards(cards, made["class"], links, address)
         print(json.dumps({**made, "cards": str(cards)}), flush=True)
+    elif args.action == "rules":
+        print(json.dumps(asdict(command_rules(args))), flush=True)
     elif args.action == "list":
         names = [args.name] if args.name else roster.list_classes()
         for name in names:
@@ -90,6 +101,24 @@ def command_class(args) -> int:
         roster.remove_student(args.name, args.student)
         print(json.dumps({"class": args.name, "removed": args.student}), flush=True)
     return 0
+
+
+def command_rules(args):
+    from dataclasses import replace
+
+    from tlcore.people.class_rules import load_rules, save_rules
+    from tlcore.people.roster import find_person
+
+    teacher = find_person(args.name, "teacher")  # an unknown class is named as such
+    rules = load_rules(args.name)
+    changes = {key: value for key, value in {"max_waiting": args.max_waiting, "max_epochs": args.max_epochs,
+                                             "max_image_size": args.max_image_size}.items() if value is not None}
+    for key in ("strategies", "backbones"):
+        if getattr(args, key) is not None:
+            changes[key] = tuple(name.strip() for name in getattr(args, key).split(",") if name.strip())
+    if changes:
+        rules = save_rules(args.name, replace(rules, **changes), teacher)
+    return rules
 
 
 def command_runs(args) -> int:

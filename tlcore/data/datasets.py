@@ -8,6 +8,11 @@ The id is a content key: the same pictures under the same class names give the s
 they arrived as a folder, a zip or a server path, so a second upload of them is recognised. A
 reload, a second tab or a restarted server finds every dataset here; the most recently used one
 is the one a new session starts with.
+
+Each dataset has an owner (class mode: the person who added it; otherwise LOCAL). Two people who
+add the same pictures get a dataset each (the id mixes in the owner), so one renaming or deleting
+theirs never touches the other's; the decoded pictures in the cache stay shared by content. Listing,
+opening, renaming and deleting ask for the person and follow tlcore.people.person's rules.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from pathlib import Path
 
 from tlcore import paths
 from tlcore.config import DEFAULT_IMAGE_SIZE
-from tlcore.errors import DamagedFile
+from tlcore.errors import DamagedFile, InputError
+from tlcore.people.person import LOCAL, NotVisible, NotYours, Person, may_change, may_see
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.records import matches_annotation
@@ -49,6 +55,8 @@ class DatasetRecord:
     studio_copy: bool = False  # the source is the studio's own copy (an upload): deleting removes it
     image_size: int = DEFAULT_IMAGE_SIZE  # the size its pictures were checked and cached at
     thumbnail_keys: list[str] = field(default_factory=list)  # one picture per class, for the library
+    owner: str = LOCAL.key  # the key of the person who added it (tlcore.people.person.Person.key)
+    shared: bool = False  # the teacher shared it with the class: students see it and train on it
 
     @property
     def folder(self) -> Path:
@@ -75,8 +83,16 @@ def content_id(manifest: Manifest) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def dataset_id_for(manifest: Manifest, owner: Person = LOCAL) -> str:
+    """The content key, made the owner's own in class mode (single-user ids stay as they always were)."""
+    key = content_id(manifest)
+    if owner.key == LOCAL.key:
+        return key
+    return hashlib.sha256(f"{key}\n{owner.key}".encode()).hexdigest()[:16]
+
+
 def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
-                studio_copy: bool = False) -> tuple[DatasetRecord, bool]:
+                studio_copy: bool = False, owner: Person = LOCAL) -> tuple[DatasetRecord, bool]:
     """Keep a checked dataset in the library, or find the one with the same pictures.
 
     Args:
@@ -85,12 +101,13 @@ def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
         kind: one of KINDS.
         source: the folder that was scanned.
         studio_copy: the source is the studio's own copy (an upload), removed with the dataset.
+        owner: who adds it; the same pictures added by someone else are another dataset.
 
     Returns:
         (record, added): added is False when the library already had these pictures; that record
         is returned (marked as just used) and nothing new is written.
     """
-    dataset_id = content_id(manifest)
+    dataset_id = dataset_id_for(manifest, owner)
     existing = load_record(dataset_id)
     now = time.time()
     if existing is not None and existing.available():
@@ -99,7 +116,7 @@ def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
         return existing, False
     # The same folder scanned again after its pictures changed: the new check replaces the old one,
     # keeping the name the person gave it.
-    replaced = [r for r in list_datasets() if r.source == str(source) and r.id != dataset_id]
+    replaced = [r for r in list_datasets() if r.source == str(source) and r.id != dataset_id and r.owner == owner.key]
     if replaced:
         name = replaced[0].name
         for old in replaced:
@@ -110,21 +127,24 @@ def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
     record = DatasetRecord(dataset_id, _clean_name(name), kind, str(source), list(manifest.classes),
                            manifest.counts(), now, now, root=manifest.root, studio_copy=studio_copy,
                            image_size=manifest.image_size,
-                           thumbnail_keys=[first_of_class[label] for label in sorted(first_of_class)][:THUMBNAILS])
+                           thumbnail_keys=[first_of_class[label] for label in sorted(first_of_class)][:THUMBNAILS],
+                           owner=owner.key)
     record.folder.mkdir(parents=True, exist_ok=True)
     manifest.save(record.folder / "manifest.json")
     _save_record(record)
     return record, True
 
 
-def list_datasets() -> list[DatasetRecord]:
-    """Every dataset in the library, most recently used first; damaged records are left out."""
-    records = [load_record(folder.name) for folder in library_dir().iterdir() if folder.is_dir()]
+def list_datasets(person: Person | None = None) -> list[DatasetRecord]:
+    """Every dataset in the library (or those this person may see), most recently used first; damaged
+    records are left out."""
+    records = [load_record(folder.name, person) for folder in library_dir().iterdir() if folder.is_dir()]
     return sorted((r for r in records if r is not None), key=lambda r: r.used_at, reverse=True)
 
 
-def load_record(dataset_id: str) -> DatasetRecord | None:
-    """The dataset with this id, or None when there is none (or its record is damaged)."""
+def load_record(dataset_id: str, person: Person | None = None) -> DatasetRecord | None:
+    """The dataset with this id, or None when there is none (its record damaged, or not this person's
+    to see)."""
     if not _is_id(dataset_id):
         return None
     values = read_json(library_dir() / dataset_id / "dataset.json", default=None)
@@ -133,9 +153,10 @@ def load_record(dataset_id: str) -> DatasetRecord | None:
             not all(matches_annotation(value, fields[name]) for name, value in values.items()):
         return None  # not a record of ours, or a damaged one: left out of the list
     try:
-        return DatasetRecord(**values)
+        record = DatasetRecord(**values)
     except TypeError:  # a field missing
         return None
+    return record if person is None or may_see(person, record.owner, record.shared) else None
 
 
 def load_manifest(record: DatasetRecord) -> Manifest:
@@ -152,22 +173,24 @@ def mark_used(record: DatasetRecord) -> None:
     _save_record(record)
 
 
-def rename_dataset(record: DatasetRecord, name: str) -> DatasetRecord:
+def rename_dataset(record: DatasetRecord, name: str, person: Person = LOCAL) -> DatasetRecord:
     """Give it a new name (1 to 80 characters; surrounding spaces dropped)."""
+    check_may_change(person, record, "rename")
     record.name = _clean_name(name)
     _save_record(record)
     return record
 
 
-def delete_dataset(record: DatasetRecord) -> int:
+def delete_dataset(record: DatasetRecord, person: Person = LOCAL) -> int:
     """Remove a dataset from the library with its cached pictures; runs trained on it keep their results.
 
     The person's own folder on the server is never touched: only the studio's copy of an upload is
     removed. Cached arrays shared with another dataset (the same picture twice) are kept.
 
     Returns:
-        Bytes freed on disk.
+        Bytes freed on disk. Raises NotVisible or NotYours when it is not this person's to delete.
     """
+    check_may_change(person, record, "delete")
     keys = _sample_keys(record)
     others = {key for other in list_datasets() if other.id != record.id for key in _sample_keys(other)}
     freed = 0
@@ -179,6 +202,23 @@ def delete_dataset(record: DatasetRecord) -> int:
         freed += _remove(Path(record.source))
     freed += _remove(record.folder)
     return freed
+
+
+def check_may_change(person: Person, record: DatasetRecord, action: str) -> None:
+    if not may_see(person, record.owner, record.shared):
+        raise NotVisible(f"There is no dataset '{record.id}' that you can {action}.")
+    if not may_change(person, record.owner):
+        raise NotYours(f"'{record.name}' was shared with the class to look at and train on; only the person "
+                       f"who added it or the teacher can {action} it.")
+
+
+def share_dataset(record: DatasetRecord, person: Person, shared: bool = True) -> DatasetRecord:
+    """The teacher shares a dataset with the class (students see it and train on it), or takes it back."""
+    if not person.is_teacher:
+        raise NotYours("Only the teacher can share a dataset with the class.")
+    record.shared = bool(shared)
+    _save_record(record)
+    return record
 
 
 def trained_on(record: DatasetRecord, config) -> bool:
@@ -203,7 +243,7 @@ def _save_record(record: DatasetRecord) -> None:
 def _clean_name(name: str) -> str:
     name = " ".join(str(name).split())
     if not name:
-        raise ValueError("A dataset needs a name.")
+        raise InputError("A dataset needs a name.")
     return name[:MAX_NAME_LENGTH]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tlcore.errors import InputError
+
 TEACHER, STUDENT = "teacher", "student"
 ROLES = (TEACHER, STUDENT)
 
@@ -41,3 +43,11 @@ def may_see(person: Person, owner: str, shared: bool = False) -> bool:
 
 def may_change(person: Person, owner: str) -> bool:
     return person.is_teacher or owner == person.key
+
+
+class NotVisible(InputError):
+    """Nothing of that name this person may see: said as if it did not exist, so it tells them nothing."""
+
+
+class NotYours(InputError):
+    """The person may see it (the teacher shared it) but not change it."""

@@ -64,7 +64,8 @@ def open_predictor(path: str | Path):
         if is_export_folder(path):
             return ExportedPredictor(path)
         if RunFolder(path).config_path.is_file() and RunFolder(path).status_path.is_file():
-            raise NotAModel(f"{path} is a run folder with no trained model ({RunFolder.MODEL}) yet; is the run finished?")
+            raise NotAModel(f"{path} is a run folder with no trained model ({RunFolder.MODEL}) yet; "
+                            "is the run finished?")
         raise NotAModel(f"{path} is not a run folder or an export folder: it holds no trained model "
                         f"({RunFolder.MODEL}, or {', '.join(MODEL_FILES)} with labels.json)")
     if zipfile.is_zipfile(path):

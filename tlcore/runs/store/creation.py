@@ -27,15 +27,28 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: 
     Raises:
         ConfigError: the registries refuse the config (an unknown strategy, a missing target...), or
             the run it starts from cannot be built on (unfinished, deleted, another network).
+        RuleRefusal: a student's run the class's rules do not allow (too many waiting, a locked setting).
     """
     # Imported here: the registries bring torch, which the pages that only list runs do without.
     from tlcore.runs.store.sources import check_start, new_chain
     from tlcore.training.checks import check_config
 
     check_config(config)
+    if owner.class_name and not owner.is_teacher:
+        check_class_rules(config, owner, runs_dir)
     source = check_start(config)
     return make_run_folder(config, runs_dir, manifest, files={RunFolder.STARTED_FROM: new_chain(config, source)},
                            claimed_by=claimed_by, owner=owner)
+
+
+def check_class_rules(config: RunConfig, student: Person, runs_dir: str | Path | None) -> None:
+    """The teacher's rules for a student's new run (tlcore.people.class_rules); RuleRefusal says which."""
+    from tlcore.people.class_rules import check_run_allowed, load_rules
+    from tlcore.runs.store.listing import list_runs
+
+    waiting = sum(1 for run in list_runs(runs_dir, with_notes=False, person=student)
+                  if run.owner == student.key and run.state == "queued")
+    check_run_allowed(load_rules(student.class_name), config, waiting)
 
 
 def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,

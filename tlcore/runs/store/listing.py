@@ -69,7 +69,8 @@ _remembered: dict[Path, dict[str, tuple]] = {}
 
 
 def _read_run(run_dir: Path, remembered: tuple | None) -> tuple:
-    """(config, status, notes, (owner, shared), identity of the files read): from memory where the files are unchanged."""
+    """(config, status, notes, (owner, shared), identity of the files read): from memory where the files
+    are unchanged."""
     identity = tuple(_file_identity(run_dir / name)
                      for name in (RunFolder.CONFIG, RunFolder.STATUS, RunFolder.NOTES, RunFolder.OWNER))
     if remembered is not None and remembered[4] == identity:

@@ -10,17 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tlcore.errors import InputError
-from tlcore.people.person import LOCAL, Person, may_change, may_see
+from tlcore.people.person import LOCAL, NotVisible, NotYours, Person, may_change, may_see
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 
 
-class NoSuchRun(InputError):
+class NoSuchRun(NotVisible):
     """No run of that id that this person may see."""
-
-
-class NotYours(InputError):
-    """The person may see the run (it is shared) but not change it."""
 
 
 def run_owner(run_dir: Path) -> tuple[str, bool]:

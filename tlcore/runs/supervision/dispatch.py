@@ -1,5 +1,6 @@
 """Which queued run goes next, on which device, and what a worker's exit says in words."""
 import signal
+from collections import Counter
 from pathlib import Path
 
 from tlcore.config import RunConfig
@@ -33,8 +34,20 @@ def device_slot(config: RunConfig | None) -> str:
 
 
 def in_line(summaries: list[RunSummary]) -> list[RunSummary]:
-    """The queued runs, first come first served."""
-    return sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
+    """The queued runs in the order they start: round-robin across people, each person's first come first.
+
+    A person's n-th queued run waits for everyone's earlier turns, and a run of theirs already training
+    counts as a turn taken: one student's ten runs never hold back another's first. With one person
+    (single-user mode) this is first come, first served.
+    """
+    turns_taken = Counter(s.owner for s in summaries if s.state == "running")
+    waiting = sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
+    keyed = []
+    for summary in waiting:
+        turn = turns_taken[summary.owner]
+        turns_taken[summary.owner] += 1
+        keyed.append(((turn, summary.created_at, summary.run_id), summary))
+    return [summary for _, summary in sorted(keyed, key=lambda pair: pair[0])]
 
 
 def queue_places(summaries: list[RunSummary]) -> dict[str, int]:
