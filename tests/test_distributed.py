@@ -259,3 +259,22 @@ def test_more_processes_than_gpus_are_refused_before_anything_starts(monkeypatch
         check_devices(RunConfig(data="x", strategy="fine_tune", processes=2))
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     check_devices(RunConfig(data="x", strategy="fine_tune", processes=2))
+
+
+def test_the_process_killed_is_named_as_the_cause_not_the_peer_that_noticed(tmp_path):
+    """Both ended in one monitoring round, in the same second: the signal is the cause, whatever the ranks."""
+    from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
+
+    from tlcore.runs.supervision.launch import first_cause
+
+    noticed = ProcessFailure(local_rank=0, pid=100, exitcode=1, error_file=str(tmp_path / "none"))
+    killed = ProcessFailure(local_rank=1, pid=101, exitcode=-9, error_file=str(tmp_path / "none"))
+    killed.timestamp = noticed.timestamp
+    assert first_cause({0: noticed, 1: killed}) == (1, killed)
+    later = ProcessFailure(local_rank=1, pid=101, exitcode=1, error_file=str(tmp_path / "none"))
+    later.timestamp = noticed.timestamp + 1
+    assert first_cause({0: noticed, 1: later}) == (0, noticed)  # no signal: the first to fail
+    stopped = ProcessFailure(local_rank=0, pid=100, exitcode=-15, error_file=str(tmp_path / "none"))
+    stopped.timestamp = killed.timestamp  # the launcher's own SIGTERM to the survivors is no cause
+    assert first_cause({0: stopped, 1: killed}) == (1, killed)
+    assert first_cause({0: stopped, 1: later}) == (1, later)

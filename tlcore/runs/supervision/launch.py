@@ -8,6 +8,7 @@ could say why (killed, out of memory), the run's status is written here with the
 """
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -52,6 +53,23 @@ def child_environment(processes: int) -> dict[str, str]:
     return env
 
 
+def first_cause(failures: dict) -> tuple:
+    """(rank, failure) of the process that ended the run, from torchrun's {rank: ProcessFailure}.
+
+    A process stopped by a signal (killed, out of memory) is the cause; its peers then either fail on
+    their next collective (exit code 1) or are stopped by the launcher itself (SIGTERM), often in the
+    same monitoring round, where torchrun's "first failure" (timestamps in whole seconds, ties to the
+    lowest rank) may name one of them instead.
+    """
+    def order(item):
+        rank, failure = item
+        stopped_by_launcher = failure.exitcode == -signal.SIGTERM
+        kind = 0 if failure.exitcode < 0 and not stopped_by_launcher else 1 if failure.exitcode > 0 else 2
+        return kind, failure.timestamp, rank
+
+    return min(failures.items(), key=order)
+
+
 def train_with_processes(run_dir: Path, processes: int) -> dict:
     """Train run_dir with that many processes on this machine; returns its final status."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -73,7 +91,7 @@ def train_with_processes(run_dir: Path, processes: int) -> dict:
         elastic_launch(launch, sys.executable)("-m", "tlcore", "worker", str(folder.path), "--no-summary")
         reason = None
     except ChildFailedError as error:
-        rank, failure = error.get_first_failure()
+        rank, failure = first_cause(error.failures)
         how = f"was stopped by {failure.signal_name()}" if failure.exitcode < 0 else \
             f"ended with exit code {failure.exitcode}"
         reason = f"Process {rank} of {processes} {how}; the run stopped on every process."
