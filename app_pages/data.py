@@ -9,6 +9,7 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.errors import describe_os_error
 from tlcore.data.manifest import DataError
 from tlcore.data.samples import DatasetUnavailable, install_cifar10, install_fashion_mnist
+from tlcore.data.allowance import upload_allowance
 from tlcore.data.uploads import Upload, save_folder_upload, save_zip_upload
 from ui.target import target_ui
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
@@ -17,6 +18,7 @@ from ui.glossary import explain
 from ui.camera_dataset import camera_dataset_ui
 from ui.label_check import label_check_ui
 from ui.state import ChosenDataset, DataProblem, chosen_dataset, data_problem, refuse_dataset
+from ui.people import current_person
 
 UPLOADER_GENERATION = "uploader_generation"
 PENDING_SCAN = "pending_scan"
@@ -47,14 +49,15 @@ def folder_upload_ui() -> None:
     files = st.file_uploader("Folder of images", accept_multiple_files="directory",
                              key=_uploader_key("folder"))
     if files:
-        _save_upload(lambda: save_folder_upload(files), "the uploaded folder", "upload")
+        _save_upload(lambda: save_folder_upload(files, allowance=upload_allowance(current_person())),
+                     "the uploaded folder", "upload")
 
 
 def zip_upload_ui() -> None:
     st.caption("A .zip of such a folder. It is unpacked safely on the server.")
     file = st.file_uploader("Zip file", type=["zip"], key=_uploader_key("zip"))
     if file is not None:
-        _save_upload(lambda: save_zip_upload(file), file.name, "zip")
+        _save_upload(lambda: save_zip_upload(file, allowance=upload_allowance(current_person())), file.name, "zip")
 
 
 def server_path_ui() -> None:

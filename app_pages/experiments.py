@@ -7,14 +7,14 @@ from tlcore.config import ConfigError
 from tlcore.models.backbones import list_backbones
 from tlcore.report.experiment_report import size_words
 from tlcore.runs.experiments.queue import queue_experiment
-from tlcore.runs.experiments.grid import (ALL, experiments_dir, grid_arms, list_experiments, load_experiment,
-                                     new_experiment)
+from tlcore.runs.experiments.grid import ALL, grid_arms, list_experiments, new_experiment, open_experiment
 from tlcore.runs.experiments.lessons import get_lesson
 from tlcore.training.strategies import get_strategy, list_strategies
 from ui.experiment_view import experiment_view_ui
 from ui.glossary import label
 from ui.label_check import corrected_manifest
 from ui.lessons import EXPERIMENT, lesson_cards_ui
+from ui.people import current_person
 from ui.resources import get_runner, weights_table
 from ui.state import ChosenDataset, chosen_dataset
 
@@ -49,7 +49,7 @@ def new_experiment_ui(dataset: ChosenDataset) -> None:
         try:
             experiment = new_experiment(corrected_manifest(dataset), arms=grid_arms(strategies, backbones),
                                         sizes=sizes, seeds=seeds, base={"image_size": image_size}, name=name.strip(),
-                                        dataset_label=dataset.label)
+                                        dataset_label=dataset.label, owner=current_person())
         except ConfigError as error:
             st.error(str(error))
             return
@@ -59,7 +59,7 @@ def new_experiment_ui(dataset: ChosenDataset) -> None:
 
 
 def picker_ui() -> str | None:
-    experiments = list_experiments()
+    experiments = list_experiments(current_person())
     if not experiments:
         return None
     by_id = {e.experiment_id: e for e in experiments}
@@ -76,7 +76,7 @@ st.title("Experiments")
 st.markdown("Compare ways of training, networks and numbers of pictures per class in one click. The runs are "
             "ordinary runs: each opens on the Runs page, and they go on when this tab is closed.")
 chosen = chosen_dataset()
-with st.expander("A new experiment on your dataset", expanded=not list_experiments()):
+with st.expander("A new experiment on your dataset", expanded=not list_experiments(current_person())):
     if chosen is None:
         st.info("First choose the pictures on the Data page.")
         st.page_link("app_pages/data.py", label="Go to Data", icon=":material/folder_open:")
@@ -84,7 +84,7 @@ with st.expander("A new experiment on your dataset", expanded=not list_experimen
         new_experiment_ui(chosen)
 picked = picker_ui()
 if picked is not None:
-    experiment = load_experiment(experiments_dir() / picked)
+    experiment = open_experiment(picked, current_person())
     if (lesson := get_lesson(experiment.lesson or "")) is not None:
         st.markdown(f"*{lesson.before}*")
         st.info(lesson.after, icon=":material/school:")

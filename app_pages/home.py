@@ -6,6 +6,7 @@ from ui import format as fmt
 from ui.dataset import SAMPLE_LABEL, use_sample
 from ui.glossary import GLOSSARY
 from ui.lessons import lesson_cards_ui
+from ui.people import current_person
 from ui.state import data_problem
 
 RECENT_RUNS = 5
@@ -53,7 +54,7 @@ def glossary_ui() -> None:
 
 
 def recent_runs_ui() -> None:
-    runs = list_runs()[:RECENT_RUNS]
+    runs = list_runs(person=current_person())[:RECENT_RUNS]
     if not runs:
         return
     st.subheader("Recent runs")

@@ -16,6 +16,7 @@ from ui.glossary import explain
 from ui.explanation import explanation_ui
 from ui.resources import predictor
 from ui.run_picker import run_picker_ui
+from ui.people import current_person
 
 EXPORTS = "export_zip"
 FORMAT_WORDS = {"torchscript": "TorchScript (.pt), for PyTorch", "pt2": "torch.export (.pt2), for PyTorch 2",
@@ -25,7 +26,7 @@ NOT_SURE_HELP = ("How sure the model must be before it names a class: the probab
 
 
 def finished_runs() -> list[RunSummary]:
-    return [run for run in list_runs() if run.state == "succeeded" and RunFolder(run.run_dir).has_model()]
+    return [run for run in list_runs(person=current_person()) if run.state == "succeeded" and RunFolder(run.run_dir).has_model()]
 
 
 def model_line(run: RunSummary) -> str:

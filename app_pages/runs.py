@@ -5,13 +5,16 @@ import streamlit as st
 
 from tlcore.report import plots
 from tlcore.report.compare import Accuracy, RunRecord, RunRow, accuracy_with_interval, compare_runs
-from tlcore.errors import describe_os_error
-from tlcore.runs.store.notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, clean_name, \
-    clean_note, delete_run, save_notes
-from tlcore.runs.supervision.dispatch import queue_places
+from tlcore.errors import InputError, describe_os_error
+from tlcore.people.person import may_change
+from tlcore.runs.store.notes import MAX_NAME_CHARS, MAX_NOTE_CHARS, NotARunError, RunBusyError, RunNotes, \
+    change_notes, delete_run
+from tlcore.runs.store.owners import share_run
+from tlcore.runs.supervision.dispatch import queue_waits
 from tlcore.runs import FINAL_STATES, RunSummary, list_runs
 from ui import format as fmt
 from ui.errors import shielded
+from ui.people import class_name, current_person, owner_words
 from ui.resources import get_runner
 from ui.run_picker import run_picker_ui
 from ui.run_view import run_view_ui
@@ -46,13 +49,14 @@ def runs_table_ui(runs: list[RunSummary]) -> None:
 
 
 def _runs_table(was_busy: bool) -> None:
-    runs = list_runs()
+    runs = list_runs(person=current_person())
     if was_busy and all(run.state in FINAL_STATES for run in runs):
         st.rerun()  # everything finished: one full rerun, then the table stops refreshing
-    places = queue_places(runs)
+    waits = queue_waits(list_runs()) if any(run.state == "queued" for run in runs) else {}  # everyone's line
     st.dataframe(
-        [{"run": ("★ " if fmt.is_starred(run) else "") + fmt.run_name(run),
-          "status": fmt.state_cell(run.state, places.get(run.run_id)),
+        [{"run": ("★ " if fmt.is_starred(run) else "") + fmt.run_name(run)
+          + (f" ({owner_words(run.owner)})" if class_name() and run.owner != current_person().key else ""),
+          "status": fmt.state_cell(run.state, waits.get(run.run_id, (None,))[0]),
           "network": fmt.backbone_words(run.config.backbone) if run.config else "—",
           "best": fmt.accuracy_cell(run),
           "time": fmt.time_cell(run)} for run in runs],
@@ -70,7 +74,15 @@ def manage_message_ui() -> None:
 
 
 def manage_ui(run: RunSummary) -> None:
-    """Rename the shown run, write a note on it, star it, or delete it."""
+    """Rename the shown run, write a note on it, star it, or delete it (when it is this person's to change);
+    on a class server, the teacher also shares it with the class."""
+    person = current_person()
+    if class_name() and person.is_teacher:
+        st.toggle("Share this run with the class (students see it and can start from it, read-only)",
+                  value=run.shared, key=f"share_{run.run_id}", on_change=_share, args=(run,))
+    if not may_change(person, run.owner):
+        st.caption("Shared with the class by your teacher: look at it, try it and start from it.")
+        return
     with st.expander("Rename, add a note, star or delete this run", icon=":material/edit:"):
         notes = run.notes or RunNotes()
         with st.form(key=f"notes_form_{run.run_id}", border=False):
@@ -85,11 +97,13 @@ def manage_ui(run: RunSummary) -> None:
 
 
 def _save_notes(run: RunSummary) -> None:
-    notes = RunNotes(name=clean_name(st.session_state[f"name_{run.run_id}"]),
-                     note=clean_note(st.session_state[f"note_{run.run_id}"]),
+    notes = RunNotes(name=st.session_state[f"name_{run.run_id}"], note=st.session_state[f"note_{run.run_id}"],
                      starred=st.session_state[f"star_{run.run_id}"])
     try:
-        save_notes(run.run_dir, notes)
+        notes = change_notes(run.run_dir, notes, current_person())
+    except InputError as error:  # not this person's to change (shared by the teacher, or no longer visible)
+        st.session_state[MANAGE_MESSAGE] = ("error", str(error))
+        return
     except OSError as error:
         st.session_state[MANAGE_MESSAGE] = ("error", describe_os_error(error))
     else:
@@ -108,7 +122,7 @@ def delete_ui(run: RunSummary) -> None:
                    "Cancel it first; once it has stopped, it can be deleted.")
         cancel, keep = st.columns(2)
         cancel.button("Cancel the run", key=f"cancel_to_delete_{run.run_id}", icon=":material/stop_circle:",
-                      on_click=get_runner().cancel, args=(run.run_id,))
+                      on_click=get_runner().cancel, args=(run.run_id, current_person()))
     else:
         st.warning(f"Delete **{name}** for good? Its trained model, curves, settings and note are removed "
                    "from the disk. This cannot be undone.")
@@ -118,6 +132,10 @@ def delete_ui(run: RunSummary) -> None:
     keep.button("Keep it", key=f"delete_no_{run.run_id}", on_click=_ask_to_delete, args=(None,))
 
 
+def _share(run: RunSummary) -> None:
+    share_run(run.run_dir, current_person(), st.session_state[f"share_{run.run_id}"])
+
+
 def _ask_to_delete(run_id: str | None) -> None:
     st.session_state[CONFIRM_DELETE] = run_id
 
@@ -125,8 +143,8 @@ def _ask_to_delete(run_id: str | None) -> None:
 def _delete(run: RunSummary, name: str) -> None:
     st.session_state.pop(CONFIRM_DELETE, None)
     try:
-        delete_run(run.run_dir)
-    except (RunBusyError, NotARunError) as error:
+        delete_run(run.run_dir, person=current_person())
+    except (RunBusyError, NotARunError, InputError) as error:
         st.session_state[MANAGE_MESSAGE] = ("warning", str(error))
         return
     except OSError as error:
@@ -213,7 +231,7 @@ def _bars(row: RunRow) -> dict[str, tuple[float, float, float]]:
 
 st.title("Runs")
 manage_message_ui()
-all_runs = list_runs()
+all_runs = list_runs(person=current_person())
 if not all_runs:
     st.info("No runs yet.")
     st.page_link("app_pages/train.py", label="Start one on the Train page", icon=":material/model_training:")

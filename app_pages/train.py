@@ -1,7 +1,8 @@
 """Train: choose a pretrained network and a way to train it on the chosen dataset, then start."""
 import streamlit as st
 
-from tlcore.config import BALANCE_CHOICES, MAX_AUGMENT_VIEWS, ConfigError, RunConfig
+from tlcore.config import BALANCE_CHOICES, MAX_AUGMENT_VIEWS, RunConfig
+from tlcore.errors import InputError
 from tlcore.models.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.models.heads import get_head, list_heads
 from tlcore.report.estimate import Throughput, estimate_seconds
@@ -16,6 +17,7 @@ from ui.meta_sources import meta_sources_ui
 from ui.several_sources import Networks, combine_ui, joint_ui
 from ui.start_from import start_from_ui
 from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
+from ui.people import current_person
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
@@ -298,8 +300,8 @@ def start_ui(dataset: ChosenDataset, networks: Networks, strategy: StrategySpec,
         config = RunConfig(data=dataset.manifest.root, backbone=networks.backbone, strategy=strategy.name,
                            extra=extra, target=target.source if target else None, init_from=networks.init_from,
                            member_runs=networks.member_runs, **settings)
-        run_id = get_runner().submit(config, manifest)
-    except ConfigError as error:
+        run_id = get_runner().submit(config, manifest, current_person())
+    except InputError as error:  # a setting refused, or a rule of the class (which one, and what to do)
         st.error(str(error))
         return
     select_run(run_id)

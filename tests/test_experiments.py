@@ -9,6 +9,7 @@ import pytest
 
 from cli_support import home  # noqa: F401 (a fixture)
 from imagegen import make_image_folder
+from tlcore.people.person import LOCAL
 from tlcore import runs
 from tlcore.__main__ import main as cli
 from tlcore.config import ConfigError, RunConfig
@@ -91,7 +92,7 @@ def test_the_cli_runs_a_grid_on_one_validation_set_sharing_features_and_writes_t
 def test_an_experiment_interrupted_by_a_restart_resumes_its_runs(home, data):
     experiment = new_experiment(checked(data), arms=grid_arms(["feature_extraction"], ["mobilenet_v2"]),
                                 sizes=[2, 3], seeds=1, base={"image_size": 32, "epochs": 2})
-    submit = lambda config, manifest: runs.create_run(config, None, manifest).name  # noqa: E731 (queued only)
+    submit = lambda config, manifest, owner: runs.create_run(config, None, manifest, owner=owner).name  # noqa: E731
     queue_experiment(experiment, submit)
     first, second = experiment.cells
     RunFolder(runs.resolve_runs_dir(None) / first.run_id).update_status(state="interrupted")  # what a restart leaves
@@ -114,7 +115,7 @@ def test_an_experiment_interrupted_by_a_restart_resumes_its_runs(home, data):
 def test_each_cell_is_queued_once_and_the_runner_leaves_the_clis_experiments_alone(home, data):
     made = []
 
-    def submit(config, manifest):
+    def submit(config, manifest, owner):
         made.append(runs.create_run(config, None, manifest).name)
         return made[-1]
 
@@ -130,7 +131,7 @@ def test_each_cell_is_queued_once_and_the_runner_leaves_the_clis_experiments_alo
     assert load_experiment(by_cli.folder).cells[0].run_id is None and len(made) == 2
 
 
-def queued_only(config, manifest):
+def queued_only(config, manifest, owner=LOCAL):
     return runs.create_run(config, None, manifest).name
 
 

@@ -13,7 +13,7 @@ ENGINE = Path(__file__).resolve().parent.parent / "tlcore"
 # Bottom first. A module may import from its own package and from any layer below it; packages on
 # the same rank do not import each other. Modules directly in tlcore/ are the shared root.
 LAYERS = {"(root)": 0, "people": 1, "data": 2, "models": 3, "training": 4, "runs": 5, "serve": 6, "report": 6,
-          "cli": 7, "__main__": 8}
+          "classroom": 7, "cli": 8, "__main__": 9}
 
 
 def module_name(path: Path) -> str:

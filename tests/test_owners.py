@@ -9,7 +9,8 @@ from tlcore.people.person import LOCAL, STUDENT, TEACHER, NotVisible, Person
 from tlcore.runs import RunFolder, list_runs
 from tlcore.runs.store.creation import make_run_folder
 from tlcore.runs.store.notes import delete_run, load_notes, rename_run, set_note, star_run
-from tlcore.runs.store.owners import NoSuchRun, NotYours, cancel_run, open_run, run_owner, share_run
+from tlcore.runs.store.owners import NoSuchRun, NotYours, open_run, run_owner, share_run
+from tlcore.runs.supervision.runner import Runner
 
 ALICE, BOB = Person("alice", STUDENT, "Year 9"), Person("bob", STUDENT, "Year 9")
 TEACHER_9 = Person("teacher", TEACHER, "Year 9")
@@ -49,7 +50,7 @@ def test_a_student_lists_their_own_runs_and_shared_ones_the_teacher_lists_all(ru
     lambda run_dir, person: set_note(run_dir, "hacked", person=person),
     lambda run_dir, person: star_run(run_dir, person=person),
     lambda run_dir, person: delete_run(run_dir, person=person),
-    lambda run_dir, person: cancel_run(run_dir, person=person),
+    lambda run_dir, person: Runner(run_dir.parent, warm_worker=False).cancel(run_dir.name, person),
 ], ids=["rename", "note", "star", "delete", "cancel"])
 def test_another_student_can_change_nothing_of_a_run_the_owner_and_teacher_can(runs_dir, action):
     run_dir = finished(runs_dir, ALICE)

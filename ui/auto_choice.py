@@ -10,6 +10,7 @@ from ui.label_check import corrected_manifest
 from ui.lessons import EXPERIMENT
 from ui.resources import get_runner, known_throughput, measure, weights_table
 from ui.state import ChosenDataset
+from ui.people import current_person
 
 IMAGE_SIZE = RunConfig.image_size  # the studio's default: the benchmarks behind the candidates used it
 DEVICE = "auto"
@@ -55,7 +56,7 @@ def auto_choice_ui(dataset: ChosenDataset) -> bool:
     if st.button("Start the automatic choice", type="primary", icon=":material/auto_awesome:", key="auto_start"):
         try:
             experiment = auto_choice.start(manifest, plan, minutes, base={"image_size": IMAGE_SIZE},
-                                           dataset_label=dataset.label, driver="runner")
+                                           dataset_label=dataset.label, driver="runner", owner=current_person())
         except ConfigError as error:
             st.error(str(error))
             return True

@@ -9,8 +9,10 @@ from tlcore import paths
 from tlcore.data.picture_file import ImageProblem, load_rgb
 from tlcore.data.scan import MIN_IMAGES_PER_CLASS
 from tlcore.errors import describe_os_error
+from tlcore.data.allowance import upload_allowance
 from ui.camera_burst import burst_camera
 from ui.dataset import scan_and_choose
+from ui.people import current_person
 
 TAKEN = "camera_pictures"  # session key: class name -> the JPEG bytes taken so far
 
@@ -72,6 +74,10 @@ def add_burst(taken: dict[str, list[bytes]], name: str, burst: list[bytes]) -> N
 def save_taken(taken: dict[str, list[bytes]]) -> None:
     """Write the pictures as a class-folder dataset in the studio's data folder, and choose it."""
     folder = paths.data_dir() / f"camera-{time.strftime('%Y%m%d-%H%M%S')}"
+    allowance = upload_allowance(current_person())
+    if allowance is not None and sum(len(p) for pictures in taken.values() for p in pictures) > allowance.bytes:
+        st.error(allowance.refusal)
+        return
     try:
         used = set()
         for index, (cls, pictures) in enumerate(taken.items()):

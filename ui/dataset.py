@@ -13,6 +13,7 @@ from tlcore.errors import describe_os_error
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import DataError, Skipped
 from tlcore.data.samples import install_sample
+from ui.people import class_name, current_person
 from ui.state import ChosenDataset, DataProblem, choose_dataset, dataset_from_library, refuse_dataset
 
 SCAN_IMAGE_SIZE = DEFAULT_IMAGE_SIZE  # a run at the default size finds every image decoded
@@ -65,7 +66,8 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
     finally:
         bar.empty()
     try:
-        record, added = datasets.add_dataset(manifest, label, kind, source, studio_copy=studio_copy)
+        record, added = datasets.add_dataset(manifest, label, kind, source, studio_copy=studio_copy,
+                                             owner=current_person())
     except OSError as error:  # a full disk: the library could not keep it
         refuse_dataset(DataProblem(label, f"'{label}' could not be kept in the library. {describe_os_error(error)}"))
         return None
@@ -99,8 +101,10 @@ def allowed_roots() -> list[Path]:
 
     TLSTUDIO_ALLOWED_ROOTS (os.pathsep-separated) decides when set. Otherwise the person's home and
     the studio's data folder, but only when the app listens on this machine alone: on a network,
-    anyone who can reach the page could read the server's files.
+    anyone who can reach the page could read the server's files. On a class server, none for students.
     """
+    if class_name() is not None and not current_person().is_teacher:
+        return []  # a class server's folders are its teacher's alone: students upload theirs
     configured = os.environ.get(ALLOWED_ROOTS_ENV)
     if configured is not None:
         return [Path(p).expanduser().resolve() for p in configured.split(os.pathsep) if p.strip()]

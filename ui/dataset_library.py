@@ -6,9 +6,11 @@ import streamlit as st
 from tlcore.data import datasets
 from tlcore import paths
 from tlcore.data.datasets import DatasetRecord
-from tlcore.errors import describe_os_error
+from tlcore.errors import InputError, describe_os_error
 from tlcore.data.imagecache import ImageCache
+from tlcore.people.person import Person, may_change
 from tlcore.runs import list_runs
+from ui.people import class_name, current_person, owner_words
 from ui.state import choose_dataset, chosen_dataset, dataset_from_library, forget_dataset
 
 LIBRARY_MESSAGE = "library_message"
@@ -18,26 +20,30 @@ KIND_WORDS = {"upload": "uploaded folder", "zip": "uploaded zip", "folder": "fol
 
 
 def library_ui() -> None:
-    """One row per dataset, most recently used first, with what it holds and the runs trained on it."""
-    records = datasets.list_datasets()
+    """One row per dataset this person may see, most recently used first, with what it holds and the runs
+    trained on it."""
+    person = current_person()
+    records = datasets.list_datasets(person)
     if not records:
         return
     st.header("Your datasets")
     chosen = chosen_dataset()
-    summaries = list_runs()
+    summaries = list_runs(person=person)
     for record in records:
         in_use = chosen is not None and chosen.dataset_id == record.id
         runs = sum(1 for run in summaries if datasets.trained_on(record, run.config))
-        dataset_row_ui(record, in_use, runs)
+        dataset_row_ui(record, in_use, runs, person)
 
 
-def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int) -> None:
+def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int, person: Person) -> None:
     with st.container(border=True, key=f"dataset_{record.id}"):
         pictures, facts, actions = st.columns([2, 4, 4], vertical_alignment="center")
         thumbnails = _thumbnails(record)
         if thumbnails:
             pictures.image(thumbnails, width=44)
-        facts.markdown(f"**{record.name}**" + (" · :green-badge[in use]" if in_use else ""))
+        facts.markdown(f"**{record.name}**" + (" · :green-badge[in use]" if in_use else "")
+                       + (" · :blue-badge[shared with the class]" if record.shared else "")
+                       + (f" · {owner_words(record.owner)}" if class_name() and record.owner != person.key else ""))
         runs_text = f"{runs} run{'s' * (runs != 1)} trained on it" if runs else "no runs yet"
         facts.caption(f"{len(record.classes)} classes · {record.images('train')} pictures to learn from · "
                       f"{record.images('val')} to check on · {KIND_WORDS.get(record.kind, record.kind)} · "
@@ -48,6 +54,9 @@ def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int) -> None:
             use, rename, delete = st.columns(3)
             use.button("Use", key=f"use_{record.id}", disabled=in_use or not record.available(),
                        on_click=_use, args=(record.id,), use_container_width=True)
+            if not may_change(person, record.owner):
+                rename.caption("Shared by your teacher: use it and train on it.")
+                return
             with rename.popover("Rename", use_container_width=True):
                 st.text_input("New name", value=record.name, key=f"name_{record.id}",
                               max_chars=datasets.MAX_NAME_LENGTH)
@@ -58,6 +67,9 @@ def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int) -> None:
                 st.markdown(f"Delete **{record.name}**? This removes {what} its place in this list. "
                             "Runs trained on it keep their results and models.")
                 st.button("Delete it", key=f"delete_{record.id}", type="primary", on_click=_delete, args=(record.id,))
+        if class_name() and person.is_teacher:
+            st.toggle("Share with the class (students see it and train on it, read-only)", value=record.shared,
+                      key=f"share_{record.id}", on_change=_share, args=(record.id,))
 
 
 def _thumbnails(record: DatasetRecord) -> list:
@@ -73,7 +85,7 @@ def _thumbnails(record: DatasetRecord) -> list:
 
 def _current(dataset_id: str) -> DatasetRecord | None:
     """The record as it is on disk now: another tab may have renamed or deleted it since the row was drawn."""
-    record = datasets.load_record(dataset_id)
+    record = datasets.load_record(dataset_id, current_person())
     if record is None:
         _say("error", "That dataset is no longer in the library (deleted in another tab?).")
     return record
@@ -87,11 +99,6 @@ def _use(dataset_id: str) -> None:
     if dataset is None:
         _say("error", f"'{record.name}' could not be opened: its saved check is damaged. Add its pictures again.")
         return
-    try:
-        datasets.mark_used(record)
-    except OSError as error:  # the choice still holds for this session; only "last used" is not kept
-        _say("error", f"'{record.name}' is chosen, but it could not be noted as the last one used. "
-                      f"{describe_os_error(error)}")
     choose_dataset(dataset)
 
 
@@ -100,8 +107,8 @@ def _rename(dataset_id: str) -> None:
     if record is None:
         return
     try:  # read from the widget now: arguments bound when the button was drawn hold the old text
-        datasets.rename_dataset(record, st.session_state[f"name_{dataset_id}"])
-    except ValueError as error:
+        datasets.rename_dataset(record, st.session_state[f"name_{dataset_id}"], current_person())
+    except InputError as error:  # no name, or not this person's to rename
         _say("error", str(error))
         return
     except OSError as error:
@@ -123,7 +130,10 @@ def _delete(dataset_id: str) -> None:
                       "Delete it once they have ended, or cancel them on the Runs page first.")
         return
     try:
-        freed = datasets.delete_dataset(record)
+        freed = datasets.delete_dataset(record, current_person())
+    except InputError as error:  # not this person's to delete
+        _say("error", str(error))
+        return
     except OSError as error:
         _say("error", f"'{record.name}' could not be deleted completely. {describe_os_error(error)}")
         return
@@ -131,6 +141,12 @@ def _delete(dataset_id: str) -> None:
     if chosen is not None and chosen.dataset_id == record.id:
         forget_dataset()
     _say("success", f"Deleted '{record.name}' ({freed / 1024**2:,.1f} MB freed).")
+
+
+def _share(dataset_id: str) -> None:
+    record = _current(dataset_id)
+    if record is not None:
+        datasets.share_dataset(record, current_person(), st.session_state[f"share_{dataset_id}"])
 
 
 def _say(kind: str, text: str) -> None:

@@ -17,6 +17,8 @@ from ui.auto_choice import auto_verdict_ui
 from ui.errors import shielded
 from ui.progress import LIVE_REFRESH_S
 from ui.resources import get_runner
+from tlcore.people.person import may_change
+from ui.people import current_person
 
 REPORT_FILE = "report.html"
 STATE_WORDS = {"succeeded": "finished", "failed": "failed", "cancelled": "cancelled", "interrupted": "interrupted",
@@ -68,17 +70,17 @@ def progress_ui(experiment: Experiment, rows: list[dict]) -> None:
         now = f" · now: {cell_name(experiment, running)}" if running else ""
         text = f"{done} of {len(rows)} runs done{now}"
     st.progress(done / max(len(rows), 1), text=text)
-    if not experiment.cancelled:
+    if not experiment.cancelled and may_change(current_person(), experiment.owner):
         st.button("Cancel the rest of this experiment", icon=":material/stop_circle:",
                   key=f"cancel_experiment_{experiment.experiment_id}", on_click=_cancel, args=(experiment.folder,))
 
 
 def _cancel(folder: Path) -> None:
     experiment = load_experiment(folder)
-    runner = get_runner()
+    runner, person = get_runner(), current_person()
     if experiment.source_run:
-        runner.cancel(experiment.source_run)
-    cancel_experiment(experiment, runner.cancel)
+        runner.cancel(experiment.source_run, person)
+    cancel_experiment(experiment, runner.cancel, person=person)
 
 
 def results_ui(experiment: Experiment, rows: list[dict], finished: bool) -> None:

@@ -62,8 +62,13 @@ def time_cell(summary: RunSummary) -> str:
     return duration(seconds)
 
 
-def state_text(state: str, queue_place: int | None = None) -> str:
-    return f"queued (#{queue_place} in line)" if state == "queued" and queue_place else state
+def state_text(state: str, queue_place: int | None = None, starts_in_s: float | None = None) -> str:
+    """A state in words; a queued run's place in line, and when it should start where that is known."""
+    if state != "queued" or not queue_place:
+        return state
+    when = ("" if starts_in_s is None else ", next to start" if starts_in_s < 1
+            else f", starts in about {duration(starts_in_s)}")
+    return f"queued (#{queue_place} in line{when})"
 
 
 # Symbols that plain text fonts carry (no colour emoji needed, so a projector's browser shows them too).

@@ -5,13 +5,15 @@ import streamlit as st
 
 from tlcore import paths
 from tlcore.config import ConfigError
-from tlcore.data.datasets import load_record
+from tlcore.data.datasets import DatasetRecord, load_record, save_corrections
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import DataError, Manifest
-from tlcore.data.overrides import EXCLUDE, Overrides, load_overrides, save_overrides
+from tlcore.data.overrides import EXCLUDE, Overrides, load_overrides
 from tlcore.device import resolve_device
-from tlcore.errors import describe_os_error
+from tlcore.errors import InputError, describe_os_error
+from tlcore.people.person import may_change
 from ui.glossary import label
+from ui.people import current_person
 from ui.state import ChosenDataset
 
 SHOWN = 12  # the most suspicious pictures shown at once
@@ -20,7 +22,7 @@ RESULT = "label_check"  # session key: (dataset id, corrections made, the check'
 
 def corrections_of(dataset: ChosenDataset) -> Overrides:
     """The person's corrections to a library dataset (none for a dataset outside the library)."""
-    record = load_record(dataset.dataset_id) if dataset.dataset_id else None
+    record = load_record(dataset.dataset_id, current_person()) if dataset.dataset_id else None
     return load_overrides(record.folder) if record is not None else Overrides()
 
 
@@ -31,12 +33,15 @@ def corrected_manifest(dataset: ChosenDataset) -> Manifest:
 
 
 def label_check_ui(dataset: ChosenDataset) -> None:
-    record = load_record(dataset.dataset_id) if dataset.dataset_id else None
+    record = load_record(dataset.dataset_id, current_person()) if dataset.dataset_id else None
     if record is None:
         return
     st.subheader("Labels that look wrong")
+    if not may_change(current_person(), record.owner):
+        st.caption("This dataset was shared by your teacher: its labels are the teacher's to correct.")
+        return
     overrides = load_overrides(record.folder)
-    corrections_ui(dataset, overrides, record.folder)
+    corrections_ui(dataset, overrides, record)
     if st.button("Check the labels", icon=":material/fact_check:",
                  help="Each picture is compared with the others through the network's eyes; the ones its class "
                       "does not vouch for come first (cleanlab on k-fold probabilities). Takes seconds."):
@@ -78,12 +83,12 @@ def label_check_ui(dataset: ChosenDataset) -> None:
                                    key=f"relabel_{suspect.key}", label_visibility="collapsed")
         relabel, leave_out = actions.columns(2)
         if relabel.button(f"Relabel as {choice}", key=f"do_relabel_{suspect.key}"):
-            _change(record.folder, overrides, lambda o: o.relabel(sample, choice, dataset.manifest.classes))
+            _change(record, overrides, lambda o: o.relabel(sample, choice, dataset.manifest.classes))
         if leave_out.button("Leave it out", key=f"do_exclude_{suspect.key}"):
-            _change(record.folder, overrides, lambda o: o.exclude(sample))
+            _change(record, overrides, lambda o: o.exclude(sample))
 
 
-def corrections_ui(dataset: ChosenDataset, overrides: Overrides, folder) -> None:
+def corrections_ui(dataset: ChosenDataset, overrides: Overrides, record: DatasetRecord) -> None:
     current = overrides.current()
     if not current:
         return
@@ -94,14 +99,14 @@ def corrections_ui(dataset: ChosenDataset, overrides: Overrides, folder) -> None
         st.dataframe([{"picture": c["path"], "change": "left out" if c["action"] == EXCLUDE else f"now {c['to']}"}
                       for c in current.values()], hide_index=True, key="corrections_table")
     if st.button("Undo the last correction", icon=":material/undo:", key="undo_correction"):
-        _change(folder, overrides, lambda o: o.undo())
+        _change(record, overrides, lambda o: o.undo())
 
 
-def _change(folder, overrides: Overrides, change) -> None:
+def _change(record: DatasetRecord, overrides: Overrides, change) -> None:
     try:
         change(overrides)
-        save_overrides(folder, overrides)
-    except ConfigError as error:
+        save_corrections(record, overrides, current_person())
+    except InputError as error:  # a class that is gone, or a dataset that is not theirs to correct
         st.error(str(error))
         return
     except OSError as error:

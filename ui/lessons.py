@@ -6,6 +6,7 @@ from tlcore.config import ConfigError
 from tlcore.errors import describe_os_error
 from tlcore.runs.experiments.lessons import LESSONS, Lesson
 from ui.resources import get_runner
+from ui.people import current_person
 
 EXPERIMENT = "experiment"  # the Experiments page's query parameter naming the experiment on view
 
@@ -23,7 +24,7 @@ def lesson_cards_ui(where: str) -> None:
 def start_lesson(lesson: Lesson) -> None:
     try:
         with st.spinner("Getting the lesson's pictures ready…"):
-            experiment = lesson.build(get_runner().submit)
+            experiment = lesson.build(get_runner().submit, current_person())
     except (ConfigError, ValueError) as error:  # a refused setting, pictures that could not be checked
         st.error(f"The lesson could not start: {error}")
         return

@@ -12,6 +12,7 @@ from tlcore.training.meta_learning import check_pools
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec
 from tlcore.runs import RunFolder
 from ui.glossary import explain, label
+from ui.people import current_person
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,13 @@ class PracticeSet:
 def practice_sets() -> dict[str, PracticeSet]:
     """The library's datasets, then the data of finished runs that is not in the library, by path."""
     found: dict[str, PracticeSet] = {}
-    for record in list_datasets():
+    for record in list_datasets(current_person()):
         if record.available():
             path = record.root or record.source
             counts = {cls: sum(splits.values()) for cls, splits in record.counts.items()}
             words = f"{record.name} · {len(counts)} classes · {sum(counts.values())} pictures"
             found[path] = PracticeSet(path, record.name, words, counts)
-    for run in list_runs():
+    for run in list_runs(person=current_person()):
         if run.state != "succeeded" or run.config is None or run.config.data in found:
             continue
         try:

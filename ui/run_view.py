@@ -11,10 +11,13 @@ from tlcore.config import RunConfig
 from tlcore.report import plots
 from tlcore.runs import FINAL_STATES, RunFolder, list_runs
 from tlcore.runs.store.sources import started_from
-from tlcore.runs.supervision.dispatch import queue_places
+from tlcore.people.person import may_change
+from tlcore.runs.store.owners import run_owner
+from tlcore.runs.supervision.dispatch import queue_waits
 from ui import format as fmt
 from ui.errors import shielded
 from ui.glossary import explain
+from ui.people import class_name, current_person
 from ui.feature_map import feature_map_ui
 from ui.pictures import pictures_ui, select_cell
 from ui.progress import LIVE_REFRESH_S, progress_text, rounds_text
@@ -83,14 +86,16 @@ def header_ui(run_dir: Path, status: dict) -> None:
 
 def progress_ui(run_dir: Path, status: dict) -> None:
     if status.get("state") == "queued":
-        place = queue_places(list_runs(run_dir.parent)).get(run_dir.name)
-        st.info(f"Waiting for its turn: {fmt.state_text('queued', place)}. "
-                "On each device, runs train one at a time.")
+        place, starts_in = queue_waits(list_runs(run_dir.parent)).get(run_dir.name, (None, None))
+        st.info(f"Waiting for its turn: {fmt.state_text('queued', place, starts_in)}. On each device, runs train "
+                "one at a time" + (", taking turns between people." if class_name() else "."))
     else:
         fraction, text = progress_text(status)
         st.progress(min(max(fraction, 0.0), 1.0), text=text)
-    st.button("Cancel this run", key=f"cancel_{run_dir.name}", icon=":material/stop_circle:",
-              on_click=get_runner().cancel, args=(run_dir.name,))
+    person = current_person()
+    if may_change(person, run_owner(run_dir)[0]):
+        st.button("Cancel this run", key=f"cancel_{run_dir.name}", icon=":material/stop_circle:",
+                  on_click=get_runner().cancel, args=(run_dir.name, person))
 
 
 def outcome_ui(run_dir: Path, status: dict) -> None:

@@ -14,6 +14,7 @@ from ui.glossary import explain, label
 from ui.resources import weights_table
 from ui.state import ChosenDataset
 from ui.start_from import source_words
+from ui.people import current_person
 
 RUN = "run:"  # an option naming a finished run, not a network of the registry
 
@@ -33,7 +34,7 @@ def combine_ui(strategy: StrategySpec, spec: BackboneSpec, source: SourceRun | N
     if strategy.trains_body:
         return alone
     available = [s for s in list_backbones() if weights_table()[s.name]["available"]]
-    finished = {run.run_id: run for run in list_runs() if run.state == "succeeded" and run.config is not None
+    finished = {run.run_id: run for run in list_runs(person=current_person()) if run.state == "succeeded" and run.config is not None
                 and "+" not in run.config.backbone}
     options = [s.name for s in available] + [RUN + run_id for run_id in finished]
 
@@ -57,7 +58,7 @@ def joint_ui(strategy: StrategySpec, dataset: ChosenDataset) -> str | None:
     """A second labelled dataset trained at the same time, for strategies that adjust the network."""
     if not strategy.trains_body:
         return None
-    others = {r.root or r.source: r for r in list_datasets() if r.available()
+    others = {r.root or r.source: r for r in list_datasets(current_person()) if r.available()
               and (r.root or r.source) != dataset.manifest.root}
     choice = st.selectbox(label("Also learn another dataset at the same time", "joint training"), [None, *others],
                           key="joint_with", help=explain("joint training"),

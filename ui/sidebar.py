@@ -1,9 +1,11 @@
-"""The sidebar on every page: the device, and the run in progress with its progress."""
+"""The sidebar on every page: who is signed in (a class server), the device, and the person's runs in progress."""
 import streamlit as st
 
 from tlcore.runs import list_runs
+from tlcore.runs.supervision.dispatch import queue_waits
 from ui import format as fmt
 from ui.errors import shielded
+from ui.people import class_name, current_person, sign_out
 from ui.progress import LIVE_REFRESH_S, progress_text
 from ui.resources import device_info, engine_ready, start_engine
 
@@ -19,13 +21,24 @@ def sidebar_ui() -> None:
     close any list a person has open on the page.
     """
     with st.sidebar:
+        if class_name():
+            person_ui()
         device_ui()
-        busy = _busy(list_runs())
+        busy = _busy(list_runs(person=current_person()))
         st.fragment(shielded(active_run_ui), run_every=LIVE_REFRESH_S if busy else IDLE_REFRESH_S)(busy)
 
 
 def _busy(runs) -> bool:
     return any(run.state in ("queued", "running") for run in runs)
+
+
+def person_ui() -> None:
+    person = current_person()
+    role = "teacher" if person.is_teacher else "student"
+    st.markdown(f":material/person: **{person.name}** · {role} · class {person.class_name}")
+    if st.button("Sign out", key="sign_out", icon=":material/logout:"):
+        sign_out()
+        st.rerun()
 
 
 def device_ui() -> None:
@@ -44,13 +57,18 @@ def active_run_ui(was_busy: bool) -> None:
     if engine_ready() and not st.session_state.get(ENGINE_SHOWN):
         st.session_state[ENGINE_SHOWN] = True
         st.rerun()  # once: the device and the runs' words, which the first draw did without
-    runs = list_runs()
+    runs = list_runs(person=current_person())
     if _busy(runs) != was_busy:
         st.rerun()  # a run started or every run ended: the whole page (and this pace) follows
     running = [r for r in runs if r.state == "running"]
-    waiting = sum(1 for r in runs if r.state == "queued")
+    waiting = [r for r in runs if r.state == "queued"]
+    if waiting:
+        waits = queue_waits(list_runs())  # everyone's line, in class mode too: turns are taken across people
+        place, starts_in = min((waits[r.run_id] for r in waiting if r.run_id in waits), default=(None, None),
+                               key=lambda wait: wait[0])
+        next_words = f" The next: {fmt.state_text('queued', place, starts_in)}." if place else ""
     if not running:
-        st.caption("No run in progress." + (f" {waiting} waiting." if waiting else ""))
+        st.caption("No run in progress." + (f" {len(waiting)} waiting.{next_words}" if waiting else ""))
         return
     for run in running:
         fraction, text = progress_text(run.status)
@@ -59,4 +77,4 @@ def active_run_ui(was_busy: bool) -> None:
         st.page_link("app_pages/runs.py", label="Watch it live", icon=":material/monitoring:",
                      query_params={"run": run.run_id})
     if waiting:
-        st.caption(f"{waiting} more waiting in the queue.")
+        st.caption(f"{len(waiting)} more waiting in the queue.{next_words}")

@@ -1,9 +1,11 @@
-"""What one browser session remembers between pages: the chosen dataset, the selected run, event logs.
+"""What one browser tab works on between pages: the chosen dataset and target, the selected run, event logs.
 
-Everything here can be lost (a refresh, a second browser): the run folders and the datasets
-library on disk are the truth. The selected run also lives in the URL (?run=<id>), the chosen
-dataset in the URL (?dataset=<id>) and in the library as the one last used, so a reload or a new
-tab finds both again.
+Everything here belongs to the tab, never to the server, and can be lost (a refresh, a second
+browser): the run folders and the datasets library on disk are the truth. The tab's choices also
+live in its URL (?dataset=<id>, ?target=<id or folder>, ?run=<id>), kept there on every page, so a
+reload finds them again; a new tab starts with the dataset its person used last (each person's
+own). Whatever the URL names is opened on behalf of the tab's person: another student's dataset or
+run in an address is as if it did not exist.
 """
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +15,9 @@ import streamlit as st
 from tlcore.data import datasets
 from tlcore.data.manifest import Manifest, Skipped
 from tlcore.runs import EventLog
+from ui.people import current_person
 
-DATASET = "dataset"
+DATASET = "dataset"  # also the URL parameters
 DATA_ERROR = "data_error"
 DATASET_FORGOTTEN = "dataset_forgotten"  # the person deleted the chosen one: no other is chosen for them
 TARGET = "target"
@@ -47,6 +50,7 @@ class ChosenTarget:
     labelled: int  # pictures in a folder named like one of the dataset's classes
     unknown_classes: list[str]  # their folders that name no class of the dataset
     dataset_id: str | None  # the dataset they were checked against
+    key: str = ""  # what the tab's URL keeps to find them again: a library dataset's id, or the folder
 
 
 @dataclass
@@ -59,29 +63,48 @@ class DataProblem:
 
 
 def chosen_dataset() -> ChosenDataset | None:
-    """This session's dataset; after a reload or in a new tab, the one the URL names or the one last used."""
+    """This tab's dataset; after a reload, the one its URL names; in a new tab, the one its person used last."""
     dataset = st.session_state.get(DATASET)
     if dataset is None and DATA_ERROR not in st.session_state and DATASET_FORGOTTEN not in st.session_state:
         dataset = _restored_dataset()
         if dataset is not None:
             st.session_state[DATASET] = dataset
+    if dataset is not None:
+        _keep_in_url(DATASET, dataset.dataset_id)
     return dataset
 
 
 def choose_dataset(dataset: ChosenDataset) -> None:
+    """This tab's dataset from now on, and its person's next new tab's."""
     st.session_state[DATASET] = dataset
     st.session_state.pop(DATA_ERROR, None)
     st.session_state.pop(DATASET_FORGOTTEN, None)
-    if dataset.dataset_id and st.query_params.get(DATASET) != dataset.dataset_id:
-        st.query_params[DATASET] = dataset.dataset_id
+    _keep_in_url(DATASET, dataset.dataset_id)
+    record = datasets.load_record(dataset.dataset_id, current_person()) if dataset.dataset_id else None
+    if record is not None:
+        try:
+            datasets.mark_used(record, current_person())
+        except OSError:  # the choice holds for this tab; only a new tab's starting point is not kept
+            pass
+
+
+def _keep_in_url(name: str, value: str | None) -> None:
+    """The tab's choice in its address, on whichever page: a reload of any page finds it again."""
+    if value and st.query_params.get(name) != value:
+        st.query_params[name] = value
 
 
 def chosen_target() -> ChosenTarget | None:
-    """This session's target pictures, while the dataset they were checked against is the chosen one."""
+    """This tab's target pictures, while the dataset they were checked against is the chosen one; after a
+    reload, checked again from what the URL names."""
     target: ChosenTarget | None = st.session_state.get(TARGET)
     dataset = chosen_dataset()
+    if target is None and dataset is not None and st.query_params.get(TARGET):
+        target = restore_target(st.query_params[TARGET], dataset)
+        st.session_state[TARGET] = target
     if target is None or dataset is None or target.dataset_id != dataset.dataset_id:
         return None
+    _keep_in_url(TARGET, target.key)
     return target
 
 
@@ -89,8 +112,18 @@ def choose_target(target: ChosenTarget | None) -> None:
     """Use these target pictures (None: none any more)."""
     if target is None:
         st.session_state.pop(TARGET, None)
+        if TARGET in st.query_params:
+            del st.query_params[TARGET]
     else:
         st.session_state[TARGET] = target
+        _keep_in_url(TARGET, target.key)
+
+
+def restore_target(key: str, dataset: ChosenDataset) -> ChosenTarget | None:
+    """The target a reloaded tab's URL names, checked again for this tab's person (ui.target does it)."""
+    from ui.target import target_from_key
+
+    return target_from_key(key, dataset)
 
 
 def forget_dataset() -> None:
@@ -112,12 +145,11 @@ def dataset_from_library(record: datasets.DatasetRecord) -> ChosenDataset | None
 
 def _restored_dataset() -> ChosenDataset | None:
     wanted = st.query_params.get(DATASET)
-    record = datasets.load_record(wanted) if wanted else None
-    if record is None:
-        record = next((r for r in datasets.list_datasets() if r.available()), None)
+    person = current_person()
+    record = datasets.load_record(wanted, person) if wanted else None
     if record is None or not record.available():
-        return None
-    return dataset_from_library(record)
+        record = datasets.last_used(person)
+    return dataset_from_library(record) if record is not None else None
 
 
 def refuse_dataset(problem: DataProblem) -> None:

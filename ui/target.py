@@ -11,6 +11,7 @@ from tlcore.data.samples import SHIFTS, install_domain_pair
 from tlcore.data.scan import scan_target
 from tlcore.errors import describe_os_error
 from ui.dataset import SCAN_IMAGE_SIZE, allowed_roots, progress_reporter, resolve_server_path, scan_and_choose
+from ui.people import current_person
 from ui.state import ChosenDataset, ChosenTarget, choose_target, chosen_dataset, chosen_target
 
 DEMO_SHIFT = "textured"
@@ -51,7 +52,7 @@ def demo_ui() -> None:
         return
     dataset = scan_and_choose(source, "Fashion-MNIST (5 classes)", kind="fashion-mnist", studio_copy=True)
     if dataset is not None:
-        check_target(target, DEMO_LABEL, dataset)
+        check_target(target, DEMO_LABEL, dataset, str(target))
 
 
 def summary_ui(target: ChosenTarget) -> None:
@@ -64,7 +65,7 @@ def summary_ui(target: ChosenTarget) -> None:
 
 
 def library_choice_ui(dataset: ChosenDataset) -> None:
-    others = [r for r in datasets.list_datasets() if r.id != dataset.dataset_id and r.available()]
+    others = [r for r in datasets.list_datasets(current_person()) if r.id != dataset.dataset_id and r.available()]
     if not others:
         return
     by_id = {record.id: record for record in others}
@@ -72,7 +73,7 @@ def library_choice_ui(dataset: ChosenDataset) -> None:
         chosen = st.selectbox("One of your datasets", list(by_id), format_func=lambda i: by_id[i].name,
                               key="target_dataset")
         if st.form_submit_button("Use these as the pictures where it will be used"):
-            check_target(Path(by_id[chosen].source), by_id[chosen].name, dataset)
+            check_target(Path(by_id[chosen].source), by_id[chosen].name, dataset, chosen)
 
 
 def server_path_ui(dataset: ChosenDataset) -> None:
@@ -88,31 +89,61 @@ def server_path_ui(dataset: ChosenDataset) -> None:
             except DataError as error:
                 st.error(str(error))
                 return
-            check_target(path, path.name, dataset)
+            check_target(path, path.name, dataset, str(path))
 
 
-def check_target(source: Path, label: str, dataset: ChosenDataset) -> None:
-    """Check the pictures with a progress bar and use them, or say in words why they cannot be."""
-    if Path(source).resolve() == Path(dataset.manifest.root).resolve():
-        st.error("These are the training pictures themselves; choose pictures from where the model will be used.")
-        return
+def check_target(source: Path, label: str, dataset: ChosenDataset, key: str) -> None:
+    """Check the pictures with a progress bar and use them, or say in words why they cannot be.
+
+    key: what the tab's URL keeps to find them again (a library dataset's id, or the folder)."""
     bar = st.progress(0.0, text=f"Checking the pictures of '{label}'…")
     try:
-        target = scan_target(source, classes=dataset.manifest.classes, cache=ImageCache(paths.cache_dir()),
-                             image_size=SCAN_IMAGE_SIZE,
-                             on_progress=progress_reporter(bar, f"Checking the pictures of '{label}'"))
+        target = checked_target(source, label, dataset, key, progress_reporter(bar, f"Checking the pictures of '{label}'"))
     except DataError as error:
         st.error(str(error))
         return
-    except OSError as error:
-        st.error(f"'{label}' could not be checked. {describe_os_error(error)}")
-        return
     finally:
         bar.empty()
-    if target.copies_training_pictures(dataset.manifest):
-        st.error(f"Every picture of '{label}' is also a training picture; choose pictures from where the model "
-                 "will be used.")
-        return
-    choose_target(ChosenTarget(str(source), label, len(target.samples), len(target.labelled), target.unknown_classes,
-                               dataset.dataset_id))
+    choose_target(target)
     st.rerun()  # the summary above shows them
+
+
+def checked_target(source: Path, label: str, dataset: ChosenDataset, key: str, on_progress=None) -> ChosenTarget:
+    """The pictures checked against the dataset's classes; DataError, in words, when they cannot be used."""
+    if Path(source).resolve() == Path(dataset.manifest.root).resolve():
+        raise DataError("These are the training pictures themselves; choose pictures from where the model will be "
+                        "used.")
+    try:
+        target = scan_target(source, classes=dataset.manifest.classes, cache=ImageCache(paths.cache_dir()),
+                             image_size=SCAN_IMAGE_SIZE, on_progress=on_progress)
+    except OSError as error:
+        raise DataError(f"'{label}' could not be checked. {describe_os_error(error)}") from error
+    if target.copies_training_pictures(dataset.manifest):
+        raise DataError(f"Every picture of '{label}' is also a training picture; choose pictures from where the "
+                        "model will be used.")
+    return ChosenTarget(str(source), label, len(target.samples), len(target.labelled), target.unknown_classes,
+                        dataset.dataset_id, key)
+
+
+def target_from_key(key: str, dataset: ChosenDataset) -> ChosenTarget | None:
+    """The target a reloaded tab's URL names: a dataset of the library this person may see, or a folder they
+    may open (the studio's own, or one under the allowed roots); None for anything else."""
+    record = datasets.load_record(key, current_person())
+    if record is not None:
+        source, label = Path(record.source), record.name
+    else:
+        source = Path(key)
+        if not (_inside(source, paths.data_dir()) or any(_inside(source, root) for root in allowed_roots())):
+            return None
+        label = DEMO_LABEL if _inside(source, paths.data_dir()) else source.name
+    try:
+        return checked_target(source, label, dataset, key)
+    except DataError:
+        return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False

@@ -30,6 +30,7 @@ from tlcore.errors import DamagedFile, InputError
 from tlcore.people.person import LOCAL, NotVisible, NotYours, Person, may_change, may_see
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
+from tlcore.data.overrides import Overrides, save_overrides
 from tlcore.records import matches_annotation
 from tlcore.jsonio import read_json, write_json_atomic
 
@@ -167,10 +168,27 @@ def load_manifest(record: DatasetRecord) -> Manifest:
         raise DamagedFile(f"the saved check of '{record.name}' is damaged ({error})") from error
 
 
-def mark_used(record: DatasetRecord) -> None:
-    """Make it the dataset a new session starts with."""
-    record.used_at = time.time()
-    _save_record(record)
+def mark_used(record: DatasetRecord, person: Person = LOCAL) -> None:
+    """Make it the dataset this person's next new tab starts with (each person's own: never another's)."""
+    write_json_atomic(_last_used_path(person), {"dataset": record.id})
+    if may_change(person, record.owner):  # a shared dataset's record is its owner's to write
+        record.used_at = time.time()
+        _save_record(record)
+
+
+def last_used(person: Person = LOCAL) -> DatasetRecord | None:
+    """The dataset this person used last, while they may still see it and its pictures are there."""
+    raw = read_json(_last_used_path(person), default=None)
+    record = load_record(raw.get("dataset"), person) if isinstance(raw, dict) else None
+    if record is None and person.key == LOCAL.key:  # a studio from before people: the library's latest
+        record = next((r for r in list_datasets() if r.available()), None)
+    return record if record is not None and record.available() else None
+
+
+def _last_used_path(person: Person) -> Path:
+    folder = library_dir() / ".last-used"
+    folder.mkdir(exist_ok=True)
+    return folder / (hashlib.sha256(person.key.encode()).hexdigest()[:32] + ".json")
 
 
 def rename_dataset(record: DatasetRecord, name: str, person: Person = LOCAL) -> DatasetRecord:
@@ -198,10 +216,18 @@ def delete_dataset(record: DatasetRecord, person: Person = LOCAL) -> int:
     for key in keys - others:
         for path in [*cache.root.joinpath("pixels").glob(f"*/{key[:2]}/{key}.npy"), cache.info_path(key)]:
             freed += _remove(path)
-    if record.studio_copy and _inside(Path(record.source), paths.data_dir()):
-        freed += _remove(Path(record.source))
+    shared_copy = any(other.source == record.source for other in list_datasets() if other.id != record.id)
+    if record.studio_copy and _inside(Path(record.source), paths.data_dir()) and not shared_copy:
+        freed += _remove(Path(record.source))  # another person's record of the same copy (the sample) keeps it
     freed += _remove(record.folder)
     return freed
+
+
+def save_corrections(record: DatasetRecord, overrides: Overrides, person: Person = LOCAL) -> None:
+    """Keep a person's label corrections beside the dataset's record: theirs to make on their own dataset
+    (or the teacher's on any); a dataset shared with them is read-only."""
+    check_may_change(person, record, "correct the labels of")
+    save_overrides(record.folder, overrides)
 
 
 def check_may_change(person: Person, record: DatasetRecord, action: str) -> None:

@@ -38,6 +38,14 @@ class UploadedFileLike(Protocol):
     def read(self, size: int = -1) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """How many more bytes this person's uploads may take, and the words that refuse one past it."""
+
+    bytes: int
+    refusal: str
+
+
 @dataclass
 class Upload:
     """A dataset written from an upload."""
@@ -87,7 +95,8 @@ def safe_relative_path(name: str) -> PurePosixPath | None:
     return PurePosixPath(*cleaned) if cleaned else None
 
 
-def save_folder_upload(files: Iterable[UploadedFileLike], root: str | Path | None = None) -> Upload:
+def save_folder_upload(files: Iterable[UploadedFileLike], root: str | Path | None = None,
+                       allowance: Allowance | None = None) -> Upload:
     """Write an uploaded folder to ``root/upload-<timestamp>-<hex>/<class>/<file>``.
 
     The folder's own name, which browsers put in front of every path, becomes the upload's name.
@@ -95,6 +104,7 @@ def save_folder_upload(files: Iterable[UploadedFileLike], root: str | Path | Non
     Args:
         files: uploaded files whose ``name`` is the path relative to the chosen folder.
         root: where the upload folder is made (default: the data folder).
+        allowance: what the person may still upload (a class's rule), below the studio's own limit.
 
     Returns:
         The upload. Raises DataError when no file could be written or the total is too large.
@@ -113,7 +123,7 @@ def save_folder_upload(files: Iterable[UploadedFileLike], root: str | Path | Non
             target = _unique(dest, relative, taken)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
-                total += _copy(upload, target, limits.max_dataset_bytes() - total)
+                total += _copy(upload, target, _budget(allowance) - total, allowance)
                 written += 1
             except OSError as error:
                 if is_disk_full(error):
@@ -128,12 +138,14 @@ def save_folder_upload(files: Iterable[UploadedFileLike], root: str | Path | Non
     return Upload(dest, name or "uploaded folder", written, skipped)
 
 
-def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None) -> Upload:
+def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None,
+                    allowance: Allowance | None = None) -> Upload:
     """Write an uploaded .zip to disk, extract it safely into a new upload folder, delete the zip.
 
     Args:
         file: the uploaded zip.
         root: where the upload folder is made (default: the data folder).
+        allowance: what the person may still upload (a class's rule), unzipped.
 
     Returns:
         The upload, with the zip entries that were not extracted. Raises DataError for a file
@@ -147,8 +159,10 @@ def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None) -> U
         incoming.mkdir()
         require_free_space(incoming, getattr(file, "size", 0), "the uploaded zip")
         archive = incoming / zip_name
-        _copy(file, archive, limits.max_dataset_bytes())
+        _copy(file, archive, _budget(allowance), allowance)
         skipped = extract_zip(archive, dest)
+        if allowance is not None and folder_bytes(dest) > allowance.bytes:
+            raise DataError(allowance.refusal)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
@@ -194,7 +208,15 @@ def _unique(dest: Path, relative: PurePosixPath, taken: set[str]) -> Path:
     return target
 
 
-def _copy(source: UploadedFileLike, target: Path, budget: int) -> int:
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _budget(allowance: Allowance | None) -> int:
+    return limits.max_dataset_bytes() if allowance is None else min(allowance.bytes, limits.max_dataset_bytes())
+
+
+def _copy(source: UploadedFileLike, target: Path, budget: int, allowance: Allowance | None = None) -> int:
     """Stream source into a new file; DataError once more than budget bytes were written."""
     if hasattr(source, "seek"):
         source.seek(0)
@@ -202,6 +224,8 @@ def _copy(source: UploadedFileLike, target: Path, budget: int) -> int:
     with open(target, "xb") as sink:  # "x": never overwrite anything
         while chunk := source.read(_CHUNK):
             written += len(chunk)
+            if written > budget and allowance is not None and budget < limits.max_dataset_bytes():
+                raise DataError(allowance.refusal)
             if written > budget:
                 raise DataError(f"The upload is larger than the {limits.max_dataset_bytes() / 1024**2:,.0f} MB "
                                 f"a dataset may take (set {limits.MAX_DATASET_MB_ENV} to change it), "

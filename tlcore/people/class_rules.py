@@ -1,4 +1,4 @@
-"""What the teacher allows in a class: how many runs a student may have waiting, and a lesson's locks.
+"""What the teacher allows in a class: a student's runs waiting and disk for uploads, and a lesson's locks.
 
     <studio home>/classes/<class>/rules.json
 
@@ -26,6 +26,7 @@ class ClassRules:
     max_image_size: int | None = None
     strategies: tuple[str, ...] = ()  # () : every way of training
     backbones: tuple[str, ...] = ()  # () : every network
+    max_upload_mb: int | None = None  # a student's uploaded and camera pictures together
 
 
 class RuleRefusal(InputError):

@@ -92,6 +92,14 @@ def list_classes() -> list[str]:
     return sorted(folder.name for folder in classes_dir().iterdir() if _read(folder / ROSTER) is not None)
 
 
+def roster_or_none(name: str) -> dict | None:
+    """The class's roster; None for no such class (or a name no class can have)."""
+    try:
+        return _read(classes_dir() / check_name(name, "class") / ROSTER)
+    except InputError:
+        return None
+
+
 def load_roster(name: str) -> dict:
     roster = _read(classes_dir() / check_name(name, "class") / ROSTER)
     if roster is None:
@@ -116,10 +124,16 @@ def person_for_token(class_name: str, token: str) -> Person | None:
 def find_person(class_name: str, name: str) -> Person:
     """A member by name (`--as alice`, `--as teacher`), for the CLI, which is trusted as the server is."""
     roster = load_roster(class_name)
-    member = roster["members"].get(name)
-    if member is None:
+    person = member_person(roster, name)
+    if person is None:
         raise InputError(f"There is no one called '{name}' in class '{roster['name']}'.")
-    return Person(name, member["role"], roster["name"])
+    return person
+
+
+def member_person(roster: dict, name: str) -> Person | None:
+    """The member of this name as a Person (their role as the roster says now); None for a non-member."""
+    member = roster["members"].get(name)
+    return None if member is None else Person(name, member["role"], roster["name"])
 
 
 def _new_names(roster: dict, students: list[str]) -> list[str]:

@@ -19,6 +19,7 @@ from tlcore.models.heads import get_head
 from tlcore.report.estimate import Throughput, estimate_seconds, feature_pass_s
 from tlcore.runs.experiments.grid import ALL, Arm, Experiment, ended_states, new_experiment, results
 from tlcore.training.strategies import get_strategy
+from tlcore.people.person import LOCAL, Person
 
 MIN_MINUTES, MAX_MINUTES = 1, 60
 # The solved last layer's cross-validated fit, per 1,000 training pictures (measured: 0.5 s at 200).
@@ -119,9 +120,9 @@ def plan(manifest: Manifest, minutes: float, *, available: Callable[[str], bool]
 
 
 def start(manifest: Manifest, auto: AutoPlan, minutes: float, *, base: dict, dataset_label: str,
-          driver: str) -> Experiment:
-    """The plan as an experiment: one run per candidate on every training picture, seed 0."""
-    return new_experiment(manifest, arms=auto.arms, sizes=[ALL], seeds=1, base=base,
+          driver: str, owner: Person = LOCAL) -> Experiment:
+    """The plan as an experiment for its owner: one run per candidate on every training picture, seed 0."""
+    return new_experiment(manifest, arms=auto.arms, sizes=[ALL], seeds=1, base=base, owner=owner,
                           name=f"Best model in {minutes:g} minutes", dataset_label=dataset_label, driver=driver,
                           auto={"minutes": minutes, "estimates": auto.seconds, "left_out": auto.left_out})
 

@@ -24,6 +24,7 @@ from tlcore.errors import DamagedFile
 from tlcore.data.manifest import Manifest
 from tlcore.data.scan import for_run
 from tlcore.jsonio import read_json, write_json_atomic
+from tlcore.people.person import LOCAL, NotVisible, Person, may_see
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 
 EXPERIMENT_FILE = "experiment.json"
@@ -108,6 +109,7 @@ class Experiment:
     # For an automatic choice ("best model in N minutes"): its budget, each candidate's estimated
     # seconds and the candidates left out for time, in words (tlcore.report.auto_choice).
     auto: dict | None = None
+    owner: str = LOCAL.key  # the key of the person it was made for (tlcore.people.person.Person.key)
 
     def to_dict(self) -> dict:
         values = dataclasses.asdict(self)
@@ -148,7 +150,7 @@ def plan_sizes(sizes: list[int], manifest: Manifest) -> tuple[list[int], list[st
 
 def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], seeds: int, base: dict, name: str = "",
                    lesson: str | None = None, dataset_label: str = "", source_run: str | None = None,
-                   driver: str = "runner", auto: dict | None = None) -> Experiment:
+                   driver: str = "runner", auto: dict | None = None, owner: Person = LOCAL) -> Experiment:
     """Check a grid and make its folder (no run yet). Raises ConfigError for a grid that cannot run at all.
 
     Args:
@@ -158,6 +160,7 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
         source_run: a run the arms start from (init_from SOURCE), queued already; the cells wait for it.
         driver: "runner" (the app's runner queues and resumes it) or "cli" (run_here, in one process).
         auto: an automatic choice's plan (tlcore.report.auto_choice), kept with the experiment.
+        owner: the person it is made for; its runs are theirs, made under the class's rules for them.
     """
     if not arms or not sizes:
         raise ConfigError("An experiment needs at least one strategy, one network and one size.")
@@ -184,7 +187,7 @@ def new_experiment(manifest: Manifest, *, arms: list[Arm], sizes: list[int], see
              for size in sizes for seed in range(seeds)]
     experiment = Experiment(experiment_id, folder, name, manifest.root, [arm.label for arm in arms], sizes, seeds,
                             base, cells, time.time(), notes, lesson, dataset_label=dataset_label,
-                            source_run=source_run, driver=driver, auto=auto)
+                            source_run=source_run, driver=driver, auto=auto, owner=owner.key)
     experiment.save()
     return experiment
 
@@ -212,15 +215,30 @@ def load_experiment(folder: str | Path) -> Experiment:
         raise DamagedFile(f"The experiment '{folder.name}' is damaged ({error}).") from None
 
 
-def list_experiments() -> list[Experiment]:
-    """Every readable experiment, newest first (a damaged one is left out)."""
+def list_experiments(person: Person | None = None) -> list[Experiment]:
+    """Every readable experiment (or those this person may see), newest first; a damaged one is left out."""
     found = []
     for folder in experiments_dir().iterdir():
         try:
-            found.append(load_experiment(folder))
+            experiment = load_experiment(folder)
         except (OSError, ValueError):
             continue
+        if person is None or may_see(person, experiment.owner):
+            found.append(experiment)
     return sorted(found, key=lambda e: e.created_at, reverse=True)
+
+
+def open_experiment(experiment_id: str, person: Person = LOCAL) -> Experiment:
+    """The experiment of this id, when this person may see it; NotVisible otherwise (as if there were none)."""
+    folder = experiments_dir() / str(experiment_id)
+    try:
+        if experiment_id and not str(experiment_id).startswith(".") and "/" not in experiment_id:
+            experiment = load_experiment(folder)
+            if may_see(person, experiment.owner):
+                return experiment
+    except (OSError, ValueError):
+        pass
+    raise NotVisible(f"There is no experiment '{experiment_id}' that you can open.")
 
 
 def cell_state(cell: Cell, runs_dir: Path) -> str:

@@ -14,6 +14,7 @@ from tlcore.config import RunConfig
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.samples import install_domain_pair, install_fashion_mnist
 from tlcore.data.scan import scan
+from tlcore.people.person import Person
 from tlcore.runs.experiments.queue import Submit, queue_experiment
 from tlcore.runs.experiments.grid import ALL, SOURCE, Arm, Experiment, new_experiment
 
@@ -31,7 +32,7 @@ class Lesson:
     before: str  # the question, and what to watch for
     after: str  # how to read the results
     measured: str  # its wall time here, from bench/lessons.py
-    build: Callable[[Submit], Experiment]
+    build: Callable[[Submit, Person], Experiment]  # queues its runs for that person
 
 
 def _checked(folder: Path):
@@ -39,54 +40,54 @@ def _checked(folder: Path):
 
 
 def _experiment(lesson_id: str, title: str, folder: Path, arms: list[Arm], sizes: list[int], seeds: int,
-                submit: Submit, source_run: str | None = None) -> Experiment:
+                submit: Submit, owner: Person, source_run: str | None = None) -> Experiment:
     experiment = new_experiment(_checked(folder), arms=arms, sizes=sizes, seeds=seeds,
                                 base={"image_size": IMAGE_SIZE}, name=title, lesson=lesson_id,
-                                dataset_label="Fashion-MNIST (5 classes)", source_run=source_run)
+                                dataset_label="Fashion-MNIST (5 classes)", source_run=source_run, owner=owner)
     queue_experiment(experiment, submit)
     return experiment
 
 
-def _pretraining(submit: Submit) -> Experiment:
+def _pretraining(submit: Submit, owner: Person) -> Experiment:
     arms = [Arm("Pretrained (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")]
     return _experiment("pretraining", "What pretraining buys", install_fashion_mnist(), arms, [5, 10, 20, 40], 2,
-                       submit)
+                       submit, owner)
 
 
-def _extract_or_tune(submit: Submit) -> Experiment:
+def _extract_or_tune(submit: Submit, owner: Person) -> Experiment:
     arms = [Arm("Feature extraction", "feature_extraction"), Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
     return _experiment("extract-or-tune", "Feature extraction or fine-tuning?", install_fashion_mnist(), arms,
-                       [5, 20, 40], 2, submit)
+                       [5, 20, 40], 2, submit, owner)
 
 
-def _own_source(submit: Submit) -> Experiment:
+def _own_source(submit: Submit, owner: Person) -> Experiment:
     source_data = install_fashion_mnist(classes=FASHION_0_4, train_per_class=300, val_per_class=50)
     source = submit(RunConfig(data=str(source_data), strategy="scratch", image_size=IMAGE_SIZE, epochs=10,
                               early_stop_patience=0, name="Lesson: the source network (Fashion-MNIST 0-4)"),
-                    _checked(source_data))
+                    _checked(source_data), owner)
     arms = [Arm("From your source run (feature extraction)", "feature_extraction", overrides={"init_from": SOURCE}),
             Arm("From your source run (fine-tuning)", "fine_tune", overrides={"init_from": SOURCE, **LESSON_TUNING}),
             Arm("From ImageNet (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")]
     return _experiment("own-source", "Your own source model", install_fashion_mnist(), arms, [5, 20, 40], 1,
-                       submit, source_run=source)
+                       submit, owner, source_run=source)
 
 
-def _domain_shift(submit: Submit) -> Experiment:
+def _domain_shift(submit: Submit, owner: Person) -> Experiment:
     labelled, target = install_domain_pair("textured")
     where = {"target": str(target)}
     arms = [Arm("Feature extraction", "feature_extraction", overrides=where),
             Arm("Fine-tuning", "fine_tune", overrides={**where, **LESSON_TUNING}),
             Arm("Domain alignment (DANN)", "domain_adaptation", overrides=where)]
-    return _experiment("domain-shift", "When the pictures change", labelled, arms, [ALL], 2, submit)
+    return _experiment("domain-shift", "When the pictures change", labelled, arms, [ALL], 2, submit, owner)
 
 
-def _few_pictures(submit: Submit) -> Experiment:
+def _few_pictures(submit: Submit, owner: Person) -> Experiment:
     practice = install_fashion_mnist(classes=FASHION_0_4, train_per_class=100, val_per_class=20)
     arms = [Arm("Class averages (prototypes)", "feature_extraction", overrides={"head": "prototypes"}),
             Arm("A new last layer (feature extraction)", "feature_extraction"),
             Arm("Meta-learning, practised on 0-4", "meta_learning", overrides={"meta_sources": [str(practice)]}),
             Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
-    return _experiment("few-pictures", "A few pictures per class", install_fashion_mnist(), arms, [1, 5], 2, submit)
+    return _experiment("few-pictures", "A few pictures per class", install_fashion_mnist(), arms, [1, 5], 2, submit, owner)
 
 
 LESSONS = [

@@ -18,10 +18,13 @@ from tlcore.config import ConfigError, RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.runs.experiments.grid import (ALL, SOURCE, WRITE_LOCK, Cell, Experiment, cell_state, is_finished,
                                      list_experiments, load_experiment)
+from tlcore.people.accounts import person_from_key
+from tlcore.people.class_rules import RuleRefusal
+from tlcore.people.person import LOCAL, NotYours, Person, may_change
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 
 
-Submit = Callable[[RunConfig, Manifest], str]  # queue a run (the runner's submit); returns its id
+Submit = Callable[[RunConfig, Manifest, Person], str]  # queue a run for its owner (the runner's submit); its id
 
 
 def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest,
@@ -35,8 +38,8 @@ def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Man
                               "extra": {"experiment": experiment.experiment_id,
                                         "dataset": experiment.dataset_label}}, experiment.data, source_dir)
         check_config(config)
-        cell.run_id = submit(config, manifest)
-    except ConfigError as error:
+        cell.run_id = submit(config, manifest, person_from_key(experiment.owner))
+    except (ConfigError, RuleRefusal) as error:
         cell.refused = str(error)
     experiment.save()
     return cell.run_id
@@ -109,7 +112,8 @@ def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Pa
         if current.source_run and RunFolder(runs_dir / current.source_run).read_status().get("state") == "interrupted":
             source = RunFolder(runs_dir / current.source_run)
             current.earlier_source_runs.append(current.source_run)
-            current.source_run = submit(source.load_config(), source.load_checked_manifest())
+            current.source_run = submit(source.load_config(), source.load_checked_manifest(),
+                                        person_from_key(current.owner))
             changed = True
         for cell in current.cells:
             if cell_state(cell, runs_dir) == "interrupted":
@@ -132,16 +136,19 @@ def advance_experiments(submit: Submit, runs_dir: str | Path | None = None) -> N
             print(f"experiment {experiment.experiment_id} cannot move on: {error!r}", file=sys.stderr)
 
 
-def cancel_experiment(experiment: Experiment, cancel: Callable[[str], None],
-                      runs_dir: str | Path | None = None) -> None:
-    """Stop the rest: no cell is queued any more, and its queued and running runs are cancelled."""
+def cancel_experiment(experiment: Experiment, cancel: Callable[[str, Person], None],
+                      runs_dir: str | Path | None = None, person: Person = LOCAL) -> None:
+    """Stop the rest, on a person's behalf: no cell is queued any more, and its queued and running runs are
+    cancelled. NotYours unless the experiment is theirs or they are the teacher."""
+    if not may_change(person, experiment.owner):
+        raise NotYours("Only the person who started this experiment or the teacher can cancel it.")
     with locked(experiment) as current:
         current.cancelled = True
         current.save()
     runs_dir = resolve_runs_dir(runs_dir)
     for cell in experiment.cells:
         if cell.run_id and cell_state(cell, runs_dir) in ("queued", "running"):
-            cancel(cell.run_id)
+            cancel(cell.run_id, person)
 
 
 def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: str | Path | None = None,
@@ -158,8 +165,8 @@ def run_here(experiment: Experiment, execute: Callable[[Path], dict], runs_dir: 
         for cell in experiment.cells:
             if cell.run_id is not None or cell.refused is not None:
                 continue
-            run_id = start_cell(experiment, cell, lambda config, checked: create_run(
-                config, runs_dir, checked, claimed_by=os.getpid()).name, manifest, runs_dir)
+            run_id = start_cell(experiment, cell, lambda config, checked, owner: create_run(
+                config, runs_dir, checked, claimed_by=os.getpid(), owner=owner).name, manifest, runs_dir)
             status = execute(runs_dir / run_id) if run_id else {"state": "refused", "error": cell.refused}
             on_run(cell, status)
             if status.get("state") == "cancelled":  # Ctrl-C: the person stops the experiment, not one run

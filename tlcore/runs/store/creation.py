@@ -8,7 +8,7 @@ from tlcore.config import RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.people.person import LOCAL, Person
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
-from tlcore.runs.store.owners import owner_record
+from tlcore.runs.store.owners import NoSuchRun, may_see_run, owner_record
 
 
 def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
@@ -42,9 +42,15 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: 
 
 
 def check_class_rules(config: RunConfig, student: Person, runs_dir: str | Path | None) -> None:
-    """The teacher's rules for a student's new run (tlcore.people.class_rules); RuleRefusal says which."""
+    """The teacher's rules for a student's new run (tlcore.people.class_rules); RuleRefusal says which.
+
+    The runs it starts from must be ones the student may see (their own, or shared): NoSuchRun otherwise."""
     from tlcore.people.class_rules import check_run_allowed, load_rules
     from tlcore.runs.store.listing import list_runs
+
+    for source in filter(None, [config.init_from, *config.member_runs]):
+        if not may_see_run(student, Path(source)):
+            raise NoSuchRun(f"There is no run '{Path(source).name}' that you can start from.")
 
     waiting = sum(1 for run in list_runs(runs_dir, with_notes=False, person=student)
                   if run.owner == student.key and run.state == "queued")

@@ -81,6 +81,12 @@ def star_run(run_dir: Path, starred: bool = True, person: Person = LOCAL) -> Run
     return _change(run_dir, starred=bool(starred))
 
 
+def change_notes(run_dir: Path, notes: RunNotes, person: Person = LOCAL) -> RunNotes:
+    """Name, note and star at once (the Runs page's form), on a person's behalf."""
+    check_may_change(person, run_dir, "change")
+    return _change(run_dir, name=clean_name(notes.name), note=clean_note(notes.note), starred=bool(notes.starred))
+
+
 def _change(run_dir: Path, **fields) -> RunNotes:
     notes = replace(load_notes(run_dir), **fields)
     save_notes(run_dir, notes)

@@ -71,8 +71,3 @@ def share_run(run_dir: Path, person: Person, shared: bool = True) -> None:
     owner, _ = run_owner(run_dir)
     RunFolder(run_dir).write_json(RunFolder.OWNER, {"owner": owner, "shared": bool(shared)})
 
-
-def cancel_run(run_dir: Path, person: Person = LOCAL) -> None:
-    """Ask the run to stop, on this person's behalf: their own run, or any run for the teacher."""
-    check_may_change(person, run_dir, "cancel")
-    RunFolder(run_dir).request_cancel()

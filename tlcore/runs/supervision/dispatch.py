@@ -1,5 +1,7 @@
 """Which queued run goes next, on which device, and what a worker's exit says in words."""
 import signal
+import statistics
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -52,14 +54,63 @@ def in_line(summaries: list[RunSummary]) -> list[RunSummary]:
 
 def queue_places(summaries: list[RunSummary]) -> dict[str, int]:
     """Each queued run's place in the line for its device (1: next to start there)."""
-    places, counts = {}, {}
+    return {run_id: place for run_id, (place, _) in queue_waits(summaries).items()}
+
+
+def queue_waits(summaries: list[RunSummary]) -> dict[str, tuple[int, float | None]]:
+    """Each queued run's place in line for its device and the seconds until it starts, estimated from
+    measured times: what the runs training now say is left, then, for each run ahead, how long finished
+    runs like it took. None where there is nothing measured to go by yet.
+    """
+    finished = [s for s in summaries if s.state == "succeeded" and _number(s.status.get("wall_s")) is not None]
+    free_in: dict[str, float | None] = {}  # device slot -> seconds until it is free
+    for summary in summaries:
+        if summary.state == "running":
+            left = _number((summary.status.get("progress") or {}).get("eta_s"))
+            if left is None and (expected := expected_seconds(summary, finished)) is not None:
+                left = max(expected - (time.time() - (_number(summary.status.get("started_at")) or time.time())), 0.0)
+            for slot in device_slots(summary.config):
+                free_in[slot] = _later(free_in.get(slot, 0.0), left)
+    waits, counts = {}, {}
     for summary in in_line(summaries):
         slots = device_slots(summary.config)
         place = 1 + max(counts.get(slot, 0) for slot in slots)  # behind every run queued for one of its devices
+        start = 0.0
         for slot in slots:
             counts[slot] = place
-        places[summary.run_id] = place
-    return places
+            start = _later(start, free_in.get(slot, 0.0))
+        duration = expected_seconds(summary, finished)
+        for slot in slots:
+            free_in[slot] = None if start is None or duration is None else start + duration
+        waits[summary.run_id] = (place, start)
+    return waits
+
+
+def expected_seconds(summary: RunSummary, finished: list[RunSummary]) -> float | None:
+    """How long a run will take: the median of the latest finished runs most like it (the same strategy,
+    network, picture size and rounds; else the same strategy and network; else the same strategy)."""
+    config = summary.config
+    if config is None:
+        return None
+    likeness = [lambda c: (c.strategy, c.backbone, c.image_size, c.epochs, c.data),
+                lambda c: (c.strategy, c.backbone, c.image_size), lambda c: (c.strategy,)]
+    for key in likeness:
+        alike = [s for s in finished if s.config is not None and key(s.config) == key(config)]
+        if alike:
+            latest = sorted(alike, key=lambda s: s.created_at)[-LATEST_ALIKE:]
+            return statistics.median(s.status["wall_s"] for s in latest)
+    return None
+
+
+LATEST_ALIKE = 5
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _later(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else max(a, b)
 
 
 def describe_exit(code: int | None, run_dir: Path | None = None) -> str:

@@ -20,7 +20,9 @@ from tlcore import runs
 from tlcore.config import RunConfig
 from tlcore.data.manifest import Manifest
 from tlcore.diskspace import is_disk_full
+from tlcore.people.person import LOCAL, Person
 from tlcore.runs.store.folder import RunFolder
+from tlcore.runs.store.owners import check_may_change, open_run
 from tlcore.runs.supervision import liveness
 from tlcore.runs.supervision.dispatch import describe_exit, device_slots, in_line
 from tlcore.runs.supervision.processes import is_worker_of, kill_worker, pid_alive, reap, start_worker
@@ -68,18 +70,23 @@ class Runner:
         self.reconcile()
 
     # -- public API --------------------------------------------------------------------------
-    def submit(self, config: RunConfig, manifest: Manifest | None = None) -> str:
-        """Queue a run (on the dataset as checked, when given); returns its id. ConfigError when refused."""
-        run_dir = runs.create_run(config, self.runs_dir, manifest)
+    def submit(self, config: RunConfig, manifest: Manifest | None = None, owner: Person = LOCAL) -> str:
+        """Queue a run for its owner (on the dataset as checked, when given); returns its id.
+
+        Raises ConfigError when the studio refuses the config, RuleRefusal when the class's rules do."""
+        run_dir = runs.create_run(config, self.runs_dir, manifest, owner=owner)
         self._wake.set()
         return run_dir.name
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
 
-    def cancel(self, run_id: str) -> None:
-        """A queued run is cancelled at once; a running one is asked to stop and signalled if it does not."""
-        folder = RunFolder(self.run_dir(run_id))
+    def cancel(self, run_id: str, person: Person = LOCAL) -> None:
+        """A queued run is cancelled at once; a running one is asked to stop and signalled if it does not.
+
+        On a person's behalf: their own run, or any for the teacher (NoSuchRun or NotYours otherwise)."""
+        folder = open_run(run_id, person, self.runs_dir)
+        check_may_change(person, folder.path, "cancel")
         with self._lock, self._dispatch_lock():
             state = folder.read_status().get("state")
             if state == "queued":
