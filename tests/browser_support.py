@@ -77,8 +77,9 @@ def free_port() -> int:
 class StudioServer:
     """``streamlit run app.py`` on a free port with its own studio home; a context manager."""
 
-    def __init__(self, home: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None, extra_args: list[str] = ()):
         self.home = Path(home)
+        self.extra_args = list(extra_args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = self.home.parent / f"streamlit-{self.port}.log"
@@ -92,7 +93,7 @@ class StudioServer:
                    **self.extra_env)
         command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                    "--server.port", str(self.port), "--server.address", "127.0.0.1",
-                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+                   "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none", *self.extra_args]
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True)

@@ -99,6 +99,17 @@ def test_each_queued_run_has_a_place_and_a_start_estimated_from_measured_runs():
     assert unmeasured["a1"] == (1, 5.0) and unmeasured["c1"] == (2, None)  # nothing measured to go by
 
 
+def test_after_each_of_one_students_runs_everyone_else_waiting_has_a_turn():
+    from tlcore.runs.supervision.dispatch import in_line
+
+    ended = summary("a0", "Year 9/alice", 0, state="succeeded", started_at=5.0)
+    alices = [summary(f"a{i}", "Year 9/alice", i) for i in range(1, 10)]  # queued before bob's
+    bobs = [summary("b0", "Year 9/bob", 20), summary("b1", "Year 9/bob", 21)]
+    assert [s.run_id for s in in_line([ended, *alices, *bobs])][:5] == ["b0", "a1", "b1", "a2", "a3"]
+    long_ago = summary("b-old", "Year 9/bob", -10, state="succeeded", started_at=1.0)  # served before alice
+    assert [s.run_id for s in in_line([ended, long_ago, *alices, *bobs])][:3] == ["b0", "a1", "b1"]
+
+
 def test_a_student_cannot_cancel_anothers_queued_run_the_owner_and_teacher_can(runs_dir_in_home):
     from tlcore.runs.supervision.runner import Runner
 

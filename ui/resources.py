@@ -12,6 +12,7 @@ import streamlit as st
 
 from tlcore import paths
 from ui.engine import engine_ready, preload_engine
+from ui.people import class_name
 
 if TYPE_CHECKING:
     from tlcore.report.estimate import Throughput
@@ -40,12 +41,24 @@ def get_runner() -> Runner:
 def _runner_for(runs_dir: str) -> Runner:
     # Keyed on the runs folder: another TLSTUDIO_HOME (a test, a second studio) gets its own runner.
     # "Clear cache" drops it; the queue lives on disk, so the next runner picks up where it left.
-    # Between dispatches it moves experiments on: a restart's interrupted runs and cells that waited
-    # for a source run are queued with nobody on the Experiments page.
-    from tlcore.runs.experiments.queue import advance_experiments
+    # Between dispatches it moves experiments on (a restart's interrupted runs and cells that waited
+    # for a source run are queued with nobody on the Experiments page) and scores a class's runs.
     from tlcore.runs.supervision.runner import Runner
 
-    return Runner(runs_dir, between_ticks=lambda runner: advance_experiments(runner.submit, runner.runs_dir)).start()
+    return Runner(runs_dir, between_ticks=_between_dispatches).start()
+
+
+def _between_dispatches(runner: Runner) -> None:
+    """Experiments moved on; on a class server, the next finished run scored on the teacher's test set."""
+    from tlcore.runs.experiments.queue import advance_experiments
+
+    advance_experiments(runner.submit, runner.runs_dir)
+    name = class_name()
+    if name is not None:
+        from tlcore.classroom.leaderboard import score_waiting
+        from tlcore.people.roster import TEACHER_NAME, find_person
+
+        score_waiting(name, find_person(name, TEACHER_NAME), runner.runs_dir)
 
 
 @st.cache_resource(show_spinner=False)

@@ -84,7 +84,11 @@ def score_waiting(class_name: str, teacher: Person, runs_dir=None, limit: int = 
     waiting = [run for run in class_runs(class_name, teacher, runs_dir)
                if run.state == "succeeded" and run.run_id not in done and RunFolder(run.run_dir).has_model()]
     for run in waiting[:limit]:
-        _save(class_name, run.run_id, {"test_set": record.id, **score_run(run.run_dir, record)})
+        try:
+            score = score_run(run.run_dir, record)
+        except (OSError, ValueError) as error:  # a model or picture that cannot be read: said, not tried forever
+            score = {"not_scored": f"it could not be scored ({error})"}
+        _save(class_name, run.run_id, {"test_set": record.id, **score})
     return len(waiting[:limit])
 
 

@@ -2,7 +2,7 @@
 import signal
 import statistics
 import time
-from collections import Counter
+from collections import deque
 from pathlib import Path
 
 from tlcore.config import RunConfig
@@ -36,20 +36,33 @@ def device_slot(config: RunConfig | None) -> str:
 
 
 def in_line(summaries: list[RunSummary]) -> list[RunSummary]:
-    """The queued runs in the order they start: round-robin across people, each person's first come first.
+    """The queued runs in the order they start: people take turns, each person's own first come first.
 
-    A person's n-th queued run waits for everyone's earlier turns, and a run of theirs already training
-    counts as a turn taken: one student's ten runs never hold back another's first. With one person
-    (single-user mode) this is first come, first served.
+    The next run is the oldest queued run of the person served least recently: whose latest run started
+    longest ago (someone whose run trains now was served just now; someone never served goes first). The
+    rest of the line follows by playing the turns forward. One student's ten runs therefore never hold back
+    another's first, and after each of theirs everyone else waiting has a turn. With one person (single-user
+    mode) this is first come, first served.
     """
-    turns_taken = Counter(s.owner for s in summaries if s.state == "running")
-    waiting = sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id))
-    keyed = []
-    for summary in waiting:
-        turn = turns_taken[summary.owner]
-        turns_taken[summary.owner] += 1
-        keyed.append(((turn, summary.created_at, summary.run_id), summary))
-    return [summary for _, summary in sorted(keyed, key=lambda pair: pair[0])]
+    served: dict[str, tuple] = {}  # owner -> when they were last served, comparable across past and future
+    for summary in summaries:
+        started = summary.status.get("started_at") or (summary.created_at if summary.state == "running" else None)
+        if isinstance(started, (int, float)):
+            served[summary.owner] = max(served.get(summary.owner, NEVER), (PAST, started))
+    queues: dict[str, deque] = {}
+    for summary in sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id)):
+        queues.setdefault(summary.owner, deque()).append(summary)
+    line = []
+    while queues:
+        owner = min(queues, key=lambda o: (served.get(o, NEVER), queues[o][0].created_at, queues[o][0].run_id))
+        line.append(queues[owner].popleft())
+        served[owner] = (FUTURE, len(line))  # their next turn comes after everyone else's
+        if not queues[owner]:
+            del queues[owner]
+    return line
+
+
+NEVER, PAST, FUTURE = (0, 0.0), 1, 2
 
 
 def queue_places(summaries: list[RunSummary]) -> dict[str, int]:
