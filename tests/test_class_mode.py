@@ -67,6 +67,19 @@ def test_school_accounts_are_teachers_or_students_as_the_teacher_named_them(year
         accounts.set_accounts("Year 9", teachers=["@school.test"])  # a domain of teachers is not allowed
 
 
+def test_the_cli_names_the_school_accounts(year9, capsys):
+    import json
+
+    from tlcore.__main__ import main as cli
+
+    assert cli(["class", "accounts", "Year 9", "--teachers", "Ms.T@school.test", "--students", "@school.test"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"class": "Year 9", "teachers": ["ms.t@school.test"],
+                                                    "students": ["@school.test"]}
+    assert cli(["class", "accounts", "Year 9", "--students", "nobody"]) == 2
+    assert "'nobody' is not an email address or @domain" in capsys.readouterr().err
+    assert accounts.load_accounts("Year 9")["students"] == ["@school.test"]  # nothing changed by the refusal
+
+
 def test_an_owners_key_gives_back_who_they_are_now(year9):
     accounts.set_accounts("Year 9", teachers=["ms.t@school.test"])
     assert accounts.person_from_key("Year 9/alice") == ALICE

@@ -38,6 +38,11 @@ def add_people_parsers(sub) -> None:
     rules.add_argument("--max-image-size", type=positive_int, default=None)
     rules.add_argument("--strategies", default=None, help="comma-separated ways of training allowed ('' for all)")
     rules.add_argument("--backbones", default=None, help="comma-separated networks allowed ('' for all)")
+    accounts = actions.add_parser("accounts", help="school accounts (sign-in through the identity provider): which "
+                                                   "are the teachers, which are students; prints them")
+    accounts.add_argument("name")
+    accounts.add_argument("--teachers", default=None, help="comma-separated addresses ('' for none)")
+    accounts.add_argument("--students", default=None, help="comma-separated addresses or @domains ('' for none)")
     remove = actions.add_parser("remove-student", help="their link stops working; their runs stay for the teacher")
     remove.add_argument("name")
     remove.add_argument("student")
@@ -93,6 +98,13 @@ def command_class(args) -> int:
         print(json.dumps({**made, "cards": str(cards)}), flush=True)
     elif args.action == "rules":
         print(json.dumps(asdict(command_rules(args))), flush=True)
+    elif args.action == "accounts":
+        from tlcore.people.accounts import set_accounts
+
+        def listed(text):
+            return None if text is None else [item for item in text.split(",") if item.strip()]
+        print(json.dumps({"class": args.name, **set_accounts(args.name, listed(args.teachers), listed(args.students))}),
+              flush=True)
     elif args.action == "list":
         names = [args.name] if args.name else roster.list_classes()
         for name in names:
