@@ -102,3 +102,14 @@ def test_a_lessons_rule_refuses_a_students_run_in_words(year9, offline_weights):
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     assert any("is more than this lesson allows (3); choose fewer" in e.value for e in at.error)
+
+
+def test_signing_out_brings_back_the_join_page_and_another_link_switches_the_person(year9):
+    at = signed_in(year9["students"]["alice"])
+    at.button(key="sign_out").click().run()
+    assert not at.exception
+    assert [t.value for t in at.subheader] == ["Class Year 9"] and "alice" not in texts(at.sidebar.markdown)
+    at = signed_in(year9["students"]["alice"])
+    at.query_params["join"] = year9["students"]["bob"].split("=", 1)[1]
+    at.run()
+    assert "**bob** · student · class Year 9" in texts(at.sidebar.markdown)

@@ -42,10 +42,6 @@ def current_person() -> Person:
     return person
 
 
-def is_teacher() -> bool:
-    return current_person().is_teacher
-
-
 def signed_in() -> Person | None:
     """Sign this tab in if it can be (a join link, the browser's sign-in, a school account); the person or None.
 
@@ -54,10 +50,8 @@ def signed_in() -> Person | None:
     from tlcore.people.signins import signed_in_person
 
     name = class_name()
-    value = st.session_state.get(SIGNIN)
-    if value is None:
-        token = st.query_params.get(JOIN)
-        value = _join(name, token) if token else st.context.cookies.get(COOKIE)
+    token = st.query_params.get(JOIN)  # a link opened in a signed-in tab signs it in as the link's person
+    value = (_join(name, token) if token else None) or st.session_state.get(SIGNIN) or st.context.cookies.get(COOKIE)
     person = signed_in_person(name, value) if isinstance(value, str) and value else None
     if person is not None:
         st.session_state[SIGNIN] = value

@@ -36,9 +36,7 @@ def person_ui() -> None:
     person = current_person()
     role = "teacher" if person.is_teacher else "student"
     st.markdown(f":material/person: **{person.name}** · {role} · class {person.class_name}")
-    if st.button("Sign out", key="sign_out", icon=":material/logout:"):
-        sign_out()
-        st.rerun()
+    st.button("Sign out", key="sign_out", icon=":material/logout:", on_click=sign_out)
 
 
 def device_ui() -> None:

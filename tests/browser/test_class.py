@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 
 import pytest
 
@@ -65,6 +65,24 @@ def joined(browser, classroom, who: str):
         yield page
 
 
+@pytest.fixture(scope="module")
+def alice(browser, classroom):
+    with joined(browser, classroom, "alice") as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def bob(browser, classroom):
+    with joined(browser, classroom, "bob") as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def teacher(browser, classroom):
+    with joined(browser, classroom, "teacher") as page:
+        yield page
+
+
 def signed_in_as(page, who: str):
     return page.get_by_test_id("stSidebar").get_by_text(re.compile(rf"{re.escape(who)} · (student|teacher) · class"))
 
@@ -77,6 +95,10 @@ def table(page, column: str):
 def everyones_runs(page) -> str:
     rows = wait_for(lambda: dataframe_rows(table(page, "way of training")), timeout=10, message="everyone's runs")
     return "\n".join(" | ".join(row) for row in rows)
+
+
+def browser_of(page):
+    return page.context.browser
 
 
 def run_owner_files(server) -> dict[str, str]:
@@ -93,61 +115,57 @@ def test_nothing_is_shown_before_sign_in_and_a_wrong_link_gets_only_the_join_pag
         expect(main(page).get_by_text("This join link is not (or no longer) one of this class's")).to_be_visible()
 
 
-def test_two_students_and_a_teacher_each_see_and_change_only_what_they_may(browser, classroom):
+def test_two_students_and_a_teacher_each_see_and_change_only_what_they_may(classroom, alice, bob, teacher):
     server, shapes = classroom["server"], classroom["shapes"]
-    with ExitStack() as people:
-        alice, bob, teacher = (people.enter_context(joined(browser, classroom, who))
-                               for who in ("alice", "bob", "teacher"))
-        assert "join=" not in alice.url  # the token is dropped from the address once used
-        alice.reload()  # the browser's own sign-in: no link needed any more
-        expect(signed_in_as(alice, "alice")).to_be_visible(timeout=FIRST_LOAD_MS)
+    assert "join=" not in alice.url  # the token is dropped from the address once used
+    alice.reload()  # the browser's own sign-in: no link needed any more
+    expect(signed_in_as(alice, "alice")).to_be_visible(timeout=FIRST_LOAD_MS)
 
-        # Alice brings her pictures and trains; Bob brings his own copy of the same pictures.
-        upload_dataset(alice, shapes)
-        go_to(alice, "Train")
-        choose_training(alice, FEATURES, epochs=3)
-        alices_run = start_training(alice)
-        upload_dataset(bob, shapes)
+    # Alice brings her pictures and trains; Bob brings his own copy of the same pictures.
+    upload_dataset(alice, shapes)
+    go_to(alice, "Train")
+    choose_training(alice, FEATURES, epochs=3)
+    alices_run = start_training(alice)
+    upload_dataset(bob, shapes)
 
-        # Bob sees none of Alice's things: not in his lists, not by the run's address.
-        go_to(bob, "Runs")
-        expect(main(bob).get_by_text("No runs yet.")).to_be_visible()
-        bob.goto(f"/runs?run={alices_run}")
-        expect(main(bob).get_by_role("heading", name="Runs", level=1)).to_be_visible(timeout=FIRST_LOAD_MS)
-        expect(main(bob).get_by_text(alices_run)).to_have_count(0)
-        go_to(bob, "Data")
-        expect(main(bob).locator('[class*="st-key-dataset_"]')).to_have_count(1)  # his own upload only
+    # Bob sees none of Alice's things: not in his lists, not by the run's address.
+    go_to(bob, "Runs")
+    expect(main(bob).get_by_text("No runs yet.")).to_be_visible()
+    bob.goto(f"/runs?run={alices_run}")
+    expect(main(bob).get_by_role("heading", name="Runs", level=1)).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(main(bob).get_by_text(alices_run)).to_have_count(0)
+    go_to(bob, "Data")
+    expect(main(bob).locator('[class*="st-key-dataset_"]')).to_have_count(1)  # his own upload only
 
-        # The teacher's Class page lists it under her name, whatever its state.
-        go_to(teacher, "Class")
-        assert "alice" in everyones_runs(teacher)
-        assert run_owner_files(server)[alices_run] == f"{CLASS}/alice"
+    # The teacher's Class page lists it under her name, whatever its state.
+    go_to(teacher, "Class")
+    assert "alice" in everyones_runs(teacher)
+    assert run_owner_files(server)[alices_run] == f"{CLASS}/alice"
 
 
-def test_each_tab_keeps_its_own_dataset_and_target(browser, classroom):
-    with joined(browser, classroom, "alice") as first:
-        upload_dataset(first, classroom["shapes"])  # the same pictures again: her dataset, chosen again
-        second = first.context.new_page()  # a second tab of hers picks the built-in sample
-        second.goto("/")
-        expect(signed_in_as(second, "alice")).to_be_visible(timeout=FIRST_LOAD_MS)
-        main(second).get_by_role("button", name="Try the sample dataset").click()
-        expect(main(second).get_by_text("Training on Fashion sample")).to_be_visible(timeout=60_000)
+def test_each_tab_keeps_its_own_dataset_and_target(classroom, alice):
+    first = alice  # her tab trains on her shapes, as the test before left it
+    second = first.context.new_page()  # a second tab of hers picks the built-in sample
+    second.goto("/")
+    expect(signed_in_as(second, "alice")).to_be_visible(timeout=FIRST_LOAD_MS)
+    main(second).get_by_role("button", name="Try the sample dataset").click()
+    expect(main(second).get_by_text("Training on Fashion sample")).to_be_visible(timeout=60_000)
 
-        # Back in the first tab: the sample as the pictures from where the model will be used (the target).
-        go_to(first, "Data")
-        target_form = main(first).get_by_test_id("stForm").filter(has_text="One of your datasets")
-        target_form.get_by_role("button", name="Use these as the pictures where it will be used").click()
-        expect(main(first).get_by_text("Where the model will be used: Fashion sample")).to_be_visible(timeout=60_000)
-        first.reload()  # after a reload, the first tab still trains on her shapes, with that target
-        expect(main(first).get_by_role("heading", name=f"Check before training: {classroom['shapes'].name}")
-               ).to_be_visible(timeout=FIRST_LOAD_MS)
-        expect(main(first).get_by_text("Where the model will be used: Fashion sample")).to_be_visible()
-        second.reload()
-        go_to(second, "Train")
-        expect(main(second).get_by_text("Training on Fashion sample")).to_be_visible()
+    # Back in the first tab: the sample as the pictures from where the model will be used (the target).
+    go_to(first, "Data")
+    target_form = main(first).get_by_test_id("stForm").filter(has_text="One of your datasets")
+    target_form.get_by_role("button", name="Use these as the pictures where it will be used").click()
+    expect(main(first).get_by_text("Where the model will be used: Fashion sample")).to_be_visible(timeout=60_000)
+    first.reload()  # after a reload, the first tab still trains on her shapes, with that target
+    expect(main(first).get_by_role("heading", name=f"Check before training: {classroom['shapes'].name}")
+           ).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(main(first).get_by_text("Where the model will be used: Fashion sample")).to_be_visible()
+    second.reload()
+    go_to(second, "Train")
+    expect(main(second).get_by_text("Training on Fashion sample")).to_be_visible()
 
 
-def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_limit_refuses(browser, classroom):
+def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_limit_refuses(classroom, alice, bob):
     from tlcore.people.class_rules import ClassRules, save_rules
     from tlcore.runs.store.creation import create_run
     from tlcore.runs.supervision.runner import Runner
@@ -158,7 +176,7 @@ def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_li
                       batch_size=4, early_stop_patience=0)
     alices = []
     try:
-        with joined(browser, classroom, "bob") as bob, pytest.MonkeyPatch.context() as patch:
+        with pytest.MonkeyPatch.context() as patch:
             go_to(bob, "Train")
             choose_training(bob, FEATURES, epochs=2)
             patch.setenv("TLSTUDIO_HOME", str(server.home))
@@ -166,11 +184,10 @@ def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_li
                        for i in range(10)]  # her ten, queued just before Bob presses Start
             bobs = start_training(bob)
         save_rules(CLASS, ClassRules(max_waiting=3), TEACHER_9)
-        with joined(browser, classroom, "alice") as alice:
-            go_to(alice, "Train")  # one more of hers: refused in words, nothing made
-            choose_training(alice, FEATURES, epochs=2)
-            main(alice).get_by_role("button", name="Start training").click()
-            expect(main(alice).get_by_text("runs waiting, the most your teacher allows")).to_be_visible()
+        go_to(alice, "Train")  # one more of hers: refused in words, nothing made
+        choose_training(alice, FEATURES, epochs=2)
+        main(alice).get_by_role("button", name="Start training").click()
+        expect(main(alice).get_by_text("runs waiting, the most your teacher allows")).to_be_visible()
 
         def started(run_id):
             return server.run_statuses()[run_id].get("started_at")
@@ -185,7 +202,7 @@ def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_li
                 runner.cancel(run_id, TEACHER_9)
 
 
-def test_the_teachers_page_shows_both_students_runs_and_the_leaderboard(browser, classroom):
+def test_the_teachers_page_shows_both_students_runs_and_the_leaderboard(classroom, bob, teacher):
     server, shapes = classroom["server"], classroom["shapes"]
     from tlcore import paths
     from tlcore.data import datasets
@@ -196,25 +213,25 @@ def test_the_teachers_page_shows_both_students_runs_and_the_leaderboard(browser,
         patch.setenv("TLSTUDIO_HOME", str(server.home))
         datasets.add_dataset(scan(shapes, cache=ImageCache(paths.cache_dir())), "exam pictures", "folder", shapes,
                              owner=TEACHER_9)
-    with joined(browser, classroom, "bob") as bob, joined(browser, classroom, "teacher") as teacher:
-        go_to(bob, "Train")  # a new browser of his starts with the dataset he used last
-        expect(main(bob).get_by_text(f"Training on {shapes.name}")).to_be_visible()
-        go_to(teacher, "Class")
-        main(teacher).get_by_role("combobox", name="Test set").click()
-        teacher.get_by_role("option", name="exam pictures").click()
-        settle(teacher)
+    with joined(browser_of(bob), classroom, "bob") as bobs_other_browser:
+        go_to(bobs_other_browser, "Train")  # a new browser of his starts with the dataset he used last
+        expect(main(bobs_other_browser).get_by_text(f"Training on {shapes.name}")).to_be_visible()
+    go_to(teacher, "Class")
+    main(teacher).get_by_role("combobox", name="Test set").click()
+    teacher.get_by_role("option", name="exam pictures").click()
+    settle(teacher)
 
-        def scored() -> bool:  # scoring happens in the background: the page shows it when next drawn
-            teacher.reload()
-            expect(table(teacher, "way of training")).to_be_visible(timeout=FIRST_LOAD_MS)
-            board = table(teacher, "accuracy on the test set")
-            if board.count() == 0:
-                return False
-            rows = wait_for(lambda: dataframe_rows(board), timeout=10, message="the leaderboard's rows")
-            return {"alice", "bob"} <= {cell for row in rows[1:] for cell in row}
-        wait_for(scored, timeout=120, every=3, message="both students' runs on the leaderboard")
-        everyone = everyones_runs(teacher)
-        assert "alice" in everyone and "bob" in everyone
+    def scored() -> bool:  # scoring happens in the background: the page shows it when next drawn
+        teacher.reload()
+        expect(table(teacher, "way of training")).to_be_visible(timeout=FIRST_LOAD_MS)
+        board = table(teacher, "accuracy on the test set")
+        if board.count() == 0:
+            return False
+        rows = wait_for(lambda: dataframe_rows(board), timeout=10, message="the leaderboard's rows")
+        return {"alice", "bob"} <= {cell for row in rows[1:] for cell in row}
+    wait_for(scored, timeout=120, every=3, message="both students' runs on the leaderboard")
+    everyone = everyones_runs(teacher)
+    assert "alice" in everyone and "bob" in everyone
 
 
 def test_a_teacher_signs_in_with_a_school_account(browser, classroom):
