@@ -10,7 +10,9 @@ if problem:
     st.error(problem)
 st.markdown("Open the **join link** your teacher gave you, or scan the **QR code** on your join card: it signs "
             "this browser in, and it stays signed in when you reload or open a new tab.")
-if accounts_configured():
+if accounts_configured() and st.user.is_logged_in:  # an account this class does not take: the way back out
+    st.button("Sign out of the school account", icon=":material/logout:", on_click=st.logout)
+elif accounts_configured():
     st.markdown("Or, with a school account:")
     if st.button("Sign in with your school account", type="primary", icon=":material/badge:"):
         st.login()

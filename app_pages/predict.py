@@ -26,7 +26,8 @@ NOT_SURE_HELP = ("How sure the model must be before it names a class: the probab
 
 
 def finished_runs() -> list[RunSummary]:
-    return [run for run in list_runs(person=current_person()) if run.state == "succeeded" and RunFolder(run.run_dir).has_model()]
+    return [run for run in list_runs(person=current_person())
+            if run.state == "succeeded" and RunFolder(run.run_dir).has_model()]
 
 
 def model_line(run: RunSummary) -> str:

@@ -6,7 +6,7 @@ anyone else (tlcore.classroom, tlcore.people).
 
 import streamlit as st
 
-from tlcore.classroom.leaderboard import leaderboard, scores, set_test_set, test_set
+from tlcore.classroom.leaderboard import kept_by_a_teacher, leaderboard, scores, set_test_set, test_set
 from tlcore.classroom.reset import reset_class
 from tlcore.classroom.roster_runs import class_runs, result_rows, results_csv
 from tlcore.data.datasets import list_datasets
@@ -20,6 +20,8 @@ from ui.teacher_rules import rules_form_ui
 
 TABLE_REFRESH_S = 3.0
 CONFIRM_RESET = "confirm_reset"
+TEST_SET_CHOICE = "test_set_choice"
+PAGE_MESSAGE = "class_page_message"
 NEW_LINKS = "new_join_links"
 
 
@@ -51,19 +53,12 @@ def leaderboard_ui() -> None:
     st.caption("Every finished run is scored on a test set that you keep: one of your datasets, never shown to the "
                "students. Scoring happens in the background, a run at a time.")
     teacher = current_person()
-    own = [r for r in list_datasets(teacher) if r.owner == teacher.key and not r.shared]
+    kept = {r.id: r.name for r in list_datasets(teacher) if kept_by_a_teacher(r)}
     current = test_set(class_name())
-    options = [None] + [r.id for r in own]
-    names = {r.id: r.name for r in own}
-    chosen = st.selectbox("Test set", options, index=options.index(current.id) if current and current.id in names else 0,
-                          format_func=lambda i: "none" if i is None else names[i], key="test_set_choice")
-    if chosen != (current.id if current else None):
-        try:
-            set_test_set(class_name(), chosen, teacher)
-        except InputError as error:
-            st.error(str(error))
-        else:
-            st.rerun()
+    options = [None, *kept]
+    st.selectbox("Test set", options, index=options.index(current.id) if current and current.id in kept else 0,
+                 format_func=lambda i: "none" if i is None else kept[i], key=TEST_SET_CHOICE,
+                 on_change=_choose_test_set)
     rows = leaderboard(class_name(), teacher)
     if current is not None and not rows:
         st.info("No run has been scored on it yet.")
@@ -71,6 +66,14 @@ def leaderboard_ui() -> None:
         st.dataframe([{"place": place, "student": row["student"], "run": row["run_id"],
                        "accuracy on the test set": fmt.percent(row["accuracy"]), "pictures": row["pictures"]}
                       for place, row in enumerate(rows, start=1)], hide_index=True, key="leaderboard_table")
+
+
+def _choose_test_set() -> None:
+    """Only when the teacher picks one: drawing the page never changes the test set."""
+    try:
+        set_test_set(class_name(), st.session_state[TEST_SET_CHOICE], current_person())
+    except InputError as error:
+        st.session_state[PAGE_MESSAGE] = str(error)
 
 
 def students_ui() -> None:
@@ -85,7 +88,8 @@ def students_ui() -> None:
         names = st.text_input("Add students (names separated by commas)", key="new_students")
         if st.form_submit_button("Add them", icon=":material/person_add:"):
             try:
-                added = roster.add_students(class_name(), [n for n in names.split(",") if n.strip()])
+                added = roster.add_students(class_name(), [n for n in names.split(",") if n.strip()],
+                                            by=current_person())
             except InputError as error:
                 st.error(str(error))
             else:
@@ -115,6 +119,8 @@ def reset_ui() -> None:
 
 
 st.title(f"Class {class_name()}")
+if message := st.session_state.pop(PAGE_MESSAGE, None):
+    st.error(message)
 runs_ui()
 leaderboard_ui()
 rules_form_ui(class_name())

@@ -18,6 +18,7 @@ others' pages stay open. Measured:
   .venv/bin/python bench/class_of_25.py [--students 25] [--runs-each 2] [--page-samples 6]
 """
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -33,9 +34,12 @@ CLASS = "Bench class"
 
 
 def page_times(page, samples: int) -> list[float]:
-    """Seconds from a sidebar click to the page drawn and settled, alternating Runs and Train."""
+    """Seconds from a sidebar click to the page drawn and settled, alternating Runs and Train (each page
+    opened once first, untimed: its first draw imports what it needs, once per server)."""
     from browser_support import go_to
 
+    for title in ("Runs", "Train"):
+        go_to(page, title)
     times = []
     for index in range(samples):
         started = time.perf_counter()
@@ -45,12 +49,15 @@ def page_times(page, samples: int) -> list[float]:
 
 
 class MemorySampler:
-    """Peak resident memory of the server process, and of any training worker, sampled every second."""
+    """Peak resident memory of the server process and of any training worker, sampled every second; and the
+    processor time the server spent, to tell its share of the machine from the browsers' (which, in a real
+    class, run on the students' own computers)."""
 
     def __init__(self, server_pid: int):
         self.server_pid, self.server_peak, self.worker_peak = server_pid, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self.marks: dict[str, tuple[float, float]] = {}  # name -> (wall clock, server CPU seconds)
 
     def __enter__(self):
         self._thread.start()
@@ -60,12 +67,29 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
 
+    def mark(self, name: str) -> None:
+        self.marks[name] = (time.monotonic(), cpu_seconds(self.server_pid))
+
+    def server_cores(self, start: str, end: str) -> float:
+        """The server's processor seconds per wall second between two marks (1.0: one core all the time)."""
+        (t0, c0), (t1, c1) = self.marks[start], self.marks[end]
+        return (c1 - c0) / max(t1 - t0, 1e-9)
+
     def _run(self):
         while not self._stop.wait(1.0):
             self.server_peak = max(self.server_peak, rss_mb(self.server_pid))
             for pid in Path("/proc").iterdir():
                 if pid.name.isdigit() and b"tlcore\x00worker" in _cmdline(pid):
                     self.worker_peak = max(self.worker_peak, rss_mb(int(pid.name)))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system processor time of a process so far (its threads included)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cmdline(pid: Path) -> bytes:
@@ -138,8 +162,6 @@ def main():
     args = parser.parse_args()
     print_header("A class on one server: students in browser contexts of their own", "cpu", vars(args))
 
-    import os
-
     from browser_support import CHROMIUM_ARGS, StudioServer, chromium_executable, context_page, go_to, settle
     from browser.steps import expect, start_training, try_the_sample
     from tlcore.people import roster
@@ -173,6 +195,7 @@ def main():
             emit(item="pages_alone", seconds=[round(t, 2) for t in alone])
 
             owners, pages, joined_at = {}, [], time.perf_counter()
+            memory.mark("class_in")
             with ExitStack() as stack:
                 for name in students:
                     page = join(name, stack)
@@ -184,6 +207,7 @@ def main():
                     pages.append(page)
                     emit(item="student_in", student=name, runs=len(owners),
                          seconds=round(time.perf_counter() - joined_at, 1))
+                memory.mark("all_in")
                 during = page_times(pages[len(pages) // 2], args.page_samples)  # while the class's runs train
                 emit(item="pages_during_class", seconds=[round(t, 2) for t in during])
                 deadline = time.monotonic() + 1800
@@ -193,6 +217,7 @@ def main():
                         break
                     time.sleep(2)
                 ended_at = time.perf_counter()
+                memory.mark("runs_ended")
             chromium.close()
             statuses = server.run_statuses()
             kinds = {run_id: event_kinds(server.runs_dir / run_id) for run_id in statuses}
@@ -204,7 +229,9 @@ def main():
               "fair_order_violations": fair_order_violations({r: statuses[r] for r in owners}, owners),
               "largest_wait_s": round(max(waits), 1), "median_wait_s": round(statistics.median(waits), 1),
               "class_minutes": round((ended_at - joined_at) / 60, 1),
-              "server_peak_mb": round(memory.server_peak), "worker_peak_mb": round(memory.worker_peak)}
+              "server_peak_mb": round(memory.server_peak), "worker_peak_mb": round(memory.worker_peak),
+              "server_cores_while_joining": round(memory.server_cores("class_in", "all_in"), 2),
+              "server_cores_while_training": round(memory.server_cores("all_in", "runs_ended"), 2)}
     emit(item="class", **record)
     print()
     print(markdown_table(["page drawn after a click", "median s", "p95 s"], [

@@ -63,13 +63,14 @@ def lesson_time(lesson_id: str) -> dict:
 import json, time
 from tlcore.runs.experiments.queue import advance_experiments
 from tlcore.runs.experiments.grid import is_finished, load_experiment, results
+from tlcore.people.person import LOCAL
 from tlcore.runs.experiments.lessons import get_lesson
 from tlcore.report.experiment_report import verdict
 from tlcore.runs.experiments.grid import training_pictures
 from tlcore.runs.supervision.runner import Runner
 runner = Runner(between_ticks=lambda r: advance_experiments(r.submit, r.runs_dir)).start()
 started = time.perf_counter()
-experiment = get_lesson({lesson_id!r}).build(runner.submit)
+experiment = get_lesson({lesson_id!r}).build(runner.submit, LOCAL)
 while not is_finished(load_experiment(experiment.folder)):
     time.sleep(1)
 seconds = time.perf_counter() - started

@@ -14,18 +14,22 @@ from pathlib import Path
 
 
 @contextmanager
-def identity_provider():
-    """Yields the provider's base URL (http://127.0.0.1:PORT)."""
+def identity_provider(verified: list[str] = ()):
+    """Yields the provider's base URL (http://127.0.0.1:PORT).
+
+    verified: addresses whose account says the provider checked them (email_verified); any other subject
+    typed into its form signs in with an unverified address."""
     import werkzeug.serving
 
     with warnings.catch_warnings():  # its authlib modules warn of their own future renames on import
         from authlib.deprecate import AuthlibDeprecationWarning  # which sets "always" for them: overruled
 
         warnings.simplefilter("ignore", AuthlibDeprecationWarning)
-        from oidc_provider_mock import app
+        from oidc_provider_mock import User, app
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = werkzeug.serving.make_server("127.0.0.1", 0, app(), threaded=True)
+    users = [User(sub=address, claims={"email": address, "email_verified": True}) for address in verified]
+    server = werkzeug.serving.make_server("127.0.0.1", 0, app(user_claims=users), threaded=True)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     thread.start()
     try:

@@ -104,12 +104,37 @@ def test_a_lessons_rule_refuses_a_students_run_in_words(year9, offline_weights):
     assert any("is more than this lesson allows (3); choose fewer" in e.value for e in at.error)
 
 
-def test_signing_out_brings_back_the_join_page_and_another_link_switches_the_person(year9):
+def test_another_link_never_switches_a_signed_in_tab_and_signing_out_brings_back_the_join_page(year9):
     at = signed_in(year9["students"]["alice"])
+    at.query_params["join"] = year9["students"]["bob"].split("=", 1)[1]  # a link a classmate sent
+    at.run()
+    assert "**alice** · student · class Year 9" in texts(at.sidebar.markdown) and "join" not in at.query_params
+    assert "sign out first" in texts(at.toast)
     at.button(key="sign_out").click().run()
     assert not at.exception
     assert [t.value for t in at.subheader] == ["Class Year 9"] and "alice" not in texts(at.sidebar.markdown)
-    at = signed_in(year9["students"]["alice"])
     at.query_params["join"] = year9["students"]["bob"].split("=", 1)[1]
     at.run()
     assert "**bob** · student · class Year 9" in texts(at.sidebar.markdown)
+
+
+def test_another_students_dataset_or_pictures_by_address_are_as_if_they_did_not_exist(year9, tmp_path):
+    from imagegen import make_image_folder
+    from tlcore.data import datasets
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+
+    pets = scan(make_image_folder(tmp_path / "pets", {"zebras": 3, "yaks": 3}), cache=ImageCache(paths.cache_dir()))
+    bobs, _ = datasets.add_dataset(pets, "bob's pets", "folder", pets.root, owner=BOB)
+    at = signed_in(year9["students"]["alice"], "app_pages/data.py", dataset=bobs.id)
+    assert "bob's pets" not in everything(at) and "zebras" not in everything(at)
+
+    from tlcore.data.samples import install_sample
+    sample = install_sample()
+    alices, _ = datasets.add_dataset(scan(sample, cache=ImageCache(paths.cache_dir())), "sample", "sample", sample,
+                                     studio_copy=True, owner=ALICE)
+    for target in (bobs.id, str(paths.data_dir()), pets.root):
+        at = signed_in(year9["students"]["alice"], "app_pages/data.py", dataset=alices.id, target=target)
+        assert "bob's pets" not in everything(at) and "zebras" not in everything(at)
+        assert "Where the model will be used" not in texts(at.success)
+        assert "target" not in at.query_params  # a target she may not use is dropped from the address

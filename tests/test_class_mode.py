@@ -43,16 +43,31 @@ def test_a_join_link_signs_a_browser_in_for_its_person_until_they_leave_the_clas
 
     roster.remove_student("Year 9", "alice")
     assert signins.signed_in_person("Year 9", kept) is None
+    with pytest.raises(ValueError, match="alice left class 'Year 9' and their work is still theirs"):
+        roster.add_students("Year 9", ["alice"])  # a new alice would inherit the old one's work
+    roster.release_removed_names("Year 9")  # as a class reset does, once that work is archived
     roster.add_students("Year 9", ["alice"])  # a new alice: the old browser is not hers
     assert signins.signed_in_person("Year 9", kept) is None
 
 
-def test_signing_out_ends_that_browser_only(year9):
+def test_signing_out_ends_that_browser_only_and_the_cli_ends_them_all(year9, capsys):
+    import json
+
+    from tlcore.__main__ import main as cli
+
     bob = roster.person_for_token("Year 9", token(year9["students"]["bob"]))
     laptop, phone = signins.sign_in(bob), signins.sign_in(bob)
     signins.sign_out("Year 9", laptop)
     assert signins.signed_in_person("Year 9", laptop) is None
     assert signins.signed_in_person("Year 9", phone) == BOB
+    teachers = signins.sign_in(TEACHER_9)
+    assert signins.signed_in_person("Year 9", teachers) == TEACHER_9
+    in_a_day = time.time() + signins.TEACHER_MAX_AGE_S + 1
+    assert signins.signed_in_person("Year 9", teachers, clock=lambda: in_a_day) is None  # a teacher's lasts a day
+    assert signins.signed_in_person("Year 9", phone, clock=lambda: in_a_day) == BOB  # a student's, the term
+    assert cli(["class", "sign-out", "Year 9", "--person", "teacher"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"class": "Year 9", "signed_out": 1}
+    assert signins.signed_in_person("Year 9", teachers) is None and signins.signed_in_person("Year 9", phone) == BOB
 
 
 def test_school_accounts_are_teachers_or_students_as_the_teacher_named_them(year9):
@@ -142,13 +157,34 @@ def runs_dir_in_home(home):
 
 
 def test_a_student_starts_only_from_runs_they_may_see(year9, runs_dir_in_home):
-    alices = make_run_folder(RunConfig(data="/data/x"), runs_dir_in_home, owner=ALICE)
+    from tlcore.data.samples import install_sample
+    from tlcore.runs.store.creation import check_class_rules
+
+    sample = str(install_sample())
+    alices = make_run_folder(RunConfig(data=sample), runs_dir_in_home, owner=ALICE)
     RunFolder(alices).update_status(state="succeeded")
     with pytest.raises(NoSuchRun, match="that you can start from"):
-        create_run(RunConfig(data="/data/x", init_from=str(alices)), runs_dir_in_home, owner=BOB)
+        create_run(RunConfig(data=sample, init_from=str(alices)), runs_dir_in_home, owner=BOB)
     share_run(alices, TEACHER_9)
+    check_class_rules(RunConfig(data=sample, init_from=str(alices)), BOB, runs_dir_in_home)  # shared: allowed
+
+
+def test_a_student_trains_only_on_pictures_they_may_see(year9, pets, runs_dir_in_home):
+    from tlcore.data import datasets
+    from tlcore.data.samples import install_sample
     from tlcore.runs.store.creation import check_class_rules
-    check_class_rules(RunConfig(data="/data/x", init_from=str(alices)), BOB, runs_dir_in_home)  # shared: allowed
+
+    alices, _ = datasets.add_dataset(pets, "pets", "folder", pets.root, owner=ALICE)
+    sample = str(install_sample())
+    check_class_rules(RunConfig(data=pets.root), ALICE, runs_dir_in_home)
+    check_class_rules(RunConfig(data=sample, target=pets.root), ALICE, runs_dir_in_home)
+    for config in (RunConfig(data=pets.root), RunConfig(data=sample, target=pets.root),
+                   RunConfig(data=sample, joint_with=pets.root), RunConfig(data=sample, meta_sources=[pets.root]),
+                   RunConfig(data=str(Path(sample).parent))):  # the whole data folder: everyone's uploads
+        with pytest.raises(NotVisible, match="There are no pictures .* that you can train on"):
+            check_class_rules(config, BOB, runs_dir_in_home)
+    datasets.share_dataset(alices, TEACHER_9)
+    check_class_rules(RunConfig(data=pets.root), BOB, runs_dir_in_home)  # shared with the class: allowed
 
 
 # -- experiments -----------------------------------------------------------------------------------
@@ -158,11 +194,13 @@ def test_an_experiment_is_its_owners_seen_by_the_teacher_and_cancelled_only_by_t
     from tlcore import paths
     from tlcore.data.imagecache import ImageCache
     from tlcore.data.scan import scan
+    from tlcore.data import datasets
     from tlcore.runs.experiments.grid import grid_arms, list_experiments, new_experiment, open_experiment
     from tlcore.runs.experiments.queue import cancel_experiment, queue_experiment
 
     manifest = scan(make_image_folder(tmp_path / "pets", {"cats": 4, "dogs": 4}), cache=ImageCache(paths.cache_dir()),
                     image_size=32)
+    datasets.add_dataset(manifest, "pets", "folder", manifest.root, owner=ALICE)
     made = []
 
     def submit(config, checked, owner):
@@ -188,23 +226,31 @@ def test_an_experiment_is_its_owners_seen_by_the_teacher_and_cancelled_only_by_t
     assert cancelled == [(run_id, TEACHER_9) for run_id, _ in made]
 
 
-def test_a_students_experiment_past_the_waiting_limit_says_so_for_the_cells_it_refuses(year9, tmp_path):
+def test_a_students_experiment_is_fed_in_as_her_runs_start_never_refused_for_waiting(year9, tmp_path):
     from imagegen import make_image_folder
     from tlcore import paths
     from tlcore.data.imagecache import ImageCache
     from tlcore.data.scan import scan
     from tlcore.people.class_rules import ClassRules, save_rules
-    from tlcore.runs.experiments.grid import grid_arms, new_experiment
+    from tlcore.data import datasets
+    from tlcore.runs.experiments.grid import cell_state, grid_arms, is_finished, new_experiment
     from tlcore.runs.experiments.queue import queue_experiment
 
     save_rules("Year 9", ClassRules(max_waiting=2), TEACHER_9)
     manifest = scan(make_image_folder(tmp_path / "pets", {"cats": 4, "dogs": 4}), cache=ImageCache(paths.cache_dir()),
                     image_size=32)
+    datasets.add_dataset(manifest, "pets", "folder", manifest.root, owner=ALICE)
     experiment = new_experiment(manifest, arms=grid_arms(["feature_extraction"], ["mobilenet_v2"]), sizes=[2],
                                 seeds=3, base={"image_size": 32}, owner=ALICE)
-    queue_experiment(experiment, lambda config, checked, owner: create_run(config, None, checked, owner=owner).name)
-    refused = [cell.refused for cell in experiment.cells if cell.refused]
-    assert len(refused) == 1 and "runs waiting, the most your teacher allows" in refused[0]
+
+    def submit(config, checked, owner):
+        return create_run(config, None, checked, owner=owner).name
+    assert queue_experiment(experiment, submit) == 2
+    assert [cell_state(cell, paths.runs_dir()) for cell in experiment.cells] == ["queued", "queued", "waiting"]
+    assert queue_experiment(experiment, submit) == 0 and not is_finished(experiment)
+    RunFolder(paths.runs_dir() / experiment.cells[0].run_id).update_status(state="running")  # one of hers started
+    assert queue_experiment(experiment, submit) == 1
+    assert not any(cell.refused for cell in experiment.cells)
 
 
 # -- datasets: last used, the shared sample, corrections, uploads --------------------------------------
@@ -308,7 +354,8 @@ def test_the_class_results_are_the_teachers_and_their_csv_cannot_run_a_formula(y
     with pytest.raises(NotYours):
         class_runs("Year 9", ALICE, runs_dir_in_home)
     rows = result_rows(class_runs("Year 9", TEACHER_9, runs_dir_in_home), {run_dir.name: {"accuracy": 0.8}})
-    assert [(r["student"], r["state"], r["best_val_acc"], r["test_acc"]) for r in rows] == [("alice", "succeeded", 0.9, 0.8)]
+    assert [(r["student"], r["state"], r["best_val_acc"], r["test_acc"]) for r in rows] == [
+        ("alice", "succeeded", 0.9, 0.8)]
     [written] = list(csv.DictReader(io.StringIO(results_csv(rows))))
     assert written["run"] == "'=HYPERLINK(1)" and written["dataset"].startswith("'=")
 

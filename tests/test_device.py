@@ -75,10 +75,10 @@ def test_a_run_of_several_processes_holds_all_its_gpus_as_one_run(monkeypatch):
 
 def test_queue_places_are_counted_per_device(tmp_path, monkeypatch):
     from tlcore import runs
-    from tlcore.runs.supervision.dispatch import queue_places
+    from tlcore.runs.supervision.dispatch import queue_waits
 
     pretend(monkeypatch, cuda=True, gpus=1)
     made = [runs.create_run(RunConfig(data="x", device=device), tmp_path).name
             for device in ("cpu", "cuda", "auto", "cpu")]
-    places = queue_places(runs.list_runs(tmp_path))
-    assert [places[run_id] for run_id in made] == [1, 1, 2, 2]  # "auto" is the GPU here
+    waits = queue_waits(runs.list_runs(tmp_path))
+    assert [waits[run_id][0] for run_id in made] == [1, 1, 2, 2]  # "auto" is the GPU here

@@ -195,14 +195,14 @@ def summary(run_id, owner, created_at, state="queued"):
 
 
 def test_the_queue_takes_turns_across_people_and_is_first_come_first_served_for_one():
-    from tlcore.runs.supervision.dispatch import in_line, queue_places
+    from tlcore.runs.supervision.dispatch import in_line, queue_waits
 
     alices_ten = [summary(f"a{i}", "Year 9/alice", created_at=i) for i in range(10)]
     bobs = [summary("b0", "Year 9/bob", created_at=20), summary("b1", "Year 9/bob", created_at=21)]
     chens = [summary("c0", "Year 9/chen", created_at=30)]
     order = [s.run_id for s in in_line(alices_ten + bobs + chens)]
     assert order == ["a0", "b0", "c0", "a1", "b1", *(f"a{i}" for i in range(2, 10))]
-    assert queue_places(alices_ten + bobs + chens)["b0"] == 2
+    assert queue_waits(alices_ten + bobs + chens)["b0"][0] == 2
     training = summary("a-now", "Year 9/alice", created_at=-1, state="running")  # alice's turn is being taken
     assert [s.run_id for s in in_line([training, *alices_ten[:2], *bobs])][:2] == ["b0", "a0"]
     alone = [summary(f"r{i}", "local", created_at=10 - i) for i in range(4)]
@@ -220,12 +220,15 @@ def test_the_teachers_rules_refuse_a_students_run_in_words_and_not_the_teachers(
         save_rules("Year 9", ClassRules(max_waiting=1), ALICE)
     save_rules("Year 9", ClassRules(max_waiting=2, max_epochs=20, strategies=("feature_extraction",)), TEACHER_9)
     assert load_rules("Year 9").max_epochs == 20
-    asked = RunConfig(data="/data/shapes", epochs=5)
+    from tlcore.data.samples import install_sample
+
+    sample = str(install_sample())  # a built-in set: any student may train on it
+    asked = RunConfig(data=sample, epochs=5)
     creation.create_run(asked, runs_dir, owner=ALICE)
     creation.create_run(asked, runs_dir, owner=ALICE)
     for config, says in [(asked, "You have 2 runs waiting, the most your teacher allows"),
-                         (RunConfig(data="/d", strategy="fine_tune"), "allows these ways of training: feature_extraction"),
-                         (RunConfig(data="/d", epochs=50), "50 epochs is more than this lesson allows \\(20\\)")]:
+                         (RunConfig(data=sample, strategy="fine_tune"), "allows these ways of training: feature_extraction"),
+                         (RunConfig(data=sample, epochs=50), "50 epochs is more than this lesson allows \\(20\\)")]:
         person = ALICE if "waiting" in says else BOB
         with pytest.raises(RuleRefusal, match=says):
             creation.create_run(config, runs_dir, owner=person)

@@ -6,7 +6,7 @@ import pytest
 from tlcore.errors import InputError
 from tlcore.people import roster
 from tlcore.people.person import Person
-from tlcore.people.tokens import FREE_TRIES, WrongTokenDelay
+from tlcore.people.tokens import FORGET_AFTER_S, FREE_TRIES, WrongTokenDelay
 
 
 @pytest.fixture
@@ -65,23 +65,28 @@ def test_a_class_is_made_once_and_an_unknown_one_is_named(home):
         roster.remove_student("Year 9", "zed")
 
 
-def test_repeated_wrong_tokens_wait_longer_and_a_right_one_clears_the_wait():
+def test_repeated_wrong_tokens_wait_longer_a_right_one_does_not_clear_the_wait_time_does():
     now = [100.0]
     delay = WrongTokenDelay(clock=lambda: now[0])
+
+    def wrong():
+        return None
     for _ in range(FREE_TRIES):
-        assert delay.wait_s("10.0.0.7") == 0.0
-        delay.record("10.0.0.7", right=False)
+        assert delay.attempt("10.0.0.7", wrong) == (None, 0.0)
     waits = []
     for _ in range(3):
         waits.append(delay.wait_s("10.0.0.7"))
-        delay.record("10.0.0.7", right=False)
+        now[0] += waits[-1]
+        delay.attempt("10.0.0.7", wrong)
     assert 0 < waits[0] < waits[1] < waits[2]  # doubling
-    assert delay.wait_s("10.0.0.8") == 0.0  # another client is not slowed
+    assert delay.attempt("10.0.0.8", lambda: "alice") == ("alice", 0.0)  # another client is not slowed
+    asked = []
+    assert delay.attempt("10.0.0.7", lambda: asked.append(1))[1] > 0 and asked == []  # not even checked meanwhile
     now[0] += 60
-    assert delay.wait_s("10.0.0.7") == 0.0
-    delay.record("10.0.0.7", right=True)
-    delay.record("10.0.0.7", right=False)
-    assert delay.wait_s("10.0.0.7") == 0.0  # back to its free tries
+    assert delay.attempt("10.0.0.7", lambda: "alice") == ("alice", 0.0)
+    assert delay.attempt("10.0.0.7", wrong) == (None, 0.0) and delay.wait_s("10.0.0.7") > 0  # still counted
+    now[0] += FORGET_AFTER_S + 1
+    assert delay.wait_s("10.0.0.7") == 0.0  # forgotten in time
 
 
 def test_the_cli_makes_a_class_prints_its_links_and_writes_printable_cards(home, capsys):

@@ -1,15 +1,14 @@
 """The Data page's dataset from the camera, Teachable-Machine style: name a class, take its pictures,
 name the next; then save them as a dataset like an uploaded one and train at once."""
 import io
-import time
 
 import streamlit as st
 
-from tlcore import paths
 from tlcore.data.picture_file import ImageProblem, load_rgb
 from tlcore.data.scan import MIN_IMAGES_PER_CLASS
 from tlcore.errors import describe_os_error
 from tlcore.data.allowance import upload_allowance
+from tlcore.data.uploads import new_upload_dir
 from ui.camera_burst import burst_camera
 from ui.dataset import scan_and_choose
 from ui.people import current_person
@@ -73,12 +72,12 @@ def add_burst(taken: dict[str, list[bytes]], name: str, burst: list[bytes]) -> N
 
 def save_taken(taken: dict[str, list[bytes]]) -> None:
     """Write the pictures as a class-folder dataset in the studio's data folder, and choose it."""
-    folder = paths.data_dir() / f"camera-{time.strftime('%Y%m%d-%H%M%S')}"
     allowance = upload_allowance(current_person())
     if allowance is not None and sum(len(p) for pictures in taken.values() for p in pictures) > allowance.bytes:
         st.error(allowance.refusal)
         return
     try:
+        folder = new_upload_dir()  # a folder of its own, made exclusively: two people saving at once never mix
         used = set()
         for index, (cls, pictures) in enumerate(taken.items()):
             # A typed name is not a safe folder name: unsafe letters are dropped, and a clash numbered.

@@ -7,6 +7,16 @@ as the person chose them ("warm-up round 3 of 5", then "fine-tuning round 1 of 3
 from ui import format as fmt
 
 LIVE_REFRESH_S = 1.5  # the page's live view and the sidebar redraw together, so they say the same
+# A run waiting its turn changes little (its place, its estimated start): looked at less often, which in a
+# class, where most runs wait, spares the server most of its redraws.
+WAITING_REFRESH_S = 5.0
+
+
+def refresh_every(states) -> float | None:
+    """How often a view of runs in these states redraws: live while one trains, slower while they wait."""
+    if "running" in states:
+        return LIVE_REFRESH_S
+    return WAITING_REFRESH_S if "queued" in states else None
 
 PHASE_WORDS = {"head": "Warm-up: teaching the new last layer", "body": "Fine-tuning the network",
                "all": "Training the whole network"}

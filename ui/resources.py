@@ -56,9 +56,11 @@ def _between_dispatches(runner: Runner) -> None:
     name = class_name()
     if name is not None:
         from tlcore.classroom.leaderboard import score_waiting
-        from tlcore.people.roster import TEACHER_NAME, find_person
+        from tlcore.people.roster import TEACHER_NAME, member_person, roster_or_none
 
-        score_waiting(name, find_person(name, TEACHER_NAME), runner.runs_dir)
+        roster = roster_or_none(name)
+        if roster is not None:  # the join page says when the class is missing; nothing to score then
+            score_waiting(name, member_person(roster, TEACHER_NAME), runner.runs_dir)
 
 
 @st.cache_resource(show_spinner=False)

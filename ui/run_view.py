@@ -1,7 +1,7 @@
 """A run's live view, rebuilt from its folder on every refresh: progress, curves, confusion, scores.
 
-While the run is queued or running the view is a fragment that reruns every LIVE_REFRESH_S; once
-the run reaches a final state it asks for one full rerun, after which it no longer refreshes.
+While the run trains the view is a fragment that reruns every LIVE_REFRESH_S (less often while it waits
+its turn); when its state changes it asks for one full rerun, and once it has ended it no longer refreshes.
 """
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from tlcore.config import RunConfig
 from tlcore.report import plots
-from tlcore.runs import FINAL_STATES, RunFolder, list_runs
+from tlcore.runs import RunFolder, list_runs
 from tlcore.runs.store.sources import started_from
 from tlcore.people.person import may_change
 from tlcore.runs.store.owners import run_owner
@@ -20,7 +20,7 @@ from ui.glossary import explain
 from ui.people import class_name, current_person
 from ui.feature_map import feature_map_ui
 from ui.pictures import pictures_ui, select_cell
-from ui.progress import LIVE_REFRESH_S, progress_text, rounds_text
+from ui.progress import progress_text, refresh_every, rounds_text
 from ui.resources import get_runner
 from ui.state import event_log
 
@@ -28,17 +28,17 @@ LOG_TAIL_LINES = 30
 
 
 def run_view_ui(run_dir: Path) -> None:
-    """The live view of one run; refreshes itself while the run is not finished."""
-    live = RunFolder(run_dir).read_status().get("state") not in FINAL_STATES
-    st.fragment(shielded(_run_view), run_every=LIVE_REFRESH_S if live else None)(str(run_dir), live)
+    """The live view of one run; refreshes itself while the run is not finished (slower while it waits)."""
+    state = RunFolder(run_dir).read_status().get("state")
+    st.fragment(shielded(_run_view), run_every=refresh_every({state}))(str(run_dir), state)
 
 
-def _run_view(run_dir: str, was_live: bool) -> None:
+def _run_view(run_dir: str, was_state: str | None) -> None:
     run_dir = Path(run_dir)
     status = RunFolder(run_dir).read_status()
     state = status.get("state")
-    if was_live and state in FINAL_STATES:
-        st.rerun()  # a full rerun updates the runs table and stops this view's timer
+    if state != was_state:
+        st.rerun()  # it started or ended: a full rerun updates the runs table and this view's pace
     header_ui(run_dir, status)
     if state in ("queued", "running"):
         progress_ui(run_dir, status)

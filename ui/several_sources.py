@@ -34,7 +34,8 @@ def combine_ui(strategy: StrategySpec, spec: BackboneSpec, source: SourceRun | N
     if strategy.trains_body:
         return alone
     available = [s for s in list_backbones() if weights_table()[s.name]["available"]]
-    finished = {run.run_id: run for run in list_runs(person=current_person()) if run.state == "succeeded" and run.config is not None
+    finished = {run.run_id: run for run in list_runs(person=current_person())
+                if run.state == "succeeded" and run.config is not None
                 and "+" not in run.config.backbone}
     options = [s.name for s in available] + [RUN + run_id for run_id in finished]
 

@@ -6,7 +6,7 @@ from tlcore.runs.supervision.dispatch import queue_waits
 from ui import format as fmt
 from ui.errors import shielded
 from ui.people import class_name, current_person, sign_out
-from ui.progress import LIVE_REFRESH_S, progress_text
+from ui.progress import progress_text, refresh_every
 from ui.resources import device_info, engine_ready, start_engine
 
 
@@ -24,12 +24,12 @@ def sidebar_ui() -> None:
         if class_name():
             person_ui()
         device_ui()
-        busy = _busy(list_runs(person=current_person()))
-        st.fragment(shielded(active_run_ui), run_every=LIVE_REFRESH_S if busy else IDLE_REFRESH_S)(busy)
+        pace = _pace(list_runs(person=current_person()))
+        st.fragment(shielded(active_run_ui), run_every=pace)(pace)
 
 
-def _busy(runs) -> bool:
-    return any(run.state in ("queued", "running") for run in runs)
+def _pace(runs) -> float:
+    return refresh_every({run.state for run in runs}) or IDLE_REFRESH_S
 
 
 def person_ui() -> None:
@@ -50,17 +50,18 @@ def device_ui() -> None:
     st.caption(f"Trains on {info['name']}" + ("." if gpu else "; no GPU was found."))
 
 
-def active_run_ui(was_busy: bool) -> None:
+def active_run_ui(was_pace: float) -> None:
     start_engine()  # the runner again, should a cleared cache have dropped it
     if engine_ready() and not st.session_state.get(ENGINE_SHOWN):
         st.session_state[ENGINE_SHOWN] = True
         st.rerun()  # once: the device and the runs' words, which the first draw did without
     runs = list_runs(person=current_person())
-    if _busy(runs) != was_busy:
-        st.rerun()  # a run started or every run ended: the whole page (and this pace) follows
+    if _pace(runs) != was_pace:
+        st.rerun()  # a run was queued, started or every run ended: the whole page (and this pace) follows
     running = [r for r in runs if r.state == "running"]
     waiting = [r for r in runs if r.state == "queued"]
-    if waiting:
+    next_words = ""
+    if waiting and engine_ready():  # placing a run asks torch for the device: never before it is imported
         waits = queue_waits(list_runs())  # everyone's line, in class mode too: turns are taken across people
         place, starts_in = min((waits[r.run_id] for r in waiting if r.run_id in waits), default=(None, None),
                                key=lambda wait: wait[0])

@@ -21,7 +21,8 @@ def source_words(run: RunSummary) -> str:
 
 def start_from_ui() -> tuple[SourceRun | None, bool]:
     """The chosen starting run (None: ImageNet's weights), and whether it can be used."""
-    finished = {run.run_id: run for run in list_runs(person=current_person()) if run.state == "succeeded" and run.config is not None
+    finished = {run.run_id: run for run in list_runs(person=current_person())
+                if run.state == "succeeded" and run.config is not None
                 and not is_combined(run.config.backbone)}  # a run starts from one network
     choice = st.selectbox(
         label("Start from", "starting point"), [IMAGENET, *finished], key="start_from",

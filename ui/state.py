@@ -102,6 +102,8 @@ def chosen_target() -> ChosenTarget | None:
     if target is None and dataset is not None and st.query_params.get(TARGET):
         target = restore_target(st.query_params[TARGET], dataset)
         st.session_state[TARGET] = target
+        if target is None:  # not this person's, or gone: not looked for again on every page
+            del st.query_params[TARGET]
     if target is None or dataset is None or target.dataset_id != dataset.dataset_id:
         return None
     _keep_in_url(TARGET, target.key)

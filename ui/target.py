@@ -16,6 +16,7 @@ from ui.state import ChosenDataset, ChosenTarget, choose_target, chosen_dataset,
 
 DEMO_SHIFT = "textured"
 DEMO_LABEL = "Fashion-MNIST, tinted on striped backgrounds"
+DEMO_KEY = "demo:"  # the demonstration's target in a tab's URL: its shift, never a folder of the server
 
 
 def target_ui() -> None:
@@ -52,7 +53,7 @@ def demo_ui() -> None:
         return
     dataset = scan_and_choose(source, "Fashion-MNIST (5 classes)", kind="fashion-mnist", studio_copy=True)
     if dataset is not None:
-        check_target(target, DEMO_LABEL, dataset, str(target))
+        check_target(target, DEMO_LABEL, dataset, DEMO_KEY + DEMO_SHIFT)
 
 
 def summary_ui(target: ChosenTarget) -> None:
@@ -98,7 +99,8 @@ def check_target(source: Path, label: str, dataset: ChosenDataset, key: str) -> 
     key: what the tab's URL keeps to find them again (a library dataset's id, or the folder)."""
     bar = st.progress(0.0, text=f"Checking the pictures of '{label}'…")
     try:
-        target = checked_target(source, label, dataset, key, progress_reporter(bar, f"Checking the pictures of '{label}'"))
+        target = checked_target(source, label, dataset, key,
+                                progress_reporter(bar, f"Checking the pictures of '{label}'"))
     except DataError as error:
         st.error(str(error))
         return
@@ -126,24 +128,16 @@ def checked_target(source: Path, label: str, dataset: ChosenDataset, key: str, o
 
 
 def target_from_key(key: str, dataset: ChosenDataset) -> ChosenTarget | None:
-    """The target a reloaded tab's URL names: a dataset of the library this person may see, or a folder they
-    may open (the studio's own, or one under the allowed roots); None for anything else."""
-    record = datasets.load_record(key, current_person())
-    if record is not None:
-        source, label = Path(record.source), record.name
-    else:
-        source = Path(key)
-        if not (_inside(source, paths.data_dir()) or any(_inside(source, root) for root in allowed_roots())):
-            return None
-        label = DEMO_LABEL if _inside(source, paths.data_dir()) else source.name
+    """The target a reloaded tab's URL names, checked again for this tab's person: a dataset of the library they
+    may see, the domain-shift demonstration, or a folder they may open on the server; None for anything else."""
     try:
+        if key.startswith(DEMO_KEY):
+            source, label = install_domain_pair(key.removeprefix(DEMO_KEY))[1], DEMO_LABEL
+        elif (record := datasets.load_record(key, current_person())) is not None:
+            source, label = Path(record.source), record.name
+        else:
+            source = resolve_server_path(key, allowed_roots())  # none for a student on a class server
+            label = source.name
         return checked_target(source, label, dataset, key)
-    except DataError:
+    except (DataError, ValueError, OSError):  # not theirs, gone, or not a shift the studio makes
         return None
-
-
-def _inside(path: Path, root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(root.resolve())
-    except OSError:
-        return False

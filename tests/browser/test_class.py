@@ -28,6 +28,8 @@ CLASS = "Year 9"
 ALICE, BOB = Person("alice", STUDENT, CLASS), Person("bob", STUDENT, CLASS)
 TEACHER_9 = Person("teacher", TEACHER, CLASS)
 SCHOOL_TEACHER = "ms.t@school.test"
+UNVERIFIED_TEACHER = "mr.u@school.test"  # named a teacher, but the provider does not vouch for the address
+STRANGER = "stranger@elsewhere.test"  # vouched for, but named in no class
 FEATURES = "Reuse what it already sees (feature extraction)"
 
 
@@ -40,12 +42,12 @@ def classroom(tmp_path_factory, request):
     env = {"TLSTUDIO_CLASS": CLASS, "TLSTUDIO_ALLOWED_ROOTS": str(root)}
     if weights_status("mobilenet_v2").source != "cached":
         env["TORCH_HOME"] = str(request.getfixturevalue("offline_torch_home"))
-    with pytest.MonkeyPatch.context() as patch, identity_provider() as provider:
+    with pytest.MonkeyPatch.context() as patch, identity_provider(verified=[SCHOOL_TEACHER, STRANGER]) as provider:
         patch.setenv("TLSTUDIO_HOME", str(root / "home"))
         from tlcore.people import accounts, roster
 
         links = roster.create_class(CLASS, ["alice", "bob"])
-        accounts.set_accounts(CLASS, teachers=[SCHOOL_TEACHER])
+        accounts.set_accounts(CLASS, teachers=[SCHOOL_TEACHER, UNVERIFIED_TEACHER])
         server = StudioServer(root / "home", env)
         secrets_file = write_auth_secrets(root / "secrets.toml", server.url, provider)
         server.extra_args = ["--secrets.files", str(secrets_file)]
@@ -170,16 +172,19 @@ def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_li
     from tlcore.runs.store.creation import create_run
     from tlcore.runs.supervision.runner import Runner
 
-    server, shapes = classroom["server"], classroom["shapes"]
+    from tlcore.data.datasets import list_datasets
+
+    server = classroom["server"]
     save_rules(CLASS, ClassRules(max_waiting=10), TEACHER_9)
-    quick = RunConfig(data=str(shapes), strategy="fine_tune", epochs=2, head_epochs=1, image_size=IMAGE_SIZE,
-                      batch_size=4, early_stop_patience=0)
     alices = []
     try:
         with pytest.MonkeyPatch.context() as patch:
             go_to(bob, "Train")
             choose_training(bob, FEATURES, epochs=2)
             patch.setenv("TLSTUDIO_HOME", str(server.home))
+            her_upload = next(record.root for record in list_datasets(ALICE) if record.kind == "upload")
+            quick = RunConfig(data=her_upload, strategy="fine_tune", epochs=2, head_epochs=1, image_size=IMAGE_SIZE,
+                              batch_size=4, early_stop_patience=0)
             alices += [create_run(quick.replace(seed=i, name=f"alice {i}"), server.runs_dir, owner=ALICE).name
                        for i in range(10)]  # her ten, queued just before Bob presses Start
             bobs = start_training(bob)
@@ -251,13 +256,21 @@ def test_a_teacher_signs_in_with_a_school_account(browser, classroom):
         go_to(page, "Class")  # a teacher by the account's name
         page.reload()
         expect(signed_in_as(page, SCHOOL_TEACHER)).to_be_visible(timeout=FIRST_LOAD_MS)
+        page.get_by_test_id("stSidebar").get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{classroom['provider']}/oauth2/end_session*")  # the provider ends its session too
+        page.get_by_role("button", name="End session").click()
+        expect(main(page).get_by_role("button", name="Sign in with your school account")).to_be_visible(
+            timeout=FIRST_LOAD_MS)
 
-    with context_page(browser, classroom["server"].url) as page:  # an account the teacher named nowhere
-        page.context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
-        page.goto("/")
-        click_until(page, main(page).get_by_role("button", name="Sign in with your school account"),
-                    page.locator('input[name="sub"]'))
-        page.locator('input[name="sub"]').fill("stranger@elsewhere.test")
-        page.get_by_role("button", name="Authorize", exact=True).click()
-        expect(main(page).get_by_text("is not in class Year 9")).to_be_visible(timeout=FIRST_LOAD_MS)
-        expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+    for account, says in [(STRANGER, "is not in class Year 9"),
+                          (UNVERIFIED_TEACHER, "did not confirm the address")]:
+        with context_page(browser, classroom["server"].url) as page:
+            page.context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+            page.goto("/")
+            click_until(page, main(page).get_by_role("button", name="Sign in with your school account"),
+                        page.locator('input[name="sub"]'))
+            page.locator('input[name="sub"]').fill(account)
+            page.get_by_role("button", name="Authorize", exact=True).click()
+            expect(main(page).get_by_text(says)).to_be_visible(timeout=FIRST_LOAD_MS)
+            expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+            expect(main(page).get_by_role("button", name="Sign out of the school account")).to_be_visible()

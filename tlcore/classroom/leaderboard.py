@@ -10,6 +10,7 @@ split. A run is scored once per test set, by the app's runner between dispatches
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -21,9 +22,12 @@ from tlcore.data.datasets import DatasetRecord, load_manifest, load_record
 from tlcore.data.imagecache import ImageCache
 from tlcore.errors import InputError
 from tlcore.jsonio import read_json, write_json_atomic
-from tlcore.people.person import Person
+from tlcore.people.accounts import person_from_key
+from tlcore.people.person import Person, owner_name
 from tlcore.people.roster import classes_dir, load_roster
 from tlcore.runs.store.folder import RunFolder
+
+log = logging.getLogger(__name__)
 
 TEST_SET = "test_set.json"
 SCORES = "scores"
@@ -31,23 +35,30 @@ BATCH = 64
 
 
 def set_test_set(class_name: str, dataset_id: str | None, person: Person) -> DatasetRecord | None:
-    """The teacher keeps one of their datasets as the class's test set (None: no test set any more)."""
-    check_teacher(person, "choose the class's test set")
+    """The teacher keeps one of the teachers' datasets as the class's test set (None: no test set any more)."""
+    check_teacher(person, class_name, "choose the class's test set")
     roster = load_roster(class_name)
     record = None
     if dataset_id is not None:
         record = load_record(dataset_id, person)
-        if record is None or record.shared:
-            raise InputError("The test set must be one of your datasets that is not shared with the class, so "
-                             "students never see its pictures.")
+        if record is None or not kept_by_a_teacher(record):
+            raise InputError("The test set must be a dataset of the class's teacher that is not shared with the "
+                             "class, so students never see its pictures.")
     write_json_atomic(classes_dir() / roster["name"] / TEST_SET, {"dataset": dataset_id})
     return record
 
 
+def kept_by_a_teacher(record: DatasetRecord) -> bool:
+    """A teacher's (or the machine's own) dataset that students do not see."""
+    return not record.shared and person_from_key(record.owner).is_teacher
+
+
 def test_set(class_name: str) -> DatasetRecord | None:
+    """The class's test set, while it is still one (a dataset shared since, or deleted, is none)."""
     raw = read_json(classes_dir() / class_name / TEST_SET, default=None)
     wanted = raw.get("dataset") if isinstance(raw, dict) else None
-    return load_record(wanted) if isinstance(wanted, str) else None
+    record = load_record(wanted) if isinstance(wanted, str) else None
+    return record if record is not None and kept_by_a_teacher(record) else None
 
 
 def scores(class_name: str) -> dict[str, dict]:
@@ -66,9 +77,9 @@ def scores(class_name: str) -> dict[str, dict]:
 
 def leaderboard(class_name: str, person: Person, runs_dir=None) -> list[dict]:
     """The scored runs, best first: {"student", "run_id", "accuracy", "pictures"}."""
-    check_teacher(person, "see the leaderboard")
+    check_teacher(person, class_name, "see the leaderboard")
     scored = scores(class_name)
-    rows = [{"student": run.owner.rpartition("/")[2], "run_id": run.run_id, "accuracy": scored[run.run_id]["accuracy"],
+    rows = [{"student": owner_name(run.owner), "run_id": run.run_id, "accuracy": scored[run.run_id]["accuracy"],
              "pictures": scored[run.run_id]["pictures"]}
             for run in class_runs(class_name, person, runs_dir)
             if "accuracy" in scored.get(run.run_id, {})]
@@ -86,8 +97,10 @@ def score_waiting(class_name: str, teacher: Person, runs_dir=None, limit: int = 
     for run in waiting[:limit]:
         try:
             score = score_run(run.run_dir, record)
-        except (OSError, ValueError) as error:  # a model or picture that cannot be read: said, not tried forever
-            score = {"not_scored": f"it could not be scored ({error})"}
+        except Exception as error:  # whatever went wrong is said once, never tried again every two seconds
+            if not isinstance(error, (OSError, ValueError)):
+                log.exception("scoring %s on the test set failed", run.run_id)
+            score = {"not_scored": f"it could not be scored ({type(error).__name__}: {error})"}
         _save(class_name, run.run_id, {"test_set": record.id, **score})
     return len(waiting[:limit])
 
@@ -111,7 +124,9 @@ def score_run(run_dir: Path, record: DatasetRecord) -> dict:
                 else s.key for s in batch]
         answers = predictor.predict_arrays(np.asarray(cache.load_stack(keys, predictor.image_size)), top_k=1)
         right += sum(answer[0][0] == manifest.classes[s.label] for answer, s in zip(answers, batch))
-    return {"accuracy": round(right / max(len(samples), 1), 5), "pictures": len(samples), "scored_at": time.time()}
+    if not samples:
+        return {"not_scored": "none of the test set's pictures could be read"}
+    return {"accuracy": round(right / len(samples), 5), "pictures": len(samples), "scored_at": time.time()}
 
 
 def _save(class_name: str, run_id: str, score: dict) -> None:

@@ -12,6 +12,7 @@ waiting or training: cancel those first (the teacher can, from the Runs page).
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from tlcore.data.datasets import library_dir, list_datasets
 from tlcore.errors import InputError
 from tlcore.people.accounts import person_from_key
 from tlcore.people.person import Person
-from tlcore.people.roster import classes_dir, load_roster
+from tlcore.people.roster import classes_dir, load_roster, release_removed_names
 from tlcore.runs.experiments.grid import list_experiments
 
 ARCHIVE = "archive"
@@ -35,7 +36,7 @@ def reset_class(class_name: str, person: Person, runs_dir=None) -> dict:
     Raises:
         NotYours: not the teacher. InputError: a student's run is still waiting or training.
     """
-    check_teacher(person, "reset the class")
+    check_teacher(person, class_name, "reset the class")
     roster = load_roster(class_name)
 
     def a_students(owner: str) -> bool:
@@ -46,7 +47,7 @@ def reset_class(class_name: str, person: Person, runs_dir=None) -> dict:
     if busy:
         raise InputError(f"{len(busy)} of the students' runs are still waiting or training; cancel them on the "
                          "Runs page (or wait for them to end), then reset the class.")
-    archive = classes_dir() / roster["name"] / ARCHIVE / time.strftime("%Y%m%d-%H%M%S")
+    archive = classes_dir() / roster["name"] / ARCHIVE / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     moved = {"runs": 0, "experiments": 0, "datasets": 0}
     for run in runs:
         moved["runs"] += _move(run.run_dir, archive / "runs")
@@ -59,6 +60,7 @@ def reset_class(class_name: str, person: Person, runs_dir=None) -> dict:
     scores = classes_dir() / roster["name"] / SCORES
     if scores.is_dir():
         _move(scores, archive)
+    release_removed_names(roster["name"])  # their work is archived: the names may be given again
     return {"archive": str(archive), **moved}
 
 
@@ -72,5 +74,3 @@ def _move(source: Path, into: Path) -> int:
 def archived(class_name: str) -> list[str]:
     folder = classes_dir() / class_name / ARCHIVE
     return sorted((p.name for p in folder.iterdir() if p.is_dir()), reverse=True) if folder.is_dir() else []
-
-

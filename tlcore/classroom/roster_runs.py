@@ -5,7 +5,7 @@ import csv
 import io
 import time
 
-from tlcore.people.person import NotYours, Person
+from tlcore.people.person import NotYours, Person, owner_name, teaches
 from tlcore.runs.store.listing import RunSummary, list_runs
 from tlcore.runs.store.notes import dataset_name
 
@@ -13,14 +13,15 @@ COLUMNS = ["student", "run", "dataset", "strategy", "network", "state", "best_va
            "started"]
 
 
-def check_teacher(person: Person, action: str) -> None:
-    if not person.is_teacher:
-        raise NotYours(f"Only the teacher can {action}.")
+def check_teacher(person: Person, class_name: str, action: str) -> None:
+    """NotYours unless the person is this class's teacher."""
+    if not teaches(person, class_name):
+        raise NotYours(f"Only the class's teacher can {action}.")
 
 
 def class_runs(class_name: str, person: Person, runs_dir=None) -> list[RunSummary]:
     """Every run of the class's members (and of accounts signed in to it), newest first."""
-    check_teacher(person, "see the whole class's runs")
+    check_teacher(person, class_name, "see the whole class's runs")
     prefix = f"{class_name}/"
     return [run for run in list_runs(runs_dir, person=person) if run.owner.startswith(prefix)]
 
@@ -32,7 +33,7 @@ def result_rows(runs: list[RunSummary], test_scores: dict[str, dict]) -> list[di
         config, status = run.config, run.status
         score = test_scores.get(run.run_id, {})
         rows.append({
-            "student": run.owner.rpartition("/")[2],
+            "student": owner_name(run.owner),
             "run": (run.notes.name if run.notes and run.notes.name else (config.name if config else "")) or run.run_id,
             "dataset": dataset_name(config) if config else "",
             "strategy": config.strategy if config else "",

@@ -43,6 +43,10 @@ def add_people_parsers(sub) -> None:
     accounts.add_argument("name")
     accounts.add_argument("--teachers", default=None, help="comma-separated addresses ('' for none)")
     accounts.add_argument("--students", default=None, help="comma-separated addresses or @domains ('' for none)")
+    signout = actions.add_parser("sign-out", help="end the class's browser sign-ins (or one person's): their "
+                                                  "join links sign them in again")
+    signout.add_argument("name")
+    signout.add_argument("--person", default=None, help="only this person's (a student's name, or teacher)")
     remove = actions.add_parser("remove-student", help="their link stops working; their runs stay for the teacher")
     remove.add_argument("name")
     remove.add_argument("student")
@@ -98,6 +102,11 @@ def command_class(args) -> int:
         print(json.dumps({**made, "cards": str(cards)}), flush=True)
     elif args.action == "rules":
         print(json.dumps(asdict(command_rules(args))), flush=True)
+    elif args.action == "sign-out":
+        from tlcore.people.signins import sign_out_all
+
+        class_name = roster.load_roster(args.name)["name"]  # an unknown class is named as such
+        print(json.dumps({"class": class_name, "signed_out": sign_out_all(class_name, args.person)}), flush=True)
     elif args.action == "accounts":
         from tlcore.people.accounts import set_accounts
 

@@ -129,6 +129,8 @@ def command_train(args) -> int:
         return command_auto(args, data)
     config = config_from_args(args, data, world.size)
     owner = person_from_args(args)
+    if owner.class_name and not owner.is_teacher and world.writes:
+        hand_over(data, owner, config.image_size)
     started = time.perf_counter()
     if config.processes > 1 and not world.active:  # this process launches the others and waits
         from tlcore.runs.supervision.launch import check_devices, train_with_processes
@@ -242,6 +244,18 @@ def command_auto(args, data: Path) -> int:
     print(json.dumps({"auto": chosen["arm"], "run_id": chosen["run_id"], "best_val_acc": chosen["best_val_acc"],
                       "why": chosen["why"]}), flush=True)
     return 0
+
+
+def hand_over(data: Path, student, image_size: int) -> None:
+    """The pictures of a run made for a student become one of their datasets, as an upload on the Data page
+    does, so that their run reads only pictures of theirs (the store refuses any other)."""
+    from tlcore import paths
+    from tlcore.data import datasets
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+
+    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=image_size)
+    datasets.add_dataset(manifest, Path(data).name, "folder", data, owner=student)
 
 
 def shared_run(world, config: RunConfig, runs_dir, owner) -> Path:

@@ -180,8 +180,8 @@ def last_used(person: Person = LOCAL) -> DatasetRecord | None:
     """The dataset this person used last, while they may still see it and its pictures are there."""
     raw = read_json(_last_used_path(person), default=None)
     record = load_record(raw.get("dataset"), person) if isinstance(raw, dict) else None
-    if record is None and person.key == LOCAL.key:  # a studio from before people: the library's latest
-        record = next((r for r in list_datasets() if r.available()), None)
+    if (record is None or not record.available()) and person.key == LOCAL.key:
+        record = next((r for r in list_datasets() if r.available()), None)  # the library's latest, as always
     return record if record is not None and record.available() else None
 
 

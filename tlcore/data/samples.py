@@ -26,13 +26,29 @@ def _write_folder(dest: Path, images: np.ndarray, labels: np.ndarray, names, spl
         Image.fromarray(image).save(folder / f"{names[label]}_{k:05d}.png")
 
 
+COMPLETE = ".complete"  # written last by every install_* below: a built-in set the studio made whole
+
+
+def is_built_in(path: str | Path) -> bool:
+    """Whether a path lies in one of the studio's built-in sets (the sample, Fashion-MNIST, CIFAR-10, the
+    domain-shift pairs), made in the data folder by the install_* functions: pictures everyone may use."""
+    try:
+        resolved, data = Path(path).resolve(), paths.data_dir().resolve()
+    except (OSError, ValueError):
+        return False
+    if not resolved.is_relative_to(data) or resolved == data:
+        return False
+    top = data / resolved.relative_to(data).parts[0]
+    return (top / COMPLETE).is_file() and not top.name.startswith(("upload-", "camera-"))
+
+
 def install_sample(dest: Path | None = None) -> Path:
     """Write the built-in sample as an image folder (once) and return it."""
     dest = Path(dest or paths.data_dir() / "sample-fashion")
-    if not (dest / ".complete").exists():
+    if not (dest / COMPLETE).exists():
         with np.load(SAMPLE_FILE) as sample:
             _write_folder(dest, sample["images"], sample["labels"], [str(n) for n in sample["names"]])
-        (dest / ".complete").touch()
+        (dest / COMPLETE).touch()
     return dest
 
 
@@ -74,14 +90,14 @@ def _install_draw(name: str, load, names: list[str], classes, train_per_class: i
     """
     tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{val_per_class}_{seed}"
     dest = Path(dest or paths.data_dir() / f"{name}-{tag}")
-    if (dest / ".complete").exists():
+    if (dest / COMPLETE).exists():
         return dest
     rng = np.random.default_rng(seed)
     for split, train, per_class in (("train", True, train_per_class), ("val", False, val_per_class)):
         images, labels = load(train)
         chosen = np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in classes])
         _write_folder(dest, images[chosen], labels[chosen], names, split)
-    (dest / ".complete").touch()
+    (dest / COMPLETE).touch()
     return dest
 
 
@@ -156,7 +172,7 @@ def install_domain_pair(shift: str = "textured", classes=(5, 6, 7, 8, 9), train_
     source = install_fashion_mnist(classes=classes, train_per_class=train_per_class, seed=seed)
     tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{target_per_class}_{seed}"
     target = Path(dest or paths.data_dir() / f"fashion-mnist-{shift}-{tag}")
-    if (target / ".complete").exists():
+    if (target / COMPLETE).exists():
         return source, target
     if shift not in SHIFTS:
         raise ValueError(f"Unknown shift '{shift}'; choose one of {', '.join(SHIFTS)}.")
@@ -170,5 +186,5 @@ def install_domain_pair(shift: str = "textured", classes=(5, 6, 7, 8, 9), train_
     chosen = np.concatenate([draw.choice([i for i in np.flatnonzero(labels == c) if i not in taken], target_per_class,
                                          replace=False) for c in classes])
     _write_folder(target, shifted(images[chosen], shift, draw), labels[chosen], FASHION_NAMES)
-    (target / ".complete").touch()
+    (target / COMPLETE).touch()
     return source, target

@@ -160,9 +160,12 @@ def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None,
         require_free_space(incoming, getattr(file, "size", 0), "the uploaded zip")
         archive = incoming / zip_name
         _copy(file, archive, _budget(allowance), allowance)
-        skipped = extract_zip(archive, dest)
-        if allowance is not None and folder_bytes(dest) > allowance.bytes:
-            raise DataError(allowance.refusal)
+        try:  # unzipped no further than the person may upload
+            skipped = extract_zip(archive, dest, max_total_bytes=_budget(allowance))
+        except DataError:
+            if allowance is not None and allowance.bytes < limits.max_dataset_bytes():
+                raise DataError(allowance.refusal) from None
+            raise
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise
@@ -224,8 +227,8 @@ def _copy(source: UploadedFileLike, target: Path, budget: int, allowance: Allowa
     with open(target, "xb") as sink:  # "x": never overwrite anything
         while chunk := source.read(_CHUNK):
             written += len(chunk)
-            if written > budget and allowance is not None and budget < limits.max_dataset_bytes():
-                raise DataError(allowance.refusal)
+            if written > budget and allowance is not None and allowance.bytes < limits.max_dataset_bytes():
+                raise DataError(allowance.refusal)  # the teacher's limit, not the studio's, was reached
             if written > budget:
                 raise DataError(f"The upload is larger than the {limits.max_dataset_bytes() / 1024**2:,.0f} MB "
                                 f"a dataset may take (set {limits.MAX_DATASET_MB_ENV} to change it), "

@@ -33,6 +33,10 @@ class RuleRefusal(InputError):
     """A student's run that one of the class's rules does not allow."""
 
 
+class TooManyWaiting(RuleRefusal):
+    """The student has as many runs waiting as the teacher allows: this run may be made once one starts."""
+
+
 def load_rules(class_name: str) -> ClassRules:
     """The class's rules; a missing or damaged file gives the defaults, a wrongly typed field its default."""
     raw = read_json(classes_dir() / class_name / RULES, default=None)
@@ -67,7 +71,7 @@ def check_run_allowed(rules: ClassRules, config: RunConfig, waiting: int) -> Non
         waiting: the student's runs already queued.
     """
     if waiting >= rules.max_waiting:
-        raise RuleRefusal(f"You have {waiting} runs waiting, the most your teacher allows; cancel one or wait "
+        raise TooManyWaiting(f"You have {waiting} runs waiting, the most your teacher allows; cancel one or wait "
                           "until one starts, then try again.")
     if rules.strategies and config.strategy not in rules.strategies:
         raise RuleRefusal(f"For this lesson your teacher allows these ways of training: "

@@ -1,11 +1,13 @@
 """Who is asking: a person, their class and their role, and what they may see and change.
 
-The rules are here once, and the store applies them to everything a person owns (runs now; the
-datasets, captures and exports follow the same two questions):
+The rules are here once, and the store applies them to everything a person owns (runs, datasets,
+experiments, label corrections):
 
-- a teacher sees and changes everything in the studio home;
-- a student sees what they own and what the teacher shared with the class, and changes only what
-  they own (a shared thing is read-only to them: they look at it and train from it).
+- the one person of single-user mode (LOCAL) sees and changes everything in the studio home;
+- a teacher sees and changes everything of their own class, and what LOCAL made (the machine's own
+  work, from before the class), never another class's;
+- a student sees what they own and what their class's teacher shared with the class, and changes
+  only what they own (a shared thing is read-only to them: they look at it and train from it).
 """
 from __future__ import annotations
 
@@ -38,11 +40,28 @@ LOCAL = Person("local", TEACHER)
 
 
 def may_see(person: Person, owner: str, shared: bool = False) -> bool:
-    return person.is_teacher or owner == person.key or shared
+    return may_change(person, owner) or (shared and in_class(person, owner))
 
 
 def may_change(person: Person, owner: str) -> bool:
-    return person.is_teacher or owner == person.key
+    if owner == person.key or person == LOCAL:
+        return True
+    return person.is_teacher and (in_class(person, owner) or owner == LOCAL.key)
+
+
+def in_class(person: Person, owner: str) -> bool:
+    """Whether the owner's key is a member of the person's class (never, for single-user mode's person)."""
+    return bool(person.class_name) and owner.startswith(f"{person.class_name}/")
+
+
+def teaches(person: Person, class_name: str) -> bool:
+    """Whether the person is this class's teacher (or single-user mode's person, who may do everything)."""
+    return person == LOCAL or (person.is_teacher and person.class_name == class_name)
+
+
+def owner_name(key: str) -> str:
+    """The person's name in an owner's key ("Year 9/alice" -> "alice")."""
+    return key.rpartition("/")[2]
 
 
 class NotVisible(InputError):

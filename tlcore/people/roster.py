@@ -16,7 +16,7 @@ from pathlib import Path
 from tlcore import paths
 from tlcore.errors import InputError
 from tlcore.jsonio import read_json, write_json_atomic
-from tlcore.people.person import STUDENT, TEACHER, Person
+from tlcore.people.person import STUDENT, TEACHER, NotYours, Person, teaches
 from tlcore.people.tokens import new_token, token_hash
 
 JOIN = "/?join="
@@ -63,8 +63,12 @@ def create_class(name: str, students: list[str]) -> dict:
     return {"class": name, "teacher": JOIN + teacher, "students": {s: JOIN + t for s, t in links.items()}}
 
 
-def add_students(name: str, students: list[str]) -> dict:
-    """Add students to a class; returns {"class", "students": {student: join link}} for the new ones."""
+def add_students(name: str, students: list[str], by: Person | None = None) -> dict:
+    """Add students to a class; returns {"class", "students": {student: join link}} for the new ones.
+
+    by: who asks, from a page (NotYours unless the class's teacher); the command line is trusted."""
+    if by is not None and not teaches(by, name):
+        raise NotYours("Only the class's teacher can add students.")
     roster = load_roster(name)
     links = {student: _add(roster, student, STUDENT) for student in _new_names(roster, students)}
     _save(roster)
@@ -78,6 +82,15 @@ def remove_student(name: str, student: str) -> None:
     if member is None or member["role"] != STUDENT:
         raise InputError(f"There is no student called '{student}' in class '{roster['name']}'.")
     del roster["members"][student]
+    # The name stays taken: what they made is still theirs, and a new student by that name must not inherit it.
+    roster.setdefault("removed", {})[student] = time.time()
+    _save(roster)
+
+
+def release_removed_names(name: str) -> None:
+    """Removed students' names may be given again (their work was archived by a class reset)."""
+    roster = load_roster(name)
+    roster["removed"] = {}
     _save(roster)
 
 
@@ -143,6 +156,11 @@ def _new_names(roster: dict, students: list[str]) -> list[str]:
     if taken or repeated:
         raise InputError(f"These names are already in class '{roster['name']}' or given twice: "
                          f"{', '.join(sorted(set(taken)) + repeated)}; each student needs a name of their own.")
+    former = sorted(n for n in names if n in roster.get("removed", {}))
+    if former:
+        raise InputError(f"{', '.join(former)} left class '{roster['name']}' and their work is still theirs; give "
+                         f"the new student another name (such as {former[0]}2), or reset the class first to archive "
+                         "that work.")
     return names
 
 
@@ -164,4 +182,6 @@ def _read(path: Path) -> dict | None:
     if not all(isinstance(m, dict) and m.get("role") in (TEACHER, STUDENT) and isinstance(m.get("token_sha256"), str)
                for m in members.values()):
         return None
+    if not isinstance(roster.get("removed", {}), dict):
+        roster["removed"] = {}
     return roster

@@ -2,6 +2,7 @@
 predict.py and a web page) and predict with it."""
 import io
 import json
+import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -142,11 +143,14 @@ def export_zip(run_dir: Path, formats=FORMATS, on_progress: ProgressCallback | N
         if on_progress is not None:
             on_progress(step, total, name)
 
-    out_dir = Path(run_dir) / "export"
-    files = export_run(run_dir, out_dir, formats=formats, on_progress=progress, title=title)
-    progress(total, total, "Packing the zip")
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path in sorted(set(files.values())):
-            archive.write(path, arcname=Path(path).relative_to(out_dir).as_posix())
+    # A folder of its own for each export, beside the run rather than inside it: a run shared with the class
+    # is read-only to the students who export it, and two of them may export it at the same moment.
+    with tempfile.TemporaryDirectory(prefix=".export-", dir=Path(run_dir).parent) as folder:
+        out_dir = Path(folder)
+        files = export_run(run_dir, out_dir, formats=formats, on_progress=progress, title=title)
+        progress(total, total, "Packing the zip")
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(set(files.values())):
+                archive.write(path, arcname=Path(path).relative_to(out_dir).as_posix())
     return buffer.getvalue()

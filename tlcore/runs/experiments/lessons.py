@@ -87,7 +87,8 @@ def _few_pictures(submit: Submit, owner: Person) -> Experiment:
             Arm("A new last layer (feature extraction)", "feature_extraction"),
             Arm("Meta-learning, practised on 0-4", "meta_learning", overrides={"meta_sources": [str(practice)]}),
             Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
-    return _experiment("few-pictures", "A few pictures per class", install_fashion_mnist(), arms, [1, 5], 2, submit, owner)
+    return _experiment("few-pictures", "A few pictures per class", install_fashion_mnist(), arms, [1, 5], 2, submit,
+                       owner)
 
 
 LESSONS = [

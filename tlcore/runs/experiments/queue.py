@@ -19,7 +19,7 @@ from tlcore.data.manifest import Manifest
 from tlcore.runs.experiments.grid import (ALL, SOURCE, WRITE_LOCK, Cell, Experiment, cell_state, is_finished,
                                      list_experiments, load_experiment)
 from tlcore.people.accounts import person_from_key
-from tlcore.people.class_rules import RuleRefusal
+from tlcore.people.class_rules import RuleRefusal, TooManyWaiting
 from tlcore.people.person import LOCAL, NotYours, Person, may_change
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 
@@ -29,7 +29,9 @@ Submit = Callable[[RunConfig, Manifest, Person], str]  # queue a run for its own
 
 def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Manifest,
                runs_dir: Path | None = None) -> str | None:
-    """Make the cell's run through submit; a config the studio refuses is kept as the cell's reason."""
+    """Make the cell's run through submit; a config the studio refuses is kept as the cell's reason.
+
+    Raises TooManyWaiting when its student has as many runs waiting as their class allows."""
     from tlcore.training.checks import check_config  # the registries bring torch: only when a run is made
 
     try:
@@ -39,6 +41,8 @@ def start_cell(experiment: Experiment, cell: Cell, submit: Submit, manifest: Man
                                         "dataset": experiment.dataset_label}}, experiment.data, source_dir)
         check_config(config)
         cell.run_id = submit(config, manifest, person_from_key(experiment.owner))
+    except TooManyWaiting:
+        raise  # not a refusal of this cell: not yet (queue_experiment stops; the runner comes back to it)
     except (ConfigError, RuleRefusal) as error:
         cell.refused = str(error)
     experiment.save()
@@ -85,7 +89,8 @@ def locked(experiment: Experiment):
 
 def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:
     """Queue every cell that has no run yet (the page's Start; again after a crash mid-way); returns how many.
-    Cells that start from the experiment's source run wait until it has succeeded."""
+    Cells that start from the experiment's source run wait until it has succeeded; a student's cells past the
+    runs they may have waiting wait until some have started."""
     runs_dir = resolve_runs_dir(runs_dir)
     with locked(experiment) as current:
         if current.cancelled:
@@ -93,13 +98,18 @@ def queue_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Pat
         source = source_state(current, runs_dir)
         ready = [cell for cell in current.cells if cell.run_id is None and cell.refused is None
                  and (not needs_source(cell) or source == "succeeded")]
+        queued = 0
         if ready:
             manifest = Manifest.load(current.manifest_path)
             for cell in ready:
-                start_cell(current, cell, submit, manifest, runs_dir)
+                try:
+                    start_cell(current, cell, submit, manifest, runs_dir)
+                except TooManyWaiting:  # a student's experiment is fed in as their runs start (advance_experiments)
+                    break
+                queued += 1
         elif source in ("failed", "cancelled"):
             current.save()  # the cells it refused
-        return len(ready)
+        return queued
 
 
 def resume_experiment(experiment: Experiment, submit: Submit, runs_dir: str | Path | None = None) -> int:

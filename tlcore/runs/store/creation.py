@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tlcore.config import RunConfig
 from tlcore.data.manifest import Manifest
-from tlcore.people.person import LOCAL, Person
+from tlcore.people.person import LOCAL, NotVisible, Person
 from tlcore.runs.store.folder import RunFolder, resolve_runs_dir
 from tlcore.runs.store.owners import NoSuchRun, may_see_run, owner_record
 
@@ -44,17 +44,18 @@ def create_run(config: RunConfig, runs_dir: str | Path | None = None, manifest: 
 def check_class_rules(config: RunConfig, student: Person, runs_dir: str | Path | None) -> None:
     """The teacher's rules for a student's new run (tlcore.people.class_rules); RuleRefusal says which.
 
-    The runs it starts from must be ones the student may see (their own, or shared): NoSuchRun otherwise."""
+    The runs it starts from must be ones the student may see (their own, or shared): NoSuchRun otherwise;
+    and every folder of pictures it reads, a dataset of theirs or a built-in set (check_pictures_allowed)."""
     from tlcore.people.class_rules import check_run_allowed, load_rules
     from tlcore.runs.store.listing import list_runs
-
-    for source in filter(None, [config.init_from, *config.member_runs]):
-        if not may_see_run(student, Path(source)):
-            raise NoSuchRun(f"There is no run '{Path(source).name}' that you can start from.")
 
     waiting = sum(1 for run in list_runs(runs_dir, with_notes=False, person=student)
                   if run.owner == student.key and run.state == "queued")
     check_run_allowed(load_rules(student.class_name), config, waiting)
+    for source in filter(None, [config.init_from, *config.member_runs]):
+        if not may_see_run(student, Path(source)):
+            raise NoSuchRun(f"There is no run '{Path(source).name}' that you can start from.")
+    check_pictures_allowed(config, student)
 
 
 def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manifest: Manifest | None = None,
@@ -98,3 +99,17 @@ def make_run_folder(config: RunConfig, runs_dir: str | Path | None = None, manif
             error.filename = str(runs_dir)
         raise
     return folder.path
+
+
+def check_pictures_allowed(config: RunConfig, student: Person) -> None:
+    """Every folder a student's run reads (its dataset, the target, practice sets, a second dataset) must lie in
+    a dataset they may see or in a built-in set; NotVisible, as if there were none, for anyone else's pictures."""
+    from tlcore.data.datasets import list_datasets
+    from tlcore.data.samples import is_built_in
+
+    theirs = [Path(folder).resolve() for record in list_datasets(student)
+              for folder in (record.source, record.root) if folder]
+    for folder in filter(None, [config.data, config.target, config.joint_with, *config.meta_sources]):
+        resolved = Path(folder).resolve()
+        if not (is_built_in(resolved) or any(resolved.is_relative_to(own) for own in theirs)):
+            raise NotVisible(f"There are no pictures '{Path(folder).name}' that you can train on.")

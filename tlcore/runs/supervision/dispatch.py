@@ -4,12 +4,26 @@ import statistics
 import time
 from collections import deque
 from pathlib import Path
+from typing import NamedTuple
 
 from tlcore.config import RunConfig
 from tlcore.diskspace import free_bytes
 from tlcore.runs.store.listing import RunSummary
 
 LOW_SPACE_BYTES = 16 * 1024**2  # below this, a worker that died unheard most likely ran out of disk
+LATEST_ALIKE = 5  # finished runs a queued run's time is estimated from
+
+
+class Turn(NamedTuple):
+    """When a person was last served, in the order turns compare: never, a run that started then, a run
+    training now, a place already given in the line being played forward."""
+
+    stage: int
+    at: float = 0.0
+
+
+NEVER_SERVED, SERVED, TRAINING_NOW, IN_LINE = range(4)
+NEVER = Turn(NEVER_SERVED)
 
 
 def device_slots(config: RunConfig | None) -> frozenset[str]:
@@ -38,17 +52,22 @@ def device_slot(config: RunConfig | None) -> str:
 def in_line(summaries: list[RunSummary]) -> list[RunSummary]:
     """The queued runs in the order they start: people take turns, each person's own first come first.
 
-    The next run is the oldest queued run of the person served least recently: whose latest run started
-    longest ago (someone whose run trains now was served just now; someone never served goes first). The
-    rest of the line follows by playing the turns forward. One student's ten runs therefore never hold back
-    another's first, and after each of theirs everyone else waiting has a turn. With one person (single-user
-    mode) this is first come, first served.
+    The next run is the oldest queued run of the person served least recently: someone never served goes
+    first, then whoever's latest run started longest ago, and someone whose run trains now was served just
+    now. The rest of the line follows by playing the turns forward. One student's ten runs therefore never
+    hold back another's first, and after each of theirs everyone else waiting has a turn. With one person
+    (single-user mode) this is first come, first served.
     """
-    served: dict[str, tuple] = {}  # owner -> when they were last served, comparable across past and future
+    served: dict[str, Turn] = {}  # owner -> their last turn
     for summary in summaries:
-        started = summary.status.get("started_at") or (summary.created_at if summary.state == "running" else None)
-        if isinstance(started, (int, float)):
-            served[summary.owner] = max(served.get(summary.owner, NEVER), (PAST, started))
+        started = summary.status.get("started_at")
+        if summary.state == "running":
+            turn = Turn(TRAINING_NOW)
+        elif isinstance(started, (int, float)):
+            turn = Turn(SERVED, started)
+        else:
+            continue
+        served[summary.owner] = max(served.get(summary.owner, NEVER), turn)
     queues: dict[str, deque] = {}
     for summary in sorted((s for s in summaries if s.state == "queued"), key=lambda s: (s.created_at, s.run_id)):
         queues.setdefault(summary.owner, deque()).append(summary)
@@ -56,18 +75,10 @@ def in_line(summaries: list[RunSummary]) -> list[RunSummary]:
     while queues:
         owner = min(queues, key=lambda o: (served.get(o, NEVER), queues[o][0].created_at, queues[o][0].run_id))
         line.append(queues[owner].popleft())
-        served[owner] = (FUTURE, len(line))  # their next turn comes after everyone else's
+        served[owner] = Turn(IN_LINE, len(line))  # their next turn comes after everyone else's
         if not queues[owner]:
             del queues[owner]
     return line
-
-
-NEVER, PAST, FUTURE = (0, 0.0), 1, 2
-
-
-def queue_places(summaries: list[RunSummary]) -> dict[str, int]:
-    """Each queued run's place in the line for its device (1: next to start there)."""
-    return {run_id: place for run_id, (place, _) in queue_waits(summaries).items()}
 
 
 def queue_waits(summaries: list[RunSummary]) -> dict[str, tuple[int, float | None]]:
@@ -113,9 +124,6 @@ def expected_seconds(summary: RunSummary, finished: list[RunSummary]) -> float |
             latest = sorted(alike, key=lambda s: s.created_at)[-LATEST_ALIKE:]
             return statistics.median(s.status["wall_s"] for s in latest)
     return None
-
-
-LATEST_ALIKE = 5
 
 
 def _number(value) -> float | None:
