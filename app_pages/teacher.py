@@ -33,19 +33,21 @@ def runs_ui() -> None:
 
 
 def _runs_table() -> None:
-    rows = result_rows(class_runs(class_name(), current_person()), scores(class_name()))
+    runs = class_runs(class_name(), current_person())
+    rows = result_rows(runs, scores(class_name()))
     if not rows:
         st.info("No runs yet: the students' runs appear here as they start them.")
         return
-    st.dataframe([{"student": r["student"], "run": r["run"], "dataset": r["dataset"],
+    names = {run.run_id: fmt.run_name(run) for run in runs}
+    st.dataframe([{"student": r["student"], "run": names[r["run_id"]], "dataset": r["dataset"],
                    "way of training": fmt.strategy_words(r["strategy"]), "network": fmt.backbone_words(r["network"]),
                    "state": fmt.state_cell(r["state"]),
                    "accuracy": fmt.percent(r["best_val_acc"]) if r["best_val_acc"] is not None else "—",
                    "test set": fmt.percent(r["test_acc"]) if r["test_acc"] is not None else "—",
                    "time": fmt.duration(r["seconds"]) if r["seconds"] else "—"} for r in rows],
                  hide_index=True, key="class_runs_table")
-    st.download_button("Download the class's results (CSV)", results_csv(rows), file_name=f"{class_name()}-results.csv",
-                       mime="text/csv", icon=":material/download:", key="class_results_csv")
+    st.download_button("Download the class's results (CSV)", results_csv(rows), mime="text/csv",
+                       file_name=f"{class_name()}-results.csv", icon=":material/download:", key="class_results_csv")
 
 
 def leaderboard_ui() -> None:
@@ -63,7 +65,8 @@ def leaderboard_ui() -> None:
     if current is not None and not rows:
         st.info("No run has been scored on it yet.")
     if rows:
-        st.dataframe([{"place": place, "student": row["student"], "run": row["run_id"],
+        names = {run.run_id: fmt.run_name(run) for run in class_runs(class_name(), teacher)}
+        st.dataframe([{"place": place, "student": row["student"], "run": names.get(row["run_id"], row["run_id"]),
                        "accuracy on the test set": fmt.percent(row["accuracy"]), "pictures": row["pictures"]}
                       for place, row in enumerate(rows, start=1)], hide_index=True, key="leaderboard_table")
 

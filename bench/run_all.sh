@@ -31,7 +31,7 @@ done
 echo "== distributed_cpu $(date -Is)"
 "$PY" bench/distributed_cpu.py 2>&1 | tee bench/out/distributed_cpu.txt || failed+=("distributed_cpu")
 # The app picks its own device, as it does for a user: these take no --device.
-for script in first_run versus_fastai cost_growth ui_scale ingest_paths fine_tune_sides; do
+for script in first_run versus_fastai cost_growth ui_scale ingest_paths fine_tune_sides class_of_25; do
     echo "== $script $(date -Is)"
     "$PY" "bench/$script.py" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
 done

@@ -108,13 +108,14 @@ def run_owner_files(server) -> dict[str, str]:
             for run_dir in server.runs_dir.iterdir() if run_dir.is_dir() and not run_dir.name.startswith(".")}
 
 
-def test_nothing_is_shown_before_sign_in_and_a_wrong_link_gets_only_the_join_page(browser, classroom):
+def test_nothing_is_shown_before_sign_in_and_a_wrong_link_gets_only_the_join_page(browser, classroom, shots):
     with context_page(browser, classroom["server"].url) as page:
         for address in ("/", "/runs", "/?join=not-a-token"):
             page.goto(address)
             expect(main(page).get_by_role("heading", name=f"Class {CLASS}")).to_be_visible(timeout=FIRST_LOAD_MS)
             expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
         expect(main(page).get_by_text("This join link is not (or no longer) one of this class's")).to_be_visible()
+        shots.take(page, "11-class-join-page")
 
 
 def test_two_students_and_a_teacher_each_see_and_change_only_what_they_may(classroom, alice, bob, teacher):
@@ -207,7 +208,7 @@ def test_ten_queued_runs_of_one_student_do_not_hold_back_anothers_first_and_a_li
                 runner.cancel(run_id, TEACHER_9)
 
 
-def test_the_teachers_page_shows_both_students_runs_and_the_leaderboard(classroom, bob, teacher):
+def test_the_teachers_page_shows_both_students_runs_and_the_leaderboard(classroom, bob, teacher, shots):
     server, shapes = classroom["server"], classroom["shapes"]
     from tlcore import paths
     from tlcore.data import datasets
@@ -237,6 +238,7 @@ def test_the_teachers_page_shows_both_students_runs_and_the_leaderboard(classroo
     wait_for(scored, timeout=120, every=3, message="both students' runs on the leaderboard")
     everyone = everyones_runs(teacher)
     assert "alice" in everyone and "bob" in everyone
+    shots.take(teacher, "11-class-teacher-page")
 
 
 def test_a_teacher_signs_in_with_a_school_account(browser, classroom):
