@@ -140,10 +140,14 @@ def test_two_students_and_a_teacher_each_see_and_change_only_what_they_may(class
     go_to(bob, "Data")
     expect(main(bob).locator('[class*="st-key-dataset_"]')).to_have_count(1)  # his own upload only
 
-    # The teacher's Class page lists it under her name, whatever its state.
+    # The teacher's Class page lists it under her name, whatever its state; by its address, the teacher may
+    # rename or delete it (and cancel it while it trains).
     go_to(teacher, "Class")
     assert "alice" in everyones_runs(teacher)
     assert run_owner_files(server)[alices_run] == f"{CLASS}/alice"
+    teacher.goto(f"/runs?run={alices_run}")
+    expect(main(teacher).get_by_text(alices_run).first).to_be_visible(timeout=FIRST_LOAD_MS)
+    expect(main(teacher).get_by_text("Rename, add a note, star or delete this run")).to_be_visible()
 
 
 def test_each_tab_keeps_its_own_dataset_and_target(classroom, alice):
