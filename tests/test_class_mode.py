@@ -341,6 +341,19 @@ def test_a_students_uploads_stop_at_the_teachers_allowance_and_say_how_to_make_r
     assert len(list((tmp_path / "up").iterdir())) == 1  # the refused upload left nothing behind
     assert uploaded_bytes(ALICE) == 0  # an upload counts once it is one of her datasets
 
+    import zipfile
+
+    from tlcore.data.uploads import save_zip_upload
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        for i in range(3):
+            archive.writestr(f"pets/cats/{i}.png", b"\0" * 400_000)  # 1.2 MB unpacked, a few kB packed
+    with pytest.raises(DataError, match="Your teacher allows each student 1 MB"):
+        save_zip_upload(Uploaded("pets.zip", packed.getvalue()), tmp_path / "up", allowance=allowance)
+    with pytest.raises(DataError, match="is not a valid zip file"):  # any other refusal is said as it is
+        save_zip_upload(Uploaded("pets.zip", b"not a zip"), tmp_path / "up", allowance=allowance)
+    assert len(list((tmp_path / "up").iterdir())) == 1
+
 
 # -- the teacher's view ----------------------------------------------------------------------------
 

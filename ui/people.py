@@ -48,11 +48,11 @@ def current_person() -> Person:
         return LOCAL
     person = st.session_state.get(PERSON)
     if person is not None and time.monotonic() - st.session_state.get(CHECKED_AT, 0.0) > RECHECK_AFTER_S:
-        person = _still_signed_in(name, person)
+        person = _still_signed_in(name)
     return person if person is not None else Person("", STUDENT, name)
 
 
-def _still_signed_in(name: str, person: Person) -> Person | None:
+def _still_signed_in(name: str) -> Person | None:
     from tlcore.people.signins import signed_in_person
 
     value = st.session_state.get(SIGNIN)

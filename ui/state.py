@@ -50,7 +50,7 @@ class ChosenTarget:
     labelled: int  # pictures in a folder named like one of the dataset's classes
     unknown_classes: list[str]  # their folders that name no class of the dataset
     dataset_id: str | None  # the dataset they were checked against
-    key: str = ""  # what the tab's URL keeps to find them again: a library dataset's id, or the folder
+    key: str = ""  # what the tab's URL keeps to find them again: a library id, "demo:SHIFT" or a server folder
 
 
 @dataclass

@@ -19,6 +19,10 @@ ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".
 _CHUNK = 1 << 20
 
 
+class TooLarge(DataError):
+    """A zip that unpacks to more than it may (the studio's limit, or the size given)."""
+
+
 def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
                 max_entries: int = limits.MAX_ZIP_ENTRIES, max_total_bytes: int | None = None,
                 max_ratio: float | None = None) -> list[Skipped]:
@@ -73,7 +77,7 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
                             RuntimeError, OSError) as error:
                         skipped.append(Skipped(info.filename, f"could not be extracted ({error})"))
                 if total > max_total_bytes:
-                    raise DataError(f"The zip '{zip_path.name}' unpacks to more than "
+                    raise TooLarge(f"The zip '{zip_path.name}' unpacks to more than "
                                     f"{_human_bytes(max_total_bytes)}, so it was refused.")
     except DataError:
         if created_dest:
@@ -100,7 +104,7 @@ def check_declared_sizes(archive: zipfile.ZipFile, zip_path: Path, max_entries: 
     unpacked = sum(info.file_size for info in infos)
     packed = sum(info.compress_size for info in infos)
     if unpacked > max_total_bytes:
-        raise DataError(f"The zip '{zip_path.name}' unpacks to {_human_bytes(unpacked)}, more than the "
+        raise TooLarge(f"The zip '{zip_path.name}' unpacks to {_human_bytes(unpacked)}, more than the "
                         f"{_human_bytes(max_total_bytes)} a dataset may take (set "
                         f"{limits.MAX_DATASET_MB_ENV} to change it), so it was refused.")
     if unpacked > limits.RATIO_CHECK_FROM_BYTES and unpacked > max_ratio * max(packed, 1):

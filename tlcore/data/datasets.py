@@ -31,6 +31,7 @@ from tlcore.people.person import LOCAL, NotVisible, NotYours, Person, may_change
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
 from tlcore.data.overrides import Overrides, save_overrides
+from tlcore.data.uploads import folder_bytes
 from tlcore.records import matches_annotation
 from tlcore.jsonio import read_json, write_json_atomic
 
@@ -288,7 +289,7 @@ def _remove(path: Path) -> int:
     """Delete a file or folder; returns the bytes it took (0 if it was not there)."""
     try:
         if path.is_dir() and not path.is_symlink():
-            size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+            size = folder_bytes(path)
             shutil.rmtree(path)
             return size
         size = path.stat().st_size

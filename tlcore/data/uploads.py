@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from tlcore import limits, paths
-from tlcore.data.archive import extract_zip
+from tlcore.data.archive import TooLarge, extract_zip
 from tlcore.diskspace import is_disk_full, require_free_space
 from tlcore.data.manifest import DataError, Skipped, is_junk, why_left_out
 
@@ -44,6 +44,11 @@ class Allowance:
 
     bytes: int
     refusal: str
+
+    @property
+    def binds(self) -> bool:
+        """Whether it is reached before the studio's own limit, so that a refusal is its to say."""
+        return self.bytes < limits.max_dataset_bytes()
 
 
 @dataclass
@@ -162,8 +167,8 @@ def save_zip_upload(file: UploadedFileLike, root: str | Path | None = None,
         _copy(file, archive, _budget(allowance), allowance)
         try:  # unzipped no further than the person may upload
             skipped = extract_zip(archive, dest, max_total_bytes=_budget(allowance))
-        except DataError:
-            if allowance is not None and allowance.bytes < limits.max_dataset_bytes():
+        except TooLarge:
+            if allowance is not None and allowance.binds:
                 raise DataError(allowance.refusal) from None
             raise
     except BaseException:
@@ -227,7 +232,7 @@ def _copy(source: UploadedFileLike, target: Path, budget: int, allowance: Allowa
     with open(target, "xb") as sink:  # "x": never overwrite anything
         while chunk := source.read(_CHUNK):
             written += len(chunk)
-            if written > budget and allowance is not None and allowance.bytes < limits.max_dataset_bytes():
+            if written > budget and allowance is not None and allowance.binds:
                 raise DataError(allowance.refusal)  # the teacher's limit, not the studio's, was reached
             if written > budget:
                 raise DataError(f"The upload is larger than the {limits.max_dataset_bytes() / 1024**2:,.0f} MB "
