@@ -10,6 +10,7 @@ from tlcore.errors import describe_os_error
 from tlcore.data.manifest import DataError
 from tlcore.data.samples import DatasetUnavailable, install_cifar10, install_fashion_mnist
 from tlcore.data.allowance import upload_allowance
+from tlcore.data.picture_file import FORMAT_LIST
 from tlcore.data.uploads import Upload, save_folder_upload, save_zip_upload
 from ui.target import target_ui
 from ui.dataset import VAL_FRACTION, allowed_roots, resolve_server_path, scan_and_choose, use_sample
@@ -29,8 +30,9 @@ CLASSES_IN_GRID = 12
 # -- the ways in ----------------------------------------------------------------------------------
 
 def sources_ui() -> None:
-    folder, archive, server, ready, camera = st.tabs(
-        ["Upload a folder", "Upload a .zip", "Folder on this computer", "Ready-made datasets", "Take pictures"])
+    st.caption(f"Pictures read: {', '.join(FORMAT_LIST)}. Other files are skipped and listed with the reason.")
+    # Short words: all five tabs fit a 390 px phone's width (longer ones pushed two out of sight).
+    folder, archive, server, ready, camera = st.tabs(["Folder", "Zip", "Folder path", "Ready-made", "Take pictures"])
     with folder:
         folder_upload_ui()
     with archive:
@@ -44,7 +46,7 @@ def sources_ui() -> None:
 
 
 def folder_upload_ui() -> None:
-    st.caption("Pick a folder that holds one sub-folder per category (cats/, dogs/, …), "
+    st.caption("Upload a folder that holds one sub-folder per category (cats/, dogs/, …), "
                "or train/ and val/ folders that each hold them.")
     files = st.file_uploader("Folder of images", accept_multiple_files="directory",
                              key=_uploader_key("folder"))
@@ -54,7 +56,7 @@ def folder_upload_ui() -> None:
 
 
 def zip_upload_ui() -> None:
-    st.caption("A .zip of such a folder. It is unpacked safely on the server.")
+    st.caption("Upload a .zip of such a folder. It is unpacked safely on the server.")
     file = st.file_uploader("Zip file", type=["zip"], key=_uploader_key("zip"))
     if file is not None:
         _save_upload(lambda: save_zip_upload(file, allowance=upload_allowance(current_person())), file.name, "zip")

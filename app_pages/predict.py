@@ -26,16 +26,22 @@ NOT_SURE_HELP = ("How sure the model must be before it names a class: the probab
 
 
 def finished_runs() -> list[RunSummary]:
+    """Runs with a model to try: finished ones, and cancelled ones that kept their best model so far."""
     return [run for run in list_runs(person=current_person())
-            if run.state == "succeeded" and RunFolder(run.run_dir).has_model()]
+            if run.state in ("succeeded", "cancelled") and RunFolder(run.run_dir).has_model()]
 
 
 def model_line(run: RunSummary) -> str:
-    return f"{fmt.run_title(run)} · accuracy {fmt.percent(run.status.get('best_val_acc'))}"
+    stopped = " · stopped before the end" if run.state == "cancelled" else ""
+    return f"{fmt.run_title(run)} · accuracy {fmt.percent(run.status.get('best_val_acc'))}{stopped}"
 
 
 def predict_ui(run: RunSummary) -> None:
     st.header("Try it on new images")
+    if run.state == "cancelled":
+        rounds = run.status.get("epochs_run")
+        st.info(f"This run was stopped before the end{f', after {rounds} rounds' if rounds else ''}: this is its "
+                f"best model so far (round {run.status.get('best_epoch', '?')}), not a finished one.")
     model_file = RunFolder(run.run_dir).model_path
     try:
         model = predictor(str(run.run_dir), model_file.stat().st_mtime)
@@ -125,8 +131,9 @@ def export_ui(run: RunSummary) -> None:
         data, steps = exports[key]
         st.caption("Made in " + fmt.duration(sum(seconds for _, seconds in steps)) + ": "
                    + " · ".join(f"{name} {fmt.duration(seconds)}" for name, seconds in steps) + ".")
-        st.download_button(f"Download {run.run_id}.zip ({len(data) / 1024**2:.1f} MB)", data,
-                           file_name=f"{run.run_id}.zip", mime="application/zip", type="primary",
+        file_name = f"{fmt.file_name(run)}.zip"
+        st.download_button(f"Download {file_name} ({len(data) / 1024**2:.1f} MB)", data,
+                           file_name=file_name, mime="application/zip", type="primary",
                            icon=":material/download:")
 
 
@@ -156,7 +163,8 @@ def export_with_progress(run: RunSummary, formats: list[str]) -> tuple[bytes, li
 st.title("Predict & export")
 runs = finished_runs()
 if not runs:
-    st.info("No finished run yet: a model appears here once a run has succeeded.")
+    st.info("No finished run yet: a model appears here once a run has succeeded, or a run stopped before the "
+            "end has kept its best model so far.")
     st.page_link("app_pages/train.py", label="Start a run on the Train page", icon=":material/model_training:")
 else:
     chosen_run = run_picker_ui(runs, "Model of run", key="predict_run_picker", describe=model_line,

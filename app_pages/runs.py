@@ -3,6 +3,7 @@ from dataclasses import replace
 
 import streamlit as st
 
+from tlcore.config import RunConfig
 from tlcore.report import plots
 from tlcore.report.compare import Accuracy, RunRecord, RunRow, accuracy_with_interval, compare_runs
 from tlcore.errors import InputError, describe_os_error
@@ -179,7 +180,9 @@ def compare_ui(runs: list[RunSummary]) -> None:
     verdict = comparison.verdict
     # A static table: its cells wrap, so it fits a projector's 1024 px with any number of runs.
     with_target = any(row.target is not None for row in comparison.rows)
-    st.table([_compare_row(run, row, row.label == verdict.winner, with_target)
+    # Its own column when one of them has another last layer than the usual one: it may be the difference.
+    with_head = any(run.config is not None and run.config.head != RunConfig.head for run in chosen)
+    st.table([_compare_row(run, row, row.label == verdict.winner, with_target, with_head)
               for run, row in zip(chosen, comparison.rows)], hide_index=True)
     (st.success if verdict.winner else st.info)(verdict.text)
     if not verdict.same_pictures:
@@ -202,13 +205,15 @@ def _unique_labels(runs: list[RunSummary]) -> dict[str, str]:
     return {run_id: f"{name} · {run_id}" if name in repeated else name for run_id, name in names.items()}
 
 
-def _compare_row(run: RunSummary, row: RunRow, winner: bool, with_target: bool = False) -> dict:
+def _compare_row(run: RunSummary, row: RunRow, winner: bool, with_target: bool = False,
+                 with_head: bool = False) -> dict:
     config = run.config
     so_far = " so far" if run.state == "running" and row.best else ""
     target = {"accuracy where it will be used": _accuracy_cell(row.target) if row.target else "not measured"} \
         if with_target else {}
     return {"run": f"**{row.label}** (best)" if winner else row.label,
             "strategy": fmt.strategy_words(config.strategy) if config else "—",
+            **({"last layer (head)": fmt.head_words(config.head) if config else "—"} if with_head else {}),
             "network (backbone)": fmt.backbone_words(config.backbone) if config else "—",
             "pictures (train / validation)": "—" if row.val_pictures is None
             else f"{row.train_pictures if row.train_pictures is not None else '?'} / {row.val_pictures}",

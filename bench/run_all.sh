@@ -35,5 +35,13 @@ for script in first_run versus_fastai cost_growth ui_scale ingest_paths fine_tun
     echo "== $script $(date -Is)"
     "$PY" "bench/$script.py" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
 done
+# Issue 29: Pillow's own test pictures through the scan. The corpus is not kept here: PILLOW_REPO names a
+# clone or git mirror of python-pillow/Pillow.
+if [ -n "${PILLOW_REPO:-}" ]; then
+    echo "== pillow_corpus $(date -Is)"
+    "$PY" bench/pillow_corpus.py "$PILLOW_REPO" 2>&1 | tee bench/out/pillow_corpus.txt || failed+=("pillow_corpus")
+else
+    echo "== pillow_corpus skipped: set PILLOW_REPO to a clone of python-pillow/Pillow"
+fi
 echo "== done $(date -Is)${failed[*]:+; failed: ${failed[*]}}"
 [ ${#failed[@]} -eq 0 ]

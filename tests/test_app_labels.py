@@ -1,6 +1,7 @@
 """The Data page's "Check the labels": flagged pictures relabelled or left out, undone, and the next run
 trains on the corrections."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,26 @@ def test_a_relabelled_picture_is_trained_with_its_new_label(home, offline_weight
     assert json.loads((run_dir / "config.json").read_text())["extra"]["label_corrections"] == 1
     assert moved.exists() and moved.parent.name == "blues"  # the file stays where it was
     next(b for b in at.button if b.label == "Cancel this run").click().run()
+
+
+def test_every_suspicious_picture_can_be_seen_with_its_file_name(home):
+    from tlcore.serve.labels import LabelCheck, Suspect
+
+    data = make_image_folder(home / "colours", {"reds": 12, "blues": 12}, size=(40, 40))
+    at = open_folder(open_app("app_pages/data.py"), data)
+    dataset = at.session_state["dataset"]
+    classes = dataset.manifest.classes
+    flagged = dataset.manifest.samples[:19]  # as if the check had found 19 (it takes seconds; see the test above)
+    found = LabelCheck([Suspect(s.path, s.key, classes[s.label], classes[1 - s.label], 0.1) for s in flagged],
+                       len(dataset.manifest.samples), 1.0, 5)
+    at.session_state["label_check"] = (dataset.dataset_id, 0, found)
+    at.run()
+    assert "19 of 24 pictures look mislabelled" in texts(at.caption)
+    shown = [t.value for t in at.text]
+    assert len(shown) == 12 and shown[0] == Path(flagged[0].path).relative_to(data.resolve()).as_posix()
+    assert "Showing 12 of the 19 still to look at." in texts(at.caption)
+
+    next(b for b in at.button if b.label == "Show 7 more").click().run()
+    assert not at.exception
+    assert [t.value for t in at.text] == [Path(s.path).relative_to(data.resolve()).as_posix() for s in flagged]
+    assert not any(b.label.startswith("Show ") and b.label.endswith(" more") for b in at.button)

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from apptest_support import APP, RUN_TIMEOUT_S, home, offline_weights, open_app, open_folder, table, texts  # noqa: F401
 from imagegen import image_bytes, make_image, make_image_folder
 from tlcore import runs
+from tlcore.data import datasets
 from tlcore.runs import RunFolder
 from tlcore.config import RunConfig
 
@@ -53,6 +54,25 @@ def test_server_folder_outside_allowed_roots_is_refused(home):
     at = open_folder(open_app("app_pages/data.py"), Path("/etc"))
     assert not at.exception
     assert "outside the folders this app may open" in texts(at.error)
+
+
+def test_a_path_longer_than_the_system_allows_is_refused_in_words(home):
+    at = open_folder(open_app("app_pages/data.py"), home / ("very-long-name-" * 30))
+    assert not at.exception
+    assert "longer than this computer allows" in texts(at.error)
+    assert any(b.label == "Use this folder" for b in at.button)  # the page goes on drawing
+
+
+def test_a_dataset_whose_pictures_changed_is_checked_again_from_the_library(home):
+    folder = make_image_folder(home / "pets", {"cats": 4, "dogs": 4})
+    at = open_folder(open_app("app_pages/data.py"), folder)
+    next((folder / "cats").iterdir()).unlink()
+    next(b for b in at.button if b.label == "Check again").click()
+    at.run()
+    assert not at.exception
+    assert "'pets' was checked again" in texts(at.success)
+    record, = datasets.list_datasets()
+    assert record.name == "pets" and record.images() == 7  # the new check replaced the old one
 
 
 def test_folder_with_one_class_shows_the_reason(home):
@@ -166,7 +186,8 @@ def test_train_watch_predict_export(home, offline_weights):
     assert len(at.get("plotly_chart")) >= 3  # loss, accuracy, confusion matrix
     assert "Confusion matrix (counts)" in str(at.get("plotly_chart")[2].proto.spec)
     at.toggle(key=f"normalize_{run_id}").set_value(True).run()
-    assert "share of each true class" in str(at.get("plotly_chart")[2].proto.spec)
+    shares = str(at.get("plotly_chart")[2].proto.spec)
+    assert "share of each" in shares and "true class" in shares  # its title on two lines
     assert list(at.dataframe[-1].value["class"]) == ["circles", "squares"]  # per-class scores
 
     at.switch_page("app_pages/predict.py").run()

@@ -134,7 +134,7 @@ def test_rename_note_star_and_delete_a_run(home):
     at.button(key=f"delete_{gone.name}").click().run()
     assert "Delete **Shapes, second try** for good?" in texts(at.warning)
     at.button(key=f"delete_no_{gone.name}").click().run()
-    assert gone.is_dir() and not at.warning
+    assert gone.is_dir() and "for good?" not in texts(at.warning)
     at.button(key=f"delete_{gone.name}").click().run()
     at.button(key=f"delete_yes_{gone.name}").click().run()
     assert not at.exception
@@ -178,6 +178,7 @@ def test_compare_names_a_winner_only_when_the_intervals_allow(home):
     assert rows["run"].tolist() == ["shapes · feature extraction", "**shapes · fine-tuning** (best)",
                                     "shapes · from scratch"]
     assert rows["strategy"].tolist()[1] == "fine-tuning" and rows["network (backbone)"].tolist()[1] == "MobileNetV2"
+    assert "last layer (head)" not in rows.columns  # all three have the usual one: no column to say so
     assert rows["pictures (train / validation)"].tolist()[1] == "40 / 200"
     assert [plain(cell) for cell in rows["accuracy: best round"]] == ["80% (74–85%)", "95% (91–97%)",
                                                                      "no round finished"]
@@ -191,6 +192,54 @@ def test_compare_names_a_winner_only_when_the_intervals_allow(home):
     assert "No clear difference: the intervals overlap; with 200 validation pictures, one picture is 0.5%." \
         in texts(at.info)
     assert not at.success
+
+
+def test_a_runs_last_layer_shows_in_its_name_its_settings_and_compare(home):
+    from tlcore.models import heads  # noqa: F401 (the engine in: the pages take the heads' words from it)
+
+    runs_dir = paths.runs_dir()
+    now = time.time()
+    plain = finished_run(runs_dir, created_at=now - 300)
+    averages = finished_run(runs_dir, head="prototypes", created_at=now - 200)
+    solved = finished_run(runs_dir, head="logistic", created_at=now - 100)
+    at = open_app("app_pages/runs.py")
+    assert table(at, "status")["run"].tolist() == [
+        "shapes · feature extraction · one layer, solved exactly (logistic regression)",
+        "shapes · feature extraction · class averages (prototypes)", "shapes · feature extraction"]
+    picker_options = picker(at).options
+    assert sum("class averages (prototypes)" in option for option in picker_options) == 1
+    assert "last layer: one layer, solved exactly (logistic regression)" in texts(at.caption)
+
+    at.multiselect(key="compare_runs").select(plain.name).select(averages.name).select(solved.name).run()
+    assert not at.exception
+    assert at.table[0].value["last layer (head)"].tolist() == [
+        "one layer (linear)", "class averages (prototypes)", "one layer, solved exactly (logistic regression)"]
+
+
+def test_stopped_early_is_said_only_where_rounds_were_left(home):
+    runs_dir = paths.runs_dir()
+    now = time.time()
+    all_rounds = finished_run(runs_dir, scores=((180, 200),) * 4, planned=4, stopped_early=True, created_at=now - 100)
+    cut_short = finished_run(runs_dir, scores=((180, 200),) * 4, planned=20, stopped_early=True)
+    at = open_app("app_pages/runs.py")
+    assert "Stopped early" in texts(at.info)  # the newest is shown: 4 of its 20 rounds
+    assert "fine-tuning" not in texts(at.info)  # a feature-extraction run has no warm-up to go on from
+    at.selectbox(key="run_picker").select(all_rounds.name).run()
+    assert "Finished in" in texts(at.success) and "Stopped early" not in texts(at.info)
+    assert cut_short.is_dir()
+
+
+def test_a_model_no_better_than_guessing_is_said_to_have_learnt_nothing(home):
+    runs_dir = paths.runs_dir()
+    learnt = finished_run(runs_dir, scores=((180, 200),), created_at=time.time() - 100)
+    coin = finished_run(runs_dir, scores=((104, 200),))
+    at = open_app("app_pages/runs.py")
+    warning = texts(at.warning)
+    assert "It may have learnt nothing: right on 52% of the 200 pictures kept aside" in warning
+    assert "picking one of the 2 classes at random is right on 50% on average" in warning
+    at.selectbox(key="run_picker").select(learnt.name).run()
+    assert "learnt nothing" not in texts(at.warning)
+    assert coin.is_dir()
 
 
 def picker(at):
@@ -207,8 +256,10 @@ def plain(cell: str) -> str:
 
 def finished_run(runs_dir: Path, dataset: str = "shapes", strategy: str = "feature_extraction",
                  backbone: str = "mobilenet_v2", scores: tuple[tuple[int, int], ...] = ((8, 10),),
-                 train_pictures: int = 40, created_at: float | None = None, state: str = "succeeded") -> Path:
-    """A run folder as a worker leaves it: a dataset event and one epoch per (right, of) validation pictures.
+                 train_pictures: int = 40, created_at: float | None = None, state: str = "succeeded",
+                 head: str = "linear", planned: int | None = None, **status_fields) -> Path:
+    """A run folder as a worker leaves it: a dataset event and one epoch per (right, of) validation pictures;
+    with ``planned``, the phase's start event saying how many rounds it was to train.
 
     It is written in a hidden folder and moved into place whole, so a runner watching the folder
     never sees it queued (and never trains it).
@@ -219,11 +270,13 @@ def finished_run(runs_dir: Path, dataset: str = "shapes", strategy: str = "featu
     hidden = Path(runs_dir) / f".making-{run_id}"
     hidden.mkdir(parents=True)
     RunConfig(data=f"/data/{dataset}", backbone=backbone, strategy=strategy, epochs=max(len(scores), 1), image_size=64,
-              extra={"dataset": dataset}).save(hidden / "config.json")
+              head=head, extra={"dataset": dataset}).save(hidden / "config.json")
     val = scores[0][1] if scores else 10
     counts = {"a": {"train": train_pictures // 2, "val": val // 2},
               "b": {"train": train_pictures - train_pictures // 2, "val": val - val // 2}}
     events = [{"type": "dataset", "time": created_at, "classes": ["a", "b"], "counts": counts}]
+    if planned is not None:
+        events.append({"type": "phase_start", "phase": "head", "inputs": "embeddings", "epochs": planned})
     for epoch, (right, total) in enumerate(scores, start=1):
         first = total // 2
         right_a = min(right, first)
@@ -234,7 +287,7 @@ def finished_run(runs_dir: Path, dataset: str = "shapes", strategy: str = "featu
                        "per_class": {key: [0.5, 0.5] for key in ("precision", "recall", "f1", "support")}})
     (hidden / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     status = {"state": state, "created_at": created_at, "started_at": created_at, "ended_at": created_at + 42,
-              "wall_s": 42.0, "epochs_run": len(scores)}
+              "wall_s": 42.0, "epochs_run": len(scores), **status_fields}
     if scores:
         accuracies = [right / total for right, total in scores]
         status.update(best_val_acc=max(accuracies), final_val_acc=accuracies[-1],

@@ -6,7 +6,7 @@ import pytest
 from apptest_support import home, open_app, open_folder, texts  # noqa: F401 (fixtures)
 from conftest import refuse_network
 from imagegen import make_image_folder
-from tlcore.data.samples import DatasetUnavailable, install_cifar10
+from tlcore.data.samples import COMPLETE, DatasetUnavailable, install_cifar10
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def test_without_the_internet_cifar10_is_refused_with_the_reason(home, offline, 
     with pytest.raises(DatasetUnavailable, match="CIFAR-10 could not be downloaded from www.cs.toronto.edu .* "
                                                  "needs the internet once"):
         install_cifar10(dest=tmp_path / "cifar")
-    assert not (tmp_path / "cifar" / ".complete").exists()
+    assert not (tmp_path / "cifar" / COMPLETE).exists()
 
 
 def test_the_data_page_says_why_and_keeps_the_dataset_chosen(home, offline):

@@ -170,10 +170,12 @@ def test_a_run_whose_work_stops_moving_is_stopped_and_says_where(tmp_path, datas
     assert run_state(runner.run_dir(run_id)) == "failed"
 
 
-@pytest.mark.parametrize("content", [b'{"data": "/x", "epo', b"\xff\xfe not text"], ids=["cut short", "not utf-8"])
+@pytest.mark.parametrize("content", [b'{"data": "/x", "epo', b"\xff\xfe not text", b""],
+                         ids=["cut short", "not utf-8", "empty"])
 def test_a_run_whose_config_was_damaged_while_it_waited_fails_in_words(tmp_path, dataset, content):
     run_dir = runs.create_run(quick(dataset), tmp_path / "runs")
     (run_dir / RunFolder.CONFIG).write_bytes(content)
     status = execute_run(run_dir)
     assert status["state"] == "failed"
-    assert status["error"].startswith("config.json is damaged") and "Unexpected" not in status["error"]
+    assert status["error"].startswith("The run's settings file (config.json) is damaged")
+    assert "Unexpected" not in status["error"] and "Expecting" not in status["error"]

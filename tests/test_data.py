@@ -104,7 +104,7 @@ def test_unusable_files_are_skipped_with_reasons(tmp_path, cache):
     assert reasons == {
         "cats/cut.jpg": "truncated or corrupt image data",
         "dogs/empty.png": "empty file",
-        "dogs/fake.jpg": "not a picture in a format the studio reads (JPEG, PNG, BMP, GIF, WebP, TIFF or PPM)",
+        "dogs/fake.jpg": "not a picture in a format the studio reads (JPEG, PNG, HEIC, AVIF, WebP, GIF, BMP, TIFF, PPM or MPO)",
         "dogs/notes.txt": "not an image file (.txt)",
         "README.md": "not inside a class folder",
     }

@@ -54,7 +54,8 @@ def test_the_export_names_its_steps_and_what_the_zip_lacks(run_id):
     made = next(c.value for c in at.caption if c.value.startswith("Made in "))
     assert all(step in made for step in ("TorchScript ", "README, predict.py and the web page ", "Packing the zip "))
     assert "ONNX" not in made
-    assert at.get("download_button")
+    # The zip is named after the run, as the person knows it, not after its folder.
+    assert at.get("download_button")[0].proto.label.startswith("Download shapes - feature extraction.zip (")
 
 
 def test_without_onnxruntime_web_the_page_says_the_zip_has_no_web_page(run_id, home, monkeypatch):
@@ -62,3 +63,40 @@ def test_without_onnxruntime_web_the_page_says_the_zip_has_no_web_page(run_id, h
     at = open_app("app_pages/predict.py")
     assert not at.exception
     assert "The zip will have no web page: onnxruntime-web 1.30.0 has not been fetched" in texts(at.warning)
+
+
+def test_a_cancelled_runs_best_model_so_far_can_be_tried_and_says_so(run_id, home):
+    from tlcore.runs import RunFolder
+
+    RunFolder(home / "studio" / "runs" / run_id).update_status(state="cancelled", epochs_run=4, best_epoch=3)
+    at = open_app("app_pages/predict.py")
+    picker = at.selectbox(key="predict_run_picker")
+    assert picker.value == run_id and picker.options[0].endswith(" · stopped before the end")
+    assert "This run was stopped before the end, after 4 rounds: this is its best model so far (round 3)" \
+        in texts(at.info)
+    circle = ("circle.png", image_bytes(make_image(0, 999)), "image/png")
+    at.file_uploader(key=f"predict_images_{run_id}").set_value([circle]).run()
+    assert not at.exception and answers(at)
+
+    at.switch_page("app_pages/runs.py").run()
+    assert "Cancelled after" in texts(at.info) and "Its best model so far was kept" in texts(at.caption)
+    assert any(link.label == "Try it on new images" for link in at.get("page_link"))
+
+
+def test_file_names_of_exports_come_from_the_runs_name():
+    from dataclasses import replace
+
+    from tlcore.config import RunConfig
+    from tlcore.runs import RunSummary
+    from tlcore.runs.store.notes import RunNotes
+    from ui import format as fmt
+
+    run = RunSummary("20261122-101500-ab12", Path("/runs/20261122-101500-ab12"), RunConfig(data="/data/fm5"), {})
+    named = lambda name: replace(run, notes=RunNotes(name=name))
+    assert fmt.file_name(replace(run, repeat=2)) == "fm5 - feature extraction - 2"
+    assert fmt.file_name(named("Shoes: first/try")) == "Shoes first try"
+    assert fmt.file_name(named("Ёлки")) == "Ёлки"  # letters of any script
+    assert fmt.file_name(named("x\x1b[2J\u202ey")) == "x 2J y"  # nothing a terminal or a file system would act on
+    assert fmt.file_name(named("con")) == fmt.file_name(named("...")) == fmt.file_name(replace(run, config=None)) \
+        == run.run_id  # no name left, or one Windows refuses: the run's id
+    assert len(fmt.file_name(named("a" * 300))) == 80

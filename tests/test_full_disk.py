@@ -3,15 +3,21 @@
 A small tmpfs is a real disk that fills up. Mounting one needs root, which CI has; elsewhere
 these tests are skipped.
 """
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from imagegen import make_image_folder
+from imagegen import image_bytes, make_image, make_image_folder
+from tlcore.data.imagecache import ImageCache
+from tlcore.data.scan import scan
+from tlcore.data.uploads import save_zip_upload
+from tlcore.errors import describe_os_error
 from tlcore.jsonio import write_json_atomic
 from tlcore import paths
 from tlcore.diskspace import free_bytes
@@ -26,10 +32,11 @@ def small_disk(tmp_path):
     """Mount a tmpfs of the asked size in MB at a fresh folder; unmounted afterwards."""
     mounted = []
 
-    def mount(size_mb: int) -> Path:
+    def mount(size_mb: int, inodes: int | None = None) -> Path:
         where = tmp_path / f"disk{len(mounted)}"
         where.mkdir()
-        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}M", "tmpfs", str(where)],
+        options = f"size={size_mb}M" + (f",nr_inodes={inodes}" if inodes else "")
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
                               capture_output=True, text=True)
         if done.returncode != 0:
             pytest.skip(f"cannot mount a small disk here: {done.stderr.strip()}")
@@ -123,3 +130,21 @@ def test_status_writes_on_a_full_disk_rewrite_in_place(small_disk):
     write_json_atomic(target, {"state": "failed", "error": "The disk is full."})
     assert json.loads(target.read_text()) == {"state": "failed", "error": "The disk is full."}
     assert sorted(p.name for p in disk.iterdir()) == ["filler", "status.json"]
+
+
+@pytest.mark.parametrize("how", ["scanned", "uploaded"])
+def test_a_zip_that_runs_out_of_file_entries_leaves_nothing_behind(small_disk, tmp_path, how):
+    disk = small_disk(100, inodes=40)  # room for the bytes, not for 100 files (out of inodes)
+    archive = tmp_path / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for name in (f"{cls}/{i}.png" for cls in "ab" for i in range(50)):
+            zipped.writestr(name, image_bytes(make_image(len(name), 1)))
+    with pytest.raises(OSError) as caught:
+        if how == "scanned":
+            scan(archive, cache=ImageCache(tmp_path / "cache"), image_size=32, extract_dir=disk / "unzipped")
+        else:
+            upload = io.BytesIO(archive.read_bytes())
+            upload.name = "many.zip"
+            save_zip_upload(upload, root=disk / "uploads")
+    assert "full" in describe_os_error(caught.value)
+    assert [path for path in disk.rglob("*") if path.is_file()] == []

@@ -101,7 +101,7 @@ def test_exif_orientation_is_applied(tmp_path):
 @pytest.mark.parametrize("writer, reason", [
     (write_truncated_jpeg, "truncated or corrupt image data"),
     (write_empty_file, "empty file"),
-    (write_text_as_image, "not a picture in a format the studio reads (JPEG, PNG, BMP, GIF, WebP, TIFF or PPM)"),
+    (write_text_as_image, "not a picture in a format the studio reads (JPEG, PNG, HEIC, AVIF, WebP, GIF, BMP, TIFF, PPM or MPO)"),
 ])
 def test_unusable_files_give_specific_reasons(tmp_path, writer, reason):
     path = writer(tmp_path / "bad.jpg")

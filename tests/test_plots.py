@@ -93,3 +93,30 @@ def test_accuracy_bars_carry_their_intervals_as_error_bars():
     assert list(tuned.error_y.array) == pytest.approx([0.02, 0.04])  # up to the interval's top
     assert list(tuned.error_y.arrayminus) == pytest.approx([0.04, 0.05])  # down to its bottom
     assert list(bars["fm5 · feature extraction"].x) == ["best round"]
+
+
+def test_titles_fit_a_narrow_column_below_the_toolbars():
+    from tlcore.report.chart_layout import TITLE_CHARS, TOOLBAR_BAND
+
+    figures = [plots.confusion_figure([[3, 1], [0, 4]], ["cats", "dogs"], normalized=True),
+               plots.meta_figure([], 2), plots.accuracy_figure([epoch_event(1)])]
+    for figure in figures:
+        title = figure.layout.title
+        assert all(len(line) <= TITLE_CHARS for line in title.text.split("<br>")), title.text
+        # The toolbars appear over the top of a chart: the title starts below them, and the margin holds it.
+        assert title.yref == "container" and title.yanchor == "top" and title.pad.t >= TOOLBAR_BAND
+        assert figure.layout.margin.t >= TOOLBAR_BAND + 20 * (title.text.count("<br>") + 1)
+    assert figures[0].layout.title.text == "Confusion matrix (share of each<br>true class)"
+
+
+def test_a_time_axis_on_a_log_scale_reads_as_times():
+    from tlcore.report.experiment_report import accuracy_by_time
+
+    rows = [{"arm": "feature extraction", "state": "succeeded", "seconds": seconds, "best_val_acc": 0.8,
+             "per_class": 10, "seed": 0} for seconds in (3.2, 9.5, 24.0)]
+    axis = accuracy_by_time(rows).layout.xaxis
+    assert axis.type == "log"
+    assert list(axis.ticktext) == ["2 s", "5 s", "10 s", "20 s", "30 s"]  # not "... 9 10 2 3"
+    assert list(axis.tickvals) == [2, 5, 10, 20, 30]
+    low, high = axis.range
+    assert 10 ** low < 3.2 and 10 ** high > 24.0  # every run on the chart, between labelled ends

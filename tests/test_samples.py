@@ -59,3 +59,35 @@ def test_fashion_mnist_falls_back_to_torchvisions_download(tmp_path, monkeypatch
     folder = samples.install_fashion_mnist(train_per_class=2, val_per_class=2, dest=tmp_path / "fmnist")
     assert fetched == [True, False]  # the training split, then the test split
     assert set(class_counts(folder / "train").values()) == {2}
+
+
+def test_the_built_in_sample_is_scanned_without_warnings_or_skipped_files():
+    from tlcore import paths
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+
+    folder = samples.install_sample()
+    manifest = scan(folder, cache=ImageCache(paths.cache_dir()))
+    assert len(manifest.samples) == 200
+    assert manifest.warnings == [] and manifest.skipped == []  # no "may train poorly", no ".complete" listed
+
+
+def test_a_sample_installed_with_the_earlier_mark_is_not_written_again_and_loses_the_mark():
+    folder = samples.install_sample()
+    (folder / samples.COMPLETE).rename(folder / samples.EARLIER_COMPLETE)
+    picture = next(folder.rglob("*.png"))
+    picture.unlink()  # written again only if the set were taken for unfinished
+    assert samples.is_built_in(folder)
+    assert samples.install_sample() == folder
+    assert not picture.exists()
+    assert (folder / samples.COMPLETE).is_file() and not (folder / samples.EARLIER_COMPLETE).exists()
+
+
+def test_small_pictures_of_ones_own_are_still_said_to_train_poorly(tmp_path):
+    from tlcore import paths
+    from tlcore.data.imagecache import ImageCache
+    from tlcore.data.scan import scan
+
+    folder = samples.install_sample(tmp_path / "a copy of mine")  # outside the studio's data folder
+    manifest = scan(folder, cache=ImageCache(paths.cache_dir()))
+    assert any("may train poorly" in warning for warning in manifest.warnings)

@@ -106,6 +106,26 @@ def test_a_cancel_request_stops_the_run(shapes, home):
     assert not (run_dir / "model_best.pt").exists()
 
 
+def test_a_run_cancelled_after_some_rounds_keeps_its_best_model_so_far(shapes, home):
+    import time
+
+    config = RunConfig(data=str(shapes), image_size=64, batch_size=8, epochs=200, early_stop_patience=0)
+    run_dir = runs.create_run(config)
+
+    class CancelAfterTwoRounds:
+        def on_epoch_end(self, epoch, **_):
+            if epoch == 2:
+                RunFolder(run_dir).request_cancel()
+                time.sleep(0.2)  # the worker looks for the request at most every 0.1 s
+
+    status = execute_run(run_dir, callbacks=[CancelAfterTwoRounds()])
+    assert status["state"] == "cancelled" and status["epochs_run"] == 2
+    model, _, labels, meta = load_checkpoint(run_dir / "model_best.pt")
+    assert meta["epoch"] == status["best_epoch"] in (1, 2) and meta["val_acc"] == pytest.approx(status["best_val_acc"])
+    assert labels == ["blue_squares", "green_triangles", "red_circles"]
+    assert (run_dir / "predictions.json").is_file()  # the pictures behind its answers, as a finished run has
+
+
 def test_bad_data_fails_the_run_with_the_reason(tmp_path, home):
     one_class = make_image_folder(tmp_path / "one", {"cats": 5})
     _, status = train(one_class, home)
@@ -257,6 +277,26 @@ def test_early_stopping_ends_a_phase():
     assert result.stopped_early and result.epochs_run < 200
     assert result.best_epoch == result.epochs_run - 3  # stopped exactly `patience` epochs after the best
     assert result.best_val_acc >= 0.85
+
+
+def still_phase(head, epochs, name="head"):
+    """A phase whose rate is zero: its first round is the best, and no later round does better."""
+    return Phase(name, epochs, "embeddings", nn.Identity(), head, [{"params": list(head.parameters()), "lr": 0.0}],
+                 train_modules=[head])
+
+
+def test_a_run_that_did_all_its_rounds_did_not_stop_early():
+    head = nn.Linear(4, 2)
+    features = np.random.default_rng(0).normal(size=(40, 4)).astype(np.float32)
+    labels = (features[:, 0] > 0).astype(np.int64)
+    data = lambda phase: tiny_phase_data(features, labels)
+    # Patience runs out on the phase's last round: there was nothing left to skip.
+    result = fit(head, [still_phase(head, 4)], data, device=torch.device("cpu"), num_classes=2, early_stop_patience=3)
+    assert result.epochs_run == 4 and not result.stopped_early
+    # A warm-up that stops early goes on to the next phase, which does all its rounds: the run did not stop early.
+    result = fit(head, [still_phase(head, 10), still_phase(head, 2, "body")], data, device=torch.device("cpu"),
+                 num_classes=2, early_stop_patience=3)
+    assert result.epochs_run == 4 + 2 and not result.stopped_early
 
 
 def test_an_image_size_the_backbone_cannot_take_is_refused_before_any_work(shapes, home):

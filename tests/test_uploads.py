@@ -7,6 +7,7 @@ import pytest
 
 from imagegen import image_bytes, make_image, make_image_folder, write_zip_entries, zip_folder
 from tlcore.data.manifest import DataError
+from tlcore.data.names import escaped
 from tlcore.data.uploads import safe_component, safe_relative_path, save_folder_upload, save_zip_upload
 
 PNG = image_bytes(make_image(0, 1))
@@ -94,3 +95,19 @@ def test_a_file_that_is_not_a_zip_is_refused_and_nothing_is_left(tmp_path):
     with pytest.raises(DataError, match="'holiday.zip' is not a valid zip file"):
         save_zip_upload(uploaded("holiday.zip", b"plain text"), root=tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("folders", [("cat", "cat."), ("cat", "Cat"), ("cat", "cat\u200b"), ("cat", "cat ")])
+def test_folders_that_cleaning_would_merge_are_named_and_the_upload_refused(tmp_path, folders):
+    files = [uploaded(f"pets/{folder}/{n}.png") for folder in folders for n in range(2)]
+    with pytest.raises(DataError, match="differ only by capital letters") as caught:
+        save_folder_upload([*files, uploaded("pets/dogs/d.png")], root=tmp_path)
+    assert all(f"'pets/{escaped(folder)}'" in str(caught.value) for folder in folders)
+    assert not list(tmp_path.iterdir())  # nothing kept of a refused upload
+
+
+@pytest.mark.parametrize("blank", ["...", "   ", "\u200b"])
+def test_a_folder_with_a_blank_name_is_named_instead_of_vanishing(tmp_path, blank):
+    with pytest.raises(DataError, match="no letters or digits") as caught:
+        save_folder_upload([uploaded(f"pets/{blank}/a.png"), uploaded("pets/cats/b.png")], root=tmp_path)
+    assert f"'pets/{escaped(blank)}'" in str(caught.value)

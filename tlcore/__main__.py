@@ -21,6 +21,7 @@ import sys
 
 from tlcore.cli.commands import COMMANDS, build_parser
 from tlcore.cli.options import UserError
+from tlcore.cli.terminal import spelled_out_stderr
 from tlcore.cli.tools import command_vendor
 
 
@@ -30,6 +31,12 @@ def main(argv=None) -> int:
     args = build_parser(with_registries=argv[:1] != ["vendor"]).parse_args(argv)
     if args.command == "vendor":  # setup runs it every time: it must not wait for torch to import
         return command_vendor(args)
+    with spelled_out_stderr():  # a folder's name in an error line must never drive the terminal
+        return _run(args)
+
+
+def _run(args) -> int:
+    """The command's exit code, its errors said in words."""
     from tlcore.errors import InputError, describe_os_error
     from tlcore.models.weights import WeightsUnavailable
 

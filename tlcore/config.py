@@ -8,7 +8,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tlcore.errors import InputError
+from tlcore.errors import DamagedFile, InputError
 from tlcore.jsonio import load_json, write_json_atomic
 from tlcore.records import matches_annotation
 
@@ -142,5 +142,10 @@ class RunConfig:
 
     @classmethod
     def load(cls, path: Path) -> "RunConfig":
-        """Read config.json. Raises OSError (missing, no regular file) or ValueError (damaged)."""
-        return cls.from_dict(load_json(path))
+        """Read config.json. Raises OSError (missing, no regular file) or ConfigError (damaged)."""
+        try:
+            values = load_json(path)
+        except DamagedFile as error:  # the parser's words ("Expecting value: line 1") mean nothing to people
+            raise ConfigError("The run's settings file (config.json) is damaged, so the run cannot start; "
+                              "start a new run with the same settings from the Train page.") from error
+        return cls.from_dict(values)

@@ -28,7 +28,7 @@ STATUS_FIELDS = {
     "device": dict, "timings": dict, "best_phase": str, "body_distance": NUMBER, "final_body_distance": NUMBER,
     "best_target_acc": NUMBER, "final_target_acc": NUMBER,
     "meta_episodes": int, "meta_first_acc": NUMBER, "meta_last_acc": NUMBER,
-    "worker_tag": (str, type(None)),
+    "worker_tag": (str, type(None)), "error_kind": (str, type(None)),
 }
 
 # events.jsonl: type -> the fields that type must carry, with their kinds.

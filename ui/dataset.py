@@ -1,4 +1,5 @@
 """Getting a dataset in: scanning it with a progress bar, and which server folders may be opened."""
+import errno
 import os
 import shutil
 from pathlib import Path
@@ -52,7 +53,7 @@ def scan_and_choose(source: str | Path, label: str, upload_skipped: list[Skipped
     report = progress_reporter(bar, f"Checking the images of '{label}'")
     try:
         manifest = scan(source, cache=ImageCache(paths.cache_dir()), image_size=SCAN_IMAGE_SIZE,
-                        val_fraction=VAL_FRACTION, on_progress=report)
+                        val_fraction=VAL_FRACTION, on_progress=report, link_roots=allowed_roots())
     except DataError as error:
         # An upload's folder has a generated name; the person knows it by theirs.
         message = str(error).replace(Path(source).name, label)
@@ -139,6 +140,17 @@ def resolve_server_path(text: str, roots: list[Path]) -> Path:
     if not any(real == root or real.is_relative_to(root) for root in roots):
         where = ", ".join(str(r) for r in roots) or "none"
         raise DataError(f"'{text}' is outside the folders this app may open (allowed: {where}).")
-    if not real.exists():
+    try:
+        exists = real.exists()
+    except OSError as error:  # a name or a path longer than the system allows, a folder that cannot be entered
+        why = (f"it is longer than this computer allows for a path ({len(text):,} characters), or one of its "
+               "names is" if error.errno == errno.ENAMETOOLONG else error.strerror or str(error))
+        raise DataError(f"'{_shortened(text)}' cannot be opened: {why}.") from error
+    if not exists:
         raise DataError(f"'{text}' does not exist.")
     return real
+
+
+def _shortened(text: str, keep: int = 80) -> str:
+    """A long typed path as a person can still read it in one line: its start and its end."""
+    return text if len(text) <= 2 * keep else f"{text[:keep]}…{text[-keep:]}"

@@ -10,6 +10,7 @@ from tlcore.errors import InputError, describe_os_error
 from tlcore.data.imagecache import ImageCache
 from tlcore.people.person import Person, may_change
 from tlcore.runs import list_runs
+from ui.dataset import scan_and_choose
 from ui.people import class_name, current_person, owner_words
 from ui.state import choose_dataset, chosen_dataset, dataset_from_library, forget_dataset
 
@@ -17,6 +18,7 @@ LIBRARY_MESSAGE = "library_message"
 KIND_WORDS = {"upload": "uploaded folder", "zip": "uploaded zip", "folder": "folder on this computer",
               "sample": "built in", "fashion-mnist": "ready-made", "cifar-10": "ready-made",
               "camera": "from the camera"}
+BUILT_IN_KINDS = {"sample", "fashion-mnist", "cifar-10"}  # the studio's own pictures: nothing to check again
 
 
 def library_ui() -> None:
@@ -51,12 +53,17 @@ def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int, person: Perso
         if not record.available():
             facts.warning("Its pictures are no longer where they were; it cannot be used.")
         with actions:
-            use, rename, delete = st.columns(3)
+            use, again, rename, delete = st.columns(4)
             use.button("Use", key=f"use_{record.id}", disabled=in_use or not record.available(),
                        on_click=_use, args=(record.id,), use_container_width=True)
             if not may_change(person, record.owner):
-                rename.caption("Shared by your teacher: use it and train on it.")
+                again.caption("Shared by your teacher: use it and train on it.")
                 return
+            if record.kind not in BUILT_IN_KINDS and again.button(
+                    "Check again", key=f"check_{record.id}", disabled=not record.available(),
+                    help="Read its pictures again: after pictures were added, changed or deleted in its folder.",
+                    use_container_width=True):
+                _check_again(record)
             with rename.popover("Rename", use_container_width=True):
                 st.text_input("New name", value=record.name, key=f"name_{record.id}",
                               max_chars=datasets.MAX_NAME_LENGTH)
@@ -70,6 +77,13 @@ def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int, person: Perso
         if class_name() and person.is_teacher:
             st.toggle("Share with the class (students see it and train on it, read-only)", value=record.shared,
                       key=f"share_{record.id}", on_change=_share, args=(record.id,))
+
+
+def _check_again(record: DatasetRecord) -> None:
+    """Scan the dataset's folder again: the new check replaces the old one under the same name."""
+    if scan_and_choose(record.source, record.name, kind=record.kind, studio_copy=record.studio_copy) is not None:
+        _say("success", f"'{record.name}' was checked again; the report below is its pictures as they are now.")
+    st.rerun()
 
 
 def _thumbnails(record: DatasetRecord) -> list:

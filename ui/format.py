@@ -1,7 +1,9 @@
 """Run facts in words a person reads: names, states, durations, accuracies (progress: ui.progress)."""
 import math
+import re
 import time
 
+from tlcore.config import RunConfig
 from tlcore.runs.store.notes import dataset_name
 from tlcore.runs import RunSummary
 from ui.engine import engine_ready
@@ -108,14 +110,28 @@ def backbone_words(name: str) -> str:
         return name
 
 
+def head_words(name: str) -> str:
+    """A head, the new last layer, in words ("class averages (prototypes)") from the heads registry; its
+    code name while the engine is still being imported or when it is unknown."""
+    if not engine_ready():
+        return name
+    from tlcore.models.heads import get_head
+
+    try:
+        return get_head(name).title
+    except ValueError:  # ConfigError: a run made by another version of the studio
+        return name
+
+
 def dataset_label(summary: RunSummary) -> str:
     """The dataset's name as the person chose it, else its folder name."""
     return "—" if summary.config is None else dataset_name(summary.config)
 
 
 def run_name(summary: RunSummary) -> str:
-    """The person's name for a run (given later, else when it started); else dataset, strategy and,
-    when several runs share those, a number: "fm5 · feature extraction · #2"."""
+    """The person's name for a run (given later, else when it started); else dataset, strategy, the last
+    layer when it is not the usual one and, when several runs share those, a number:
+    "fm5 · feature extraction · #2", "fm5 · feature extraction · class averages (prototypes)"."""
     if summary.notes and summary.notes.name:
         return summary.notes.name
     config = summary.config
@@ -124,7 +140,23 @@ def run_name(summary: RunSummary) -> str:
     if config.name:
         return config.name
     name = f"{dataset_label(summary)} · {strategy_words(config.strategy)}"
+    if config.head != RunConfig.head:
+        name += f" · {head_words(config.head)}"
     return f"{name} · #{summary.repeat}" if summary.repeat > 1 else name
+
+
+# Windows refuses these as file names, whatever follows the dot.
+RESERVED_FILE_NAMES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
+
+
+def file_name(summary: RunSummary, longest: int = 80) -> str:
+    """The run's name as a file name every system takes ("fm5 - feature extraction - 2"): letters and
+    digits of any script, spaces, dots, dashes, underscores and brackets; its id when nothing is left."""
+    words = re.sub(r"[^\w\-.() ]+", " ", run_name(summary).replace(" · ", " - "))
+    words = re.sub(r"\s+", " ", words)[:longest].strip(" .-")
+    if not words or words.split(".")[0].strip().upper() in RESERVED_FILE_NAMES:
+        return summary.run_id
+    return words
 
 
 def is_starred(summary: RunSummary) -> bool:
@@ -132,7 +164,8 @@ def is_starred(summary: RunSummary) -> bool:
 
 
 def run_title(summary: RunSummary) -> str:
-    """One line naming a run in pickers: star, name, strategy (when the name lacks it), when it was made.
+    """One line naming a run in pickers: star, name, strategy and an unusual last layer (when the name lacks
+    them), when it was made.
 
     Its state changes; the title does not, so a picker keeps its choice while a run trains.
     """
@@ -143,6 +176,9 @@ def run_title(summary: RunSummary) -> str:
     strategy = strategy_words(summary.config.strategy)
     if strategy not in name:
         parts.append(strategy)
+    head = head_words(summary.config.head)
+    if summary.config.head != RunConfig.head and head not in name:
+        parts.append(head)
     parts.append(time.strftime("%d %b %H:%M", time.localtime(summary.created_at)))
     return " · ".join(parts)
 

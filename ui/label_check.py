@@ -1,6 +1,8 @@
 """The Data page's "Check the labels": the pictures whose labels look wrong, to relabel or leave out,
 kept as corrections beside the studio's record of the dataset (its pictures are never touched), with
 undo; and the dataset as runs train on it, with the corrections applied."""
+from pathlib import Path
+
 import streamlit as st
 
 from tlcore import paths
@@ -16,8 +18,9 @@ from ui.glossary import label
 from ui.people import current_person
 from ui.state import ChosenDataset
 
-SHOWN = 12  # the most suspicious pictures shown at once
+SHOWN = 12  # suspicious pictures shown at first, and added by each "Show more"
 RESULT = "label_check"  # session key: (dataset id, corrections made, the check's result)
+SHOWING = "label_check_showing"  # session key: how many of the open suspects are shown
 
 
 def corrections_of(dataset: ChosenDataset) -> Overrides:
@@ -57,35 +60,64 @@ def label_check_ui(dataset: ChosenDataset) -> None:
             st.error(f"The labels could not be checked: {describe_os_error(error)}")
             return
         st.session_state[RESULT] = (dataset.dataset_id, len(overrides.changes), found)
+        st.session_state[SHOWING] = SHOWN
     kept = st.session_state.get(RESULT)
     if not kept or kept[0] != dataset.dataset_id:
         return
-    found = kept[2]
+    suspects_ui(dataset, record, overrides, kept[2])
+
+
+def suspects_ui(dataset: ChosenDataset, record: DatasetRecord, overrides: Overrides, found) -> None:
+    """The suspicious pictures not corrected yet, the most suspicious first, a page at a time."""
     done = overrides.current()
     open_ = [s for s in found.suspects if s.key not in done]
+    showing = min(st.session_state.get(SHOWING, SHOWN), len(open_))
     st.caption(f"{len(found.suspects)} of {found.pictures} pictures look mislabelled ({found.seconds:.0f} s, "
                f"{found.folds}-fold). The most suspicious first; relabel one, leave it out, or leave it as it is.")
     cache = ImageCache(paths.cache_dir())
     by_key = {s.key: s for s in dataset.manifest.samples}
-    for suspect in open_[:SHOWN]:
-        picture, words, actions = st.columns([1, 3, 3])
-        try:
-            picture.image(cache.load(suspect.key, dataset.manifest.image_size), width=72)
-        except (OSError, ValueError):
-            picture.caption("(no picture)")
-        words.markdown(f"labelled **{suspect.given}**, looks like **{suspect.suggested}** · label quality "
-                       f"{suspect.score:.2f}")
-        sample = by_key.get(suspect.key)
-        if sample is None:
-            continue
-        choice = actions.selectbox(label("Its class", "relabel"), dataset.manifest.classes,
-                                   index=dataset.manifest.classes.index(suspect.suggested),
-                                   key=f"relabel_{suspect.key}", label_visibility="collapsed")
-        relabel, leave_out = actions.columns(2)
-        if relabel.button(f"Relabel as {choice}", key=f"do_relabel_{suspect.key}"):
-            _change(record, overrides, lambda o: o.relabel(sample, choice, dataset.manifest.classes))
-        if leave_out.button("Leave it out", key=f"do_exclude_{suspect.key}"):
-            _change(record, overrides, lambda o: o.exclude(sample))
+    for suspect in open_[:showing]:
+        suspect_ui(dataset, record, overrides, suspect, cache, by_key.get(suspect.key))
+    if len(open_) > showing:
+        st.caption(f"Showing {showing} of the {len(open_)} still to look at.")
+        st.button(f"Show {min(SHOWN, len(open_) - showing)} more", icon=":material/expand_more:",
+                  key="label_check_more", on_click=_show_more)
+
+
+def suspect_ui(dataset: ChosenDataset, record: DatasetRecord, overrides: Overrides, suspect, cache: ImageCache,
+               sample) -> None:
+    """One suspicious picture: its thumbnail, its file, both classes, and what can be done about it."""
+    picture, words, actions = st.columns([1, 3, 3])
+    try:
+        picture.image(cache.load(suspect.key, dataset.manifest.image_size), width=72)
+    except (OSError, ValueError):
+        picture.caption("(no picture)")
+    words.text(picture_name(suspect.path, dataset.manifest.root))
+    words.markdown(f"labelled **{suspect.given}**, looks like **{suspect.suggested}** · label quality "
+                   f"{suspect.score:.2f}")
+    if sample is None:
+        return
+    choice = actions.selectbox(label("Its class", "relabel"), dataset.manifest.classes,
+                               index=dataset.manifest.classes.index(suspect.suggested),
+                               key=f"relabel_{suspect.key}", label_visibility="collapsed")
+    relabel, leave_out = actions.columns(2)
+    if relabel.button(f"Relabel as {choice}", key=f"do_relabel_{suspect.key}"):
+        _change(record, overrides, lambda o: o.relabel(sample, choice, dataset.manifest.classes))
+    if leave_out.button("Leave it out", key=f"do_exclude_{suspect.key}"):
+        _change(record, overrides, lambda o: o.exclude(sample))
+
+
+def picture_name(path: str, root: str) -> str:
+    """A picture's file as the person finds it in their dataset: its path inside the dataset's folder
+    (the class folder, then the name)."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:  # a picture kept elsewhere: its class folder and name
+        return "/".join(Path(path).parts[-2:])
+
+
+def _show_more() -> None:
+    st.session_state[SHOWING] = st.session_state.get(SHOWING, SHOWN) + SHOWN
 
 
 def corrections_ui(dataset: ChosenDataset, overrides: Overrides, record: DatasetRecord) -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 import streamlit as st
 
 from tlcore.config import RunConfig
+from tlcore.data.manifest import PICTURES_CHANGED
 from tlcore.report import plots
+from tlcore.report.compare import guessing_warning
 from tlcore.runs import RunFolder, list_runs
 from tlcore.runs.store.sources import started_from
 from tlcore.people.person import may_change
@@ -60,7 +62,8 @@ def header_ui(run_dir: Path, status: dict) -> None:
     st.subheader(("★ " if fmt.is_starred(summary) else "") + fmt.run_name(summary))
     device = (status.get("device") or {}).get("label", config.device)
     facts = [fmt.backbone_words(config.backbone), fmt.strategy_words(config.strategy), rounds_text(config),
-             f"{config.image_size} px", f"{config.batch_size} pictures per step", device, f"run `{run_dir.name}`"]
+             f"{config.image_size} px", f"{config.batch_size} pictures per step",
+             f"last layer: {fmt.head_words(config.head)}", device, f"run `{run_dir.name}`"]
     if config.augment_views:
         facts.insert(3, f"{config.augment_views} varied copies of each picture")
     if config.tta:
@@ -115,14 +118,26 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
             st.info(practice_text(status))
         if "best_target_acc" in status:
             st.info(target_text(run_dir, status))
-        if status.get("stopped_early"):
+        if status.get("stopped_early") and ended_before_its_rounds(event_log(run_dir).events):
             st.info(early_stop_text(run_dir, status))
+        warning = guessing_warning(event_log(run_dir).events, status)
+        if warning:
+            st.warning(warning)
         st.page_link("app_pages/predict.py", label="Try it on new images and download the model",
                      icon=":material/arrow_forward:", query_params={"run": run_dir.name})
     elif state == "cancelled":
         st.info(f"Cancelled after {took}.")
+        if RunFolder(run_dir).has_model():
+            st.caption(f"Its best model so far was kept: right on {fmt.percent(status.get('best_val_acc'))} of the "
+                       f"pictures kept aside to check it, in round {status.get('best_epoch', '?')} of the "
+                       f"{status.get('epochs_run', '?')} it did before it was stopped.")
+            st.page_link("app_pages/predict.py", label="Try it on new images", icon=":material/arrow_forward:",
+                         query_params={"run": run_dir.name})
     else:
         st.error(status.get("error") or f"The run ended as {state} without saying why.")
+        if status.get("error_kind") == PICTURES_CHANGED:
+            st.page_link("app_pages/data.py", label="Check the dataset again (Data page, Your datasets)",
+                         icon=":material/refresh:")
         log_tail = _log_tail(RunFolder(run_dir).worker_log_path)
         if log_tail:
             with st.expander("Technical details (the training process's log)"):
@@ -162,7 +177,18 @@ def early_stop_text(run_dir: Path, status: dict) -> str:
     except (OSError, ValueError, TypeError):
         rounds = "several rounds"
     return (f"Stopped early (early stopping): the score had not improved for {rounds}, so more rounds were "
-            "unlikely to help. The best model was kept (a warm-up that stops early goes on to fine-tuning).")
+            "unlikely to help. The best model was kept.")
+
+
+def ended_before_its_rounds(events: list[dict]) -> bool:
+    """Whether the run's last part did fewer rounds than it planned. Checked here too, as the status of a
+    run trained by an earlier version of the studio said "stopped early" also of a warm-up that went on to
+    fine-tuning, and of a part that did all its rounds."""
+    starts = [i for i, e in enumerate(events) if e.get("type") == "phase_start"]
+    planned = events[starts[-1]].get("epochs") if starts else None
+    if not isinstance(planned, int):
+        return True  # nothing to check against: the status's word stands
+    return sum(e.get("type") == "epoch" for e in events[starts[-1]:]) < planned
 
 
 def curves_ui(run_dir: Path, events: list[dict]) -> None:

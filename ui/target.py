@@ -117,7 +117,7 @@ def checked_target(source: Path, label: str, dataset: ChosenDataset, key: str, o
                         "used.")
     try:
         target = scan_target(source, classes=dataset.manifest.classes, cache=ImageCache(paths.cache_dir()),
-                             image_size=SCAN_IMAGE_SIZE, on_progress=on_progress)
+                             image_size=SCAN_IMAGE_SIZE, on_progress=on_progress, link_roots=allowed_roots())
     except OSError as error:
         raise DataError(f"'{label}' could not be checked. {describe_os_error(error)}") from error
     if target.copies_training_pictures(dataset.manifest):

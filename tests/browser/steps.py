@@ -29,7 +29,7 @@ FIRST_LOAD_MS = 90_000  # the first page imports torch and checks the weights
 def upload_dataset(page, folder: Path) -> None:
     """On the Data page: give the folder to the folder uploader and wait for the report."""
     go_to(page, "Data")
-    page.get_by_role("tab", name="Upload a folder").click()
+    page.get_by_role("tab", name="Folder", exact=True).click()
     upload_files(page, "Folder of images", str(folder))
     expect(main(page).get_by_role("heading", name=f"Check before training: {folder.name}")).to_be_visible(
         timeout=60_000)
@@ -135,9 +135,19 @@ def sidebar_and_page_agree(page, timeout: float = 15) -> str:
 
 
 def try_the_sample(page) -> None:
-    """On the Home page: the one-click start, which chooses the built-in sample and opens Train."""
+    """On the Home page: the built-in sample chosen and opened on the Train page, to choose the settings."""
     page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Home", exact=True).click()
     main(page).get_by_role("button", name="Try the sample dataset").click()
     expect(page.get_by_role("heading", name="Train", level=1)).to_be_visible(timeout=60_000)
     expect(main(page).get_by_text("Training on Fashion sample")).to_be_visible()
     settle(page)
+
+
+def train_the_sample(page) -> str:
+    """On the Home page: the one-click start, which trains the built-in sample with the Train page's defaults
+    and opens the run's live view. Returns the run id from the URL."""
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Home", exact=True).click()
+    main(page).get_by_role("button", name="Train a model on the sample").click()
+    expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible(timeout=60_000)
+    expect(page).to_have_url(re.compile(r"[?&]run="))
+    return parse_qs(urlparse(page.url).query)["run"][0]

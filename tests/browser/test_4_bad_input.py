@@ -26,7 +26,7 @@ def test_bad_zip_is_refused_safely(page, shots, server, workspace):
 
     go_to(page, "Data")
     body = main(page)
-    page.get_by_role("tab", name="Upload a .zip").click()
+    page.get_by_role("tab", name="Zip", exact=True).click()
 
     # Good pictures beside the bad entries: the dataset is usable; the bad entries are listed, with why.
     upload_files(page, "Zip file", str(mixed))

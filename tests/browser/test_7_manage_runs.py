@@ -228,7 +228,8 @@ def test_rename_note_star_and_delete_a_run(page, shots, server, made_runs):
         # Deleting asks first, then removes the folder, files and all.
         open_manage(page)
         body.get_by_role("button", name="Delete this run…").click()
-        expect(body.get_by_test_id("stAlertContentWarning")).to_contain_text(
+        # (Its 25% on 2 classes also has it said to have learnt nothing, in a warning of its own.)
+        expect(body.get_by_test_id("stAlertContentWarning").filter(has_text="for good?")).to_contain_text(
             "Delete Leaves, from nothing for good?")
         shots.take(page, "07-delete-asks-1024")
         body.get_by_role("button", name="Delete for good").click()

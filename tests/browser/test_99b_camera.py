@@ -116,5 +116,5 @@ def test_without_a_camera_the_page_says_so_and_the_rest_works(page, shots):
     click_until(page, main(page).get_by_role("button", name="Turn the camera on"),
                 main(page).get_by_text("The camera could not be opened").first, timeout=30_000)
     shots.take(page, "camera-absent")
-    main(page).get_by_role("tab", name="Upload a folder").click()
+    main(page).get_by_role("tab", name="Folder", exact=True).click()
     expect(main(page).get_by_test_id("stFileUploader").first).to_be_visible()

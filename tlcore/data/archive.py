@@ -11,7 +11,7 @@ import zlib
 from pathlib import Path
 
 from tlcore import limits
-from tlcore.diskspace import require_free_space
+from tlcore.diskspace import is_disk_full, require_free_space
 from tlcore.data.manifest import DataError, Skipped, is_junk, why_left_out
 
 ARCHIVE_EXTENSIONS = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar",
@@ -62,24 +62,29 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
     created_dest = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     dest_root = dest.resolve()
-    skipped, written, total = [], [], 0
+    skipped, written, total, names = [], [], 0, set()
     try:
         with archive:
             for info in archive.infolist():
                 reason, relative = _entry_destination(info)
+                if reason is None and relative in names and not info.is_dir():
+                    reason = "a second entry of the same name in the zip; the first one was kept"
                 if reason is not None:
                     skipped.append(Skipped(info.filename, reason))
                 elif relative is not None and is_inside(target := dest_root / relative, dest_root):
                     written.append(target)
+                    names.add(relative)
                     try:
                         total += _write_entry(archive, info, target, max_total_bytes - total)
                     except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError,
                             RuntimeError, OSError) as error:
+                        if isinstance(error, OSError) and is_disk_full(error):
+                            raise  # out of space or of file entries (inodes): every entry after it fails too
                         skipped.append(Skipped(info.filename, f"could not be extracted ({error})"))
                 if total > max_total_bytes:
                     raise TooLarge(f"The zip '{zip_path.name}' unpacks to more than "
                                     f"{_human_bytes(max_total_bytes)}, so it was refused.")
-    except DataError:
+    except BaseException:  # a refusal, a full disk, a cancel: half a zip is never a dataset
         if created_dest:
             shutil.rmtree(dest, ignore_errors=True)
         else:  # never delete what was there before

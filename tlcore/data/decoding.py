@@ -16,12 +16,44 @@ from tlcore.cpus import usable_cpu_count
 from tlcore.data.archive import is_inside
 from tlcore.data.picture_file import ImageProblem
 from tlcore.data.imagecache import ImageCache, content_key
-from tlcore.data.manifest import Manifest, Sample, Skipped
+from tlcore.data.manifest import Manifest, PicturesChanged, Sample, Skipped
 from tlcore.data.stored_pictures import StoredPictures
 from tlcore.diskspace import MARGIN_BYTES, free_bytes, require_free_space
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".bmp", ".gif", ".webp",
-                              ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jfif", ".png", ".apng", ".bmp", ".gif", ".webp",
+                              ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".pfm",
+                              ".heic", ".heif", ".hif", ".avif", ".avifs", ".mpo"})
+"""The name endings of the formats in picture_file.READABLE_FORMATS (.hif: a camera's HEIF, .mpo: a camera's
+JPEG with a second frame, .pfm: PPM's floating-point kind, .apng and .avifs: animations, of which the first
+frame is read, as of a GIF). A file named otherwise is not opened at all."""
+
+_SAVE_AS = "save it as PNG or JPEG"
+_NOT_READ = (
+    # (what people call them, what to do instead, their names' endings)
+    ("Photoshop files", _SAVE_AS, (".psd", ".psb")),
+    ("GIMP files", _SAVE_AS, (".xcf",)),
+    ("Camera raw files", "export it as JPEG or PNG from a photo program",
+     (".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".orf", ".rw2", ".raf",
+      ".pef", ".srw", ".x3f", ".3fr", ".erf", ".kdc", ".mrw", ".iiq", ".rwl", ".raw")),
+    ("Vector drawings", _SAVE_AS, (".svg", ".svgz", ".eps", ".ps", ".ai", ".wmf", ".emf")),
+    ("PDF documents", "save the picture in it as PNG or JPEG", (".pdf",)),
+    ("JPEG 2000 pictures", _SAVE_AS, (".jp2", ".j2k", ".j2c", ".jpc", ".jpf", ".jpx", ".jpm")),
+    ("JPEG XL pictures", _SAVE_AS, (".jxl",)),
+    ("Icons", _SAVE_AS, (".ico", ".cur", ".icns")),
+    ("Targa pictures", _SAVE_AS, (".tga", ".icb", ".vda", ".vst")),
+    ("Game textures", _SAVE_AS, (".dds", ".blp", ".ftc", ".ftu")),
+    ("HDR pictures", _SAVE_AS, (".exr", ".hdr")),
+    ("Animations", "save the picture you want as PNG or JPEG", (".heics", ".fli", ".flc")),
+    ("Pictures in this format", _SAVE_AS, (".pcx", ".dcx", ".sgi", ".rgb", ".rgba", ".bw", ".qoi", ".xpm",
+                                          ".xbm", ".fits", ".pcd", ".fpx", ".ras", ".im1", ".msp",
+                                          ".dib", ".im", ".pxr", ".spi", ".spider", ".gbr", ".mic", ".wal")),
+    ("Videos", "save still frames as PNG or JPEG", (".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".3gp",
+                                                    ".mpg", ".mpeg", ".wmv")),
+)
+"""Picture formats (and videos) the studio does not read, named: calling a Photoshop file or a camera's
+raw photo "not an image" is untrue and gives no hint of what to do. The Live Photo beside an iPhone's
+HEIC is a .mov."""
+_NOT_READ_BY_ENDING = {ending: (words, advice) for words, advice, endings in _NOT_READ for ending in endings}
 SMALL_IMAGE_SIDE = 32
 
 
@@ -141,10 +173,21 @@ def load_sample_arrays(samples: list[Sample], cache: ImageCache, image_size: int
 
 def ensure_cached(samples: list[Sample], cache: ImageCache, image_size: int) -> None:
     """Decode into the cache any sample missing from it (a cleared cache, another image size than the
-    one it was checked at)."""
+    one it was checked at).
+
+    Raises:
+        PicturesChanged: files deleted, damaged or rewritten since the dataset was checked, every one named.
+    """
+    changed = []
     for sample in samples:
         if not cache.has(sample.key, image_size):
-            cache.ensure(sample.path, image_size, key=sample.key)
+            try:  # the file's content is keyed afresh: a picture rewritten since the check is not the one checked
+                if cache.ensure(sample.path, image_size) != sample.key:
+                    changed.append((sample.path, "its content changed"))
+            except ImageProblem as problem:
+                changed.append((sample.path, problem.reason))
+    if changed:
+        raise PicturesChanged(changed)
 
 
 
@@ -153,10 +196,18 @@ def _unusable(path: Path, root: Path, class_name: str | None, needs_class: bool 
     if class_name is None and needs_class:
         return "not inside a class folder"
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        return f"not an image file ({path.suffix or 'no extension'})"
+        return describe_not_read(path.suffix)
     if path.is_symlink() and not is_inside(path, root):
         return "a link to a file outside the dataset folder"
     return None
+
+
+def describe_not_read(suffix: str) -> str:
+    """Why a file with this name ending is not read: its format named when it is a known picture format."""
+    if suffix.lower() in _NOT_READ_BY_ENDING:
+        words, advice = _NOT_READ_BY_ENDING[suffix.lower()]
+        return f"{words} ({suffix}) are not read; {advice}"
+    return f"not an image file ({suffix or 'no extension'})"
 
 
 class SamplePictures:

@@ -29,6 +29,27 @@ class DataError(InputError):
         self.skipped = skipped or []
 
 
+PICTURES_CHANGED = "pictures_changed"  # a failed run's error_kind when this was the cause
+
+
+class PicturesChanged(InputError):
+    """Pictures deleted, damaged or rewritten since their dataset was checked; ``changed`` holds
+    (path, what happened) for each."""
+
+    def __init__(self, changed: list[tuple[str, str]]):
+        listed = "; ".join(f"'{_last_two(path)}' ({what})" for path, what in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        super().__init__(f"{len(changed)} picture{'s' * (len(changed) != 1)} changed since the dataset was "
+                         f"checked: {listed}{more}. Check the dataset again on the Data page (pictures that "
+                         "cannot be read are then left out), and train again.")
+        self.changed = changed
+
+
+def _last_two(path: str) -> str:
+    """A picture's class folder and name, which is how people find it."""
+    return Path(path).parent.name + "/" + Path(path).name
+
+
 @dataclass
 class Sample:
     path: str  # absolute path

@@ -1,10 +1,11 @@
 """One picture file, read safely: only regular files, only raster formats, upright, 8-bit RGB.
 
 Every path a picture enters by (a scanned folder, an upload, a camera frame) decodes through here,
-so a hostile or damaged file costs that file and nothing else. numpy and Pillow only.
+so a hostile or damaged file costs that file and nothing else. numpy, Pillow and pillow-heif only.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -16,11 +17,22 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 MAX_IMAGE_PIXELS = 80_000_000
 """Images with more pixels than this are refused: decoding them could exhaust memory."""
 
-READABLE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM")
+READABLE_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "WEBP", "TIFF", "PPM", "AVIF", "HEIF")
 """The raster formats the studio reads, as Pillow names them. Nothing else is ever tried: Pillow's
 other plugins include EPS, whose loader hands the file to Ghostscript, an external program with a
-long record of code-execution bugs, and a file's name says nothing about its content."""
-FORMAT_NAMES = "JPEG, PNG, BMP, GIF, WebP, TIFF or PPM"
+long record of code-execution bugs, and a file's name says nothing about its content.
+
+These are the formats phones, cameras, browsers and scanners save. MPO (a camera's JPEG with a second
+frame) needs no entry: Pillow's JPEG opener recognises it, and the first frame is the photo. AVIF is
+read by Pillow itself (its wheels carry libavif), HEIC/HEIF by pillow-heif (libheif); AVIF comes
+first because both accept the generic "mif1" brand, and Pillow moves on to HEIF when a file is not
+AVIF. Pillow reads more (ICO, TGA, JPEG 2000, ...) but no phone, camera or browser makes those
+pictures, and each adds a decoder that untrusted bytes reach: JPEG 2000 goes through OpenJPEG, with
+its own long record of memory-safety bugs. They are named and refused instead (tlcore.data.decoding).
+"""
+FORMAT_LIST = ("JPEG", "PNG", "HEIC", "AVIF", "WebP", "GIF", "BMP", "TIFF", "PPM", "MPO")
+"""The formats read, as people know them, in the order most pictures come in (the Data page, messages)."""
+FORMAT_NAMES = ", ".join(FORMAT_LIST[:-1]) + " or " + FORMAT_LIST[-1]
 
 _WHITE = (255, 255, 255)
 
@@ -117,6 +129,7 @@ def decode(path, *, max_pixels: int,
     ``keep_side`` lets a JPEG decode at 1/2, 1/4 or 1/8 scale while its shorter side stays at
     least that long; None decodes at full size.
     """
+    _register_heif()  # outside the try: a missing pillow-heif is a broken install, not a damaged file
     try:
         if not hasattr(path, "read"):
             require_regular_file(path)
@@ -132,8 +145,12 @@ def decode(path, *, max_pixels: int,
             if width * height > max_pixels:
                 raise ImageProblem(f"image is {width}x{height} pixels, over the "
                                    f"{max_pixels / 1e6:g} megapixel limit")
-            image.seek(0)  # first frame of an animation
-            if keep_side and image.format == "JPEG" and min(width, height) >= 2 * keep_side:
+            if image.format != "HEIF":
+                # The first frame of an animation or of an MPO. A HEIF file opens at its main picture,
+                # the one a phone shows, which need not be its first (seeking away would also change
+                # the size just checked).
+                image.seek(0)
+            if keep_side and image.format in ("JPEG", "MPO") and min(width, height) >= 2 * keep_side:
                 scale = min(width, height) / keep_side
                 image.draft("RGB", (int(width / scale), int(height / scale)))
             image.load()
@@ -162,6 +179,19 @@ def decode(path, *, max_pixels: int,
         raise ImageProblem("truncated or corrupt image data") from error
     swapped = upright.size != loaded_size
     return rgb, ((height, width) if swapped else (width, height))
+
+
+@functools.cache
+def _register_heif() -> None:
+    """Teach Pillow HEIC/HEIF, once, at the first picture decoded (pages that never decode skip the import).
+
+    Only the main picture is ever used, so the thumbnails, depth maps and other auxiliary pictures a
+    phone stores beside it are left unparsed. libheif keeps its own limits on sizes and item counts;
+    its rotation and mirroring boxes are applied as it decodes, and pillow-heif then sets the EXIF
+    orientation to 1, so _apply_orientation never turns a HEIC picture twice.
+    """
+    from pillow_heif import register_heif_opener
+    register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
 def _byte_size(source) -> int:

@@ -26,7 +26,26 @@ def _write_folder(dest: Path, images: np.ndarray, labels: np.ndarray, names, spl
         Image.fromarray(image).save(folder / f"{names[label]}_{k:05d}.png")
 
 
-COMPLETE = ".complete"  # written last by every install_* below: a built-in set the studio made whole
+# Written last by every install_* below: a built-in set the studio made whole. Its name marks it as the
+# studio's own bookkeeping, which a scan leaves out without listing it among the skipped files.
+COMPLETE = ".tlstudio-complete"
+EARLIER_COMPLETE = ".complete"  # the same mark in sets installed by earlier versions of the studio
+
+
+def _marked_whole(folder: Path) -> bool:
+    return (folder / COMPLETE).is_file() or (folder / EARLIER_COMPLETE).is_file()
+
+
+def _is_whole(folder: Path) -> bool:
+    """Whether an install_* finished writing the folder; an earlier version's mark is renamed to today's on
+    the way, so that the set's next scan no longer lists it as a skipped hidden file."""
+    earlier = folder / EARLIER_COMPLETE
+    if earlier.is_file() and not (folder / COMPLETE).exists():
+        try:
+            earlier.replace(folder / COMPLETE)
+        except OSError:  # a data folder that cannot be written: the set is whole all the same
+            return True
+    return (folder / COMPLETE).is_file()
 
 
 def is_built_in(path: str | Path) -> bool:
@@ -39,13 +58,13 @@ def is_built_in(path: str | Path) -> bool:
     if not resolved.is_relative_to(data) or resolved == data:
         return False
     top = data / resolved.relative_to(data).parts[0]
-    return (top / COMPLETE).is_file() and not top.name.startswith(("upload-", "camera-"))
+    return _marked_whole(top) and not top.name.startswith(("upload-", "camera-"))
 
 
 def install_sample(dest: Path | None = None) -> Path:
     """Write the built-in sample as an image folder (once) and return it."""
     dest = Path(dest or paths.data_dir() / "sample-fashion")
-    if not (dest / COMPLETE).exists():
+    if not _is_whole(dest):
         with np.load(SAMPLE_FILE) as sample:
             _write_folder(dest, sample["images"], sample["labels"], [str(n) for n in sample["names"]])
         (dest / COMPLETE).touch()
@@ -90,7 +109,7 @@ def _install_draw(name: str, load, names: list[str], classes, train_per_class: i
     """
     tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{val_per_class}_{seed}"
     dest = Path(dest or paths.data_dir() / f"{name}-{tag}")
-    if (dest / COMPLETE).exists():
+    if _is_whole(dest):
         return dest
     rng = np.random.default_rng(seed)
     for split, train, per_class in (("train", True, train_per_class), ("val", False, val_per_class)):
@@ -172,7 +191,7 @@ def install_domain_pair(shift: str = "textured", classes=(5, 6, 7, 8, 9), train_
     source = install_fashion_mnist(classes=classes, train_per_class=train_per_class, seed=seed)
     tag = f"{'-'.join(map(str, classes))}_{train_per_class}_{target_per_class}_{seed}"
     target = Path(dest or paths.data_dir() / f"fashion-mnist-{shift}-{tag}")
-    if (target / COMPLETE).exists():
+    if _is_whole(target):
         return source, target
     if shift not in SHIFTS:
         raise ValueError(f"Unknown shift '{shift}'; choose one of {', '.join(SHIFTS)}.")

@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import unicodedata
 import zipfile
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,11 +19,11 @@ from tlcore.config import DEFAULT_IMAGE_SIZE
 from tlcore.data.archive import extract_zip
 from tlcore.data.decoding import SMALL_IMAGE_SIDE, decode_files
 from tlcore.data.imagecache import ImageCache, content_key
-from tlcore.data.manifest import DataError, Manifest, Sample, Skipped, TargetSet, is_junk, why_left_out
+from tlcore.data.names import comparable, shown
+from tlcore.data.folder_walk import find_files, nested_folders, resolve_layout
+from tlcore.data.manifest import DataError, Manifest, Sample, Skipped, TargetSet
 from tlcore.jsonio import read_json, write_json_atomic
 
-SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                 "validation": "val", "test": "test", "testing": "test"}
 MIN_IMAGES_PER_CLASS = 2
 FEW_IMAGES = 10
 IMBALANCE_RATIO = 2.0  # beyond it the check says so, and training balances (tlcore.data.batches.BALANCE_RATIO)
@@ -33,7 +32,8 @@ _EXTRACTED_MARKER = ".tlstudio-extracted.json"  # hidden, so scanning ignores it
 
 def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFAULT_IMAGE_SIZE,
          val_fraction: float = 0.2, seed: int = 0, extract_dir: Path | None = None,
-         on_progress: Callable[[int, int], None] | None = None) -> Manifest:
+         on_progress: Callable[[int, int], None] | None = None,
+         link_roots: Sequence[Path] | None = None) -> Manifest:
     """Validate a dataset folder or zip, decode every image into the cache, and split it.
 
     Args:
@@ -46,6 +46,8 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFA
         extract_dir: where a zip is extracted (default: the studio's data folder).
         on_progress: called with (files done, files total) as files are checked; an exception it
             raises stops the scan within the few files being decoded at that moment.
+        link_roots: links to folders are followed where they lead inside the dataset or these folders
+            (the folders a page may open); None follows every link (a person on the command line).
 
     Returns:
         The manifest: classes, usable samples, skipped files with reasons, warnings.
@@ -56,8 +58,8 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFA
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"The validation fraction must be between 0 and 1, not {val_fraction}.")
     root, skipped = _materialize(Path(source).expanduser(), extract_dir)
-    root, split_dirs = _resolve_layout(root.resolve())
-    classes, found = _find_files(root, split_dirs, skipped)
+    root, split_dirs = resolve_layout(root.resolve())
+    classes, found = find_files(root, split_dirs, skipped, link_roots)
     _refuse_look_alike_classes(classes, skipped)
     if len(classes) < 2:
         images_at_top = sum(1 for _, rel, cls, _ in found if cls is None)
@@ -74,13 +76,15 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFA
             warnings.append(f"No val/ folder was found, so {val_fraction:.0%} of each class in "
                             "train/ was set aside for validation.")
     warnings += _dataset_warnings(classes, samples, root, split_dirs, small_images, image_size)
+    warnings += _nested_folder_warning(nested_folders(found, split_dirs is not None))
     return Manifest(str(root), classes, samples, skipped, warnings,
                     split_given=split_dirs is not None and "val" in split_dirs,
                     image_size=image_size)
 
 
 def scan_target(source: str | os.PathLike, *, classes: list[str], cache: ImageCache, image_size: int,
-                extract_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None) -> TargetSet:
+                extract_dir: Path | None = None, on_progress: Callable[[int, int], None] | None = None,
+                link_roots: Sequence[Path] | None = None) -> TargetSet:
     """Check the pictures from where a model will be used: labelled (class folders) or not (loose files).
 
     Every readable picture is kept. One in a folder named like a training class carries that class's
@@ -95,8 +99,8 @@ def scan_target(source: str | os.PathLike, *, classes: list[str], cache: ImageCa
         DataError: nothing in it can be read as a picture.
     """
     root, skipped = _materialize(Path(source).expanduser(), extract_dir)
-    root, split_dirs = _resolve_layout(root.resolve())
-    _, found = _find_files(root, split_dirs, skipped)
+    root, split_dirs = resolve_layout(root.resolve())
+    _, found = find_files(root, split_dirs, skipped, link_roots)
     decoded, _ = decode_files(found, root, cache=cache, image_size=image_size, skipped=skipped,
                               on_progress=on_progress, needs_class=False)
     if not decoded:
@@ -136,95 +140,46 @@ def _materialize(source: Path, extract_dir: Path | None) -> tuple[Path, list[Ski
     done = read_json(marker, default={}) if marker.is_file() else {}
     if isinstance(done, dict) and done.get("zip_key") == zip_key:  # the same zip was extracted before: reuse it
         return dest, [Skipped(**s) for s in done.get("skipped", [])]
-    if dest.exists() and (extract_dir is None or marker.is_file()):
+    ours = extract_dir is None or marker.is_file() or not dest.exists()
+    if dest.exists() and ours:
         shutil.rmtree(dest)  # ours: an interrupted extraction, or another zip's files
     skipped = extract_zip(source, dest)
-    write_json_atomic(marker, {"zip_key": zip_key, "skipped": [asdict(s) for s in skipped]})
+    try:
+        write_json_atomic(marker, {"zip_key": zip_key, "skipped": [asdict(s) for s in skipped]})
+    except BaseException:  # out of space or inodes at the last step: no extracted files are left behind
+        if ours:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
     return dest, skipped
 
 
-def _visible(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not is_junk(p.name))
-
-
-def _resolve_layout(root: Path) -> tuple[Path, dict[str, Path] | None]:
-    """Unwrap lone wrapper folders, then detect a given train/val(/test) split."""
-    for _ in range(8):
-        children = _visible(root)
-        if len(children) == 1 and children[0].is_dir() and any(
-                p.is_dir() for p in _visible(children[0])):
-            root = children[0]
-        else:
-            break
-    split_dirs: dict[str, Path] = {}
-    for child in _visible(root):
-        split = SPLIT_ALIASES.get(child.name.lower())
-        if child.is_dir() and split and split not in split_dirs:
-            split_dirs[split] = child
-    is_split = "train" in split_dirs and len(split_dirs) >= 2
-    return root, (split_dirs if is_split else None)
-
-
-def _find_files(root: Path, split_dirs: dict[str, Path] | None, skipped: list[Skipped]):
-    """Class names and every candidate file as (path, relative path, class or None, split).
-
-    Hidden entries and folders that cannot be read are listed in ``skipped`` with the reason.
-    """
-    tops = {"train": root} if split_dirs is None else split_dirs
-    if split_dirs is not None:
-        for extra in (p for p in _visible(root) if p not in split_dirs.values()):
-            skipped.append(Skipped(extra.name, "not inside train/, val/ or test/; not used"))
-
-    def left_out(path: Path) -> bool:
-        reason = why_left_out(path.name)
-        if reason is not None:
-            skipped.append(Skipped(_relative(path, root), reason))
-        return is_junk(path.name)
-
-    def unreadable(error: OSError) -> None:
-        where = _relative(Path(error.filename), root) if error.filename else "a folder"
-        skipped.append(Skipped(where, f"the folder could not be read ({error.strerror or error}); "
-                                      "its pictures were not used"))
-
-    classes: set[str] = set()
-    found = []
-    for split, top in tops.items():
-        classes.update(p.name for p in _visible(top) if p.is_dir())
-        for dirpath, dirnames, filenames in os.walk(top, onerror=unreadable):
-            dirnames[:] = [d for d in dirnames if not left_out(Path(dirpath) / d)]
-            for name in filenames:
-                path = Path(dirpath) / name
-                if not left_out(path):
-                    parts = path.relative_to(top).parts
-                    found.append((path, path.relative_to(root).as_posix(),
-                                  parts[0] if len(parts) > 1 else None, split))
-    found.sort(key=lambda item: item[1])  # a stable order makes the drawn split reproducible
-    return sorted(classes), found
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.relative_to(root).as_posix()
-    except ValueError:
-        return path.name
-
-
 def _refuse_look_alike_classes(classes: list[str], skipped: list[Skipped]) -> None:
-    """Refuse class folders whose names differ only by capitals or surrounding spaces ('Cat', 'cat ').
+    """Refuse class folders that name no class, or whose names people would take for one.
 
-    They would silently become two classes that a person meant as one, and a model cannot learn to
-    tell them apart.
+    'Cat', 'cat ', 'cat.' and 'cat' with an invisible character would silently become classes that
+    print alike and that a person meant as one; a folder called '...' or '   ' names nothing.
     """
+    blank = [name for name in classes if not comparable(name)]
+    if blank:
+        raise DataError(f"The class folder{'s' * (len(blank) > 1)} {_shown_list(blank)} "
+                        f"{'have' if len(blank) > 1 else 'has'} no letters or digits once dots, spaces and "
+                        "invisible characters are set aside, so a class cannot be named after "
+                        f"{'them' if len(blank) > 1 else 'it'}. Rename the folder, or move its pictures "
+                        "into a class folder.", skipped)
     by_spelling: dict[str, list[str]] = defaultdict(list)
     for name in classes:
-        by_spelling[unicodedata.normalize("NFC", name).strip().casefold()].append(name)
+        by_spelling[comparable(name)].append(name)
     alike = [names for names in by_spelling.values() if len(names) > 1]
     if alike:
-        shown = " and ".join(f"'{name}'" for name in alike[0])
-        more = f" ({len(alike) - 1} more such group(s))" if len(alike) > 1 else ""
-        raise DataError(f"The class folders {shown} differ only by capital letters or spaces, so they "
-                        f"would become separate classes{more}. Rename them, or move their pictures "
-                        "into one folder.", skipped)
+        groups = "; ".join(" and ".join(shown(name) for name in names) for names in alike)
+        raise DataError(f"These class folders differ only by capital letters, spaces, trailing dots or "
+                        f"invisible characters, so they would become classes that look the same: {groups}. "
+                        "Rename them, or move their pictures into one folder.", skipped)
+
+
+def _shown_list(names: list[str], cap: int = 5) -> str:
+    listed = ", ".join(shown(name) for name in names[:cap])
+    return listed + (f" and {len(names) - cap} more" if len(names) > cap else "")
 
 
 def _too_few_classes(classes: list[str], root: Path, images_at_top: int) -> str:
@@ -247,9 +202,10 @@ def _refuse_unusable_classes(classes, samples, skipped, split_dirs) -> None:
     if short:
         name, count = short[0]
         others = f" (also too few: {_quote_list(n for n, _ in short[1:])})" if short[1:] else ""
-        depth = 1 if split_dirs else 0  # the class folder's position in a relative path
-        class_skips = [s for s in skipped if s.path.split("/")[depth:depth + 1] == [name]]
-        hint = (f" {len(class_skips)} of its files were skipped, e.g. '{class_skips[0].path}': "
+        # A zip's entries keep the folders around the dataset, so the class is any folder of the path.
+        class_skips = [s for s in skipped if name in s.path.split("/")]
+        in_all = f" (of {len(skipped)} skipped in all, listed below)" if len(skipped) > len(class_skips) else ""
+        hint = (f" {len(class_skips)} of its files were skipped{in_all}, e.g. '{class_skips[0].path}': "
                 f"{class_skips[0].reason}." if class_skips else "")
         plural = "s" * (count != 1)
         raise DataError(f"Class '{name}' has only {count} usable image{plural}; every class needs "
@@ -319,11 +275,25 @@ def _dataset_warnings(classes, samples, root, split_dirs, small_images, image_si
     if few:
         warnings.append(f"Classes with fewer than {FEW_IMAGES} images: {', '.join(few)}; results "
                         "on so few examples vary a lot.")
-    if small_images:
+    from tlcore.data.samples import is_built_in
+
+    # A built-in set's small pictures are the studio's own choice, and it trains well on them.
+    if small_images and not is_built_in(root):
         warnings.append(f"{small_images} image(s) are smaller than {SMALL_IMAGE_SIDE} px on their "
                         f"shorter side and were enlarged to {image_size} px; they may train "
                         "poorly.")
     return warnings
+
+
+def _nested_folder_warning(nested) -> list[str]:
+    """Pictures in a folder inside a class folder belong to that class: right for 'cats/indoor', a
+    surprise for a class someone meant to keep apart, so the report says so."""
+    if not nested:
+        return []
+    listed = [f"'{folder}' ({count} file{'s' * (count != 1)})" for folder, count in nested.most_common(5)]
+    more = f" and {len(nested) - 5} more folders" if len(nested) > 5 else ""
+    return [f"Pictures in folders inside class folders were counted in their class: {', '.join(listed)}{more}. "
+            "If they are a class of their own, move their folder up beside the other classes."]
 
 
 def _quote_list(items, cap: int = 5) -> str:

@@ -12,6 +12,7 @@ import secrets
 import shutil
 import time
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,6 +22,7 @@ from tlcore import limits, paths
 from tlcore.data.archive import TooLarge, extract_zip
 from tlcore.diskspace import is_disk_full, require_free_space
 from tlcore.data.manifest import DataError, Skipped, is_junk, why_left_out
+from tlcore.data.names import comparable, shown
 
 MAX_COMPONENT_BYTES = 150  # well under every file system's 255-byte limit, leaving room for a suffix
 _FORBIDDEN = set('<>:"|?*\\/')  # not allowed in names on Windows, or separators anywhere
@@ -192,7 +194,48 @@ def _plan_paths(files) -> tuple[list[tuple[UploadedFileLike, PurePosixPath]], li
                 skipped.append(Skipped(relative.as_posix(), hidden))
         else:
             planned.append((upload, relative))
+    _refuse_folder_names_lost_in_cleaning([upload.name for upload, _ in planned])
     return planned, skipped
+
+
+def _refuse_folder_names_lost_in_cleaning(names: list[str]) -> None:
+    """Refuse an upload whose folders cleaning would drop or merge, naming each of them.
+
+    Cleaning drops a folder named '...' or '   ' (its pictures would fall into the folder above) and
+    makes 'cat.' or 'cat' with an invisible character into 'cat' (two folders silently one class).
+    The person's folders are theirs to rename; the upload never guesses.
+    """
+    folders = {tuple(_folder_parts(name)) for name in names}
+    tops = {parts[0] for parts in folders if parts}
+    picked = len(tops) == 1 and all(folders)  # the folder the person picked: its name is not a class
+    blank, spellings = set(), defaultdict(set)
+    for parts in folders:
+        for depth in range(int(picked), len(parts)):
+            if not _folder_key(parts[depth]):
+                blank.add("/".join(parts[:depth + 1]))
+            spellings[tuple(map(_folder_key, parts[:depth + 1]))].add("/".join(parts[:depth + 1]))
+    if blank:
+        raise DataError(f"The folder(s) {', '.join(map(shown, sorted(blank)))} have no letters or digits once "
+                        "dots, spaces and invisible characters are set aside, so their pictures cannot be given a "
+                        "class. Rename them and upload again.")
+    merged = [sorted(group) for group in spellings.values() if len(group) > 1]
+    if merged:
+        groups = "; ".join(" and ".join(map(shown, group)) for group in sorted(merged))
+        raise DataError(f"These folders differ only by capital letters, spaces, trailing dots or invisible "
+                        f"characters, so they would become one folder, or classes that look the same: {groups}. "
+                        "Rename them, or move their pictures into one folder, and upload again.")
+
+
+def _folder_key(part: str) -> str:
+    """What a folder's name becomes once cleaned, as people compare names; empty when nothing is left."""
+    return comparable(safe_component(part) or "")
+
+
+def _folder_parts(name: str) -> list[str]:
+    """The folders of a browser-supplied name as the person spelled them, without the parts cleaning
+    drops as paths (empty, '.', '..', a drive letter)."""
+    parts = [part for part in re.split(r"[\\/]+", name) if not _DRIVE.match(part)]
+    return [part for part in parts[:-1] if part not in ("", ".", "..")]
 
 
 def _common_top(planned) -> str | None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tlcore.chance import guessing_words
+
 Z_95 = 1.96
 
 
@@ -140,6 +142,17 @@ def judge(rows: list[RunRow]) -> Verdict:
     shares = " and ".join(f"{100 / n:.2g}%" for n in sizes)
     return Verdict(None, f"No clear difference: the intervals overlap; with {pictures} validation pictures, "
                          f"one picture is {shares}.", same)
+
+
+def guessing_warning(events: list[dict], status: dict) -> str | None:
+    """Words for a run whose kept model is no better than guessing (tlcore.chance); None when it is better
+    or has no finished round."""
+    epochs = [e for e in events if e.get("type") == "epoch" and e.get("confusion")]
+    kept = _kept_epoch([a for a in map(_accuracy, epochs) if a is not None], status.get("best_epoch"))
+    if kept is None:
+        return None
+    classes = len(next(e for e in epochs if e["epoch"] == kept.epoch)["confusion"])
+    return guessing_words(kept.correct, kept.total, classes)
 
 
 def accuracy_with_interval(accuracy: Accuracy) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io
 
+from tlcore.report.chart_layout import time_ticks, title_layout
 from tlcore.training.strategies import get_strategy
 
 COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
@@ -52,8 +53,8 @@ def _pretrained(strategy: str) -> bool:
 
 def _base(title: str, x_title: str, y_title: str) -> go.Figure:
     figure = go.Figure()
-    figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, template="plotly_white",
-                         margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.25))
+    figure.update_layout(**title_layout(title, dict(l=10, r=10, b=10)), xaxis_title=x_title, yaxis_title=y_title,
+                         template="plotly_white", legend=dict(orientation="h", y=-0.25))
     return figure
 
 
@@ -109,16 +110,16 @@ def pretraining_gain(rows: list[dict], pictures: dict[int, int]) -> go.Figure | 
 
 def accuracy_by_time(rows: list[dict]) -> go.Figure:
     """Each run's accuracy against its seconds: which choice is worth its minutes."""
-    figure = _base("Accuracy against training time", "seconds for the run (log scale; features computed once count "
-                   "in the first run that needed them)", "best validation accuracy")
+    figure = _base("Accuracy against training time", "time the run took (log scale)", "best validation accuracy")
     for index, arm in enumerate(_arms(rows)):
         mine = [r for r in rows if r["arm"] == arm and r["state"] == "succeeded" and r["seconds"]]
         if mine:
             figure.add_scatter(x=[r["seconds"] for r in mine], y=[r["best_val_acc"] for r in mine], mode="markers",
                                name=arm, marker=dict(color=COLOURS[index % len(COLOURS)], size=9),
                                customdata=[[size_words(r["per_class"]), r["seed"]] for r in mine],
-                               hovertemplate="%{customdata[0]}, seed %{customdata[1]}: %{y:.3f} in %{x:.0f} s")
-    figure.update_xaxes(type="log")
+                               hovertemplate="%{customdata[0]}, seed %{customdata[1]}: %{y:.3f} in %{x:.0f} s "
+                                             "(features computed once count in the first run that needed them)")
+    figure.update_xaxes(**time_ticks([r["seconds"] for r in rows if r["state"] == "succeeded" and r["seconds"]]))
     figure.update_yaxes(tickformat=".0%")
     return figure
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from tlcore.report.chart_layout import TOOLBAR_BAND, title_layout
 from tlcore.training.metrics import normalize_rows
 
 TRAIN_COLOUR = "#4c78a8"
@@ -16,7 +17,7 @@ DOMAIN_COLOUR = "#7f7f7f"
 JOINT_COLOUR = "#9467bd"
 BATCH_COLOUR = "rgba(76, 120, 168, 0.35)"
 SPLIT_COLOURS = {"train": TRAIN_COLOUR, "val": VAL_COLOUR, "test": "#54a24b"}
-_MARGIN = dict(l=10, r=10, t=40, b=10)
+_MARGIN = dict(l=10, r=10, b=10)  # the top one holds the title (chart_layout.title_layout)
 ROUND_AXIS = "round of training (epoch)"
 PHASE_MARKS = {"body": "fine-tuning starts", "all": "training starts"}  # where a new part of the run begins
 LEGEND_Y = -0.25  # below the x axis and its title, in plot-area fractions
@@ -125,7 +126,8 @@ def feature_map_figure(xy, labels, predicted, classes: list[str], names: list[st
             text=[f"{names[i]}: {name}" + ("" if predicted[i] == label else f", called {classes[predicted[i]]}")
                   for i in rows],
             hovertemplate="%{text}<br>click to see it<extra></extra>")
-    figure.update_layout(title=title, height=420, margin=_MARGIN, legend=dict(orientation="h", y=LEGEND_Y))
+    figure.update_layout(**title_layout(title, _MARGIN), height=420 + TOOLBAR_BAND,
+                         legend=dict(orientation="h", y=LEGEND_Y))
     figure.update_xaxes(showticklabels=False, title=None)
     figure.update_yaxes(showticklabels=False, title=None)
     return figure
@@ -155,9 +157,9 @@ def confusion_figure(confusion: list[list[int]], labels: list[str], normalized: 
                        marker=dict(symbol="square", size=36, color="rgba(0,0,0,0)"), showlegend=False,
                        customdata=[[i, j, values[i][j]] for i, j in cells],
                        hovertemplate=hover.replace("%{z", "%{customdata[2]") + "<br>click to see them<extra></extra>")
-    side = min(900, 160 + 45 * len(labels))
-    figure.update_layout(title="Confusion matrix" + (" (share of each true class)" if normalized else " (counts)"),
-                         height=side, margin=_MARGIN)
+    side = min(900, 160 + 45 * len(labels)) + TOOLBAR_BAND
+    figure.update_layout(**title_layout("Confusion matrix" + (" (share of each true class)" if normalized
+                                                              else " (counts)"), _MARGIN), height=side)
     figure.update_xaxes(title="predicted", side="bottom", type="category")
     figure.update_yaxes(title="true", autorange="reversed", type="category")
     return figure
@@ -245,7 +247,7 @@ def _epoch_events(events: list[dict]) -> list[dict]:
 def _base_figure(title: str, x_title: str, y_title: str) -> go.Figure:
     figure = go.Figure()
     # The legend goes under the plot: at the top right, the chart toolbar that appears on hover covered it.
-    figure.update_layout(title=title, margin=_MARGIN, height=360, hovermode="x unified",
+    figure.update_layout(**title_layout(title, _MARGIN), height=360 + TOOLBAR_BAND, hovermode="x unified",
                          legend=dict(orientation="h", yanchor="top", y=LEGEND_Y, xanchor="left", x=0))
     figure.update_xaxes(title=x_title, rangemode="tozero")
     figure.update_yaxes(title=y_title, rangemode="tozero")

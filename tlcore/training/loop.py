@@ -33,7 +33,7 @@ class FitResult:
     best_epoch: int = 0
     final_val_acc: float = 0.0
     epochs_run: int = 0
-    stopped_early: bool = False
+    stopped_early: bool = False  # the last phase ended before its rounds were done (a warm-up's stop does not count)
     # Training throughput per kind of input: a step on cached features is a hundred times cheaper
     # than one through the backbone, so mixing them would flatter a fine-tune's figure.
     images_by_inputs: dict = field(default_factory=dict)
@@ -284,6 +284,7 @@ def fit_phase(model, phase: Phase, index: int, data: PhaseData, result: FitResul
          train_size=data.train.num_samples, val_size=data.val.num_samples)
     stale = 0
     first_epoch = result.epochs_run + 1
+    result.stopped_early = False  # the next phase trains on: only how the last one ended is the run's
     kept = KeptState(model, phase)
     for _ in range(phase.epochs):
         epoch = result.epochs_run + 1
@@ -306,7 +307,7 @@ def fit_phase(model, phase: Phase, index: int, data: PhaseData, result: FitResul
         stale = 0 if improved else stale + 1
         call(callbacks, "on_epoch_end", phase=phase, epoch=epoch, total_epochs=total_epochs,
              improved=improved, lr=optimizer.param_groups[0]["lr"], **stats)
-        if early_stop_patience and stale >= early_stop_patience:
+        if early_stop_patience and stale >= early_stop_patience and epoch - first_epoch + 1 < phase.epochs:
             result.stopped_early = True
             break
 

@@ -2,6 +2,7 @@
 import sys
 import time
 
+from tlcore.chance import guessing_words
 from tlcore.runs.execution.work_meter import WorkMeter
 
 
@@ -33,4 +34,16 @@ class ProgressBar(WorkMeter):
 
     def on_fit_end(self, result, outcome, error):
         self.stream.write(f"{outcome} in {time.perf_counter() - self.fit_started:.1f}s\n")
+        warning = guessing_note(result) if outcome == "succeeded" else None
+        if warning:
+            self.stream.write(f"note: {warning}\n")
         self.stream.flush()
+
+
+def guessing_note(result) -> str | None:
+    """Words for a kept model no better than guessing, from its answers on the validation pictures."""
+    answers = result.best_probabilities  # one row per validation picture, one column per class
+    if answers is None or answers.ndim != 2:
+        return None
+    pictures, classes = answers.shape
+    return guessing_words(round(result.best_val_acc * pictures), pictures, classes)

@@ -18,6 +18,7 @@ import torch
 
 from tlcore import paths
 from tlcore.data.imagecache import ImageCache
+from tlcore.data.manifest import PICTURES_CHANGED, PicturesChanged
 from tlcore.device import configure_cpu_threads, describe_device
 from tlcore.diskspace import require_free_space
 from tlcore.errors import InputError, describe_os_error
@@ -88,9 +89,16 @@ def _train(folder: RunFolder, status: StatusWriter, should_stop, timings: dict, 
     status.stage("training")
     phase_data = PhaseDataMaker(model, data, config, weights, device, should_stop,
                                 torch.Generator().manual_seed(config.seed), timings, report, world)
+    fitted = FitOutcome()
     with timed(timings, "fit_s"):
-        result = fit(model, phases, phase_data, device=device, num_classes=len(data.classes), callbacks=listeners,
-                     should_stop=should_stop, early_stop_patience=config.early_stop_patience, world=world)
+        try:
+            result = fit(model, phases, phase_data, device=device, num_classes=len(data.classes),
+                         callbacks=[*listeners, fitted], should_stop=should_stop,
+                         early_stop_patience=config.early_stop_patience, world=world)
+        except StopRequested:
+            if world.writes:
+                keep_best_so_far(folder, model, config, data, fitted.result, status)
+            raise
     final_distance = body_distance(model, start) if strategy.trains_body else None
     model.load_state_dict(result.best_state)
     if world.writes:
@@ -119,6 +127,30 @@ def keep_model(folder: RunFolder, model, config, data: RunData, result: FitResul
         write_predictions(folder, data.manifest.split("val"), data.classes, result.best_probabilities)
     save_checkpoint(folder.model_path, model, config, data.classes, epoch=result.best_epoch,
                     val_acc=result.best_val_acc)
+
+
+class FitOutcome:
+    """Holds the fit's result when the fit ends, a cancel included, which returns none."""
+
+    result: FitResult | None = None
+
+    def on_fit_end(self, result, outcome, error):
+        self.result = result
+
+
+def keep_best_so_far(folder: RunFolder, model, config, data: RunData, result: FitResult | None,
+                     status: StatusWriter) -> None:
+    """A cancelled run's best model so far, when a round was finished, kept as a finished run's is: the
+    rounds it did may have been worth minutes, and the model can still be tried."""
+    if result is None or result.best_state is None:
+        return
+    model.load_state_dict(result.best_state)
+    try:
+        keep_model(folder, model, config, data, result)
+        status.update(best_epoch=result.best_epoch, best_phase=result.best_phase,
+                      best_val_acc=round(result.best_val_acc, 5))
+    except OSError:  # a full disk: the run is cancelled all the same, without its model
+        pass
 
 
 def succeeded_status(result: FitResult, data: RunData, summary: dict) -> dict:
@@ -158,7 +190,7 @@ def execute_run(run_dir: Path, callbacks=(), world: World | None = None) -> dict
         end_with_launcher(int(launcher))
     with should_stop.signal_handlers() if on_main_thread else nullcontext():
         status.update(state="running", pid=int(launcher) if launcher else os.getpid(), started_at=time.time(),
-                      error=None)
+                      error=None, error_kind=None)
         status.start_heartbeat()
         try:
             should_stop.armed = True
@@ -190,6 +222,8 @@ def failed_status(exc: Exception, world: World, should_stop) -> dict:
         return dict(state="cancelled", error=None)
     if lost is not None:
         return dict(state="failed", error=str(lost))
+    if isinstance(exc, PicturesChanged):  # the pages offer to check the dataset again
+        return dict(state="failed", error=str(exc), error_kind=PICTURES_CHANGED)
     if isinstance(exc, EXPECTED_ERRORS):
         return dict(state="failed", error=str(exc))
     if isinstance(exc, OSError):  # the environment, not a bug: a missing weights file, a full disk

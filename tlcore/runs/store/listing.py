@@ -18,7 +18,7 @@ class RunSummary:
     config: RunConfig | None
     status: dict
     notes: RunNotes | None = None  # the person's name, note and star (tlcore.runs.store.notes)
-    repeat: int = 1  # its place among runs of the same dataset and strategy, oldest first
+    repeat: int = 1  # its place among runs of the same dataset, strategy and head, oldest first
     owner: str = ""  # the key of the person it belongs to (tlcore.people.person.Person.key)
     shared: bool = False  # the teacher shared it with the class
 
@@ -96,15 +96,15 @@ def _file_identity(path: Path) -> tuple | None:
 
 
 def number_repeats(summaries: list[RunSummary]) -> None:
-    """Number runs that share a dataset and strategy (and so a default name), oldest first.
+    """Number runs that share a dataset, strategy and head (and so a default name), oldest first.
 
     Sets each summary's ``repeat``: 1 for the first such run, 2 for the next, ... A new run never
     changes the number of an older one; deleting one renumbers those after it.
     """
-    seen: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str, str], int] = {}
     for summary in sorted(summaries, key=lambda s: (s.created_at, s.run_id)):
         if summary.config is None:
             continue
-        key = (dataset_name(summary.config), summary.config.strategy)
+        key = (dataset_name(summary.config), summary.config.strategy, summary.config.head)
         seen[key] = seen.get(key, 0) + 1
         summary.repeat = seen[key]
