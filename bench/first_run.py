@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
-"""Issue 3's promise: the built-in sample trains end to end from the browser, on the CPU, in under two minutes.
+"""Issue 3's promise: the built-in sample trains end to end from the browser, on the CPU, in under two minutes;
+issue 29's goal: one click on the sample to a trained model in at most 4 s (median, a quiet 2-core machine).
 
 usage: .venv/bin/python bench/first_run.py [--repeats 3] [--read-first SECONDS]
 
 Each repeat starts the real app (`streamlit run app.py`) on a fresh, empty studio home, as the
 README's run command does after setup, opens it in headless Chromium (Debian's) and does what a
-new user does: press "Try the sample dataset" on the home page (it opens Train), then "Start
-training" with every setting left at its default, until the live view says the run succeeded.
+new user does: press "Train a model on the sample" on the home page, which trains the built-in
+sample at once with the Train page's defaults and opens the run's live view, until the live view
+says the run succeeded.
 With --read-first the click comes that many seconds after the home page shows, as when a person
 reads it first (the server's engine import and the warm worker's are then done); by default it
 comes at once. It reports the medians of:
   server_s    from starting the server to its health check answering;
   first_page  from opening the address to the home page's title (torch is imported beside it, in the background);
-  journey     from the click on "Try the sample dataset" to the success message (the figure with the target);
+  journey     from the click on "Train a model on the sample" to the success message (the figure with the goal);
   run_wall    the run's own wall time as its worker recorded it (inside the journey);
-  timeline    seconds from the click to: the Train page, the run created, its worker started, the Runs
-              page, the run ended, the success seen.
+  timeline    seconds from the click to: the run created, its worker started, the Runs page, the run
+              ended, the success seen.
 The weights come from the torch hub cache that `./studio run` fills, as they would for a user.
 """
 import argparse
@@ -29,12 +31,13 @@ from common import ROOT, emit, markdown_table, median, print_header
 
 sys.path.insert(0, str(ROOT / "tests"))  # the browser tests' helpers drive the app the same way here
 
-TARGET_S = 120.0
+TARGET_S = 120.0  # issue 3: under two minutes
+GOAL_S = 4.0  # issue 29: the one-click journey's median on a quiet 2-core machine
 
 
 def one_journey(browser_type, executable: str, read_first_s: float = 0.0) -> dict:
     from browser_support import CHROMIUM_ARGS, StudioServer, context_page, main
-    from browser.steps import expect, start_training, try_the_sample
+    from browser.steps import expect, train_the_sample
 
     with tempfile.TemporaryDirectory(prefix="tlstudio-bench-first-") as folder:
         started = time.perf_counter()
@@ -50,9 +53,7 @@ def one_journey(browser_type, executable: str, read_first_s: float = 0.0) -> dic
                     first_page = time.perf_counter() - opened
                     page.wait_for_timeout(read_first_s * 1000)
                     clicked, clicked_at = time.perf_counter(), time.time()
-                    try_the_sample(page)
-                    train_shown = time.time()
-                    run_id = start_training(page)
+                    run_id = train_the_sample(page)
                     runs_shown = time.time()
                     expect(main(page).get_by_test_id("stAlertContentSuccess")).to_contain_text(
                         "best validation accuracy", timeout=600_000)
@@ -63,7 +64,7 @@ def one_journey(browser_type, executable: str, read_first_s: float = 0.0) -> dic
             status = server.run_statuses()[run_id]
             config = json.loads((server.runs_dir / run_id / "config.json").read_text())
     # Where the journey's seconds go, from the click: wall-clock moments of the browser and the run's status.
-    moments = {"train_page": train_shown, "run_created": status.get("created_at"), "worker_started":
+    moments = {"run_created": status.get("created_at"), "worker_started":
                status.get("started_at"), "runs_page": runs_shown, "run_ended": status.get("ended_at"),
                "success_seen": success_seen}
     timeline = {name: round(moment - clicked_at, 2) for name, moment in moments.items() if moment}
@@ -99,7 +100,8 @@ def main():
     settings = records[0]["settings"]
     print(f"\ndefaults: {settings}; best val acc {median(r['best_val_acc'] for r in records):.3f}; "
           f"journey {journey:.1f} s against the {TARGET_S:.0f} s target "
-          f"({'met' if journey < TARGET_S else 'missed'})")
+          f"({'met' if journey < TARGET_S else 'missed'}) and the {GOAL_S:.0f} s goal on a quiet 2-core machine "
+          f"({'met' if journey <= GOAL_S else 'missed'})")
 
 
 if __name__ == "__main__":

@@ -70,8 +70,53 @@ def test_a_lesson_is_one_click_from_the_home_page(home, offline_weights):
     assert not at.exception and at.title[0].value == "Experiments"
     [experiment] = list_experiments()
     assert experiment.lesson == "extract-or-tune" and len(experiment.cells) == 12
-    assert "fine-tuning earns its time only with more pictures" in texts(at.info)
+    # No outcome promised before it ran: how to read it now, what it showed once its runs have finished.
+    assert "What the lesson showed is written here once its runs have finished" in texts(at.info)
     next(b for b in at.button if b.label == "Cancel the rest of this experiment").click().run()
     assert list_experiments()[0].cancelled
     config = json.loads((paths.runs_dir() / experiment.cells[0].run_id / "config.json").read_text())
     assert config["image_size"] == 64 and config["train_per_class"] == 5
+
+
+def test_a_lessons_card_gives_its_time_from_this_computers_measured_speed(home, monkeypatch):
+    import torch  # noqa: F401 (the engine is in: the cards may ask it for the time)
+
+    import ui.lessons
+    from tlcore.report.estimate import Throughput
+    from tlcore.runs.experiments.lessons import IMAGE_SIZE
+
+    at = open_app()
+    assert "**2. Feature extraction or fine-tuning?** · not timed on this computer yet" in texts(at.markdown)
+    assert any(b.label.startswith("Time the lessons on this computer") for b in at.button)
+    measured = Throughput("mobilenet_v2", IMAGE_SIZE, "CPU", eval_images_per_s=1600.0, train_images_per_s=200.0,
+                          build_s=0.1, val_images_per_s=1000.0, pull_s=0.01)
+    monkeypatch.setattr(ui.lessons, "known_throughput", lambda *asked: measured)
+    at.run()
+    cards = [m.value for m in at.markdown if m.value.startswith("**2. Feature extraction or fine-tuning?**")]
+    assert cards and "· about 2 minutes here (from this computer's measured speed)" in cards[0]
+    assert not any(b.label.startswith("Time the lessons on this computer") for b in at.button)
+
+
+def test_a_finished_lessons_words_are_written_from_its_results(home):
+    from tlcore.runs.experiments.grid import Arm
+    from tlcore.runs.store.creation import make_run_folder
+
+    data = make_image_folder(home / "clothes", {"boots": 8, "bags": 8})
+    manifest = scan(data, cache=ImageCache(paths.cache_dir()), image_size=32)
+    experiment = new_experiment(manifest, arms=[Arm("Feature extraction", "feature_extraction"),
+                                                Arm("Fine-tuning", "fine_tune")], sizes=[5], seeds=1,
+                                base={"image_size": 32}, name="2. Feature extraction or fine-tuning?",
+                                lesson="extract-or-tune")
+    for cell, accuracy, seconds in zip(experiment.cells, (0.62, 0.57), (4.0, 30.0)):
+        cell.run_id = make_run_folder(cell.config(experiment.base, experiment.data), paths.runs_dir()).name
+        RunFolder(paths.runs_dir() / cell.run_id).update_status(state="succeeded", best_val_acc=accuracy,
+                                                                 wall_s=seconds)
+    experiment.save()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["experiment"] = experiment.experiment_id
+    at.run().switch_page("app_pages/experiments.py").run()
+    assert not at.exception
+    said = texts(at.info)
+    assert "What it showed here:" in said
+    assert "feature extraction scored 62% and fine-tuning 57%: feature extraction was ahead by 5 points" in said
+    assert "7.5 times as long" in said

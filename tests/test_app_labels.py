@@ -61,3 +61,21 @@ def test_every_suspicious_picture_can_be_seen_with_its_file_name(home):
     assert not at.exception
     assert [t.value for t in at.text] == [Path(s.path).relative_to(data.resolve()).as_posix() for s in flagged]
     assert not any(b.label.startswith("Show ") and b.label.endswith(" more") for b in at.button)
+
+
+def test_the_train_page_counts_without_the_pictures_left_out(home):
+    from tlcore.data import datasets
+    from tlcore.data.overrides import Overrides
+
+    data = make_image_folder(home / "colours", {"reds": 10, "blues": 10})
+    at = open_folder(open_app("app_pages/data.py"), data)
+    record, = datasets.list_datasets()
+    manifest = datasets.load_manifest(record)
+    corrections = Overrides()
+    corrections.exclude(manifest.split("train")[0])
+    datasets.save_corrections(record, corrections)
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    train, val = len(manifest.split("train")), len(manifest.split("val"))
+    assert (f"{train - 1} pictures to learn from and {val} to check on (1 left out by your corrections)"
+            in texts(at.markdown))

@@ -99,3 +99,63 @@ def test_a_second_dataset_and_meta_learnings_practice_add_their_work():
                                 options={"episodes": 10, "ways": 5, "shots": 2, "inner_steps": 4})
     episode = 4 * 5 * 2 / RATE.train_images_per_s + 5 * 15 / (RATE.val_images_per_s or RATE.eval_images_per_s)
     assert practice - plain == pytest.approx(10 * episode, abs=0.2)
+
+
+def test_l2_sp_pays_for_its_pull_toward_the_pretrained_weights_on_every_step():
+    # Its penalty is a pass over every weight each step, on top of fine-tuning's step: the same settings
+    # cost more, by that pass per step (ceil(800 / 32) = 25 steps an epoch), not the same as fine-tuning.
+    rate = Throughput("mobilenet_v2", 128, "CPU", eval_images_per_s=100.0, train_images_per_s=25.0, build_s=0.5,
+                      pull_s=0.2)
+    settings = dict(epochs=3, train_images=800, val_images=200, head_epochs=5)
+    fine_tune = estimate_seconds(rate, "fine_tune", **settings)
+    l2_sp = estimate_seconds(rate, "l2_sp", **settings)
+    assert l2_sp - fine_tune == pytest.approx(3 * 25 * 0.2, abs=0.1)
+    smaller_steps = estimate_seconds(rate, "l2_sp", **settings, batch_size=16)
+    assert smaller_steps - fine_tune == pytest.approx(3 * 50 * 0.2, abs=0.1)  # twice the steps, twice the pulls
+
+
+def test_the_measurement_times_the_pull_and_the_pictures_preparation():
+    rate = measure_throughput("mobilenet_v2", 32, "cpu", train=True, batch_size=2, batches=1)
+    assert rate.pull_s > 0
+    assert measure_throughput("mobilenet_v2", 32, "cpu", train=False, batches=1).pull_s is None
+
+
+def test_features_another_run_cached_are_not_described_again():
+    fresh = estimate_seconds(RATE, "feature_extraction", epochs=20, train_images=800, val_images=200)
+    cached = estimate_seconds(RATE, "feature_extraction", epochs=20, train_images=800, val_images=200,
+                              features_cached=True)
+    assert fresh - cached == pytest.approx(1000 / 100, abs=0.1)
+
+
+def test_a_run_started_behind_others_waits_for_them(tmp_path):
+    import time
+
+    from tlcore.config import RunConfig
+    from tlcore.report.estimate import wait_to_start
+    from tlcore.runs import RunFolder
+    from tlcore.runs.store.creation import make_run_folder
+
+    runs_dir = tmp_path / "runs"
+    config = RunConfig(data=str(tmp_path))
+    assert wait_to_start(config, runs_dir=runs_dir) == (0, 0.0)  # a free device: it starts at once
+
+    now = time.time()
+    for state, fields in [("succeeded", {"wall_s": 30.0, "started_at": now - 100}),
+                          ("running", {"started_at": now - 5, "progress": {"eta_s": 60.0}}), ("queued", {})]:
+        RunFolder(make_run_folder(config, runs_dir)).update_status(state=state, **fields)
+    # The run training now has a minute left; the one waiting takes what the finished one like it took.
+    ahead, seconds = wait_to_start(config, runs_dir=runs_dir)
+    assert ahead == 2 and seconds == pytest.approx(60 + 30, abs=1)
+
+
+def test_meta_learnings_practice_is_timed_at_the_rate_of_its_own_steps():
+    # Its inner steps train the last stage only: measured apart, they run faster than the whole body's steps.
+    rate = measure_throughput("mobilenet_v2", 32, "cpu", train=True, batch_size=2, batches=1)
+    assert rate.practice_images_per_s > 0
+    options = {"episodes": 10, "ways": 5, "shots": 2, "inner_steps": 4}
+    whole_body = estimate_seconds(RATE, "meta_learning", epochs=3, train_images=100, val_images=50, options=options)
+    practice_rate = Throughput("mobilenet_v2", 128, "CPU · 2 threads", eval_images_per_s=100.0, train_images_per_s=25.0,
+                               build_s=0.5, practice_images_per_s=100.0)
+    last_stage = estimate_seconds(practice_rate, "meta_learning", epochs=3, train_images=100, val_images=50,
+                                  options=options)
+    assert whole_body - last_stage == pytest.approx(10 * 4 * 5 * 2 * (1 / 25 - 1 / 100), abs=0.2)

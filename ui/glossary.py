@@ -64,7 +64,7 @@ GLOSSARY = {
     "ImageNet top-1": "How often the network named the right one of 1,000 kinds of objects on ImageNet's "
                       "test pictures: a rough guide to how well it sees.",
     "parameters": "The numbers a network learns; more of them usually means more accurate and slower.",
-    "GFLOPs": "Billions of calculations the network needs per picture: a guide to its speed.",
+    "GFLOPs": "Billions of calculations the network needs per picture (GFLOPs): a guide to its speed.",
     "stages": "The blocks a network is built from, from simple edges (first) to whole objects (last).",
     "loss": "How wrong the model is, as one number that training makes smaller; lower is better.",
     "ONNX": "A standard file format for trained networks that many programs and web pages can run.",
@@ -73,6 +73,29 @@ GLOSSARY = {
                      "average what they learned after each step, so the run ends sooner with the same "
                      "result (torch.distributed, DistributedDataParallel).",
 }
+
+
+# Terms a newcomer cannot know: a page shows each after plain words that say the same, in brackets (as
+# label() writes them), never on its own. bare_jargon() finds those that stand alone.
+JARGON = ("gradient reversal", "reversed gradient", "MAML", "first-order", "Reptile", "N-way", "K-shot", "GFLOPs",
+          "epsilon", "lambda")
+
+
+def bare_jargon(text: str) -> list[str]:
+    """The terms of JARGON that stand outside brackets in a text (or open it: no plain words before them)."""
+    depth, depths = 0, []
+    for char in text:
+        depth += char == "("
+        depths.append(depth)
+        depth -= char == ")" and depth > 0
+    found = []
+    for term in JARGON:
+        start = text.find(term)
+        while start != -1:
+            if depths[start] == 0 or not text[:start].strip(" ("):
+                found.append(term)
+            start = text.find(term, start + 1)
+    return found
 
 
 def explain(term: str) -> str:

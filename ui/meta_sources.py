@@ -11,6 +11,7 @@ from tlcore.training.meta_practice import source_names
 from tlcore.training.meta_learning import check_pools
 from tlcore.training.strategies import INPUT_WORDS, StrategySpec
 from tlcore.runs import RunFolder
+from ui import format as fmt
 from ui.glossary import explain, label
 from ui.people import current_person
 
@@ -40,8 +41,10 @@ def practice_sets() -> dict[str, PracticeSet]:
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged or missing check: the run's data cannot be described, so it is not offered
         counts = {cls: sum(splits.values()) for cls, splits in manifest.counts().items()}
-        words = f"the data of run {run.run_id} · {len(counts)} classes · {sum(counts.values())} pictures"
-        found[run.config.data] = PracticeSet(run.config.data, f"the data of run {run.run_id}", words, counts)
+        # Named as the person knows it: the dataset and their run's name, never the run's folder id.
+        name = f"{fmt.dataset_label(run)} (the pictures your run “{fmt.run_name(run)}” trained on)"
+        words = f"{name} · {len(counts)} classes · {sum(counts.values())} pictures"
+        found[run.config.data] = PracticeSet(run.config.data, name, words, counts)
     return found
 
 

@@ -1,4 +1,5 @@
-"""Every page at 1024 px, a classroom projector's width: nothing runs off the side; a picture of each."""
+"""Every page at 1024 px, a classroom projector's width, at a phone's 390 px and a laptop's 1400 px: nothing
+runs off the side, no chart's title runs past its chart; a picture of each."""
 import pytest
 
 from browser_support import main, screenshot_on_failure, settle
@@ -8,6 +9,8 @@ from .steps import expect
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 PROJECTOR = {"width": 1024, "height": 768}
+WIDTHS = {390: {"width": 390, "height": 844}, 1400: {"width": 1400, "height": 900}}  # a phone, a laptop
+PATHS = {"Home": "/", "Data": "/data", "Train": "/train", "Runs": "/runs", "Predict & export": "/predict"}
 PAGES = {"Home": "Transfer Learning Studio", "Data": "Data", "Train": "Train", "Runs": "Runs",
          "Experiments": "Experiments", "Predict & export": "Predict & export"}
 
@@ -30,6 +33,35 @@ def test_every_page_fits_a_projector(page, shots):
             expect(main(page).get_by_role("heading", name=heading, level=1)).to_be_visible(timeout=30_000)
             settle(page)
             assert overflow_px(page) <= 0, f"the {title} page is wider than 1024 px"
+            assert titles_past_their_chart(page) == [], f"chart titles cut on the {title} page at 1024 px"
             shots.take(page, f"1024-{title.split()[0].lower()}")
+    finally:
+        page.set_viewport_size(viewport)
+
+
+def titles_past_their_chart(page) -> list[str]:
+    """The chart titles whose text reaches past the right edge of their chart."""
+    return page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap(plot => {
+        const box = plot.getBoundingClientRect();
+        return [...plot.querySelectorAll('.gtitle')]
+            .filter(title => title.getBoundingClientRect().right > box.right + 1)
+            .map(title => title.textContent);
+    })""")
+
+
+@screenshot_on_failure
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_every_page_fits_a_phone_and_a_laptop(page, shots, width):
+    viewport = page.viewport_size
+    page.set_viewport_size(WIDTHS[width])
+    try:
+        for title, path in PATHS.items():
+            page.goto(path)
+            heading = PAGES[title]
+            expect(main(page).get_by_role("heading", name=heading, level=1)).to_be_visible(timeout=30_000)
+            settle(page)
+            assert overflow_px(page) <= 0, f"the {title} page is wider than {width} px"
+            assert titles_past_their_chart(page) == [], f"chart titles cut on the {title} page at {width} px"
+            shots.take(page, f"{width}-{title.split()[0].lower()}")
     finally:
         page.set_viewport_size(viewport)

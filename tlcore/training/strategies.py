@@ -68,6 +68,9 @@ class StrategySpec:
     trains_body: bool = False  # pictures go through the whole network every epoch (augmentation applies)
     warm_up: bool = False  # head_epochs of head-only training on cached features come before config.epochs
     trains_norm_stats: bool = False  # BatchNorm statistics are re-averaged every epoch
+    # Each training step also pulls every trained weight toward its starting value (L2-SP's penalty): a
+    # forward and backward pass over all the weights, which the time estimate counts per step.
+    pulls_weights: bool = False
     needs: tuple[str, ...] = ()  # extra inputs, keys of INPUT_WORDS
     streams: tuple[str, ...] = ()  # extra batch streams its body phase draws each step
     settings: tuple[Setting, ...] = ()
@@ -225,7 +228,7 @@ def fine_tune(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[
 
 @register_strategy(
     "l2_sp", title="Fine-tuning, anchored to the pretrained weights", plain="Adjust, but stay close to what it knew",
-    default_epochs=3, trains_body=True, warm_up=True,
+    default_epochs=3, trains_body=True, warm_up=True, pulls_weights=True,
     summary="Fine-tuning where each weight is pulled back toward its pretrained value rather than toward zero "
             "(L2-SP), so the network keeps what it learned on ImageNet while it adapts.",
     when="With few pictures per class on a task close to ImageNet's photos and long training, where plain "
@@ -252,15 +255,17 @@ def l2_sp(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phas
     "domain_adaptation", title="Domain alignment (DANN)", plain="Learn to ignore where the pictures come from",
     default_epochs=5, trains_body=True, warm_up=True, needs=("target",), streams=("target",),
     summary="Fine-tuning with a second, unlabelled set of pictures from where the model will be used. A small "
-            "domain classifier tries to tell the two sets apart, and the network learns features that fool "
-            "it (gradient reversal), so what it learned on your labelled pictures carries over. It keeps the "
-            "last round's model, the most aligned one.",
+            "extra judge tries to tell which set each picture comes from, and the network learns to describe "
+            "pictures so that the judge cannot (a domain classifier trained through gradient reversal), so what "
+            "it learned on your labelled pictures carries over. It keeps the last round's model, the most "
+            "aligned one.",
     when="When the pictures the model will meet look different from the ones you labelled (another camera, "
          "lighting or background) and you have some of them, even without labels.",
     settings=(
         Setting("domain_weight", "Strength of the alignment", "DANN lambda", 1.0, 0.0, 10.0,
-                "The weight the domain classifier's reversed gradient reaches at the end of training; it "
-                "rises from 0 as 2/(1+exp(-10p)) - 1 over the epochs. Paper value 1.", "--dann-weight"),
+                "How hard the network works at making the two sets look alike by the end of training; it "
+                "starts from nothing and grows over the rounds (the weight of the domain classifier's "
+                "reversed gradient, rising as 2/(1+exp(-10p)) - 1; the paper uses 1).", "--dann-weight"),
     ))
 def domain_adaptation(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     phases = warm_up_phases(model, config)
@@ -279,15 +284,17 @@ def domain_adaptation(model: Classifier, config: RunConfig, inputs: PlanInputs) 
     "meta_learning", title="Meta-learning (Reptile)", plain="Practise on small tasks first",
     default_epochs=3, trains_body=True, warm_up=True, needs=("meta_sources",),
     before=Practice(load=meta_practice.load_pools, run=meta_practice.practise, work=meta_practice.practice_work),
-    summary="Before it meets your classes, the network practises on hundreds of small tasks drawn from other "
-            "labelled pictures (N classes, K pictures each), adapting to each in a few steps; its starting "
-            "point moves toward what worked (Reptile, a first-order MAML). Then it is fine-tuned on your "
-            "pictures. The practice trains the network's last block and a last layer.",
+    summary="Before it meets your classes, the network practises on hundreds of small quizzes made from other "
+            "labelled pictures: a few classes, a few pictures of each (N classes, K pictures each). It adapts "
+            "to each quiz in a few steps, and after each one its starting point moves a little toward what "
+            "worked (the Reptile method). Then it is fine-tuned on your pictures. The practice trains the "
+            "network's last block and a last layer.",
     when="With a handful of pictures per class and a related labelled dataset to practise on; compare it with "
          "class averages (prototypes), which need no practice at all.",
     settings=(
         Setting("episodes", "Small practice tasks", "meta-learning episodes", 200, 1, 100_000,
-                "How many N-way K-shot tasks to practise on before training on your pictures.", "--meta-episodes",
+                "How many small quizzes to practise on before training on your pictures (episodes of N "
+                "classes with K pictures each: N-way, K-shot).", "--meta-episodes",
                 integer=True),
         Setting("ways", "Classes in each practice task", "N-way", 5, 2, 100,
                 "Each task is a choice among this many classes drawn from a meta-learning source, which must "
@@ -299,10 +306,11 @@ def domain_adaptation(model: Classifier, config: RunConfig, inputs: PlanInputs) 
                 "How many learning steps each task adapts in; the paper uses 5 to 10.", "--meta-inner-steps",
                 integer=True),
         Setting("inner_lr", "Size of each adapting step", "inner learning rate", 1e-3, 1e-6, 1.0,
-                "Adam's rate within a task (no momentum, as in Reptile's code).", "--meta-inner-lr"),
+                "How big each learning step within a quiz is (Adam's rate, without momentum as in the Reptile "
+                "paper's code).", "--meta-inner-lr"),
         Setting("outer_lr", "How far the start moves toward each adapted model", "outer step size", 0.5, 0.0, 1.0,
-                "Reptile's epsilon: the share of the way from the start to the task's adapted weights, falling "
-                "to 0 over the episodes as in the paper.", "--meta-outer-lr"),
+                "The share of the way the starting point moves toward what a quiz taught, shrinking to 0 over "
+                "the practice as in the paper (Reptile's epsilon).", "--meta-outer-lr"),
     ))
 def meta_learning(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     # The practice comes first (its Practice, before the phases); what it leaves in the body is then

@@ -1,12 +1,16 @@
 """Built-in lessons: experiments on data that works offline, with plain words before and after.
 
-Each lesson is an ordinary experiment (tlcore.runs.experiments.grid) on Fashion-MNIST, sized to finish
-on two CPU cores within ten minutes; its measured time (bench/lessons.py) is on its card.
+Each lesson is an ordinary experiment (tlcore.runs.experiments.grid) on Fashion-MNIST, sized for a
+class on two CPU cores. A lesson is data: its arms, sizes and seeds, and the pictures it installs,
+whose counts are known before they are written, so the time a lesson takes here is estimated from
+the machine's measured speed (tlcore.report.lesson_time) before it starts. What it showed is written
+from its own results once its runs have finished (tlcore.runs.experiments.lesson_words), never
+promised in advance.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tlcore import paths
@@ -15,14 +19,63 @@ from tlcore.data.imagecache import ImageCache
 from tlcore.data.samples import install_domain_pair, install_fashion_mnist
 from tlcore.data.scan import scan
 from tlcore.people.person import Person
-from tlcore.runs.experiments.queue import Submit, queue_experiment
+from tlcore.runs.experiments import lesson_words
 from tlcore.runs.experiments.grid import ALL, SOURCE, Arm, Experiment, new_experiment
+from tlcore.runs.experiments.queue import Submit, queue_experiment
 
-IMAGE_SIZE = 64  # small pictures: every lesson fits ten minutes of a classroom laptop's processor
-FASHION_0_4 = (0, 1, 2, 3, 4)
-# Fine-tuning's rounds in a lesson: the three its card's time was measured with (bench/experiments.py),
-# short enough for a class; the studio's default for a run of one's own is ten.
+IMAGE_SIZE = 64  # small pictures: every lesson fits a classroom laptop's processor
+FASHION_0_4, FASHION_5_9 = (0, 1, 2, 3, 4), (5, 6, 7, 8, 9)
+# Fine-tuning's rounds in a lesson: three, short enough for a class; the studio's default for a run of
+# one's own is ten.
 LESSON_TUNING = {"epochs": 3}
+# An arm's setting that means "the lesson's own pictures of this kind, once written" (as grid.SOURCE
+# means the experiment's source run).
+TARGET, PRACTICE = "@target", "@practice"
+
+
+@dataclass(frozen=True)
+class Pictures:
+    """A set of pictures a lesson writes to the data folder (once), with its size known beforehand."""
+
+    install: Callable[[], Path]
+    classes: int
+    train_per_class: int
+    val_per_class: int
+
+    @property
+    def train(self) -> int:
+        return self.classes * self.train_per_class
+
+    @property
+    def val(self) -> int:
+        return self.classes * self.val_per_class
+
+    @property
+    def total(self) -> int:
+        return self.train + self.val
+
+
+def _fashion(classes: tuple[int, ...], train_per_class: int, val_per_class: int) -> Pictures:
+    install = lambda: install_fashion_mnist(classes=classes, train_per_class=train_per_class,
+                                            val_per_class=val_per_class)
+    return Pictures(install, len(classes), train_per_class, val_per_class)
+
+
+FASHION = _fashion(FASHION_5_9, 40, 100)
+SOURCE_PICTURES = _fashion(FASHION_0_4, 300, 50)
+PRACTICE_PICTURES = _fashion(FASHION_0_4, 100, 20)
+# The domain-shift pair: Fashion-MNIST's folder as the labelled pictures, and the same classes tinted on
+# striped backgrounds (labelled, so the lesson measures there; the labels never reach training).
+SHIFTED = Pictures(lambda: install_domain_pair("textured", classes=FASHION_5_9, train_per_class=40,
+                                               target_per_class=100)[1], 5, 0, 100)
+
+
+@dataclass(frozen=True)
+class SourceRun:
+    """A run a lesson trains first, for arms that start from it (grid.SOURCE)."""
+
+    pictures: Pictures
+    settings: dict  # RunConfig fields besides the data and the picture size
 
 
 @dataclass(frozen=True)
@@ -30,65 +83,46 @@ class Lesson:
     lesson_id: str
     title: str
     before: str  # the question, and what to watch for
-    after: str  # how to read the results
-    measured: str  # its wall time here, from bench/lessons.py
-    build: Callable[[Submit, Person], Experiment]  # queues its runs for that person
+    read: str  # how to read its plots; what they showed comes from its results (conclusion)
+    arms: tuple[Arm, ...]
+    sizes: tuple[int, ...]
+    seeds: int
+    pictures: Pictures = FASHION
+    extra: dict[str, Pictures] = field(default_factory=dict)  # TARGET / PRACTICE pictures its arms use
+    source: SourceRun | None = None
+
+    def build(self, submit: Submit, owner: Person) -> Experiment:
+        """Write its pictures, queue its source run (if any) and its experiment's runs for that person."""
+        folders = {name: str(pictures.install()) for name, pictures in self.extra.items()}
+        source_run = None
+        if self.source is not None:
+            data = self.source.pictures.install()
+            config = RunConfig(data=str(data), image_size=IMAGE_SIZE, **self.source.settings)
+            source_run = submit(config, _checked(data), owner)
+        arms = [Arm(arm.label, arm.strategy, arm.backbone, _placed(arm.overrides, folders)) for arm in self.arms]
+        experiment = new_experiment(_checked(self.pictures.install()), arms=arms, sizes=list(self.sizes),
+                                    seeds=self.seeds, base={"image_size": IMAGE_SIZE}, name=self.title,
+                                    lesson=self.lesson_id, dataset_label="Fashion-MNIST (5 classes)",
+                                    source_run=source_run, owner=owner)
+        queue_experiment(experiment, submit)
+        return experiment
+
+    def conclusion(self, rows: list[dict]) -> list[str]:
+        """What this lesson's runs showed, in sentences written from their results (grid.results)."""
+        return lesson_words.conclusion(self.lesson_id, rows, classes=self.pictures.classes)
 
 
 def _checked(folder: Path):
     return scan(folder, cache=ImageCache(paths.cache_dir()), image_size=IMAGE_SIZE)
 
 
-def _experiment(lesson_id: str, title: str, folder: Path, arms: list[Arm], sizes: list[int], seeds: int,
-                submit: Submit, owner: Person, source_run: str | None = None) -> Experiment:
-    experiment = new_experiment(_checked(folder), arms=arms, sizes=sizes, seeds=seeds,
-                                base={"image_size": IMAGE_SIZE}, name=title, lesson=lesson_id,
-                                dataset_label="Fashion-MNIST (5 classes)", source_run=source_run, owner=owner)
-    queue_experiment(experiment, submit)
-    return experiment
-
-
-def _pretraining(submit: Submit, owner: Person) -> Experiment:
-    arms = [Arm("Pretrained (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")]
-    return _experiment("pretraining", "What pretraining buys", install_fashion_mnist(), arms, [5, 10, 20, 40], 2,
-                       submit, owner)
-
-
-def _extract_or_tune(submit: Submit, owner: Person) -> Experiment:
-    arms = [Arm("Feature extraction", "feature_extraction"), Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
-    return _experiment("extract-or-tune", "Feature extraction or fine-tuning?", install_fashion_mnist(), arms,
-                       [5, 20, 40], 2, submit, owner)
-
-
-def _own_source(submit: Submit, owner: Person) -> Experiment:
-    source_data = install_fashion_mnist(classes=FASHION_0_4, train_per_class=300, val_per_class=50)
-    source = submit(RunConfig(data=str(source_data), strategy="scratch", image_size=IMAGE_SIZE, epochs=10,
-                              early_stop_patience=0, name="Lesson: the source network (Fashion-MNIST 0-4)"),
-                    _checked(source_data), owner)
-    arms = [Arm("From your source run (feature extraction)", "feature_extraction", overrides={"init_from": SOURCE}),
-            Arm("From your source run (fine-tuning)", "fine_tune", overrides={"init_from": SOURCE, **LESSON_TUNING}),
-            Arm("From ImageNet (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")]
-    return _experiment("own-source", "Your own source model", install_fashion_mnist(), arms, [5, 20, 40], 1,
-                       submit, owner, source_run=source)
-
-
-def _domain_shift(submit: Submit, owner: Person) -> Experiment:
-    labelled, target = install_domain_pair("textured")
-    where = {"target": str(target)}
-    arms = [Arm("Feature extraction", "feature_extraction", overrides=where),
-            Arm("Fine-tuning", "fine_tune", overrides={**where, **LESSON_TUNING}),
-            Arm("Domain alignment (DANN)", "domain_adaptation", overrides=where)]
-    return _experiment("domain-shift", "When the pictures change", labelled, arms, [ALL], 2, submit, owner)
-
-
-def _few_pictures(submit: Submit, owner: Person) -> Experiment:
-    practice = install_fashion_mnist(classes=FASHION_0_4, train_per_class=100, val_per_class=20)
-    arms = [Arm("Class averages (prototypes)", "feature_extraction", overrides={"head": "prototypes"}),
-            Arm("A new last layer (feature extraction)", "feature_extraction"),
-            Arm("Meta-learning, practised on 0-4", "meta_learning", overrides={"meta_sources": [str(practice)]}),
-            Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)]
-    return _experiment("few-pictures", "A few pictures per class", install_fashion_mnist(), arms, [1, 5], 2, submit,
-                       owner)
+def _placed(overrides: dict, folders: dict[str, str]) -> dict:
+    """An arm's settings with TARGET and PRACTICE replaced by the folders the lesson wrote."""
+    def place(value):
+        if isinstance(value, list):
+            return [folders.get(v, v) for v in value]
+        return folders.get(value, value) if isinstance(value, str) else value
+    return {key: place(value) for key, value in overrides.items()}
 
 
 LESSONS = [
@@ -96,36 +130,49 @@ LESSONS = [
            "Does a network that has already seen a million photos learn your classes from fewer pictures? The "
            "same network learns five kinds of Fashion-MNIST clothing twice: starting from what it learned on "
            "ImageNet, and starting from random numbers, with 5 to 40 pictures per class.",
-           "The gap between the two lines is what pretraining bought. Look at the smallest sizes: that is where "
-           "a pretrained network shines, and where starting from nothing barely beats guessing (20%).",
-           "measured: 2½ minutes on 2 CPU cores", _pretraining),
+           "The gap between the two lines is what pretraining bought; a model that guesses scores 20% (one "
+           "class in five).",
+           (Arm("Pretrained (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")),
+           (5, 10, 20, 40), 2),
     Lesson("extract-or-tune", "2. Feature extraction or fine-tuning?",
            "Feature extraction keeps the network as it is and teaches only a new last layer; fine-tuning also "
            "adjusts the network. Which is better, and is it worth its time?",
-           "Compare the lines, then the time plot: with few pictures the two are close and feature extraction is "
-           "many times faster; fine-tuning earns its time only with more pictures, or pictures far from ImageNet's.",
-           "measured: 1 minute on 2 CPU cores", _extract_or_tune),
+           "Compare the two lines at each number of pictures, then the time plot: how much longer fine-tuning "
+           "took, and what it bought for that time.",
+           (Arm("Feature extraction", "feature_extraction"),
+            Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)), (5, 20, 40), 2),
     Lesson("own-source", "3. Your own source model",
            "The classic experiment: train a network from scratch on five classes (T-shirts, trousers, pullovers, "
            "dresses, coats), then reuse it on five others (sandals, shirts, sneakers, bags, boots), against "
            "ImageNet's network and against nothing.",
-           "Your source beats scratch when pictures are few, but ImageNet's million varied photos teach far more "
-           "general features than a few thousand tops and dresses: the more different the classes, the less a "
-           "small source helps.",
-           "measured: 2 minutes on 2 CPU cores", _own_source),
+           "Compare your source's lines with scratch (what your own source bought) and with ImageNet's (what a "
+           "million varied photos teach that a few thousand tops and dresses do not).",
+           (Arm("From your source run (feature extraction)", "feature_extraction", overrides={"init_from": SOURCE}),
+            Arm("From your source run (fine-tuning)", "fine_tune", overrides={"init_from": SOURCE, **LESSON_TUNING}),
+            Arm("From ImageNet (feature extraction)", "feature_extraction"), Arm("From scratch", "scratch")),
+           (5, 20, 40), 1,
+           source=SourceRun(SOURCE_PICTURES, {"strategy": "scratch", "epochs": 10, "early_stop_patience": 0,
+                                              "name": "Lesson: the source network (Fashion-MNIST 0-4)"})),
     Lesson("domain-shift", "4. When the pictures change",
            "The model learns from plain Fashion-MNIST pictures, then meets the same clothes tinted and on striped "
            "backgrounds. How much is lost, and does domain alignment (DANN), which also sees the new pictures "
            "without their labels, win it back?",
-           "Read the target plot: accuracy where the model will be used. The validation accuracy stays high for "
-           "all three, because validation pictures look like the training ones; only the target shows the loss.",
-           "measured: 1 minute on 2 CPU cores", _domain_shift),
+           "Read the target plot: accuracy where the model will be used. Validation pictures look like the "
+           "training ones, so only the target shows what the change of pictures costs.",
+           (Arm("Feature extraction", "feature_extraction", overrides={"target": TARGET}),
+            Arm("Fine-tuning", "fine_tune", overrides={"target": TARGET, **LESSON_TUNING}),
+            Arm("Domain alignment (DANN)", "domain_adaptation", overrides={"target": TARGET})), (ALL,), 2,
+           extra={TARGET: SHIFTED}),
     Lesson("few-pictures", "5. A few pictures per class",
            "With one or five pictures per class, what works best: averaging each class's features (prototypes), "
            "a new last layer, meta-learning that practised on other classes first, or fine-tuning?",
-           "Simple class averages on a good network are hard to beat with so few pictures; methods that adjust "
-           "the network have almost nothing to adjust it with.",
-           "measured: 3½ minutes on 2 CPU cores", _few_pictures),
+           "Compare the four at one and at five pictures per class: which methods can do anything with so "
+           "little, and which have almost nothing to learn from.",
+           (Arm("Class averages (prototypes)", "feature_extraction", overrides={"head": "prototypes"}),
+            Arm("A new last layer (feature extraction)", "feature_extraction"),
+            Arm("Meta-learning, practised on 0-4", "meta_learning", overrides={"meta_sources": [PRACTICE]}),
+            Arm("Fine-tuning", "fine_tune", overrides=LESSON_TUNING)), (1, 5), 2,
+           extra={PRACTICE: PRACTICE_PICTURES}),
 ]
 
 
