@@ -9,6 +9,7 @@ from apptest_support import APP, RUN_TIMEOUT_S, home, offline_weights, open_app,
 from imagegen import image_bytes, make_image, make_image_folder
 from tlcore import runs
 from tlcore.data import datasets
+from tlcore.data.overrides import Overrides, load_overrides
 from tlcore.runs import RunFolder
 from tlcore.config import RunConfig
 
@@ -66,13 +67,21 @@ def test_a_path_longer_than_the_system_allows_is_refused_in_words(home):
 def test_a_dataset_whose_pictures_changed_is_checked_again_from_the_library(home):
     folder = make_image_folder(home / "pets", {"cats": 4, "dogs": 4})
     at = open_folder(open_app("app_pages/data.py"), folder)
-    next((folder / "cats").iterdir()).unlink()
+    record, = datasets.list_datasets()
+    gone, kept = sorted(datasets.load_manifest(record).samples, key=lambda s: s.path)[:2]
+    corrections = Overrides()
+    corrections.exclude(gone)
+    corrections.relabel(kept, "dogs", record.classes)
+    datasets.save_corrections(record, corrections)
+    Path(gone.path).unlink()
     next(b for b in at.button if b.label == "Check again").click()
     at.run()
     assert not at.exception
     assert "'pets' was checked again" in texts(at.success)
     record, = datasets.list_datasets()
     assert record.name == "pets" and record.images() == 7  # the new check replaced the old one
+    kept_corrections = load_overrides(record.folder).current()  # those of pictures it still has go on
+    assert list(kept_corrections) == [kept.key] and kept_corrections[kept.key]["to"] == "dogs"
 
 
 def test_folder_with_one_class_shows_the_reason(home):

@@ -114,7 +114,7 @@ def test_a_named_pipe_called_png_is_skipped_not_waited_for(tmp_path, cache):
 
 
 @pytest.mark.parametrize("names", [("Cat", "cat"), ("cat", " cat"), ("Dog ", "dog"), ("cat", "cat."),
-                                   ("cat", "cat\u200b"), ("cat", "cat\u202e")])
+                                   ("cat", "cat\u200b"), ("cat", "cat\u202e"), ("cat dog", "cat\u00a0dog")])
 def test_look_alike_class_folders_are_refused_in_words(tmp_path, cache, names):
     root = make_image_folder(tmp_path / "ds", {names[0]: 3, names[1]: 3, "bird": 3})
     with pytest.raises(DataError, match="differ only by capital letters") as caught:

@@ -1,4 +1,5 @@
 """Names and files as people have them: look-alike, linked, duplicated and changing under the studio's feet."""
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -50,8 +51,25 @@ def test_a_linked_class_folder_is_followed_inside_the_folders_the_studio_may_ope
     assert len(scan_small(root, cache, link_roots=[tmp_path / "shared"]).samples) == 10
     refused = scan_small(root, cache, link_roots=[])  # outside them: not followed, and said why
     assert refused.classes == ["cats", "dogs"]
-    assert Skipped("birds", "a link to a folder outside the folders the studio may open; not followed") \
-        in refused.skipped
+    assert [s.reason for s in refused.skipped if s.path == "birds"] == [
+        "a link to a folder outside the folders the studio may open; not followed (they can be set with "
+        "TLSTUDIO_ALLOWED_ROOTS)"]
+
+
+@pytest.mark.parametrize("layout", ["wrapper", "split"])
+def test_a_wrapper_or_split_folder_that_links_outside_is_not_entered(tmp_path, cache, layout):
+    elsewhere = make_image_folder(tmp_path / "secret", {"secret_a": 3, "secret_b": 3})
+    root = tmp_path / "ds"
+    if layout == "wrapper":  # the only thing in the dataset folder: a wrapper would be unwrapped
+        root.mkdir()
+        (root / "inner").symlink_to(elsewhere, target_is_directory=True)
+    else:  # train/ a link, val/ a folder of the dataset's own
+        make_image_folder(root / "val", {"secret_a": 2, "secret_b": 2})
+        (root / "train").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(DataError) as caught:
+        scan_small(root, cache, link_roots=[])
+    assert not any("secret" in s.path for s in caught.value.skipped if "could not" in s.reason)
+    assert any("not followed" in s.reason for s in caught.value.skipped)
 
 
 def test_a_link_to_a_folder_above_is_not_walked_round_for_ever(tmp_path, cache):
@@ -111,3 +129,16 @@ def test_a_class_refused_for_too_few_pictures_counts_its_skipped_files_as_the_li
             scan_small(source, cache, extract_dir=tmp_path / "unzipped")
         assert "2 of its files were skipped (of 4 skipped in all, listed below)" in str(caught.value)
         assert len(caught.value.skipped) == 4
+
+
+def test_the_progress_bar_still_redraws_its_line_while_names_are_spelled_out(capsys):
+    from tlcore.cli.terminal import spelled_out_stderr
+    from tlcore.runs.execution.cli_progress import ProgressBar
+
+    with spelled_out_stderr():
+        ProgressBar(train_images=10)._draw("epoch 1 step 1/2")
+        print("error: cats\r\x1b[2Jok", file=sys.stderr)
+    written = capsys.readouterr().err
+    bar, error = written.split("error: ")
+    assert bar.startswith("\r[") and "\\x0d" not in bar
+    assert error == "cats\\x0d\\x1b[2Jok\n"  # a name's carriage return cannot redraw the line

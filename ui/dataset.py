@@ -20,7 +20,6 @@ from ui.state import ChosenDataset, DataProblem, choose_dataset, dataset_from_li
 SCAN_IMAGE_SIZE = DEFAULT_IMAGE_SIZE  # a run at the default size finds every image decoded
 VAL_FRACTION = 0.2  # RunConfig's default, so the report shows the split a default run trains on
 LOOPBACK_ADDRESSES = {"localhost", "127.0.0.1", "::1"}
-ALLOWED_ROOTS_ENV = "TLSTUDIO_ALLOWED_ROOTS"
 SAMPLE_LABEL = "Fashion sample (built in)"
 
 
@@ -106,11 +105,8 @@ def allowed_roots() -> list[Path]:
     """
     if class_name() is not None and not current_person().is_teacher:
         return []  # a class server's folders are its teacher's alone: students upload theirs
-    configured = os.environ.get(ALLOWED_ROOTS_ENV)
-    if configured is not None:
-        return [Path(p).expanduser().resolve() for p in configured.split(os.pathsep) if p.strip()]
-    if served_locally():
-        return [Path.home().resolve(), paths.data_dir().resolve()]
+    if os.environ.get(paths.ALLOWED_ROOTS_ENV) is not None or served_locally():
+        return paths.allowed_roots()
     return []
 
 

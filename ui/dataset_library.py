@@ -59,7 +59,8 @@ def dataset_row_ui(record: DatasetRecord, in_use: bool, runs: int, person: Perso
             if not may_change(person, record.owner):
                 again.caption("Shared by your teacher: use it and train on it.")
                 return
-            if record.kind not in BUILT_IN_KINDS and again.button(
+            # Its owner's alone: a check made by someone else would be a dataset of theirs, the owner's unchanged.
+            if record.kind not in BUILT_IN_KINDS and record.owner == person.key and again.button(
                     "Check again", key=f"check_{record.id}", disabled=not record.available(),
                     help="Read its pictures again: after pictures were added, changed or deleted in its folder.",
                     use_container_width=True):

@@ -88,13 +88,13 @@ def bare_jargon(text: str) -> list[str]:
         depth += char == "("
         depths.append(depth)
         depth -= char == ")" and depth > 0
-    found = []
+    found, folded = [], text.lower()  # "Gradient reversal" opening a sentence is the same term
     for term in JARGON:
-        start = text.find(term)
+        start = folded.find(term.lower())
         while start != -1:
             if depths[start] == 0 or not text[:start].strip(" ("):
                 found.append(term)
-            start = text.find(term, start + 1)
+            start = folded.find(term.lower(), start + 1)
     return found
 
 

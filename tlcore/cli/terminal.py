@@ -13,16 +13,24 @@ from tlcore.data.names import escaped
 
 
 class SpelledOut:
-    """A text stream that writes every unseen character spelled out ("\\x1b"), line breaks and tabs aside."""
+    """A text stream that writes every unseen character spelled out ("\\x1b"), line breaks and tabs aside.
+
+    ``unescaped`` is the stream itself, for the progress bar alone: its carriage return redraws the
+    line, and its text is the studio's own (numbers and phase names), never a name from a file.
+    """
 
     def __init__(self, stream):
-        self._stream = stream
+        self.unescaped = stream
 
     def write(self, text: str) -> int:
-        return self._stream.write(escaped(text, keep="\n\t"))
+        return self.unescaped.write(escaped(text, keep="\n\t"))
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
 
     def __getattr__(self, name):  # flush, fileno, isatty, encoding: the stream's own
-        return getattr(self._stream, name)
+        return getattr(self.unescaped, name)
 
 
 @contextlib.contextmanager

@@ -73,9 +73,9 @@ def extract_zip(zip_path: str | os.PathLike, dest: str | os.PathLike, *,
                     skipped.append(Skipped(info.filename, reason))
                 elif relative is not None and is_inside(target := dest_root / relative, dest_root):
                     written.append(target)
-                    names.add(relative)
                     try:
                         total += _write_entry(archive, info, target, max_total_bytes - total)
+                        names.add(relative)  # only a kept entry makes a later one of its name a duplicate
                     except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError,
                             RuntimeError, OSError) as error:
                         if isinstance(error, OSError) and is_disk_full(error):

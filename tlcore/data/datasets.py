@@ -30,7 +30,7 @@ from tlcore.errors import DamagedFile, InputError
 from tlcore.people.person import LOCAL, NotVisible, NotYours, Person, may_change, may_see
 from tlcore.data.imagecache import ImageCache
 from tlcore.data.manifest import Manifest
-from tlcore.data.overrides import Overrides, save_overrides
+from tlcore.data.overrides import Overrides, load_overrides, save_overrides
 from tlcore.data.uploads import folder_bytes
 from tlcore.records import matches_annotation
 from tlcore.jsonio import read_json, write_json_atomic
@@ -119,8 +119,12 @@ def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
     # The same folder scanned again after its pictures changed: the new check replaces the old one,
     # keeping the name the person gave it.
     replaced = [r for r in list_datasets() if r.source == str(source) and r.id != dataset_id and r.owner == owner.key]
-    if replaced:
-        name = replaced[0].name
+    keys = {sample.key for sample in manifest.samples}
+    shared, corrections = False, Overrides()
+    if replaced:  # its name, its sharing and the corrections to pictures it still has go on
+        name, shared = replaced[0].name, replaced[0].shared
+        corrections = Overrides([change for change in load_overrides(replaced[0].folder).changes
+                                 if change["key"] in keys])
         for old in replaced:
             _remove(old.folder)
     first_of_class = {}
@@ -130,9 +134,11 @@ def add_dataset(manifest: Manifest, name: str, kind: str, source: str | Path,
                            manifest.counts(), now, now, root=manifest.root, studio_copy=studio_copy,
                            image_size=manifest.image_size,
                            thumbnail_keys=[first_of_class[label] for label in sorted(first_of_class)][:THUMBNAILS],
-                           owner=owner.key)
+                           owner=owner.key, shared=shared)
     record.folder.mkdir(parents=True, exist_ok=True)
     manifest.save(record.folder / "manifest.json")
+    if corrections.changes:
+        save_overrides(record.folder, corrections)
     _save_record(record)
     return record, True
 

@@ -5,11 +5,13 @@ and never round a loop; what is not followed, not readable or hidden is listed w
 """
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from tlcore import paths
 from tlcore.data.manifest import Skipped, is_junk, why_left_out
 
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
@@ -20,31 +22,28 @@ def visible(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if not is_junk(p.name))
 
 
-def resolve_layout(root: Path) -> tuple[Path, dict[str, Path] | None]:
-    """Unwrap lone wrapper folders, then detect a given train/val(/test) split."""
+def resolve_layout(root: Path, links: FolderLinks) -> tuple[Path, dict[str, Path] | None]:
+    """Unwrap lone wrapper folders, then detect a given train/val(/test) split; a wrapper or a split
+    folder that is a link is entered only where links may be followed."""
     for _ in range(8):
         children = visible(root)
         if len(children) == 1 and children[0].is_dir() and any(
-                p.is_dir() for p in visible(children[0])):
+                p.is_dir() for p in visible(children[0])) and links.followed(children[0], root):
             root = children[0]
         else:
             break
+    links.names_from(root)
     split_dirs: dict[str, Path] = {}
     for child in visible(root):
         split = SPLIT_ALIASES.get(child.name.lower())
-        if child.is_dir() and split and split not in split_dirs:
+        if child.is_dir() and split and split not in split_dirs and links.followed(child, root):
             split_dirs[split] = child
     is_split = "train" in split_dirs and len(split_dirs) >= 2
     return root, (split_dirs if is_split else None)
 
 
-def find_files(root: Path, split_dirs: dict[str, Path] | None, skipped: list[Skipped],
-               link_roots: Sequence[Path] | None = None):
+def find_files(root: Path, split_dirs: dict[str, Path] | None, skipped: list[Skipped], links: FolderLinks):
     """Class names and every candidate file as (path, relative path, class or None, split).
-
-    Args:
-        link_roots: links to folders are followed only where they lead inside the dataset or these
-            folders; None follows every link (the command line, whose person may read any folder).
 
     Hidden entries, folders that cannot be read and links that are not followed are listed in
     ``skipped`` with the reason.
@@ -53,7 +52,6 @@ def find_files(root: Path, split_dirs: dict[str, Path] | None, skipped: list[Ski
     if split_dirs is not None:
         for extra in (p for p in visible(root) if p not in split_dirs.values()):
             skipped.append(Skipped(extra.name, "not inside train/, val/ or test/; not used"))
-    links = _FolderLinks(root, link_roots, skipped)
 
     def left_out(path: Path) -> bool:
         reason = why_left_out(path.name)
@@ -97,14 +95,29 @@ def relative(path: Path, root: Path) -> str:
         return path.name
 
 
-class _FolderLinks:
+class FolderLinks:
     """Which links to folders a scan follows: those that stay inside the dataset folder or the folders
-    the studio may open (all, when no such list is given), and never one to a folder the walk came
-    through on its way there (the walk would go round for ever)."""
+    the studio may open, and never one to a folder the walk came through on its way there (the walk
+    would go round for ever).
 
-    def __init__(self, root: Path, link_roots: Sequence[Path] | None, skipped: list[Skipped]):
-        self._root, self._skipped, self._seen = root, skipped, {}
-        self._roots = None if link_roots is None else [Path(os.path.realpath(r)) for r in (root, *link_roots)]
+    Args:
+        dataset: the folder as given (the one a page checked against the folders it may open), before
+            any wrapper folder inside it is unwrapped.
+        link_roots: the folders the studio may open (default: tlcore.paths.allowed_roots()).
+    """
+
+    def __init__(self, dataset: Path, link_roots: Sequence[Path] | None, skipped: list[Skipped]):
+        self._root, self._skipped, self._seen = dataset, skipped, {}
+        self._dataset, self._link_roots = dataset, link_roots
+
+    @functools.cached_property
+    def _roots(self) -> list[Path]:  # worked out at the first link met: most datasets have none
+        link_roots = paths.allowed_roots() if self._link_roots is None else self._link_roots
+        return [Path(os.path.realpath(r)) for r in (self._dataset, *link_roots)]
+
+    def names_from(self, root: Path) -> None:
+        """Name the links not followed relative to this folder (the dataset once unwrapped)."""
+        self._root = root
 
     def followed(self, path: Path, top: Path) -> bool:
         if not path.is_symlink():
@@ -113,8 +126,9 @@ class _FolderLinks:
             return self._seen[path]
         target = Path(os.path.realpath(path))
         reason = None
-        if self._roots is not None and not any(target == r or target.is_relative_to(r) for r in self._roots):
-            reason = "a link to a folder outside the folders the studio may open; not followed"
+        if not any(target == r or target.is_relative_to(r) for r in self._roots):
+            reason = (f"a link to a folder outside the folders the studio may open; not followed (they can be "
+                      f"set with {paths.ALLOWED_ROOTS_ENV})")
         elif any(folder.is_relative_to(target) for folder in _real_folders_between(top, path.parent)):
             reason = "a link to a folder it is inside of; not followed (it would never end)"
         if reason is not None:

@@ -40,8 +40,9 @@ class PicturesChanged(InputError):
         listed = "; ".join(f"'{_last_two(path)}' ({what})" for path, what in changed[:5])
         more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
         super().__init__(f"{len(changed)} picture{'s' * (len(changed) != 1)} changed since the dataset was "
-                         f"checked: {listed}{more}. Check the dataset again on the Data page (pictures that "
-                         "cannot be read are then left out), and train again.")
+                         f"checked: {listed}{more}. Check the dataset again on the Data page (\"Check again\" in Your "
+                         "datasets, by whoever added it: pictures that cannot be read are then left out), and "
+                         "train again.")
         self.changed = changed
 
 

@@ -18,22 +18,30 @@ def is_unseen(character: str) -> bool:
     return unicodedata.category(character) in _UNSEEN_CATEGORIES
 
 
+def is_odd_space(character: str) -> bool:
+    """A space other than the plain one (a non-breaking space, a thin space): drawn the same, not the same."""
+    return character != " " and unicodedata.category(character) == "Zs"
+
+
 def comparable(name: str) -> str:
     """The form two names share when people would take them for one name.
 
-    Unseen characters are dropped, and so are surrounding spaces and trailing dots (Windows drops
-    those from a folder's name itself); capitals do not count. Empty when the name has nothing else.
+    Compatibility forms become their plain letters (NFKC: a non-breaking space a space, a full-width
+    letter its letter), unseen characters are dropped, runs of spaces count as one, and surrounding
+    spaces and trailing dots go (Windows drops those from a folder's name itself); capitals do not
+    count. Empty when the name has nothing else.
     """
-    name = unicodedata.normalize("NFC", name)
-    seen = "".join(character for character in name if not is_unseen(character))
-    return seen.strip().rstrip(". ").strip().casefold()
+    name = unicodedata.normalize("NFKC", name)
+    seen = "".join(" " if is_odd_space(character) else character
+                   for character in name if not is_unseen(character))
+    return " ".join(seen.split()).rstrip(". ").strip().casefold()
 
 
 def escaped(text: str, keep: str = "") -> str:
-    """The text with every unseen character spelled out ("\\x1b", "\\u200b"), the characters in ``keep``
-    aside (a line break in a message of several lines)."""
-    return "".join(_spelled(character) if is_unseen(character) and character not in keep else character
-                   for character in text)
+    """The text with every unseen character and odd space spelled out ("\\x1b", "\\u200b", "\\xa0"), the
+    characters in ``keep`` aside (a line break in a message of several lines)."""
+    return "".join(_spelled(character) if (is_unseen(character) or is_odd_space(character))
+                   and character not in keep else character for character in text)
 
 
 def shown(name: str) -> str:

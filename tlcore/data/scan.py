@@ -20,7 +20,7 @@ from tlcore.data.archive import extract_zip
 from tlcore.data.decoding import SMALL_IMAGE_SIDE, decode_files
 from tlcore.data.imagecache import ImageCache, content_key
 from tlcore.data.names import comparable, shown
-from tlcore.data.folder_walk import find_files, nested_folders, resolve_layout
+from tlcore.data.folder_walk import FolderLinks, find_files, nested_folders, resolve_layout
 from tlcore.data.manifest import DataError, Manifest, Sample, Skipped, TargetSet
 from tlcore.jsonio import read_json, write_json_atomic
 
@@ -47,7 +47,7 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFA
         on_progress: called with (files done, files total) as files are checked; an exception it
             raises stops the scan within the few files being decoded at that moment.
         link_roots: links to folders are followed where they lead inside the dataset or these folders
-            (the folders a page may open); None follows every link (a person on the command line).
+            (the folders a page may open; default: tlcore.paths.allowed_roots()).
 
     Returns:
         The manifest: classes, usable samples, skipped files with reasons, warnings.
@@ -58,8 +58,9 @@ def scan(source: str | os.PathLike, *, cache: ImageCache, image_size: int = DEFA
     if not 0.0 < val_fraction < 1.0:
         raise DataError(f"The validation fraction must be between 0 and 1, not {val_fraction}.")
     root, skipped = _materialize(Path(source).expanduser(), extract_dir)
-    root, split_dirs = resolve_layout(root.resolve())
-    classes, found = find_files(root, split_dirs, skipped, link_roots)
+    links = FolderLinks(root.resolve(), link_roots, skipped)
+    root, split_dirs = resolve_layout(root.resolve(), links)
+    classes, found = find_files(root, split_dirs, skipped, links)
     _refuse_look_alike_classes(classes, skipped)
     if len(classes) < 2:
         images_at_top = sum(1 for _, rel, cls, _ in found if cls is None)
@@ -99,8 +100,9 @@ def scan_target(source: str | os.PathLike, *, classes: list[str], cache: ImageCa
         DataError: nothing in it can be read as a picture.
     """
     root, skipped = _materialize(Path(source).expanduser(), extract_dir)
-    root, split_dirs = resolve_layout(root.resolve())
-    _, found = find_files(root, split_dirs, skipped, link_roots)
+    links = FolderLinks(root.resolve(), link_roots, skipped)
+    root, split_dirs = resolve_layout(root.resolve(), links)
+    _, found = find_files(root, split_dirs, skipped, links)
     decoded, _ = decode_files(found, root, cache=cache, image_size=image_size, skipped=skipped,
                               on_progress=on_progress, needs_class=False)
     if not decoded:

@@ -9,7 +9,9 @@ from tlcore.runs.execution.work_meter import WorkMeter
 class ProgressBar(WorkMeter):
     def __init__(self, stream=None, width: int = 28, train_images: int = 0, val_images: int = 0):
         super().__init__(train_images, val_images)
-        self.stream = stream or sys.stderr  # looked up now: stderr may have been redirected since import
+        # Looked up now: stderr may have been redirected since import. Its redraw ("\r") must reach the terminal
+        # as it is, past the command line's spelling out of unseen characters (tlcore.cli.terminal).
+        self.stream = stream or getattr(sys.stderr, "unescaped", sys.stderr)
         self.width = width
         self.last = ""
 
