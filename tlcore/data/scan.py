@@ -163,7 +163,7 @@ def _refuse_look_alike_classes(classes: list[str], skipped: list[Skipped]) -> No
     """
     blank = [name for name in classes if not comparable(name)]
     if blank:
-        raise DataError(f"The class folder{'s' * (len(blank) > 1)} {_shown_list(blank)} "
+        raise DataError(f"The class folder{'s' * (len(blank) > 1)} {_quote_list(blank)} "
                         f"{'have' if len(blank) > 1 else 'has'} no letters or digits once dots, spaces and "
                         "invisible characters are set aside, so a class cannot be named after "
                         f"{'them' if len(blank) > 1 else 'it'}. Rename the folder, or move its pictures "
@@ -177,11 +177,6 @@ def _refuse_look_alike_classes(classes: list[str], skipped: list[Skipped]) -> No
         raise DataError(f"These class folders differ only by capital letters, spaces, trailing dots or "
                         f"invisible characters, so they would become classes that look the same: {groups}. "
                         "Rename them, or move their pictures into one folder.", skipped)
-
-
-def _shown_list(names: list[str], cap: int = 5) -> str:
-    listed = ", ".join(shown(name) for name in names[:cap])
-    return listed + (f" and {len(names) - cap} more" if len(names) > cap else "")
 
 
 def _too_few_classes(classes: list[str], root: Path, images_at_top: int) -> str:
@@ -299,6 +294,7 @@ def _nested_folder_warning(nested) -> list[str]:
 
 
 def _quote_list(items, cap: int = 5) -> str:
+    """Names or paths in quotes, as a person should read them (tlcore.data.names.shown), the first few."""
     items = list(items)
-    shown = ", ".join(f"'{item}'" for item in items[:cap])
-    return shown + (f" and {len(items) - cap} more" if len(items) > cap else "")
+    listed = ", ".join(shown(item) for item in items[:cap])
+    return listed + (f" and {len(items) - cap} more" if len(items) > cap else "")
