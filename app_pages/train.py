@@ -10,7 +10,7 @@ from tlcore.training.strategies import INPUT_WORDS, StrategySpec, get_strategy, 
 from ui import format as fmt
 from ui.auto_choice import auto_choice_ui
 from ui.glossary import explain, label
-from ui.label_check import corrected_manifest
+from ui.label_check import corrected_manifest, trained_sizes
 from ui.resources import device_choices, device_info, gpu_count, known_throughput, measure, weights_table
 from ui.meta_sources import meta_sources_ui
 from ui.people import current_person
@@ -63,7 +63,7 @@ def backbone_ui(source: SourceRun | None) -> BackboneSpec:
 def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> None:
     """Every network side by side, with how long this dataset would take on each here (once measured)."""
     weights = weights_table()
-    rows, unmeasured = [], []
+    rows, unmeasured, sizes = [], [], trained_sizes(dataset)
     for spec in list_backbones():
         size = spec.fixed_image_size or settings["image_size"]
         if size < spec.min_image_size:
@@ -72,7 +72,7 @@ def compare_ui(strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -
             time_here = "not measured yet"
             unmeasured.append(spec)
         else:
-            time_here = fmt.duration(expected_seconds(rate, strategy, settings, dataset))
+            time_here = fmt.duration(expected_seconds(rate, strategy, settings, sizes))
         rows.append({"network": spec.title, "size": spec.params_m,
                      "right on ImageNet": spec.imagenet_top1, "work per picture": spec.gflops,
                      f"time for this run on {device_label(settings)}": time_here,
@@ -266,11 +266,12 @@ def known_rate(spec: BackboneSpec, strategy: StrategySpec, settings: dict) -> Th
     return known_throughput(spec.name, settings["image_size"], settings["device"], trains_body(strategy))
 
 
-def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, dataset: ChosenDataset) -> float:
+def expected_seconds(rate: Throughput, strategy: StrategySpec, settings: dict, sizes: tuple[int, int]) -> float:
+    """The run's time here at this measured speed; sizes: trained_sizes(), worked out once per page."""
     target = chosen_target()
-    trained = corrected_manifest(dataset)
-    return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=len(trained.split("train")),
-                            val_images=len(trained.split("val")), head_epochs=settings["head_epochs"],
+    train_images, val_images = sizes
+    return estimate_seconds(rate, strategy.name, epochs=settings["epochs"], train_images=train_images,
+                            val_images=val_images, head_epochs=settings["head_epochs"],
                             target_images=target.pictures if target else 0, options=settings["options"],
                             joint=bool(settings.get("joint_with")), augment_views=settings["augment_views"],
                             tta=settings["tta"], batch_size=settings["batch_size"])
@@ -288,7 +289,7 @@ def estimate_ui(spec: BackboneSpec, strategy: StrategySpec, settings: dict, data
             st.error(f"The measurement failed: {error}")
             return
         st.rerun()  # the comparison above shows the new figure too, and the button goes
-    seconds = expected_seconds(rate, strategy, settings, dataset)
+    seconds = expected_seconds(rate, strategy, settings, trained_sizes(dataset))
     trained = f", {rate.train_images_per_s:.0f} training" if rate.train_images_per_s else ""
     st.info(f"About **{fmt.duration(seconds)}** on {rate.device_label} (measured {rate.eval_images_per_s:.0f} "
             f"images/s forward{trained} at {rate.image_size} px; less if features are cached already, "

@@ -42,11 +42,12 @@ def guessing_words(right: int, pictures: int, classes: int) -> str | None:
         pictures: the validation pictures it answered.
         classes: the classes it chose from.
     """
-    if classes < 2 or pictures < 1 or right > luck_limit(pictures, classes):
+    limit = luck_limit(pictures, classes)
+    if classes < 2 or pictures < 1 or right > limit:
         return None
     accuracy, chance = right / pictures, 1 / classes
     luck = (f"picking one of the {classes} classes at random is right on {chance:.0%} on average, and on "
-            f"{pictures} picture{'s' * (pictures != 1)} luck alone reaches {luck_limit(pictures, classes) / pictures:.0%} "
+            f"{pictures} picture{'s' * (pictures != 1)} luck alone reaches {limit / pictures:.0%} "
             "more often than 1 time in 20")
     if accuracy <= chance:
         return (f"It has learnt nothing it can show: right on {accuracy:.0%} of the {pictures} pictures kept aside to "

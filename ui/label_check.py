@@ -35,6 +35,12 @@ def corrected_manifest(dataset: ChosenDataset) -> Manifest:
     return corrections_of(dataset).apply(dataset.manifest)
 
 
+def trained_sizes(dataset: ChosenDataset) -> tuple[int, int]:
+    """(pictures to learn from, pictures to check on) as runs train on them: the person's corrections applied."""
+    trained = corrected_manifest(dataset)
+    return len(trained.split("train")), len(trained.split("val"))
+
+
 def label_check_ui(dataset: ChosenDataset) -> None:
     record = load_record(dataset.dataset_id, current_person()) if dataset.dataset_id else None
     if record is None:
