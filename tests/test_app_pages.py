@@ -214,7 +214,7 @@ def test_train_watch_predict_export(home, offline_weights):
     assert not at.exception and not at.error
     assert any(str(c).startswith("where it found") for image in at.get("image") for c in [image.proto.imgs[0].caption])
 
-    at.multiselect[0].set_value(["torchscript"])
+    at.multiselect(key="export_formats").set_value(["torchscript"])
     next(b for b in at.button if b.label == "Prepare the download").click().run()
     assert not at.exception and not at.error
     assert at.get("download_button")

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tlcore.models.answering import AnsweringModel, Answers
 from tlcore.models.classifier import load_checkpoint
 from tlcore.serve import webvendor
 from tlcore.serve.export import export_run, export_zip
@@ -93,30 +94,43 @@ def test_progress_names_each_step_as_it_starts(exported):
 
 
 def test_exported_models_match_the_trained_model(exported, run_dir):
-    """Every format of the zip computes the trained model's logits, preprocessing included."""
+    """Every format of the zip computes the trained model's scaled logits and familiarity, preprocessing
+    included, with the run's temperature and threshold written beside them and in the ONNX file."""
     folder = exported["folder"]
-    model, config, labels, _ = load_checkpoint(run_dir / "model_best.pt")
+    model, config, labels, meta = load_checkpoint(run_dir / "model_best.pt")
+    answers = Answers.from_meta(meta["answers"])
+    assert answers.knows_familiarity and answers.temperature != 1.0
     spec = model.backbone.spec
     x = torch.rand(3, 3, config.image_size, config.image_size)
     mean, std = torch.tensor(spec.mean).view(1, 3, 1, 1), torch.tensor(spec.std).view(1, 3, 1, 1)
     with torch.no_grad():
-        expected = model((x - mean) / std)
+        expected = AnsweringModel(model, answers)((x - mean) / std)
         scripted = torch.jit.load(str(folder / "model.torchscript.pt"))(x)
         program = torch.export.load(folder / "model.pt2").module()(x)
+        assert torch.allclose(expected[0] * answers.temperature, model((x - mean) / std), atol=1e-4)
+    import onnx
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
-    onnx_out = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    for out in (scripted, program, torch.from_numpy(onnx_out)):
-        assert torch.allclose(out, expected, atol=1e-4), (out - expected).abs().max()
+    onnx_out = [torch.from_numpy(o) for o in session.run(None, {session.get_inputs()[0].name: x.numpy()})]
+    for out in (scripted, program, onnx_out):
+        for mine, theirs in zip(out, expected, strict=True):
+            assert torch.allclose(mine, theirs, atol=1e-4), (mine - theirs).abs().max()
     assert json.loads((folder / "labels.json").read_text()) == labels
     assert json.loads((folder / "preprocessing.json").read_text())["image_size"] == config.image_size
+    settings = json.loads((folder / "answers.json").read_text())
+    assert settings["temperature"] == round(answers.temperature, 4)
+    assert settings["familiar_threshold"] == answers.familiar_threshold
+    properties = {p.key: p.value for p in onnx.load(str(folder / "model.onnx")).metadata_props}
+    assert json.loads(properties["labels"]) == labels
+    assert float(properties["familiar_threshold"]) == answers.familiar_threshold
 
 
 def test_zip_holds_instructions_a_script_and_the_web_page(exported):
     with zipfile.ZipFile(exported["zip"]) as archive:
         assert set(archive.namelist()) == {"model.torchscript.pt", "model.pt2", "model.onnx", "labels.json",
-                                           "preprocessing.json", "README.md", "predict.py", *WEB_FILES}
+                                           "preprocessing.json", "answers.json", "README.md", "predict.py",
+                                           *WEB_FILES}
     page = (exported["folder"] / "web" / "index.html").read_text()
     config = json.loads(re.search(r'<script id="studio-config" type="application/json">(.*?)</script>', page).group(1))
     assert config["labels"] == ["circles", "crosses", "squares"] and config["image_size"] == 64
@@ -167,8 +181,8 @@ def test_the_readme_python_runs_and_names_the_same_class(exported, pictures, stu
         assert len(snippet.strip().splitlines()) <= 7
         done = run_python("-c", snippet.replace("photo.jpg", str(pictures[1])), cwd=exported["folder"])
         assert done.returncode == 0, done.stderr
-        label, probability = done.stdout.split()
-        assert label == studio_answers[1][0]["label"]
+        label, probability, _, familiar = done.stdout.split()
+        assert label == studio_answers[1][0]["label"] and 0 <= float(familiar) <= 1
         assert abs(float(probability) - studio_answers[1][0]["probability"]) < 1e-3
 
 

@@ -81,7 +81,7 @@ def test_train_prints_one_json_line_with_the_results(trained):
 def test_export_zip_holds_every_file(trained):
     formats = ("torchscript", "pt2")  # the ONNX file and the web page: tests/test_export_bundle.py
     with zipfile.ZipFile(__import__("io").BytesIO(export_zip(Path(trained[0]["run_dir"]), formats))) as archive:
-        assert set(archive.namelist()) == {"model.torchscript.pt", "model.pt2", "labels.json",
+        assert set(archive.namelist()) == {"model.torchscript.pt", "model.pt2", "labels.json", "answers.json",
                                            "preprocessing.json", "README.md", "predict.py"}
 
 

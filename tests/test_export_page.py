@@ -44,10 +44,34 @@ def test_a_picture_below_the_confidence_set_is_not_sure(run_id):
     assert list(at.dataframe[0].value["class"])[0] == best  # the probabilities are still shown
 
 
+def test_a_picture_unlike_every_class_is_none_of_these_and_a_class_can_ask_more(run_id):
+    import numpy as np
+    from PIL import Image
+
+    at = open_app("app_pages/predict.py")
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    circle = ("circle.png", image_bytes(make_image(0, 999)), "image/png")
+    at.file_uploader(key=f"predict_images_{run_id}").set_value([("noise.png", image_bytes(noise), "image/png"),
+                                                                circle]).run()
+    assert not at.exception
+    said = answers(at)
+    assert said[0].startswith("**None of these** · it looks unlike the pictures the model learned from (familiar ")
+    assert not said[1].startswith(("**None of these**", "**I’m not sure**")), said
+    best = said[1].split("**")[1]
+
+    # The circle's class asks more than any answer can reach: that class alone is "not sure".
+    at.multiselect(key=f"class_confidence_{run_id}").set_value([best]).run()
+    index = ["circles", "crosses", "squares"].index(best)  # the sliders are keyed by the class's place
+    at.slider(key=f"class_confidence_{run_id}_{index}").set_value(100).run()
+    assert not at.exception
+    assert answers(at)[1].startswith(f"**I’m not sure** · best guess {best} at ") and \
+        answers(at)[1].endswith("below the 100% you set")
+
+
 @pytest.mark.slow
 def test_the_export_names_its_steps_and_what_the_zip_lacks(run_id):
     at = open_app("app_pages/predict.py")
-    at.multiselect[0].set_value(["torchscript"]).run()
+    at.multiselect(key="export_formats").set_value(["torchscript"]).run()
     assert "No web page in this zip: it runs the ONNX model. Pick ONNX to have it." in texts(at.caption)
     next(b for b in at.button if b.label == "Prepare the download").click().run()
     assert not at.exception and not at.error

@@ -29,6 +29,7 @@ STATUS_FIELDS = {
     "best_target_acc": NUMBER, "final_target_acc": NUMBER,
     "meta_episodes": int, "meta_first_acc": NUMBER, "meta_last_acc": NUMBER,
     "worker_tag": (str, type(None)), "error_kind": (str, type(None)),
+    "temperature": NUMBER, "ece_before": NUMBER, "ece_after": NUMBER,
 }
 
 # events.jsonl: type -> the fields that type must carry, with their kinds.

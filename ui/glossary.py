@@ -42,6 +42,8 @@ GLOSSARY = {
     "validation": "Pictures kept aside and never trained on; they measure how often the model is right on "
                   "pictures it has not seen.",
     "accuracy": "The share of validation pictures the model names correctly.",
+    "calibration": "How well a model's confidence matches how often it is right: of the answers given at 80%, "
+                   "about 80% should be right. The expected calibration error is the average gap between the two.",
     "confusion matrix": "A table of true class (rows) against predicted class (columns): the diagonal is "
                         "right answers, everything else shows which classes get mixed up.",
     "precision": "When the model says this class, how often it is right.",

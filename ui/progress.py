@@ -28,7 +28,9 @@ STAGE_WORDS = {"scanning": "Checking the pictures",
                "meta-training": "Practising on small tasks (meta-learning)",
                "embedding": "Computing features once (the network looks at "
                "every picture)", "loading backbone": "Loading the network that already knows how to see",
-               "training": "Training"}
+               "training": "Training",
+               "checking how sure its answers are": "Checking how sure its answers are (fitting the "
+                                                    "temperature, keeping pictures to compare new ones with)"}
 
 
 def progress_text(status: dict) -> tuple[float, str]:

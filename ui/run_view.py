@@ -11,6 +11,7 @@ from tlcore.config import RunConfig
 from tlcore.data.manifest import PICTURES_CHANGED
 from tlcore.report import plots
 from tlcore.report.compare import guessing_warning
+from tlcore.report.reliability_plot import reliability_figure
 from tlcore.runs import RunFolder, list_runs
 from tlcore.runs.store.sources import started_from
 from tlcore.people.person import may_change
@@ -49,6 +50,8 @@ def _run_view(run_dir: str, was_state: str | None) -> None:
     events = event_log(run_dir).events
     curves_ui(run_dir, events)
     confusion_ui(run_dir, events, status)
+    if state == "succeeded":
+        honesty_ui(run_dir, status)
 
 
 def header_ui(run_dir: Path, status: dict) -> None:
@@ -142,6 +145,24 @@ def outcome_ui(run_dir: Path, status: dict) -> None:
         if log_tail:
             with st.expander("Technical details (the training process's log)"):
                 st.code(log_tail, language=None)
+
+
+def honesty_ui(run_dir: Path, status: dict) -> None:
+    """How honest the kept model's probabilities are, before and after the temperature was fitted."""
+    before, after = status.get("ece_before"), status.get("ece_after")
+    if before is None or after is None:
+        return
+    with st.expander(f"How sure it is, and how often right: off by {fmt.percent(after)} on average "
+                     f"(calibration)"):
+        st.caption(f"When the model says it is 80% sure, it should be right 80% of the time. As trained it was off "
+                   f"by {fmt.percent(before)} on average on the pictures kept aside; its probabilities are now "
+                   f"divided by one number fitted on those pictures (temperature {status.get('temperature', 1):.2f}), "
+                   f"and are off by {fmt.percent(after)} (expected calibration error, 15 bins; measured on "
+                   f"pictures the number was not fitted on). Every answer it gives, here, on the Predict page "
+                   f"and in the downloads, uses them.", help=explain("calibration"))
+        bins = RunFolder(run_dir).read_json(RunFolder.ANSWERS)
+        if isinstance(bins, dict):
+            st.plotly_chart(reliability_figure(bins), key=f"reliability_{run_dir.name}")
 
 
 def target_text(run_dir: Path, status: dict) -> str:

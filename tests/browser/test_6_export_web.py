@@ -148,3 +148,25 @@ def test_a_dropped_or_chosen_picture_gets_the_cli_answer(web_page, cli_answer, p
     expect(web_page.locator("#detail")).to_contain_text(f"Best guess: {cli_answer['label']} at ")
     expect(web_page.locator("#bars .row")).to_have_count(3)  # the probabilities are still shown
     assert web_page.problems == []
+
+
+def test_a_picture_unlike_every_class_is_none_of_these_as_on_the_command_line(web_page, shared, server, workspace):
+    """Coloured noise looks like none of the drawn shapes: the zip's familiarity says so on the command line,
+    and the web page answers "None of these" with the same familiarity, from the model's second output."""
+    noise = workspace / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(noise)
+    done = subprocess.run([sys.executable, "-m", "tlcore", "predict", str(shared["export_zip"]), str(noise)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120,
+                          env=dict(os.environ, TLSTUDIO_HOME=str(server.home)))
+    line = json.loads(done.stdout)
+    assert done.returncode == 0 and line["label"] is None and line["sure"] is False, line
+    threshold = json.loads(zipfile.ZipFile(shared["export_zip"]).read("answers.json"))["familiar_threshold"]
+    assert line["familiar"] < threshold
+
+    drop_file(web_page, noise, "noise.png")
+    answer = web_page.locator("#answer[data-source='picture']")
+    expect(answer).to_have_attribute("data-none", "true", timeout=30_000)
+    expect(answer).to_have_text("None of these")
+    expect(web_page.locator("#detail")).to_contain_text("It looks unlike the pictures the model learned from")
+    assert abs(float(answer.get_attribute("data-familiar")) - line["familiar"]) < 0.1
+    assert web_page.problems == []

@@ -10,10 +10,16 @@ from tlcore.runs.store.folder import RunFolder
 
 
 PREDICT_EPILOG = """\
-Each picture gives one JSON line: {"image", "label", "sure", "top"}.
-  "top"   the best classes, best first, each {"label", "probability"} (probabilities from 0 to 1).
-  "label" the answer: the best class, or null when its probability is below --min-confidence.
-  "sure"  false when the answer is null for that reason ("I'm not sure"), else true.
+Each picture gives one JSON line: {"image", "label", "sure", "familiar", "top"}.
+  "top"      the best classes, best first, each {"label", "probability"} (probabilities from 0 to 1,
+             scaled by the temperature fitted after training, so 80% is right about 80% of the time).
+  "familiar" 0 to 1: how much the picture looks like the pictures the model learned from (the share
+             of the pictures checked after training that looked less so); absent for a model saved
+             before the studio measured it.
+  "label"    the answer: the best class, or null when its probability is below --min-confidence (or
+             below the confidence an export asks of that class, in its answers.json) or
+             the picture is unlike every class ("none of these": familiar below the model's threshold).
+  "sure"     false when the answer is null, else true.
 A picture that cannot be read gives {"image", "error"} instead, and the exit code is 1.
 
 MODEL may be a run folder (~/.tlstudio/runs/<run id>), an export folder (python -m tlcore export),
@@ -68,7 +74,9 @@ def command_predict(args) -> int:
             failed = True
             line = {"image": image, **outcome}
         else:
-            line = {"image": image, **sure_answer(outcome["top"], args.min_confidence), "top": outcome["top"]}
+            line = {"image": image, **sure_answer(outcome["top"], args.min_confidence, outcome.get("familiar"),
+                                                  predictor.familiar_threshold, predictor.class_min_confidence),
+                    "top": outcome["top"]}
         print(json.dumps(line), flush=True)
     return 1 if failed else 0
 

@@ -198,7 +198,7 @@ def print_result(run_dir: Path, status: dict, wall_s: float) -> None:
               "epochs": status.get("epochs_run"), "wall_s": round(wall_s, 2),
               "train_images_per_s": status.get("train_images_per_s"), "best_phase": status.get("best_phase")}
     for figure in ("body_distance", "final_body_distance", "best_target_acc", "final_target_acc",
-                   "meta_episodes", "meta_first_acc", "meta_last_acc"):
+                   "meta_episodes", "meta_first_acc", "meta_last_acc", "temperature", "ece_before", "ece_after"):
         if figure in status:
             result[figure] = status[figure]
     say_what_the_target_lacks(run_dir)

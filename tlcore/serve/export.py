@@ -13,10 +13,11 @@ from torch import nn
 
 from tlcore.diskspace import require_free_space
 from tlcore.serve.export_bundle import write_predict_script, write_readme
-from tlcore.serve.exported import FILE_NAMES
+from tlcore.serve.exported import ANSWERS_FILE, FILE_NAMES
+from tlcore.models.answering import AnsweringModel, Answers
 from tlcore.models.classifier import checkpoint_bytes, load_checkpoint
 from tlcore.runs import RunFolder
-from tlcore.serve.webexport import WEB_FOLDER, write_web_page
+from tlcore.serve.webexport import DEFAULT_MIN_CONFIDENCE, WEB_FOLDER, write_web_page
 from tlcore.serve.webvendor import VendorUnavailable, find_web_runtime
 
 FORMATS = ("torchscript", "pt2", "onnx")
@@ -28,7 +29,8 @@ ProgressCallback = Callable[[int, int, str], None]
 
 
 class ExportedClassifier(nn.Module):
-    """The classifier with its preprocessing inside: float RGB NCHW in [0, 1] at the run's size -> logits."""
+    """The answering model with its preprocessing inside: float RGB NCHW in [0, 1] at the run's size ->
+    (logits over the fitted temperature, familiarity 0 to 1)."""
 
     def __init__(self, model: nn.Module, mean, std):
         super().__init__()
@@ -36,7 +38,7 @@ class ExportedClassifier(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model((x - self.mean) / self.std)
 
 
@@ -47,8 +49,35 @@ def preprocessing_info(config, spec) -> dict:
         "resize": f"shorter side to {config.image_size} px (bilinear, antialiased), then center crop "
                   f"{config.image_size}x{config.image_size}",
         "mean": list(spec.mean), "std": list(spec.std),
-        "output": "logits [N, num_classes]; softmax gives probabilities in the order of labels.json",
+        "output": "logits [N, num_classes], already divided by the fitted temperature (answers.json): softmax "
+                  "gives calibrated probabilities in the order of labels.json; and familiar [N], 0 to 1",
     }
+
+
+def answers_info(answers: Answers, min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+                 class_min_confidence: dict[str, float] | None = None) -> dict:
+    """answers.json: what the model's two outputs mean and where to draw the lines (the confidence asked
+    for every class, and of some classes in its place)."""
+    return {
+        "temperature": round(float(answers.temperature), 4),
+        "temperature_applied": "inside the model: its logits are already divided by it",
+        "familiar_threshold": answers.familiar_threshold if answers.knows_familiarity else None,
+        "familiar": "the share of the pictures checked after training (of known classes) that looked less like "
+                    "the training pictures than this one; below familiar_threshold answer 'none of these'",
+        "min_confidence": float(min_confidence),
+        "class_min_confidence": {str(k): float(v) for k, v in (class_min_confidence or {}).items()},
+    }
+
+
+def label_onnx_file(path: Path, labels: list[str], settings: dict) -> None:
+    """The class names and answers.json's lines in the ONNX file's own metadata, for programs given the file alone."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.helper.set_model_props(model, {"labels": json.dumps(labels), "temperature": str(settings["temperature"]),
+                                        "familiar_threshold": json.dumps(settings["familiar_threshold"]),
+                                        "min_confidence": str(settings["min_confidence"])})
+    onnx.save(model, str(path))
 
 
 def export_steps(formats=FORMATS) -> list[str]:
@@ -57,7 +86,9 @@ def export_steps(formats=FORMATS) -> list[str]:
 
 
 def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
-               on_progress: ProgressCallback | None = None, title: str | None = None) -> dict[str, Path]:
+               on_progress: ProgressCallback | None = None, title: str | None = None,
+               min_confidence: float = DEFAULT_MIN_CONFIDENCE,
+               class_min_confidence: dict[str, float] | None = None) -> dict[str, Path]:
     """Write the best model of a run in the chosen formats, with labels, preprocessing, a README,
     predict.py and (with ONNX, where onnxruntime-web has been fetched) a web page.
 
@@ -65,6 +96,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
         formats: any of FORMATS.
         on_progress: called as each step starts, with (step, total, name in words); step counts from 1.
         title: the run's name for the README and the web page (default: the run folder's name).
+        min_confidence, class_min_confidence: the confidence below which the web page says "I'm not sure"
+            (at first: its slider moves), and the one asked of some classes in its place (answers.json).
 
     Returns:
         file name or kind -> file written: the format names, "labels", "preprocessing", "readme",
@@ -73,7 +106,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
     run_dir = Path(run_dir)
     out_dir = Path(out_dir or RunFolder(run_dir).export_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model, config, labels, _ = load_checkpoint(RunFolder(run_dir).model_path)
+    model, config, labels, meta = load_checkpoint(RunFolder(run_dir).model_path)
+    answers = Answers.from_meta(meta.get("answers"))
     # Each format holds every weight once (the web page the ONNX one again, as base64 text);
     # refused now, not with a format half written.
     model_bytes = checkpoint_bytes(model)
@@ -86,12 +120,15 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
             on_progress(steps.index(step) + 1, len(steps), STEP_NAMES[step])
 
     spec = model.backbone.spec
-    exported = ExportedClassifier(model, spec.mean, spec.std).eval()
+    exported = ExportedClassifier(AnsweringModel(model, answers), spec.mean, spec.std).eval()
     example = torch.rand(2, 3, config.image_size, config.image_size)
     preprocessing = preprocessing_info(config, spec)
-    written = {"labels": out_dir / "labels.json", "preprocessing": out_dir / "preprocessing.json"}
+    settings = answers_info(answers, min_confidence, class_min_confidence)
+    written = {"labels": out_dir / "labels.json", "preprocessing": out_dir / "preprocessing.json",
+               "answers": out_dir / ANSWERS_FILE}
     written["labels"].write_text(json.dumps(labels, indent=1))
     written["preprocessing"].write_text(json.dumps(preprocessing, indent=1))
+    written["answers"].write_text(json.dumps(settings, indent=1))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notice is for us, not for the person exporting
         if "torchscript" in formats:
@@ -109,8 +146,9 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
             starting("onnx")
             written["onnx"] = out_dir / FILE_NAMES["onnx"]
             torch.onnx.export(exported, (example,), str(written["onnx"]), input_names=["image"],
-                              output_names=["logits"], dynamic_shapes=({0: batch},), dynamo=True,
+                              output_names=["logits", "familiar"], dynamic_shapes=({0: batch},), dynamo=True,
                               external_data=False, verbose=False)
+            label_onnx_file(written["onnx"], labels, settings)
     starting("extras")
     title = title or config.name or run_dir.name
     web_problem = None
@@ -118,7 +156,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
         web_problem = "the web page runs the ONNX model, and ONNX was not among the chosen formats"
     else:
         try:
-            page = write_web_page(out_dir, written["onnx"], labels, config.image_size, title, find_web_runtime())
+            page = write_web_page(out_dir, written["onnx"], labels, config.image_size, title, find_web_runtime(),
+                                  answers=settings)
             written.update({f"{WEB_FOLDER}/{name}": path for name, path in page.items()})
         except VendorUnavailable as problem:
             web_problem = f"{problem}. Export again from a studio whose setup could fetch it"
@@ -132,10 +171,11 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
 
 
 def export_zip(run_dir: Path, formats=FORMATS, on_progress: ProgressCallback | None = None,
-               title: str | None = None) -> bytes:
+               title: str | None = None, **answers) -> bytes:
     """All export files of a run in one zip, for a download button.
 
-    on_progress gets one step more than export_run's: packing the zip.
+    on_progress gets one step more than export_run's: packing the zip. answers: export_run's
+    min_confidence and class_min_confidence.
     """
     total = len(export_steps(formats)) + 1
 
@@ -147,7 +187,7 @@ def export_zip(run_dir: Path, formats=FORMATS, on_progress: ProgressCallback | N
     # is read-only to the students who export it, and two of them may export it at the same moment.
     with tempfile.TemporaryDirectory(prefix=".export-", dir=Path(run_dir).parent) as folder:
         out_dir = Path(folder)
-        files = export_run(run_dir, out_dir, formats=formats, on_progress=progress, title=title)
+        files = export_run(run_dir, out_dir, formats=formats, on_progress=progress, title=title, **answers)
         progress(total, total, "Packing the zip")
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

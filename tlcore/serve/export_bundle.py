@@ -17,6 +17,8 @@ FILE_WORDS = {
     "model.pt2": "the model as a torch.export program, for PyTorch 2: `torch.export.load(...).module()`",
     "labels.json": "the class names, in the order of the model's outputs",
     "preprocessing.json": "how to prepare a picture for the model (the same as below)",
+    "answers.json": "the temperature the logits are divided by (inside the model already) and the familiarity "
+                    "below which to answer *none of these*",
     "predict.py": "a small program that names what is in pictures: `python predict.py photo.jpg`",
     "README.md": "this page",
 }
@@ -26,9 +28,9 @@ import json, numpy as np, onnxruntime
 from predict import prepare  # predict.py, in this folder: the studio's way to prepare a picture
 labels, size = json.load(open("labels.json")), json.load(open("preprocessing.json"))["image_size"]
 x = np.frombuffer(prepare("photo.jpg", size), np.uint8).reshape(1, size, size, 3).transpose(0, 3, 1, 2) / np.float32(255)
-logits = onnxruntime.InferenceSession("model.onnx").run(None, {"image": x})[0][0]
+logits, familiar = (out[0] for out in onnxruntime.InferenceSession("model.onnx").run(None, {"image": x}))
 probabilities = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()  # softmax
-print(labels[probabilities.argmax()], probabilities.max())"""
+print(labels[probabilities.argmax()], probabilities.max(), "familiar:", familiar)  # see answers.json"""
 
 TORCH_SNIPPET = """\
 import json, torch
@@ -36,8 +38,8 @@ from predict import prepare  # predict.py, in this folder: the studio's way to p
 labels, size = json.load(open("labels.json")), json.load(open("preprocessing.json"))["image_size"]
 x = torch.frombuffer(bytearray(prepare("photo.jpg", size)), dtype=torch.uint8).view(1, size, size, 3).permute(0, 3, 1, 2) / 255
 model = {load}
-probabilities = model(x).softmax(1)[0]  # the model gives logits: softmax makes them probabilities
-print(labels[probabilities.argmax()], probabilities.max().item())"""
+logits, familiar = model(x)  # softmax makes the logits probabilities; familiar is 0 to 1 (see answers.json)
+print(labels[logits.argmax()], logits.softmax(1).max().item(), "familiar:", familiar.item())"""
 
 LOADERS = {"model.torchscript.pt": 'torch.jit.load("model.torchscript.pt")',
            "model.pt2": 'torch.export.load("model.pt2").module()'}
@@ -81,14 +83,16 @@ def readme_text(*, title, labels, preprocessing, files, web_problem, accuracy=No
     if web_problem is None:
         lines += ["- **In a web browser, with nothing to install:** open `web/index.html` (double-click it). "
                   "Press *Use the camera* and allow it, or drop or choose a picture; the page names the class "
-                  "and how sure it is, and says *I'm not sure* below the confidence you set with the slider. "
+                  "and how sure it is, says *I'm not sure* below the confidence you set with the slider, and "
+                  "*None of these* for a picture unlike every class it learned. "
                   "It works offline: the model runs in the page with ONNX Runtime Web, and no picture leaves "
                   "the computer. (Checked in Chromium. On a phone, put the `web` folder on a web server: "
                   "browsers give the camera only to https pages and local files.)"]
     else:
         lines += [f"- **The web page is missing from this export:** {web_problem}."]
     lines += ["- **On the command line:** `python predict.py photo.jpg` (add `--json` for one JSON line per "
-              "picture, `--min-confidence 0.6` to answer *not sure* below 60%). It needs Pillow and either "
+              "picture, `--min-confidence 0.6` to answer *not sure* below 60%; a picture unlike every class is "
+              "answered *none of these*). It needs Pillow and either "
               "onnxruntime + numpy (`pip install pillow onnxruntime numpy`) or PyTorch (`pip install pillow torch`).",
               "", "## What each file is", "", "| file | what it is |", "|---|---|"]
     for name in files:
@@ -113,9 +117,14 @@ def readme_text(*, title, labels, preprocessing, files, web_problem, accuracy=No
               f"Do **not** subtract a mean or divide by a standard deviation: the model does that inside "
               f"(mean {mean}, std {std}). Several pictures can go in one batch: `[N, 3, {size}, {size}]`.",
               "",
-              "The model gives **logits** (raw scores), one per class in the order of `labels.json`, not "
-              "probabilities: **apply softmax** to get probabilities that add up to 1. The ONNX model's "
-              "input is named `image` and its output `logits`.",
+              "The model gives two things. **logits** (raw scores), one per class in the order of `labels.json`, "
+              "not probabilities: **apply softmax** to get probabilities that add up to 1. They are already "
+              "divided by the temperature fitted after training (`answers.json`), so a probability of 80% is "
+              "right about 80% of the time. And **familiar**, one number from 0 to 1 per picture: the share of "
+              "the pictures checked after training that looked less like the training pictures than this one. "
+              "Below `familiar_threshold` in `answers.json`, answer *none of these*. The ONNX model's input is "
+              "named `image`, its outputs `logits` and `familiar`; its metadata holds the class names and "
+              "the same settings.",
               "",
               "The web page does the same with the browser's own smooth resize (a canvas `drawImage` with "
               "`imageSmoothingQuality = 'high'`) instead of Pillow's, so its probabilities can differ by a "

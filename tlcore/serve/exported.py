@@ -16,7 +16,7 @@ import numpy as np
 from tlcore.data.archive import check_declared_sizes
 from tlcore.jsonio import load_json
 from tlcore.data.manifest import DataError
-from tlcore.serve.picture_predictor import PicturePredictor
+from tlcore.serve.picture_predictor import PicturePredictor, Ranked, ranked
 from tlcore.serve.predictor import Predictor
 from tlcore.errors import InputError
 from tlcore.runs.store.folder import RunFolder
@@ -24,6 +24,7 @@ from tlcore.runs.store.folder import RunFolder
 FILE_NAMES = {"torchscript": "model.torchscript.pt", "pt2": "model.pt2", "onnx": "model.onnx"}
 MODEL_FILES = (FILE_NAMES["onnx"], FILE_NAMES["torchscript"], FILE_NAMES["pt2"])  # preferred first
 SETTINGS_FILES = ("labels.json", "preprocessing.json")
+ANSWERS_FILE = "answers.json"  # the temperature and familiarity threshold; exports made before it have none
 
 
 class NotAModel(InputError):
@@ -36,17 +37,17 @@ class ExportedPredictor(PicturePredictor):
     def __init__(self, folder: Path):
         folder = Path(folder)
         self.labels, self.image_size = _read_settings(folder)
-        self.model_file, self._logits = _load_model(folder)
+        self.familiar_threshold, self.class_min_confidence = _read_answers(folder, self.labels)
+        self.model_file, self._outputs = _load_model(folder)
 
-    def predict_arrays(self, images: np.ndarray, top_k: int = 3) -> list[list[tuple[str, float]]]:
-        """uint8 [N, S, S, 3] at the export's image size -> top classes with probabilities, per image."""
+    def answer_arrays(self, images: np.ndarray, top_k: int = 3) -> tuple[list[Ranked], list[float | None]]:
         x = np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
-        logits = self._logits(x).astype(np.float64)
+        outputs = self._outputs(x)
+        logits = np.asarray(outputs[0], dtype=np.float64)
         exps = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probabilities = exps / exps.sum(axis=1, keepdims=True)
-        k = min(top_k, len(self.labels))
-        return [[(self.labels[i], round(float(row[i]), 5)) for i in np.argsort(-row, kind="stable")[:k]]
-                for row in probabilities]
+        familiar = outputs[1] if len(outputs) > 1 and self.familiar_threshold is not None else [None] * len(x)
+        return ranked(exps / exps.sum(axis=1, keepdims=True), self.labels, top_k), \
+            [None if f is None else round(float(f), 4) for f in familiar]
 
 
 def open_predictor(path: str | Path):
@@ -97,7 +98,7 @@ def _extract_checked(archive_path: Path, target: Path) -> None:
         if missing or not models:
             raise NotAModel(f"{archive_path} is a zip but not a studio export: it lacks "
                             f"{', '.join(missing) or ' or '.join(MODEL_FILES)}")
-        for name in [*SETTINGS_FILES, *models]:
+        for name in [*SETTINGS_FILES, *([ANSWERS_FILE] if ANSWERS_FILE in names else []), *models]:
             (target / name).write_bytes(archive.read(name))
 
 
@@ -114,8 +115,24 @@ def _read_settings(folder: Path) -> tuple[list[str], int]:
     return labels, image_size
 
 
+def _read_answers(folder: Path, labels: list[str]) -> tuple[float | None, dict[str, float] | None]:
+    """answers.json's familiarity threshold and the confidence asked of some classes; None for what the
+    export lacks (made before them, or a damaged file: the answers are then the top classes alone)."""
+    def share(value) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 1
+
+    try:
+        settings = load_json(folder / ANSWERS_FILE)
+        threshold, per_class = settings.get("familiar_threshold"), settings.get("class_min_confidence") or {}
+        per_class = {str(k): float(v) for k, v in per_class.items() if k in labels and share(v)}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None, None
+    return (float(threshold) if share(threshold) else None), (per_class or None)
+
+
 def _load_model(folder: Path):
-    """(file used, a function float32 NCHW -> logits array), trying the formats in MODEL_FILES order."""
+    """(file used, a function float32 NCHW -> [logits, familiarity when the model gives it]), trying the
+    formats in MODEL_FILES order."""
     problems = []
     for name in MODEL_FILES:
         path = folder / name
@@ -142,7 +159,7 @@ def _onnx_logits(path: Path):
     except loading_errors as error:
         raise NotAModel(f"{path.name} is not a model onnxruntime can run ({error}).") from error
     input_name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {input_name: x})[0]
+    return lambda x: session.run(None, {input_name: x})
 
 
 def _torch_logits(path: Path):
@@ -153,7 +170,8 @@ def _torch_logits(path: Path):
         model = torch.export.load(str(path)).module() if path.suffix == ".pt2" else \
             torch.jit.load(str(path), map_location="cpu").eval()
 
-    def logits(x: np.ndarray) -> np.ndarray:
+    def outputs(x: np.ndarray) -> list[np.ndarray]:
         with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
-    return logits
+            found = model(torch.from_numpy(x))
+        return [t.numpy() for t in (found if isinstance(found, (tuple, list)) else (found,))]
+    return outputs

@@ -21,24 +21,30 @@ WEB_FOLDER = "web"
 
 
 def write_web_page(out_dir: Path, onnx_file: Path, labels: list[str], image_size: int, title: str,
-                   runtime: WebRuntime) -> dict[str, Path]:
+                   runtime: WebRuntime, answers: dict | None = None) -> dict[str, Path]:
     """Write ``web/`` (index.html and the scripts it loads) into out_dir.
 
     Args:
         out_dir: the export folder.
-        onnx_file: the exported ONNX model (float RGB [N, 3, S, S] in [0, 1] -> logits).
+        onnx_file: the exported ONNX model (float RGB [N, 3, S, S] in [0, 1] -> logits, familiarity).
         labels: class names in the model's output order.
         image_size: S, the side of the square the model takes.
         title: the run's name, shown on the page.
         runtime: the checked onnxruntime-web files (webvendor.find_web_runtime).
+        answers: answers.json's settings: familiar_threshold (below it the page answers "None of these";
+            None never does), min_confidence (the slider's start), class_min_confidence (some classes'
+            own, in the slider's place).
 
     Returns:
         file name inside ``web/`` -> path written.
     """
     folder = Path(out_dir) / WEB_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
+    answers = answers or {}
     config = {"labels": list(labels), "image_size": int(image_size), "title": title,
-              "min_confidence": DEFAULT_MIN_CONFIDENCE, "ort_version": runtime.version}
+              "min_confidence": answers.get("min_confidence", DEFAULT_MIN_CONFIDENCE),
+              "familiar_threshold": answers.get("familiar_threshold"),
+              "class_min_confidence": answers.get("class_min_confidence") or {}, "ort_version": runtime.version}
     # "<" escaped: a class named "</script>" must stay text inside the JSON block.
     page = TEMPLATE.read_text(encoding="utf-8").replace("{{CONFIG}}", json.dumps(config).replace("<", "\\u003c"))
     written = {"index.html": folder / "index.html"}

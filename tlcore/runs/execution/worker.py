@@ -23,8 +23,10 @@ from tlcore.device import configure_cpu_threads, describe_device
 from tlcore.diskspace import require_free_space
 from tlcore.errors import InputError, describe_os_error
 from tlcore.models.backbones import is_combined
+from tlcore.models.answering import Answers
 from tlcore.models.classifier import checkpoint_bytes, save_checkpoint
 from tlcore.models.weights import WeightsUnavailable
+from tlcore.runs.execution.answer_fit import body_features, cached_features, fit_answers
 from tlcore.runs.execution.cancel_flag import CancelFlag
 from tlcore.runs.execution.launched import LAUNCHER_ENV, end_with_launcher
 from tlcore.runs.execution.network import (body_distance, body_start, build_model, process_device,
@@ -41,6 +43,7 @@ from tlcore.training import distributed
 from tlcore.training.checks import check_config
 from tlcore.training.distributed import World
 from tlcore.training.events import sender
+from tlcore.training.calibration import logits_of, softmax
 from tlcore.training.loop import FitResult, StopRequested, TrainingFailed, fit
 from tlcore.training.strategies import PlanInputs
 
@@ -101,9 +104,17 @@ def _train(folder: RunFolder, status: StatusWriter, should_stop, timings: dict, 
             raise
     final_distance = body_distance(model, start) if strategy.trains_body else None
     model.load_state_dict(result.best_state)
-    if world.writes:
-        keep_model(folder, model, config, data, result)
     final = succeeded_status(result, data, summary)
+    if world.writes:
+        status.stage("checking how sure its answers are")
+        with timed(timings, "answers_s"):
+            # Features the feature pass made are the kept body's own when no phase changed the body.
+            unchanged = not world.active and all(phase.inputs == "embeddings" for phase in phases)
+            features = cached_features(phase_data) if unchanged else body_features(model, data, device, should_stop)
+            answers, figures = fit_answers(model, data, features, seed=config.seed)
+        keep_model(folder, model, config, data, result, answers)
+        folder.write_json(RunFolder.ANSWERS, figures.pop("reliability"))
+        final.update(figures)
     if strategy.trains_body:  # of the kept model, and of the last epoch's
         final.update(body_distance=round(body_distance(model, start), 4), final_body_distance=round(final_distance, 4))
     return final
@@ -121,12 +132,21 @@ def start_process(config, world: World, status: StatusWriter) -> torch.device:
     return device
 
 
-def keep_model(folder: RunFolder, model, config, data: RunData, result: FitResult) -> None:
-    """The kept model and its answer for every validation picture, in the run folder."""
+def keep_model(folder: RunFolder, model, config, data: RunData, result: FitResult,
+               answers: Answers | None = None) -> None:
+    """The kept model, what makes its answers honest, and its answer for every validation picture (as
+    sure as the scaled probabilities say), in the run folder."""
+    answers = answers or Answers()
     if result.best_probabilities is not None:
-        write_predictions(folder, data.manifest.split("val"), data.classes, result.best_probabilities)
+        write_predictions(folder, data.manifest.split("val"), data.classes,
+                          scaled(result.best_probabilities, answers.temperature))
     save_checkpoint(folder.model_path, model, config, data.classes, epoch=result.best_epoch,
-                    val_acc=result.best_val_acc)
+                    val_acc=result.best_val_acc, answers=answers.to_meta())
+
+
+def scaled(probabilities, temperature: float):
+    """Probabilities as the fitted temperature makes them (the same order: no answer changes)."""
+    return probabilities if temperature == 1.0 else softmax(logits_of(probabilities), temperature)
 
 
 class FitOutcome:

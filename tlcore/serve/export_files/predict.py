@@ -4,9 +4,10 @@
     python predict.py photo.jpg [more.jpg ...]
     python predict.py photo.jpg --top 5 --min-confidence 0.6 --json
 
-Run it from anywhere: it reads labels.json, preprocessing.json and a model file from its own
-folder. It needs Pillow, and either onnxruntime + numpy (for model.onnx) or torch (for
-model.torchscript.pt or model.pt2):
+Run it from anywhere: it reads labels.json, preprocessing.json, answers.json and a model file from
+its own folder. A picture unlike every class the model learned is answered "none of these" (its
+familiarity, 0 to 1, is below answers.json's familiar_threshold). It needs Pillow, and either
+onnxruntime + numpy (for model.onnx) or torch (for model.torchscript.pt or model.pt2):
 
     pip install pillow onnxruntime numpy        or        pip install pillow torch
 """
@@ -56,10 +57,12 @@ class OnnxModel:
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
 
-    def logits(self, rgb, size):
+    def answer(self, rgb, size):
+        """(logits, familiarity or None when the model does not give it) of one prepared picture."""
         pixels = self.numpy.frombuffer(rgb, dtype=self.numpy.uint8).reshape(1, size, size, 3)
         x = pixels.transpose(0, 3, 1, 2).astype(self.numpy.float32) / 255.0
-        return self.session.run(None, {self.input: x})[0][0].tolist()
+        outputs = self.session.run(None, {self.input: x})
+        return outputs[0][0].tolist(), (float(outputs[1][0]) if len(outputs) > 1 else None)
 
 
 class TorchModel:
@@ -76,11 +79,15 @@ class TorchModel:
             else:
                 self.model = torch.jit.load(str(path), map_location="cpu").eval()
 
-    def logits(self, rgb, size):
+    def answer(self, rgb, size):
+        """(logits, familiarity or None when the model does not give it) of one prepared picture."""
         torch = self.torch
         pixels = torch.frombuffer(bytearray(rgb), dtype=torch.uint8).view(1, size, size, 3)
         with torch.no_grad():
-            return self.model(pixels.permute(0, 3, 1, 2).float() / 255.0)[0].tolist()
+            outputs = self.model(pixels.permute(0, 3, 1, 2).float() / 255.0)
+        if not isinstance(outputs, (tuple, list)):
+            return outputs[0].tolist(), None
+        return outputs[0][0].tolist(), (float(outputs[1][0]) if len(outputs) > 1 else None)
 
 
 def load_model(chosen):
@@ -105,6 +112,14 @@ def softmax(logits):
     return [v / total for v in exps]
 
 
+def read_answers():
+    """answers.json: the familiarity threshold and the suggested confidence (none in older exports)."""
+    try:
+        return json.loads((HERE / "answers.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Say what is in pictures, with the model in this folder.")
     parser.add_argument("images", nargs="+", help="picture files (JPEG, PNG, ...)")
@@ -112,6 +127,9 @@ def main(argv=None):
     parser.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
                         help="below this probability of the best class (0 to 1, e.g. 0.6) answer "
                              "'not sure' instead of naming a class")
+    parser.add_argument("--familiar-threshold", type=float, default=None, metavar="F",
+                        help="below this familiarity (0 to 1) answer 'none of these' (default: answers.json's, "
+                             "set when the model was trained; 0 never does)")
     parser.add_argument("--model", default=None, help="which model file to use (default: the first of "
                                                        + ", ".join(MODEL_FILES) + " that works here)")
     parser.add_argument("--json", action="store_true", help="one JSON line per picture")
@@ -119,6 +137,9 @@ def main(argv=None):
     labels = json.loads((HERE / "labels.json").read_text(encoding="utf-8"))
     size = int(json.loads((HERE / "preprocessing.json").read_text(encoding="utf-8"))["image_size"])
     model = load_model(args.model)
+    settings = read_answers()
+    threshold = settings.get("familiar_threshold") if args.familiar_threshold is None else args.familiar_threshold
+    per_class = settings.get("class_min_confidence") or {}  # a confidence asked of some classes instead
     failed = False
     for image in args.images:
         try:
@@ -128,14 +149,20 @@ def main(argv=None):
             said = {"image": image, "error": str(error)}
             print(json.dumps(said) if args.json else f"{image}: cannot be read ({error})")
             continue
-        probabilities = softmax(model.logits(rgb, size))
+        logits, familiar = model.answer(rgb, size)
+        probabilities = softmax(logits)
         ranked = sorted(zip(labels, probabilities), key=lambda pair: -pair[1])[:max(1, args.top)]
-        sure = ranked[0][1] >= args.min_confidence
+        unfamiliar = familiar is not None and threshold is not None and familiar < threshold
+        sure = ranked[0][1] >= per_class.get(ranked[0][0], args.min_confidence) and not unfamiliar
         if args.json:
-            print(json.dumps({"image": image, "label": ranked[0][0] if sure else None, "sure": sure,
-                              "top": [{"label": label, "probability": round(p, 5)} for label, p in ranked]}))
+            said = {"image": image, "label": ranked[0][0] if sure else None, "sure": sure}
+            if familiar is not None:
+                said["familiar"] = round(familiar, 4)
+            said["top"] = [{"label": label, "probability": round(p, 5)} for label, p in ranked]
+            print(json.dumps(said))
         else:
-            answer = ranked[0][0] if sure else f"not sure (best guess {ranked[0][0]})"
+            answer = ranked[0][0] if sure else \
+                f"none of these (best guess {ranked[0][0]})" if unfamiliar else f"not sure (best guess {ranked[0][0]})"
             others = ", ".join(f"{label} {p:.1%}" for label, p in ranked)
             print(f"{image}: {answer}   [{others}]")
     return 1 if failed else 0
