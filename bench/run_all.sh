@@ -8,7 +8,7 @@ PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 mkdir -p bench/out
 failed=()
-for script in feature_extraction fine_tune throughput ingest ui_rerun data_efficiency own_source few_shot several_sources experiments explain label_check fine_tune_study better_features; do
+for script in feature_extraction fine_tune throughput ingest ui_rerun data_efficiency own_source few_shot several_sources experiments explain label_check fine_tune_study better_features familiarity; do
     echo "== $script $(date -Is)"
     "$PY" "bench/$script.py" "$@" 2>&1 | tee "bench/out/$script.txt" || failed+=("$script")
 done
