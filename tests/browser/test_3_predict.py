@@ -75,7 +75,10 @@ def test_predict_and_export_agree(page, shots, server, workspace, shared):
         warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated, and still what we ship
         model = torch.jit.load(str(unzipped / "model.torchscript.pt"), map_location="cpu").eval()
     with torch.no_grad():
-        probabilities = model(x).softmax(1)[0]
+        logits, familiar = model(x)  # the scaled logits, and how familiar the picture looks
+    probabilities = logits.softmax(1)[0]
     best = int(probabilities.argmax())
     assert labels[best] == shown_label
     assert abs(float(probabilities[best]) * 100 - shown_percent) < 0.11  # the page rounds to 0.1 %
+    threshold = json.loads((unzipped / "answers.json").read_text())["familiar_threshold"]
+    assert float(familiar[0]) >= threshold  # a clear circle is no "none of these"
