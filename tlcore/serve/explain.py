@@ -1,9 +1,9 @@
 """What the network looks at: Grad-CAM (Selvaraju et al. 2017, the `grad-cam` package) for one picture
 and one class, as a heat map over the picture.
 
-Every backbone names the layer to explain (tlcore.models.backbones: the last feature map before
-pooling, with ViT's tokens laid out as a map), so every strategy's model can be explained, one
-started from a run included.
+Every backbone names the layer to explain (tlcore.models.backbones, timm's in timm_backbones: the last
+feature map before pooling, with a ViT's patch tokens laid out as a map), so every strategy's model can
+be explained, one started from a run included.
 """
 from __future__ import annotations
 

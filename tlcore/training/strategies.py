@@ -82,6 +82,11 @@ class StrategySpec:
         and draws no extra pictures each step."""
         return self.trains_body and not self.needs and not self.streams
 
+    def adapts_norm_statistics(self, options: dict) -> bool:
+        """Whether a run with these options measures the body's BatchNorm statistics on its training
+        pictures before its feature pass (tlcore.training.norm_statistics)."""
+        return any(s.key == ADAPT_NORM.key for s in self.settings) and bool(self.value(options, ADAPT_NORM.key))
+
     def option(self, config: RunConfig, key: str) -> float:
         """The value of one of this strategy's settings in a config: the person's, else the default."""
         return self.value(config.options, key)
@@ -202,12 +207,23 @@ def body_phase(model: Classifier, config: RunConfig, unfrozen: list[nn.Module], 
         train_modules=[model.head, *unfrozen], augment=config.augment, **extra), model, inputs)
 
 
+# Off by default: it lowered accuracy in all 24 measured pairs (2 sets, 2 networks, 10 and 40 per class, 3
+# seeds; mean -7.6 points; docs/benchmarks.md, issue 30, bench/norm_statistics.py).
+ADAPT_NORM = Setting(
+    "adapt_norm", "Measure your pictures' averages first", "BatchNorm statistics adapted, AdaBN", 0, 0, 1,
+    "1: before it describes your pictures, the network measures the averages its layers normalize by "
+    "(BatchNorm statistics) on your training pictures instead of keeping ImageNet's; one more pass over the "
+    "training pictures, and the validation pictures never count. 0: ImageNet's, as the network came. "
+    "Networks without BatchNorm (ViTs) are unchanged either way.", "--adapt-norm", integer=True)
+
+
 @register_strategy(
     "feature_extraction", title="Feature extraction", plain="Reuse what it already sees", default_epochs=20,
     summary="Fast. The network stays as it is (frozen backbone): it describes each picture once, and only a "
             "new last layer (head) learns your classes from those descriptions.",
     when="First, always: seconds to train, and often as good as anything when your pictures look like "
-         "everyday photos.")
+         "everyday photos.",
+    settings=(ADAPT_NORM,))
 def feature_extraction(model: Classifier, config: RunConfig, inputs: PlanInputs) -> list[Phase]:
     set_trainable(model.backbone, False)
     return [head_phase(model, config.epochs, config.lr or HEAD_LR)]

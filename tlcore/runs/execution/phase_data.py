@@ -6,6 +6,7 @@ embedding cache, so runs of other sizes, seeds and strategies share them.
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +21,10 @@ from tlcore.runs.execution.run_data import RunData
 from tlcore.runs.execution.timing import throttled, timed
 from tlcore.training.distributed import SINGLE, World
 from tlcore.training.embeddings import EmbeddingCache, compute_embeddings, embedding_key
+from tlcore.training.norm_statistics import (MIN_PICTURES, RECIPE, adapt_norm_statistics, has_norm_statistics,
+                                             load_statistics_vector, statistics_vector)
 from tlcore.training.phase_inputs import PhaseData
+from tlcore.training.strategies import get_strategy
 
 # What a varied copy of a training picture is: part of the cache key of its features, so a change to
 # the recipe computes them afresh instead of reusing copies made another way.
@@ -75,6 +79,11 @@ class PhaseDataMaker:
     are gathered once and rank 0 keeps them in the cache; each trains on its share of every batch of
     the order all draw from ``generator`` (seeded alike), with augmentations of its own, and validates
     on its block of the held-out sets.
+
+    With the strategy's option, each network's BatchNorm statistics are first measured on the training
+    pictures learned from (tlcore.training.norm_statistics): in the model itself, so the saved model
+    describes pictures as the feature pass did, and in the features' cache keys, so adapted and plain
+    features never mix.
     """
 
     model: torch.nn.Module
@@ -88,6 +97,8 @@ class PhaseDataMaker:
     report: object = lambda *_, **__: None
     world: World = SINGLE
     _folded: dict = field(default_factory=dict, init=False, repr=False)
+    # Per network (by index), what its adapted statistics add to its identity; None before they were looked at.
+    _adapted: dict | None = field(default=None, init=False, repr=False)
 
     def __call__(self, phase) -> PhaseData:
         self._folded.clear()  # folded from the body as it is now: a phase before may have trained it
@@ -103,6 +114,7 @@ class PhaseDataMaker:
     def feature_inputs(self) -> Inputs:
         """Every set's features (a second dataset trains only where the body does: never needed here),
         the varied copies' after the training set's, and with TTA the checked sets' mirror images."""
+        self.adapt_norm_statistics()
         inputs = Inputs({name: self.features(name) for name in self.data.sets if name != "joint"})
         views = self.config.augment_views
         if views:
@@ -131,6 +143,45 @@ class PhaseDataMaker:
             self._folded[index] = fold_batchnorm(member, example)
         return self._folded[index]
 
+    def adapt_norm_statistics(self) -> None:
+        """With the strategy's option on, every network's BatchNorm statistics measured on the training
+        pictures learned from, once a run, before any feature pass. The statistics are cached like features
+        (a run whose features are cached skips the pass), and set in the model either way: it is saved."""
+        if self._adapted is not None:
+            return
+        self._adapted = {}
+        if not get_strategy(self.config.strategy).adapts_norm_statistics(self.config.options):
+            return
+        train, rows = self.data.train, self.data.train_rows
+        rows = np.arange(len(train)) if rows is None else np.asarray(rows, dtype=np.int64)
+        if len(rows) < MIN_PICTURES:  # nothing to measure: the features stay the plain ones, keyed as such
+            return
+        learned = hashlib.sha256(rows.tobytes()).hexdigest()[:16]  # which training pictures: a draw or all
+        cache = EmbeddingCache(paths.cache_dir())
+        for index, (member, identity) in enumerate(zip(self._members, self.weights())):
+            if not has_norm_statistics(member):  # a ViT: nothing to adapt, and its features are the plain ones
+                continue
+            adapted = f":norms:{RECIPE}:{train.fingerprint}:{learned}"
+
+            def compute(member=member):
+                progress = throttled(lambda done, total: self.report("on_features", done=done, total=total,
+                                                                     split="train:statistics"))
+                # Every process measures all of them, in the same batches: the same statistics on each as
+                # one process alone would find (a share each, averaged, would weigh the batches otherwise).
+                with timed(self.timings, "norm_statistics_s"):
+                    adapt_norm_statistics(member, train.pictures.array, device=self.device, rows=rows,
+                                          should_stop=self.should_stop, on_progress=progress)
+                return statistics_vector(member)
+
+            key = embedding_key("norm-statistics", identity + adapted, self.config.image_size)
+            load_statistics_vector(member, cached(cache, key, compute, self.world))
+            self._adapted[index] = adapted
+
+    def identities(self) -> list[str]:
+        """What makes each network's features what they are: its weights, and statistics adapted to which pictures."""
+        self.adapt_norm_statistics()
+        return [identity + self._adapted.get(index, "") for index, identity in enumerate(self.weights())]
+
     def features(self, name: str, variant: tuple = (), transform=None) -> np.ndarray:
         """One set's features (of the plain pictures, or of a variant of them), each network's cached."""
         found = self.data.sets[name]
@@ -138,7 +189,7 @@ class PhaseDataMaker:
         split = ":".join((name, *map(str, variant)))  # how the progress names this pass
         world = self.world
         parts = []
-        for index, identity in enumerate(self.weights()):  # each network's features cached on their own
+        for index, identity in enumerate(self.identities()):  # each network's features cached on their own
             def compute(index=index):
                 require_free_space(cache.root, len(found) * self._members[index].spec.feature_dim * 4,
                                    "the computed features")
