@@ -8,8 +8,9 @@ confidence weighted by how many pictures fall in each.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)  # beyond these the fit is following a handful of pictures, not a trend
@@ -39,9 +40,27 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[rows, labels]))
 
     low, high = np.log(TEMPERATURE_RANGE[0]), np.log(TEMPERATURE_RANGE[1])
-    fitted = minimize_scalar(negative_log_likelihood, bounds=(low, high), method="bounded",
-                             options={"xatol": 1e-4}).x
+    fitted = golden_section_minimum(negative_log_likelihood, low, high)
     return float(np.exp(no_surer_than_the_evidence(logits, labels, fitted, high)))
+
+
+def golden_section_minimum(function, low: float, high: float, tolerance: float = 1e-4) -> float:
+    """Where a function with one minimum between low and high has it (golden-section search). Every run
+    fits its temperature in its worker: this is some twenty evaluations, where importing scipy's
+    optimizer would cost the run half a second."""
+    ratio = (math.sqrt(5) - 1) / 2
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    at_left, at_right = function(left), function(right)
+    while high - low > tolerance:
+        if at_left < at_right:
+            high, right, at_right = right, left, at_left
+            left = high - ratio * (high - low)
+            at_left = function(left)
+        else:
+            low, left, at_left = left, right, at_right
+            right = low + ratio * (high - low)
+            at_right = function(right)
+    return (low + high) / 2
 
 
 def no_surer_than_the_evidence(logits: np.ndarray, labels: np.ndarray, log_t: float, high: float) -> float:

@@ -16,6 +16,8 @@ from tlcore.training.calibration import (calibration_error, fit_temperature, hel
                                          softmax)
 from tlcore.training.embeddings import compute_embeddings
 
+FOLDING_PAYS = 256  # pictures from which folding BatchNorm first saves more than it costs
+
 
 def remembered_rows(labels: np.ndarray, limit: int = REMEMBERED_LIMIT, seed: int = 0) -> np.ndarray:
     """At most limit indices of labels, each class keeping its share (at least one picture each)."""
@@ -63,7 +65,8 @@ def body_features(model, data: RunData, device: torch.device, should_stop):
     def features(name: str, rows: np.ndarray | None) -> np.ndarray:
         pictures = data.sets[name].pictures.array
         chosen = pictures if rows is None else pictures.take(rows, axis=0)  # still unread: a batch at a time
-        return compute_embeddings(model.backbone, chosen, device=device, should_stop=should_stop)
+        return compute_embeddings(model.backbone, chosen, device=device, should_stop=should_stop,
+                                  fold=len(chosen) >= FOLDING_PAYS)
     return features
 
 
