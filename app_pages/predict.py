@@ -22,9 +22,9 @@ EXPORTS = "export_zip"
 FORMAT_WORDS = {"torchscript": "TorchScript (.pt), for PyTorch", "pt2": "torch.export (.pt2), for PyTorch 2",
                 "onnx": "ONNX (.onnx), for other programs and the web page"}
 NOT_SURE_HELP = ("How sure the model must be before it names a class: the probability of its best class "
-                 "(its confidence). Below this, it answers “I’m not sure” and still shows its guesses. The "
-                 "probabilities were checked after training on the pictures held back (temperature scaling): "
-                 "of the answers given at 80%, about 80% are right.")
+                 "(its confidence). Below this, it answers “I’m not sure” and still shows its guesses.")
+CALIBRATED_HELP = (" The probabilities were checked after training on the pictures held back (temperature "
+                   "scaling): of the answers given at 80%, about 80% are right.")
 FAMILIAR_HELP = ("Familiar: how much the picture looks like the pictures the model learned from, next to the "
                  "pictures held back to check it (0% is less like them than all of those, 50% like a typical one). "
                  "A picture less familiar than nearly all of them is probably of none of its classes.")
@@ -56,7 +56,8 @@ def predict_ui(run: RunSummary) -> dict:
         return {}
     st.caption(f"It knows {len(model.labels)} classes: {', '.join(model.labels)}.")
     min_confidence = st.slider("Say “I’m not sure” below this confidence", min_value=0, max_value=100, value=50,
-                               step=5, format="%d%%", key="min_confidence", help=NOT_SURE_HELP) / 100
+                               step=5, format="%d%%", key="min_confidence",
+                               help=NOT_SURE_HELP + (CALIBRATED_HELP if model.temperature != 1.0 else "")) / 100
     per_class = class_confidence_ui(run, model.labels)
     files = st.file_uploader("Images", type=sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS),
                              accept_multiple_files=True, key=f"predict_images_{run.run_id}")
@@ -82,7 +83,7 @@ def class_confidence_ui(run: RunSummary, labels: list[str]) -> dict[str, float]:
                                 placeholder="Pick the classes that need their own confidence",
                                 help="For a class named here, the model says “I’m not sure” below this class's "
                                      "confidence instead of the one above; the downloaded model does the same.")
-        return {label: st.slider(f"Name “{label}” from", min_value=0, max_value=100, value=80, step=5,
+        return {label: st.slider(f"Name “{label}” only from this confidence", min_value=0, max_value=100, value=80, step=5,
                                  format="%d%%", key=f"class_confidence_{run.run_id}_{index}") / 100
                 for index, label in enumerate(labels) if label in chosen}
 

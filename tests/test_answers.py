@@ -98,7 +98,7 @@ def test_the_answer_is_none_below_the_familiarity_threshold_or_a_class_own_confi
 def test_a_trained_run_keeps_its_answers_and_tells_noise_from_its_classes(shapes_run, tmp_path):
     status = RunFolder(shapes_run.run_dir).read_status()
     assert status["temperature"] > 0 and 0 <= status["ece_after"] <= 1 and 0 <= status["ece_before"] <= 1
-    bins = RunFolder(shapes_run.run_dir).read_json(RunFolder.ANSWERS)
+    bins = RunFolder(shapes_run.run_dir).read_json(RunFolder.RELIABILITY)
     assert set(bins) == {"before", "after"} and bins["after"]
     predictor = Predictor(shapes_run.run_dir)
     assert predictor.familiar_threshold == pytest.approx(0.05)

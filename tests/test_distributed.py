@@ -88,8 +88,8 @@ def test_two_processes_under_torchrun_train_one_run_and_count_each_picture_once(
     predictions = json.loads((run_dir / "predictions.json").read_text())
     assert len(predictions["pictures"]) == validation
     assert sorted(path.name for path in run_dir.iterdir()) == sorted(
-        ["answers.json", "config.json", "events.jsonl", "labels.json", "manifest.json", "model_best.pt",
-         "owner.json", "predictions.json", "started_from.json", "status.json"])
+        ["config.json", "events.jsonl", "labels.json", "manifest.json", "model_best.pt", "owner.json",
+         "predictions.json", "reliability.json", "started_from.json", "status.json"])
 
 
 def body_epoch_running(run_dir: Path) -> bool:

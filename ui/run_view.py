@@ -157,10 +157,10 @@ def honesty_ui(run_dir: Path, status: dict) -> None:
         st.caption(f"When the model says it is 80% sure, it should be right 80% of the time. As trained it was off "
                    f"by {fmt.percent(before)} on average on the pictures kept aside; its probabilities are now "
                    f"divided by one number fitted on those pictures (temperature {status.get('temperature', 1):.2f}), "
-                   f"and are off by {fmt.percent(after)} (expected calibration error, 15 bins; measured on "
-                   f"pictures the number was not fitted on). Every answer it gives, here, on the Predict page "
+                   f"and are off by {fmt.percent(after)} (expected calibration error, 15 bins; that figure is measured on "
+                   f"pictures the number was not fitted on, the plot on all of them). Every answer it gives, here, on the Predict page "
                    f"and in the downloads, uses them.", help=explain("calibration"))
-        bins = RunFolder(run_dir).read_json(RunFolder.ANSWERS)
+        bins = RunFolder(run_dir).read_json(RunFolder.RELIABILITY)
         if isinstance(bins, dict):
             st.plotly_chart(reliability_figure(bins), key=f"reliability_{run_dir.name}")
 

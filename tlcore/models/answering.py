@@ -5,7 +5,7 @@ Familiarity is the cosine similarity of a picture's features to those of the nea
 kept with the model (a nearest-neighbour score, as in Sun et al. 2022, "Out-of-Distribution Detection
 with Deep Nearest Neighbors"), given as the share of the validation pictures (of known classes) that
 look less familiar: 0.3 means 30% of them were further from every training picture. Chosen by
-measurement against the top probability and the distance to class means: bench/familiarity.py.
+measurement against the top probability and the distance to class means (docs/benchmarks.md, issue 30).
 
 The same module answers in the studio (tlcore.serve.predictor) and in every export (its outputs are
 (logits, familiar)), so the command line, predict.py and the web page give the same answer.

@@ -69,6 +69,15 @@ def answers_info(answers: Answers, min_confidence: float = DEFAULT_MIN_CONFIDENC
     }
 
 
+def write_settings(out_dir: Path, **settings) -> dict[str, Path]:
+    """labels.json, preprocessing.json and answers.json; returns kind -> file written."""
+    names = {"labels": "labels.json", "preprocessing": "preprocessing.json", "answers": ANSWERS_FILE}
+    written = {kind: out_dir / names[kind] for kind in settings}
+    for kind, value in settings.items():
+        written[kind].write_text(json.dumps(value, indent=1))
+    return written
+
+
 def label_onnx_file(path: Path, labels: list[str], settings: dict) -> None:
     """The class names and answers.json's lines in the ONNX file's own metadata, for programs given the file alone."""
     import onnx
@@ -76,7 +85,8 @@ def label_onnx_file(path: Path, labels: list[str], settings: dict) -> None:
     model = onnx.load(str(path))
     onnx.helper.set_model_props(model, {"labels": json.dumps(labels), "temperature": str(settings["temperature"]),
                                         "familiar_threshold": json.dumps(settings["familiar_threshold"]),
-                                        "min_confidence": str(settings["min_confidence"])})
+                                        "min_confidence": str(settings["min_confidence"]),
+                                        "class_min_confidence": json.dumps(settings["class_min_confidence"])})
     onnx.save(model, str(path))
 
 
@@ -124,11 +134,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, formats=FORMATS,
     example = torch.rand(2, 3, config.image_size, config.image_size)
     preprocessing = preprocessing_info(config, spec)
     settings = answers_info(answers, min_confidence, class_min_confidence)
-    written = {"labels": out_dir / "labels.json", "preprocessing": out_dir / "preprocessing.json",
-               "answers": out_dir / ANSWERS_FILE}
-    written["labels"].write_text(json.dumps(labels, indent=1))
-    written["preprocessing"].write_text(json.dumps(preprocessing, indent=1))
-    written["answers"].write_text(json.dumps(settings, indent=1))
+    written = write_settings(out_dir, labels=labels, preprocessing=preprocessing, answers=settings)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # TorchScript's deprecation notice is for us, not for the person exporting
         if "torchscript" in formats:

@@ -86,7 +86,8 @@ def readme_text(*, title, labels, preprocessing, files, web_problem, accuracy=No
                   "and how sure it is, says *I'm not sure* below the confidence you set with the slider, and "
                   "*None of these* for a picture unlike every class it learned. "
                   "It works offline: the model runs in the page with ONNX Runtime Web, and no picture leaves "
-                  "the computer. (Checked in Chromium. On a phone, put the `web` folder on a web server: "
+                  "the computer (the model itself holds the features, not the pictures, of up to 1,024 training "
+                  "pictures: what it compares a new picture with to say *none of these*). (Checked in Chromium. On a phone, put the `web` folder on a web server: "
                   "browsers give the camera only to https pages and local files.)"]
     else:
         lines += [f"- **The web page is missing from this export:** {web_problem}."]

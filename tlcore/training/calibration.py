@@ -70,6 +70,8 @@ def no_surer_than_the_evidence(logits: np.ndarray, labels: np.ndarray, log_t: fl
     would make every answer 100% sure on the strength of a few dozen pictures. Laplace's rule of succession
     says what they support: after k right of n, the next is right with probability (k + 1) / (n + 2)."""
     right = int((logits.argmax(axis=1) == labels).sum())
+    if right < len(labels):  # a mistake among them bounds the fit already
+        return log_t
     limit = (right + 1) / (len(labels) + 2)
 
     def mean_confidence(value: float) -> float:

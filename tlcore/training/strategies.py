@@ -211,7 +211,8 @@ def body_phase(model: Classifier, config: RunConfig, unfrozen: list[nn.Module], 
 # seeds; mean -7.6 points; docs/benchmarks.md, issue 30, bench/norm_statistics.py).
 ADAPT_NORM = Setting(
     "adapt_norm", "Measure your pictures' averages first", "BatchNorm statistics adapted, AdaBN", 0, 0, 1,
-    "1: before it describes your pictures, the network measures the averages its layers normalize by "
+    "Lowered accuracy in every case measured so far. 1: before it describes your pictures, the network "
+    "measures the averages its layers normalize by "
     "(BatchNorm statistics) on your training pictures instead of keeping ImageNet's; one more pass over the "
     "training pictures, and the validation pictures never count. 0: ImageNet's, as the network came. "
     "Networks without BatchNorm (ViTs) are unchanged either way.", "--adapt-norm", integer=True)

@@ -41,16 +41,20 @@ def fit_answers(model, data: RunData, features, seed: int = 0) -> tuple[Answers,
         (answers, figures): figures holds the status fields (temperature, ece_before, ece_after) and
         "reliability" (bins before and after scaling) for the Runs page.
     """
+    val_features, val_labels = features("val", None), data.val.labels
+    # A run with a target is meant for pictures unlike its training ones: familiarity would refuse them.
+    # Familiarity is a share of the validation pictures: with fewer than 20 of them, 0.05 means "less familiar
+    # than the least familiar of them", which refuses about 1 known picture in (their number + 1).
+    compares = data.target is None
     learned = np.arange(len(data.train)) if data.train_rows is None else np.unique(data.train_rows)
     rows = learned[remembered_rows(data.train.labels[learned], seed=seed)]
-    remembered = unit_length(torch.from_numpy(features("train", rows)))
-    val_features, val_labels = features("val", None), data.val.labels
+    remembered = unit_length(torch.from_numpy(features("train", rows))) if compares else None
     head = model.head
     with torch.inference_mode():
         parameter = next(head.parameters(), None)
         device = parameter.device if parameter is not None else torch.device("cpu")
         logits = head.eval()(torch.from_numpy(val_features).to(device)).float().cpu().numpy()
-        known = nearest_similarity(torch.from_numpy(val_features), remembered).sort().values
+        known = nearest_similarity(torch.from_numpy(val_features), remembered).sort().values if compares else None
     temperature = fit_temperature(logits, val_labels)
     before, after = softmax(logits), softmax(logits, temperature)
     figures = {"temperature": round(temperature, 4),

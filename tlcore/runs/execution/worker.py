@@ -111,9 +111,17 @@ def _train(folder: RunFolder, status: StatusWriter, should_stop, timings: dict, 
             # Features the feature pass made are the kept body's own when no phase changed the body.
             unchanged = not world.active and all(phase.inputs == "embeddings" for phase in phases)
             features = cached_features(phase_data) if unchanged else body_features(model, data, device, should_stop)
-            answers, figures = fit_answers(model, data, features, seed=config.seed)
+            try:
+                answers, figures = fit_answers(model, data, features, seed=config.seed)
+            except StopRequested:  # the model trained: it is kept, answering as it was trained
+                keep_best_so_far(folder, model, config, data, result, status)
+                raise
+            except Exception as error:  # noqa: BLE001 - the trained model is worth more than its answers' honesty
+                traceback.print_exception(error)
+                answers, figures = Answers(), {}
         keep_model(folder, model, config, data, result, answers)
-        folder.write_json(RunFolder.ANSWERS, figures.pop("reliability"))
+        if "reliability" in figures:
+            folder.write_json(RunFolder.RELIABILITY, figures.pop("reliability"))
         final.update(figures)
     if strategy.trains_body:  # of the kept model, and of the last epoch's
         final.update(body_distance=round(body_distance(model, start), 4), final_body_distance=round(final_distance, 4))

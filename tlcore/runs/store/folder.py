@@ -59,7 +59,7 @@ class RunFolder:
     LABELS = "labels.json"
     MODEL = "model_best.pt"
     PREDICTIONS = "predictions.json"
-    ANSWERS = "answers.json"  # how sure the kept model's answers are: reliability before and after scaling
+    RELIABILITY = "reliability.json"  # how sure the kept model's answers are, before and after scaling
     CANCEL = "cancel"
     NOTES = "notes.json"
     OWNER = "owner.json"

@@ -150,6 +150,8 @@ def main(argv=None):
             print(json.dumps(said) if args.json else f"{image}: cannot be read ({error})")
             continue
         logits, familiar = model.answer(rgb, size)
+        if settings.get("familiar_threshold") is None and args.familiar_threshold is None:
+            familiar = None  # the model kept no pictures to compare with: its familiarity says nothing
         probabilities = softmax(logits)
         ranked = sorted(zip(labels, probabilities), key=lambda pair: -pair[1])[:max(1, args.top)]
         unfamiliar = familiar is not None and threshold is not None and familiar < threshold
