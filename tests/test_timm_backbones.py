@@ -24,6 +24,7 @@ from tlcore.models.classifier import create_classifier, load_checkpoint, save_ch
 from tlcore.models.timm_backbones import TIMM_NETWORKS
 from tlcore.models.weights import WeightsUnavailable
 from tlcore.runs import RunFolder
+from tlcore.training.loop import set_phase_modes
 from tlcore.training.strategies import PlanInputs, get_strategy
 from ui.weights_words import first_use_words
 
@@ -151,13 +152,7 @@ def test_the_layer_to_explain_gives_a_map(backbone):
 
 def one_step(model: nn.Module, phase, images: torch.Tensor, labels: torch.Tensor) -> None:
     """One optimizer step of a phase, as the loop takes it: frozen parts and frozen statistics in eval mode."""
-    model.eval()
-    for module in phase.train_modules:
-        module.train()
-    if phase.freeze_norm_stats:
-        for module in model.modules():
-            if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eval()
+    set_phase_modes(model, phase)
     inputs = images
     if phase.inputs == "embeddings":  # features computed once, without gradients
         with torch.no_grad():
