@@ -35,6 +35,11 @@ class Answers:
         return self.remembered is not None and len(self.remembered) > 0 and \
             self.known_scores is not None and len(self.known_scores) > 0
 
+    @property
+    def threshold_in_use(self) -> float | None:
+        """The familiarity below which to answer "none of these"; None when the model cannot tell."""
+        return self.familiar_threshold if self.knows_familiarity else None
+
     def to_meta(self) -> dict:
         return {"temperature": float(self.temperature), "remembered": self.remembered,
                 "known_scores": self.known_scores, "familiar_threshold": float(self.familiar_threshold)}

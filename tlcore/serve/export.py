@@ -61,7 +61,7 @@ def answers_info(answers: Answers, min_confidence: float = DEFAULT_MIN_CONFIDENC
     return {
         "temperature": round(float(answers.temperature), 4),
         "temperature_applied": "inside the model: its logits are already divided by it",
-        "familiar_threshold": answers.familiar_threshold if answers.knows_familiarity else None,
+        "familiar_threshold": answers.threshold_in_use,
         "familiar": "the share of the pictures checked after training (of known classes) that looked less like "
                     "the training pictures than this one; below familiar_threshold answer 'none of these'",
         "min_confidence": float(min_confidence),

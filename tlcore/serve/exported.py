@@ -17,6 +17,7 @@ from tlcore.data.archive import check_declared_sizes
 from tlcore.jsonio import load_json
 from tlcore.data.manifest import DataError
 from tlcore.serve.picture_predictor import PicturePredictor, Ranked, ranked
+from tlcore.training.calibration import softmax
 from tlcore.serve.predictor import Predictor
 from tlcore.errors import InputError
 from tlcore.runs.store.folder import RunFolder
@@ -43,10 +44,8 @@ class ExportedPredictor(PicturePredictor):
     def answer_arrays(self, images: np.ndarray, top_k: int = 3) -> tuple[list[Ranked], list[float | None]]:
         x = np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2), dtype=np.float32) / 255.0
         outputs = self._outputs(x)
-        logits = np.asarray(outputs[0], dtype=np.float64)
-        exps = np.exp(logits - logits.max(axis=1, keepdims=True))
         familiar = outputs[1] if len(outputs) > 1 and self.familiar_threshold is not None else [None] * len(x)
-        return ranked(exps / exps.sum(axis=1, keepdims=True), self.labels, top_k), \
+        return ranked(softmax(outputs[0]), self.labels, top_k), \
             [None if f is None else round(float(f), 4) for f in familiar]
 
 

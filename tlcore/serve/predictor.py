@@ -41,7 +41,7 @@ class Predictor(PicturePredictor):
         answers = Answers.from_meta(self.meta.get("answers"))
         self.model = AnsweringModel(model, answers).eval().to(memory_format=torch.channels_last)
         self.temperature = answers.temperature
-        self.familiar_threshold = answers.familiar_threshold if answers.knows_familiarity else None
+        self.familiar_threshold = answers.threshold_in_use
         self.spec = model.backbone.spec
         self.image_size = self.config.image_size
         self.tta = self.config.tta if tta is None else tta
